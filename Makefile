@@ -1,0 +1,80 @@
+# The LLM notebook in C: one program per chapter on a small shared library.
+#
+#   make              build every chapter (./chNN_name in this folder)
+#   make ch04         build one chapter: ./ch04_masked_attention
+#   make test         build and run the Check tests (installs Check with apt-get if it is missing)
+#   make figures      run every chapter with its defaults; figures land under figures/
+#   make clean
+#
+# CFLAGS can be overridden (make CFLAGS="-O0 -g"); -std=c11 and the include paths are always added.
+# OpenMP is used when the compiler accepts -fopenmp (make OPENMP= to build without it).
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g -Wall -Wextra -Wpedantic
+CPPFLAGS += -Icommon -D_POSIX_C_SOURCE=200809L -MMD -MP
+LDLIBS  += -lm
+OPENMP  ?= $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+ALL_CFLAGS = -std=c11 $(CFLAGS) $(OPENMP)
+
+BUILD    := build
+CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(wildcard chapters/ch[0-9][0-9]_*/))))
+COMMON_SRC := $(sort $(wildcard common/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libnotebook.a
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(BUILD)/tests/run_tests
+
+.PHONY: all test figures clean check-deps $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+all: $(CHAPTERS)
+
+# ---- the shared library ----
+$(BUILD)/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+# ---- chapters: chapters/chNN_name/chNN_name.c -> ./chNN_name, and the short target chNN ----
+$(BUILD)/chapters/%.o: chapters/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+define CHAPTER_RULES
+$(1): $(BUILD)/chapters/$(1)/$(1).o $(LIB)
+	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) $$^ -o $$@ $$(LDLIBS)
+$(firstword $(subst _, ,$(1))): $(1)
+endef
+$(foreach c,$(CHAPTERS),$(eval $(call CHAPTER_RULES,$(c))))
+
+# ---- tests (Check, found through pkg-config; only the tests link it) ----
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(CHECK_LIBS) $(LDLIBS)
+
+check-deps:
+	@sh tests/ensure-check.sh
+
+# The runner is built in a second make so that pkg-config is asked after check-deps installed Check.
+test: all check-deps
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+	./$(TEST_BIN)
+
+figures: all
+	@for c in $(CHAPTERS); do \
+	  echo "== ./$$c"; \
+	  ./$$c > $(BUILD)/$$c.out || { echo "./$$c failed"; exit 1; }; \
+	  grep -E '^ +figure' $(BUILD)/$$c.out || true; \
+	done
+
+clean:
+	rm -rf $(BUILD) $(CHAPTERS)
+
+-include $(COMMON_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(foreach c,$(CHAPTERS),$(BUILD)/chapters/$(c)/$(c).d)

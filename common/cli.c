@@ -1,0 +1,175 @@
+/* cli: the strict option parser (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+CliCommon cli_common_defaults(void) {
+    CliCommon c = {.seed = 42, .precision = 3, .no_plot = false, .text_plot = false,
+                   .figures = "figures"};
+    return c;
+}
+
+/* The common options, pointing into `common`. Kept in one place so that --help lists them too. */
+enum { N_COMMON = 5 };
+static void common_options(CliOption out[N_COMMON], CliCommon *common) {
+    CliOption opts[N_COMMON] = {
+        {"--seed", CLI_INT, &common->seed, 0, LLONG_MAX, 0, 0, "S",
+         "seed of every random draw (same seed, same output)", false},
+        {"--precision", CLI_INT, &common->precision, 0, 9, 0, 0, "P",
+         "digits printed after the decimal point", false},
+        {"--no-plot", CLI_FLAG, &common->no_plot, 0, 0, 0, 0, NULL, "write no figures", false},
+        {"--text-plot", CLI_FLAG, &common->text_plot, 0, 0, 0, 0, NULL,
+         "also draw the line plots in the terminal (needs gnuplot)", false},
+        {"--figures", CLI_STRING, &common->figures, 0, 0, 0, 0, "DIR",
+         "folder for the figures (a subfolder per chapter)", false},
+    };
+    memcpy(out, opts, sizeof opts);
+}
+
+/* "a whole number from 2 to 17", "a number from 0 to 1", ... */
+static void describe_range(char *buf, size_t size, const CliOption *o) {
+    switch (o->kind) {
+    case CLI_INT: snprintf(buf, size, "a whole number from %lld to %lld", o->min, o->max); break;
+    case CLI_REAL: snprintf(buf, size, "a number from %g to %g", o->lo, o->hi); break;
+    case CLI_STRING: snprintf(buf, size, "a text value"); break;
+    case CLI_FLAG: snprintf(buf, size, "no value"); break;
+    }
+}
+
+/* Parse text as the option's value; false with a message in err when it is not one. */
+static bool set_value(CliOption *o, const char *text, char *err, size_t err_size) {
+    char range[128];
+    describe_range(range, sizeof range, o);
+    if (o->kind == CLI_STRING) {
+        *(const char **)o->value = text;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    bool blank = text[0] == '\0' || text[0] == ' ' || text[0] == '\t' || text[0] == '\n';
+    if (o->kind == CLI_INT) {
+        long long v = blank ? 0 : strtoll(text, &end, 10);
+        if (blank || *end != '\0') {
+            snprintf(err, err_size, "%s: '%s' is not a whole number; expected %s", o->name, text, range);
+            return false;
+        }
+        if (errno == ERANGE || v < o->min || v > o->max) {
+            snprintf(err, err_size, "%s: %s is out of range; expected %s", o->name, text, range);
+            return false;
+        }
+        *(long long *)o->value = v;
+    } else {
+        double v = blank ? 0 : strtod(text, &end);
+        if (blank || *end != '\0' || isnan(v)) {
+            snprintf(err, err_size, "%s: '%s' is not a number; expected %s", o->name, text, range);
+            return false;
+        }
+        if (errno == ERANGE || !isfinite(v) || v < o->lo || v > o->hi) {
+            snprintf(err, err_size, "%s: %s is out of range; expected %s", o->name, text, range);
+            return false;
+        }
+        *(double *)o->value = v;
+    }
+    return true;
+}
+
+static CliOption *find(CliOption *opts, int n, const char *name, size_t len) {
+    for (int i = 0; i < n; i++)
+        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+    return NULL;
+}
+
+CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv, char *err,
+                         size_t err_size) {
+    CliOption shared[N_COMMON];
+    common_options(shared, common);
+    /* --help anywhere wins, before any value is changed, so that it shows the defaults. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return CLI_HELP;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, err_size, "unexpected argument '%s' (options start with --; see --help)", arg);
+            return CLI_ERROR;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        CliOption *o = find(spec->options, spec->n_options, arg, len);
+        if (!o) o = find(shared, N_COMMON, arg, len);
+        if (!o) {
+            snprintf(err, err_size, "unknown option '%.*s' (see --help for the list)", (int)len, arg);
+            return CLI_ERROR;
+        }
+        o->seen = true;
+        if (o->kind == CLI_FLAG) {
+            if (eq) {
+                snprintf(err, err_size, "%s takes no value (got '%s')", o->name, eq + 1);
+                return CLI_ERROR;
+            }
+            *(bool *)o->value = true;
+            continue;
+        }
+        const char *text = eq ? eq + 1 : NULL;
+        if (!text) {
+            if (i + 1 >= argc) {
+                char range[128];
+                describe_range(range, sizeof range, o);
+                snprintf(err, err_size, "%s: missing value; expected %s", o->name, range);
+                return CLI_ERROR;
+            }
+            text = argv[++i];
+        }
+        if (!set_value(o, text, err, err_size)) return CLI_ERROR;
+    }
+    return CLI_PARSED;
+}
+
+static void print_option(FILE *f, const CliOption *o) {
+    char left[64], range[128] = "", dflt[96] = "";
+    snprintf(left, sizeof left, "%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
+    switch (o->kind) {
+    case CLI_INT:
+        snprintf(range, sizeof range, ", %lld..%lld", o->min, o->max);
+        snprintf(dflt, sizeof dflt, " (default %lld)", *(long long *)o->value);
+        break;
+    case CLI_REAL:
+        snprintf(range, sizeof range, ", %g..%g", o->lo, o->hi);
+        snprintf(dflt, sizeof dflt, " (default %g)", *(double *)o->value);
+        break;
+    case CLI_STRING: {
+        const char *v = *(const char **)o->value;
+        if (v) snprintf(dflt, sizeof dflt, " (default \"%.60s%s\")", v, strlen(v) > 60 ? "..." : "");
+        break;
+    }
+    case CLI_FLAG: break;
+    }
+    fprintf(f, "  %-18s %s%s%s\n", left, o->help, range, dflt);
+}
+
+void cli_print_help(FILE *f, const CliSpec *spec, const CliCommon *common) {
+    CliCommon copy = *common;
+    CliOption shared[N_COMMON];
+    common_options(shared, &copy);
+    fprintf(f, "usage: ./%s [options]\n%s\n\noptions:\n", spec->program, spec->summary);
+    for (int i = 0; i < spec->n_options; i++) print_option(f, &spec->options[i]);
+    for (int i = 0; i < N_COMMON; i++) print_option(f, &shared[i]);
+    fprintf(f, "  %-18s %s\n", "--help", "print this help and exit");
+}
+
+void cli_parse(CliSpec *spec, CliCommon *common, int argc, char **argv) {
+    util_set_program(spec->program);
+    char err[512];
+    switch (cli_parse_args(spec, common, argc, argv, err, sizeof err)) {
+    case CLI_PARSED: return;
+    case CLI_HELP:
+        cli_print_help(stdout, spec, common);
+        exit(0);
+    case CLI_ERROR: die(EXIT_USAGE, "%s", err);
+    }
+}

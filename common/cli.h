@@ -1,0 +1,60 @@
+/* cli: the strict command-line parser shared by every chapter.
+ *
+ * A chapter lists its own options in a table; the parser adds the common ones (--help, --seed,
+ * --precision, --no-plot, --text-plot, --figures). Values come as "--name value" or "--name=value".
+ * Parsing is strict: a value that is not entirely a number, a number outside the option's range, a
+ * missing value, an unknown option or a stray argument is a usage error: one line on stderr naming
+ * the option and its valid range, exit status 2. --help prints every option with its range and
+ * default, and exits 0. */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { CLI_INT, CLI_REAL, CLI_FLAG, CLI_STRING } CliKind;
+
+typedef struct {
+    const char *name;   /* with its dashes: "--tokens" */
+    CliKind kind;
+    void *value;        /* long long * (INT), double * (REAL), bool * (FLAG), const char ** (STRING);
+                           holds the default before parsing */
+    long long min, max; /* CLI_INT: the valid range, inclusive */
+    double lo, hi;      /* CLI_REAL: the valid range, inclusive */
+    const char *meta;   /* the value's name in --help: "N" */
+    const char *help;   /* one line */
+    bool seen;          /* set when the option was given */
+} CliOption;
+
+/* The options every chapter has. Fill with cli_common_defaults() before parsing. */
+typedef struct {
+    long long seed;      /* --seed: every random draw of the run starts from it */
+    long long precision; /* --precision: digits printed after the decimal point */
+    bool no_plot;        /* --no-plot: write no figure files */
+    bool text_plot;      /* --text-plot: also draw line plots in the terminal (gnuplot's dumb) */
+    const char *figures; /* --figures: the folder that receives figures/<chapter>/ */
+} CliCommon;
+
+typedef struct {
+    const char *program; /* the binary's name, used in every message */
+    const char *summary; /* what the program does, printed first by --help */
+    CliOption *options;
+    int n_options;
+} CliSpec;
+
+typedef enum { CLI_PARSED, CLI_HELP, CLI_ERROR } CliResult;
+
+CliCommon cli_common_defaults(void);
+
+/* Parse without exiting: on CLI_ERROR, err holds the one-line message (without the program name).
+ * Used by the tests; programs call cli_parse. */
+CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv, char *err,
+                         size_t err_size);
+
+/* Parse, and exit: 0 after printing --help, 2 after a usage error. Sets the program name for die. */
+void cli_parse(CliSpec *spec, CliCommon *common, int argc, char **argv);
+
+void cli_print_help(FILE *f, const CliSpec *spec, const CliCommon *common);
+
+#endif

@@ -1,0 +1,66 @@
+/* plot: figures as data plus a gnuplot script, drawn to PNG when gnuplot is installed.
+ *
+ * Every figure NAME of a chapter becomes, under <figures>/<chapter>/:
+ *   NAME.gp    a gnuplot script that a reader can edit and rerun there: `gnuplot NAME.gp`
+ *   *.dat      its data: whitespace-separated numbers at full float precision ("%.9g"), one matrix
+ *              row (or one x value with its y values) per line, '#' comment lines naming columns
+ *   NAME.png   drawn by running the script, when gnuplot is on the PATH
+ * Every file is written to a temporary name and renamed, so a figure is never left half-written.
+ * Without gnuplot, the program still runs and says once how to get the pictures. gnuplot is never
+ * required. A heatmap puts row 0 at the top, like the printed matrix.                            */
+#ifndef PLOT_H
+#define PLOT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "tensor.h"
+
+typedef struct {
+    char dir[1024];     /* <figures>/<chapter> */
+    bool enabled;       /* false with --no-plot */
+    bool text;          /* --text-plot: line plots are drawn in the terminal too */
+    bool have_gnuplot;
+    bool told_missing;  /* the "install gnuplot" hint is printed once */
+    FILE *out;          /* where "figure: ..." lines go (the chapter's stdout) */
+} Plotter;
+
+void plot_init(Plotter *p, const CliCommon *common, const char *chapter, FILE *out);
+
+typedef enum {
+    HEAT_SIGNED,  /* diverging colours, symmetric around 0; -inf cells left blank */
+    HEAT_WEIGHTS, /* 0..1 (attention weights, probabilities) */
+    HEAT_MASK,    /* two colours: 0 (may look) and -inf (hidden) */
+    HEAT_BINARY   /* two colours: 0 (no) and 1 (yes) */
+} HeatStyle;
+
+typedef struct {
+    const char *key;   /* its data file is <key>.dat */
+    const char *title;
+    const Tensor *m;
+    const char *const *row_labels; /* NULL: numbers */
+    const char *const *col_labels;
+    const char *xlabel, *ylabel;
+    HeatStyle style;
+} HeatPanel;
+
+/* One figure NAME.png with n heatmaps side by side. Cells show their values when the matrix is at
+ * most 12 x 12. */
+void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n);
+
+typedef struct {
+    const char *title;
+    const double *y; /* one value per x */
+} LineSeries;
+
+typedef struct {
+    const char *xlabel, *ylabel;
+    bool logx; /* base-2 log scale */
+} LineAxes;
+
+/* One figure NAME.png: every series against x, with a legend. */
+void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
+                const double *x, int n_points, const LineSeries *series, int n_series);
+
+#endif

@@ -1,0 +1,40 @@
+/* print: how the chapters show their work on the terminal.
+ *
+ * print_matrix draws a matrix under a label with its shape, row and column labels (token strings
+ * where there are tokens), right-aligned columns, -inf spelled out, and an exact 0 printed as "0" so
+ * that a weight of exactly zero stands apart from one that merely rounds to 0.000. A matrix larger
+ * than max_rows x max_cols shows its first and last rows and columns around a "..." line or column.
+ * With color set, each finite cell is shaded by its value (ANSI 256-colour grey ramp). */
+#ifndef PRINT_H
+#define PRINT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "tensor.h"
+
+typedef struct {
+    int precision;                  /* digits after the decimal point */
+    int max_rows, max_cols;         /* beyond these the middle is elided; at least 2 each */
+    bool color;                     /* ANSI heat shading */
+    const char *const *row_labels;  /* one per row, or NULL for the row numbers */
+    const char *const *col_labels;  /* one per column, or NULL for the column numbers */
+} PrintOpts;
+
+/* precision 3, at most 16 x 12 shown, no colour, numbered rows and columns. */
+PrintOpts print_defaults(void);
+
+/* Colour is used only when stdout is a terminal and the NO_COLOR variable is unset. */
+bool print_color_wanted(void);
+
+void print_matrix(FILE *f, const char *label, const Tensor *m, const PrintOpts *o);
+
+/* A numbered section header: a rule, "N. title", a rule. */
+void print_section(FILE *f, int number, const char *title);
+/* Text wrapped at 78 columns, each line indented by `indent` spaces, then a newline. */
+void print_wrapped(FILE *f, int indent, const char *text);
+
+/* Terminal columns that a UTF-8 string occupies (East Asian wide characters count 2). */
+int print_display_width(const char *s);
+
+#endif

@@ -1,0 +1,205 @@
+/* tensor: the matrix type and its operations (see tensor.h). */
+#include "tensor.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ==== allocation and views ==== */
+
+Tensor tensor_new(int rows, int cols) {
+    CHECK(rows >= 1 && cols >= 1, "tensor_new(%d, %d): sizes must be positive", rows, cols);
+    Tensor t = {0};
+    t.data = xcalloc((size_t)rows * (size_t)cols, sizeof(float));
+    t.rows = rows;
+    t.cols = cols;
+    t.stride = cols;
+    t.owner = true;
+    return t;
+}
+
+void tensor_free(Tensor *t) {
+    if (!t) return;
+    if (t->owner) free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+Tensor tensor_view(const Tensor *t, int r0, int c0, int rows, int cols) {
+    CHECK(r0 >= 0 && c0 >= 0 && rows >= 1 && cols >= 1 && r0 + rows <= t->rows &&
+              c0 + cols <= t->cols,
+          "view (%d, %d) at (%d, %d) does not fit in a (%d, %d) tensor", rows, cols, r0, c0,
+          t->rows, t->cols);
+    Tensor v = {tensor_at(t, r0, c0), rows, cols, t->stride, false};
+    return v;
+}
+
+Tensor tensor_row(const Tensor *t, int r) { return tensor_view(t, r, 0, 1, t->cols); }
+
+bool tensor_same_shape(const Tensor *a, const Tensor *b) {
+    return a->rows == b->rows && a->cols == b->cols;
+}
+
+#define CHECK_SAME_SHAPE(a, b)                                                                    \
+    CHECK(tensor_same_shape(a, b), "shape (%d, %d) does not match (%d, %d)", (a)->rows, (a)->cols, \
+          (b)->rows, (b)->cols)
+
+/* ==== elementwise ==== */
+
+void tensor_fill(Tensor *t, float value) {
+    for (int r = 0; r < t->rows; r++) {
+        float *row = tensor_at(t, r, 0);
+        for (int c = 0; c < t->cols; c++) row[c] = value;
+    }
+}
+
+void tensor_copy(Tensor *dst, const Tensor *src) {
+    CHECK_SAME_SHAPE(dst, src);
+    for (int r = 0; r < dst->rows; r++)
+        memmove(tensor_at(dst, r, 0), tensor_at(src, r, 0), (size_t)dst->cols * sizeof(float));
+}
+
+void tensor_add(Tensor *out, const Tensor *a, const Tensor *b) {
+    CHECK_SAME_SHAPE(out, a);
+    CHECK_SAME_SHAPE(out, b);
+    for (int r = 0; r < out->rows; r++) {
+        float *o = tensor_at(out, r, 0);
+        const float *x = tensor_at(a, r, 0), *y = tensor_at(b, r, 0);
+        for (int c = 0; c < out->cols; c++) o[c] = x[c] + y[c];
+    }
+}
+
+void tensor_scale(Tensor *out, const Tensor *a, float s) {
+    CHECK_SAME_SHAPE(out, a);
+    for (int r = 0; r < out->rows; r++) {
+        float *o = tensor_at(out, r, 0);
+        const float *x = tensor_at(a, r, 0);
+        for (int c = 0; c < out->cols; c++) o[c] = s * x[c];
+    }
+}
+
+void tensor_randn(Tensor *t, Rng *rng, float stddev) {
+    for (int r = 0; r < t->rows; r++)
+        for (int c = 0; c < t->cols; c++) *tensor_at(t, r, c) = stddev * (float)rng_normal(rng);
+}
+
+/* True when the memory spans of a and b intersect (compared as addresses, not as pointers into
+ * different objects, which C leaves undefined). */
+static bool tensors_overlap(const Tensor *a, const Tensor *b) {
+    uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)tensor_at(a, a->rows - 1, a->cols);
+    uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)tensor_at(b, b->rows - 1, b->cols);
+    return a0 < b1 && b0 < a1;
+}
+
+/* ==== matrix product ====
+ * Each case keeps the innermost loop running along a row of contiguous memory:
+ *   A B     : C[i,:] += A[i,k] * B[k,:]       (i, k, j): B and C are read along rows
+ *   A^T B   : C[i,:] += A[k,i] * B[k,:]       (k, i, j): the same, A read down a column
+ *   A B^T   : C[i,j]  = A[i,:] . B[j,:]       (i, j, k): a dot product of two rows
+ *   A^T B^T : C[i,j]  = sum_k A[k,i] B[j,k]   rare; the plain triple loop
+ * The dot product keeps its partial sums in float like the others, in a fixed order, so results are
+ * the same run after run. (The speed issue replaces these loops with a register-tiled kernel.) */
+void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
+    const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
+    const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
+    CHECK(K == KB && C->rows == M && C->cols == N,
+          "matmul: op(A) is (%d, %d), op(B) is (%d, %d), C is (%d, %d)", M, K, KB, N, C->rows,
+          C->cols);
+    CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
+
+    if (!tb) {
+        tensor_fill(C, 0.0f);
+        for (int i = 0; i < M; i++) {
+            float *c_i = tensor_at(C, i, 0);
+            for (int k = 0; k < K; k++) {
+                const float a_ik = ta ? *tensor_at(A, k, i) : *tensor_at(A, i, k);
+                const float *b_k = tensor_at(B, k, 0);
+                for (int j = 0; j < N; j++) c_i[j] += a_ik * b_k[j];
+            }
+        }
+    } else if (!ta) {
+        for (int i = 0; i < M; i++) {
+            const float *a_i = tensor_at(A, i, 0);
+            for (int j = 0; j < N; j++) {
+                const float *b_j = tensor_at(B, j, 0);
+                float sum = 0.0f;
+                for (int k = 0; k < K; k++) sum += a_i[k] * b_j[k];
+                *tensor_at(C, i, j) = sum;
+            }
+        }
+    } else {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float sum = 0.0f;
+                for (int k = 0; k < K; k++) sum += *tensor_at(A, k, i) * *tensor_at(B, j, k);
+                *tensor_at(C, i, j) = sum;
+            }
+    }
+}
+
+/* ==== softmax ==== */
+
+SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
+    CHECK_SAME_SHAPE(out, x);
+    SoftmaxStatus status = SOFTMAX_OK;
+    for (int r = 0; r < x->rows; r++) {
+        const float *in = tensor_at(x, r, 0);
+        float *o = tensor_at(out, r, 0);
+        float max = -INFINITY;
+        bool finite = true;
+        for (int c = 0; c < x->cols; c++) {
+            if (isnan(in[c]) || in[c] == INFINITY) finite = false;
+            if (in[c] > max) max = in[c];
+        }
+        if (!finite || max == -INFINITY) {
+            if (status == SOFTMAX_OK) {
+                status = finite ? SOFTMAX_ALL_MASKED : SOFTMAX_NOT_FINITE;
+                if (bad_row) *bad_row = r;
+            }
+            for (int c = 0; c < x->cols; c++) o[c] = NAN; /* never mistaken for a distribution */
+            continue;
+        }
+        /* exp(-inf - max) = exp(-inf) = 0 exactly, so masked entries contribute nothing. */
+        double sum = 0.0;
+        for (int c = 0; c < x->cols; c++) {
+            o[c] = expf(in[c] - max);
+            sum += o[c];
+        }
+        const float inv = (float)(1.0 / sum); /* sum >= 1: the max entry contributes exp(0) */
+        for (int c = 0; c < x->cols; c++) o[c] *= inv;
+    }
+    return status;
+}
+
+const char *softmax_status_text(SoftmaxStatus s) {
+    switch (s) {
+    case SOFTMAX_OK: return "ok";
+    case SOFTMAX_ALL_MASKED: return "every entry of the row is -inf (a position that may look at nothing)";
+    case SOFTMAX_NOT_FINITE: return "the row holds NaN or +inf";
+    }
+    return "unknown softmax status";
+}
+
+/* ==== comparisons ==== */
+
+double tensor_max_abs_diff(const Tensor *a, const Tensor *b) {
+    CHECK_SAME_SHAPE(a, b);
+    double worst = 0.0;
+    for (int r = 0; r < a->rows; r++)
+        for (int c = 0; c < a->cols; c++) {
+            float x = *tensor_at(a, r, c), y = *tensor_at(b, r, c);
+            if (x == y) continue; /* also equal infinities, whose difference would be NaN */
+            double d = fabs((double)x - (double)y);
+            if (isnan(d)) return NAN;
+            if (d > worst) worst = d;
+        }
+    return worst;
+}
+
+bool tensor_rows_identical(const Tensor *a, const Tensor *b, int r) {
+    CHECK(a->cols == b->cols && r >= 0 && r < a->rows && r < b->rows, "row %d cannot be compared", r);
+    return memcmp(tensor_at(a, r, 0), tensor_at(b, r, 0), (size_t)a->cols * sizeof(float)) == 0;
+}

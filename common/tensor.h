@@ -1,0 +1,72 @@
+/* tensor: a 2-D float matrix with an explicit shape and a row stride.
+ *
+ * Element (r, c) lives at data[r * stride + c]: row-major, the last index fastest. A dense tensor has
+ * stride == cols. A view (tensor_view) points into another tensor's memory with the parent's stride,
+ * so one head's columns of Q, or one sequence's rows of a batch, are tensors without a copy. A view
+ * never owns memory: free the parent, not the view. tensor_free(view) is harmless.
+ *
+ * Operations write into an output the caller allocated; shapes are checked and a mismatch is a bug
+ * (CHECK aborts with both shapes). Elementwise operations allow the output to alias an input.   */
+#ifndef TENSOR_H
+#define TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rng.h"
+
+typedef struct {
+    float *data;
+    int rows, cols;
+    int stride; /* floats from one row to the next; >= cols */
+    bool owner; /* true when tensor_new allocated data */
+} Tensor;
+
+/* A new (rows, cols) tensor, zero-filled, from the checked allocator. rows, cols >= 1. */
+Tensor tensor_new(int rows, int cols);
+/* Free what tensor_new allocated and empty the struct. Safe on views and on an emptied tensor. */
+void tensor_free(Tensor *t);
+/* The (rows, cols) block of t whose top-left corner is (r0, c0). Shares t's memory. */
+Tensor tensor_view(const Tensor *t, int r0, int c0, int rows, int cols);
+/* Row r as a (1, cols) view. */
+Tensor tensor_row(const Tensor *t, int r);
+
+static inline float *tensor_at(const Tensor *t, int r, int c) {
+    return t->data + (size_t)r * (size_t)t->stride + (size_t)c;
+}
+
+bool tensor_same_shape(const Tensor *a, const Tensor *b);
+
+void tensor_fill(Tensor *t, float value);
+void tensor_copy(Tensor *dst, const Tensor *src);
+/* out = a + b */
+void tensor_add(Tensor *out, const Tensor *a, const Tensor *b);
+/* out = s * a */
+void tensor_scale(Tensor *out, const Tensor *a, float s);
+/* Every element drawn from N(0, stddev^2), row by row. */
+void tensor_randn(Tensor *t, Rng *rng, float stddev);
+
+/* C = op(A) op(B), where op(X) is X or, when the flag is set, X^T read in place (no transposed copy
+ * is made). Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N). C must not overlap A or B. */
+void tensor_matmul(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
+
+typedef enum {
+    SOFTMAX_OK = 0,
+    SOFTMAX_ALL_MASKED, /* a row whose entries are all -inf: no distribution exists */
+    SOFTMAX_NOT_FINITE  /* a row holding NaN or +inf */
+} SoftmaxStatus;
+
+/* Row-wise softmax, out[r][c] = exp(x[r][c] - max_r) / sum_c' exp(x[r][c'] - max_r).
+ * Subtracting the row's largest entry makes every exponent <= 0, so nothing overflows. An entry of
+ * -inf gives exp(-inf) = 0 exactly: a masked position gets a weight of exactly 0. A row that is all
+ * -inf (or holds NaN or +inf) is not computed: the status says why and *bad_row (if not NULL) which
+ * row; out's other rows are still computed. out may alias x. */
+SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row);
+const char *softmax_status_text(SoftmaxStatus s);
+
+/* max |a - b| over all elements (NaN if either holds NaN where the other does not match). */
+double tensor_max_abs_diff(const Tensor *a, const Tensor *b);
+/* True when rows r of a and b hold the same bits (the test for "nothing leaked"). */
+bool tensor_rows_identical(const Tensor *a, const Tensor *b, int r);
+
+#endif
