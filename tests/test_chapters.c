@@ -1,0 +1,231 @@
+/* Every chapter binary, run as a reader would: with its defaults (exit 0), twice with the same flags
+ * (the same bytes), with bad arguments (exit 2, one line on stderr naming the problem), and with
+ * checks of the conclusions it prints. Run from the repository root, where `make` puts the binaries. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests.h"
+
+static const char *const chapters[] = {"ch03_self_attention", "ch04_masked_attention"};
+enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
+
+typedef struct {
+    int status; /* exit status, or 128 + signal */
+    char *out, *err;
+} Run;
+
+static char *slurp(FILE *f) {
+    fflush(f);
+    long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Run ./<program> with the given arguments (NULL-terminated), capturing both outputs. */
+static Run run(const char *program, const char *const *args) {
+    char path[256];
+    snprintf(path, sizeof path, "./%s", program);
+    ck_assert_msg(access(path, X_OK) == 0, "%s is not built (run the tests through make test)", path);
+    const char *argv[16] = {path};
+    int argc = 1;
+    for (; args && args[argc - 1] && argc < 15; argc++) argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+    FILE *out = tmpfile(), *err = tmpfile();
+    ck_assert(out && err);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fileno(out), STDOUT_FILENO);
+        dup2(fileno(err), STDERR_FILENO);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    fseek(out, 0, SEEK_END);
+    fseek(err, 0, SEEK_END);
+    Run r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp(out), slurp(err)};
+    return r;
+}
+
+static void run_free(Run *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+START_TEST(test_defaults_run) {
+    Run r = run(chapters[_i], NULL);
+    ck_assert_msg(r.status == 0, "%s exited %d: %s", chapters[_i], r.status, r.err);
+    ck_assert_msg(r.err[0] == '\0', "%s wrote to stderr: %s", chapters[_i], r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "1. "));
+    ck_assert_int_gt(count_lines(r.out), 50);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(test_same_flags_same_bytes) {
+    const char *args[] = {"--no-plot", "--seed", "7", NULL};
+    Run a = run(chapters[_i], args), b = run(chapters[_i], args), c = run(chapters[_i], (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(a.status, 0);
+    ck_assert_msg(strcmp(a.out, b.out) == 0, "%s: two runs with the same flags differ", chapters[_i]);
+    ck_assert_msg(strcmp(a.out, c.out) != 0, "%s: another seed printed the same bytes", chapters[_i]);
+    run_free(&a), run_free(&b), run_free(&c);
+}
+END_TEST
+
+START_TEST(test_help) {
+    Run r = run(chapters[_i], (const char *[]){"--help", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "usage: ./"));
+    ck_assert_ptr_nonnull(strstr(r.out, "--seed"));
+    ck_assert_str_eq(r.err, "");
+    run_free(&r);
+}
+END_TEST
+
+/* Bad arguments shared by the attention chapters, and what the one-line message must contain. */
+static const struct {
+    const char *args[3];
+    const char *message;
+} bad[] = {
+    {{"--tokens", "5x"}, "--tokens: '5x' is not a whole number"},
+    {{"--tokens", "-1"}, "--tokens: -1 is out of range; expected a whole number from 2 to 64"},
+    {{"--tokens", "100000000"}, "--tokens: 100000000 is out of range"},
+    {{"--tokens"}, "--tokens: missing value"},
+    {{"--tokens", "40"}, "--tokens: 40 is more than the 17 words of the sentence"},
+    {{"--frobnicate"}, "unknown option '--frobnicate'"},
+    {{"--seed", "abc"}, "--seed: 'abc' is not a whole number"},
+    {{"--d-k", "0"}, "--d-k: 0 is out of range; expected a whole number from 1 to 1024"},
+    {{"--d-model", "1e3"}, "--d-model: '1e3' is not a whole number"},
+    {{"--precision", "12"}, "--precision: 12 is out of range"},
+    {{"--sentence", "alone"}, "--sentence: needs at least 2 words, got 1"},
+    {{"--sentence", "bad \xff\xfe bytes"}, "--sentence: not valid UTF-8 at byte 4"},
+    {{"--no-plot=yes"}, "--no-plot takes no value"},
+    {{"extra"}, "unexpected argument 'extra'"},
+};
+enum { N_BAD = sizeof bad / sizeof bad[0] };
+
+START_TEST(test_bad_arguments) {
+    const int chapter = _i / N_BAD, k = _i % N_BAD;
+    const char *args[4] = {bad[k].args[0], bad[k].args[1], bad[k].args[2], NULL};
+    Run r = run(chapters[chapter], args);
+    ck_assert_msg(r.status == 2, "%s %s: exit %d, want 2", chapters[chapter], bad[k].args[0], r.status);
+    ck_assert_msg(strncmp(r.err, chapters[chapter], strlen(chapters[chapter])) == 0, "stderr: %s", r.err);
+    ck_assert_msg(strstr(r.err, bad[k].message) != NULL, "%s: got \"%s\", want \"%s\"", chapters[chapter],
+                  r.err, bad[k].message);
+    ck_assert_int_eq(count_lines(r.err), 1);
+    ck_assert_str_eq(r.out, "");
+    run_free(&r);
+}
+END_TEST
+
+/* The chapters' own sizes: --trials and --keys of ch03. */
+START_TEST(test_ch03_experiment_flags) {
+    Run r = run("ch03_self_attention", (const char *[]){"--trials", "0", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "--trials: 0 is out of range; expected a whole number from 1 to 100000"));
+    run_free(&r);
+    r = run("ch03_self_attention", (const char *[]){"--keys", "1", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "--keys: 1 is out of range"));
+    run_free(&r);
+}
+END_TEST
+
+/* What the chapters conclude, computed at run time, must come out as the text says. */
+START_TEST(test_ch03_conclusions) {
+    Run r = run("ch03_self_attention", (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "rows 0 and 4 are both 'the' and are identical (same bits)"));
+    ck_assert_ptr_nonnull(strstr(r.out, "Every row sums to 1"));
+    ck_assert_ptr_null(strstr(r.out, "nan"));
+    run_free(&r);
+    r = run("ch03_self_attention", (const char *[]){"--no-plot", "--sentence", "一 只 猫 坐 在 垫子 上", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "(T = 7 words)"));
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(test_ch04_conclusions) {
+    Run r = run("ch04_masked_attention", (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "Entries above the diagonal that are exactly 0: 15 of 15."));
+    ck_assert_ptr_nonnull(strstr(r.out, "With the mask, rows 0..4 are bit-for-bit unchanged: yes."));
+    ck_assert_ptr_nonnull(strstr(r.out, "Rows 0..4 that changed when only the last word changed: 5 of 5."));
+    ck_assert_ptr_nonnull(strstr(r.out, "matrix is bit-for-bit the same"));
+    ck_assert_ptr_null(strstr(r.out, "DIFFERENT"));
+    run_free(&r);
+    r = run("ch04_masked_attention", (const char *[]){"--no-plot", "--tokens", "17", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "With the mask, rows 0..15 are bit-for-bit unchanged: yes."));
+    run_free(&r);
+}
+END_TEST
+
+/* --figures DIR: the data and scripts land there; a file in the way is a runtime error (exit 1). */
+START_TEST(test_figures_folder) {
+    char dir[] = "/tmp/llm-notebook-figures-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    Run r = run("ch04_masked_attention", (const char *[]){"--figures", dir, NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *files[] = {"masks.gp", "mask_causal.dat", "mask_source.dat", "weights.gp", "influence.gp"};
+    char path[512];
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/ch04_masked_attention/%s", dir, files[i]);
+        ck_assert_msg(access(path, R_OK) == 0, "%s was not written", path);
+    }
+    snprintf(path, sizeof path, "%s/ch04_masked_attention/mask_causal.dat", dir);
+    FILE *f = fopen(path, "r");
+    char line[256];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); /* the comment line */
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "0 -inf -inf -inf -inf -inf\n");
+    fclose(f);
+    run_free(&r);
+
+    snprintf(path, sizeof path, "%s/not-a-folder", dir);
+    f = fopen(path, "w");
+    fclose(f);
+    r = run("ch04_masked_attention", (const char *[]){"--figures", path, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "not-a-folder"));
+    ck_assert_int_eq(count_lines(r.err), 1);
+    run_free(&r);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+Suite *chapters_suite(void) {
+    Suite *s = suite_create("chapters");
+    TCase *tc = tcase_create("binaries");
+    tcase_set_timeout(tc, 300); /* whole programs, and slow under valgrind */
+    tcase_add_loop_test(tc, test_defaults_run, 0, N_CHAPTERS);
+    tcase_add_loop_test(tc, test_same_flags_same_bytes, 0, N_CHAPTERS);
+    tcase_add_loop_test(tc, test_help, 0, N_CHAPTERS);
+    tcase_add_loop_test(tc, test_bad_arguments, 0, N_CHAPTERS * N_BAD);
+    tcase_add_test(tc, test_ch03_experiment_flags);
+    tcase_add_test(tc, test_ch03_conclusions);
+    tcase_add_test(tc, test_ch04_conclusions);
+    tcase_add_test(tc, test_figures_folder);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,177 @@
+/* Tensor operations against hand-computed values and against a slow double-precision reference. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "tensor.h"
+#include "tests.h"
+
+static Tensor from(int rows, int cols, const float *v) {
+    Tensor t = tensor_new(rows, cols);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) *tensor_at(&t, r, c) = v[r * cols + c];
+    return t;
+}
+
+static void assert_equals(const Tensor *t, int rows, int cols, const float *v) {
+    ck_assert_int_eq(t->rows, rows);
+    ck_assert_int_eq(t->cols, cols);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            ck_assert_msg(*tensor_at(t, r, c) == v[r * cols + c], "(%d, %d): got %g, want %g", r, c,
+                          (double)*tensor_at(t, r, c), (double)v[r * cols + c]);
+}
+
+START_TEST(test_new_is_zero_and_dense) {
+    Tensor t = tensor_new(3, 4);
+    ck_assert_int_eq(t.stride, 4);
+    for (int i = 0; i < 12; i++) ck_assert(t.data[i] == 0.0f);
+    tensor_free(&t);
+    ck_assert_ptr_null(t.data);
+    tensor_free(&t); /* freeing an emptied tensor is harmless */
+}
+END_TEST
+
+START_TEST(test_fill_copy_add_scale) {
+    const float a_v[] = {1, 2, 3, 4, 5, 6}, b_v[] = {0.5f, -1, 2, 0, 10, -6};
+    Tensor a = from(2, 3, a_v), b = from(2, 3, b_v), out = tensor_new(2, 3);
+    tensor_add(&out, &a, &b);
+    assert_equals(&out, 2, 3, (const float[]){1.5f, 1, 5, 4, 15, 0});
+    tensor_scale(&out, &a, -2.0f);
+    assert_equals(&out, 2, 3, (const float[]){-2, -4, -6, -8, -10, -12});
+    tensor_add(&out, &out, &a); /* the output may alias an input */
+    assert_equals(&out, 2, 3, (const float[]){-1, -2, -3, -4, -5, -6});
+    tensor_copy(&out, &b);
+    assert_equals(&out, 2, 3, b_v);
+    tensor_fill(&out, 0.25f);
+    assert_equals(&out, 2, 3, (const float[]){0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f});
+    tensor_free(&a), tensor_free(&b), tensor_free(&out);
+}
+END_TEST
+
+/* A = [[1,2,3],[4,5,6]]: the four forms of the product, each worked out by hand. */
+START_TEST(test_matmul_by_hand) {
+    const float a_v[] = {1, 2, 3, 4, 5, 6};
+    Tensor A = from(2, 3, a_v);
+    Tensor B = from(3, 2, (const float[]){7, 8, 9, 10, 11, 12});
+    Tensor C = tensor_new(2, 2);
+    tensor_matmul(&C, &A, false, &B, false); /* A B */
+    assert_equals(&C, 2, 2, (const float[]){58, 64, 139, 154});
+
+    Tensor AtA = tensor_new(3, 3);
+    tensor_matmul(&AtA, &A, true, &A, false); /* A^T A */
+    assert_equals(&AtA, 3, 3, (const float[]){17, 22, 27, 22, 29, 36, 27, 36, 45});
+
+    Tensor Bt = from(2, 3, (const float[]){1, 0, -1, 2, 1, 0});
+    tensor_matmul(&C, &A, false, &Bt, true); /* A B^T: rows of A dotted with rows of B */
+    assert_equals(&C, 2, 2, (const float[]){-2, 4, -2, 13});
+
+    Tensor S = from(2, 2, (const float[]){1, 2, 3, 4});
+    Tensor D = tensor_new(3, 2);
+    tensor_matmul(&D, &A, true, &S, true); /* A^T S^T */
+    assert_equals(&D, 3, 2, (const float[]){9, 19, 12, 26, 15, 33});
+    tensor_free(&A), tensor_free(&B), tensor_free(&C), tensor_free(&AtA), tensor_free(&Bt);
+    tensor_free(&S), tensor_free(&D);
+}
+END_TEST
+
+START_TEST(test_views_share_memory) {
+    Tensor t = tensor_new(4, 5);
+    for (int i = 0; i < 20; i++) t.data[i] = (float)i;
+    Tensor v = tensor_view(&t, 1, 2, 2, 3); /* rows 1..2, columns 2..4 */
+    ck_assert_int_eq(v.stride, 5);
+    ck_assert(*tensor_at(&v, 0, 0) == 7.0f && *tensor_at(&v, 1, 2) == 14.0f);
+    tensor_fill(&v, -1.0f);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 5; c++) {
+            bool inside = r >= 1 && r <= 2 && c >= 2;
+            ck_assert(*tensor_at(&t, r, c) == (inside ? -1.0f : (float)(r * 5 + c)));
+        }
+    Tensor row = tensor_row(&t, 3);
+    ck_assert(row.rows == 1 && row.cols == 5 && *tensor_at(&row, 0, 4) == 19.0f);
+    tensor_free(&v); /* a view owns nothing: the parent stays valid */
+    ck_assert(*tensor_at(&t, 3, 4) == 19.0f);
+    tensor_free(&t);
+}
+END_TEST
+
+/* A product whose operands are strided views (one "head" of wider matrices) equals the product of
+ * dense copies of them, bit for bit: the kernel reads through the stride, nothing else changes. */
+START_TEST(test_matmul_through_views) {
+    Rng rng;
+    rng_seed(&rng, 7, 7);
+    Tensor Q = tensor_new(5, 8), K = tensor_new(5, 8);
+    tensor_randn(&Q, &rng, 1.0f);
+    tensor_randn(&K, &rng, 1.0f);
+    Tensor qh = tensor_view(&Q, 0, 4, 5, 4), kh = tensor_view(&K, 0, 4, 5, 4); /* head 1 of 2 */
+    Tensor qd = tensor_new(5, 4), kd = tensor_new(5, 4);
+    tensor_copy(&qd, &qh);
+    tensor_copy(&kd, &kh);
+    Tensor big = tensor_new(7, 9); /* the output is a view too */
+    Tensor s_view = tensor_view(&big, 1, 2, 5, 5), s_dense = tensor_new(5, 5);
+    tensor_matmul(&s_view, &qh, false, &kh, true);
+    tensor_matmul(&s_dense, &qd, false, &kd, true);
+    for (int r = 0; r < 5; r++) ck_assert(tensor_rows_identical(&s_view, &s_dense, r));
+    ck_assert(*tensor_at(&big, 0, 0) == 0.0f && *tensor_at(&big, 6, 8) == 0.0f); /* untouched */
+    tensor_free(&Q), tensor_free(&K), tensor_free(&qd), tensor_free(&kd), tensor_free(&big);
+    tensor_free(&s_dense);
+}
+END_TEST
+
+/* Every transpose combination against a plain triple loop in double, on odd sizes.
+ * Tolerance: float accumulation of K products errs by at most about K * 2^-24 * sum_k |a b|;
+ * K <= 37 here, so 1e-5 * sum_k |a b| bounds it with room to spare. */
+START_TEST(test_matmul_against_reference) {
+    Rng rng;
+    rng_seed(&rng, 3, 11);
+    const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {16, 37, 9}, {33, 8, 17}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int form = 0; form < 4; form++) {
+            const int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2];
+            const bool ta = form & 1, tb = form & 2;
+            Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K);
+            Tensor B = tb ? tensor_new(N, K) : tensor_new(K, N);
+            Tensor C = tensor_new(M, N);
+            tensor_randn(&A, &rng, 1.0f);
+            tensor_randn(&B, &rng, 1.0f);
+            tensor_matmul(&C, &A, ta, &B, tb);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double ref = 0, mag = 0;
+                    for (int k = 0; k < K; k++) {
+                        double a = ta ? *tensor_at(&A, k, i) : *tensor_at(&A, i, k);
+                        double b = tb ? *tensor_at(&B, j, k) : *tensor_at(&B, k, j);
+                        ref += a * b;
+                        mag += fabs(a * b);
+                    }
+                    ck_assert_msg(fabs(*tensor_at(&C, i, j) - ref) <= 1e-5 * mag + 1e-30,
+                                  "%dx%dx%d form %d (%d,%d): %g vs %g", M, K, N, form, i, j,
+                                  (double)*tensor_at(&C, i, j), ref);
+                }
+            tensor_free(&A), tensor_free(&B), tensor_free(&C);
+        }
+}
+END_TEST
+
+START_TEST(test_max_abs_diff) {
+    Tensor a = from(1, 3, (const float[]){1, -INFINITY, 3});
+    Tensor b = from(1, 3, (const float[]){1.5f, -INFINITY, 2});
+    ck_assert_double_eq(tensor_max_abs_diff(&a, &b), 1.0); /* equal infinities differ by nothing */
+    *tensor_at(&b, 0, 1) = 0.0f;
+    ck_assert(isinf(tensor_max_abs_diff(&a, &b)));
+    tensor_free(&a), tensor_free(&b);
+}
+END_TEST
+
+Suite *tensor_suite(void) {
+    Suite *s = suite_create("tensor");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, test_new_is_zero_and_dense);
+    tcase_add_test(tc, test_fill_copy_add_scale);
+    tcase_add_test(tc, test_matmul_by_hand);
+    tcase_add_test(tc, test_views_share_memory);
+    tcase_add_test(tc, test_matmul_through_views);
+    tcase_add_test(tc, test_matmul_against_reference);
+    tcase_add_test(tc, test_max_abs_diff);
+    suite_add_tcase(s, tc);
+    return s;
+}

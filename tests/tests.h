@@ -1,0 +1,15 @@
+/* The test suites, one per area; tests/run_tests.c runs them all. */
+#ifndef TESTS_H
+#define TESTS_H
+
+#include <check.h>
+
+Suite *tensor_suite(void);
+Suite *softmax_suite(void);
+Suite *attention_suite(void);
+Suite *rng_suite(void);
+Suite *print_suite(void);
+Suite *cli_suite(void);
+Suite *chapters_suite(void);
+
+#endif
