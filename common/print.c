@@ -200,3 +200,8 @@ void print_wrapped(FILE *f, int indent, const char *text) {
     }
     if (col > 0) fputc('\n', f);
 }
+
+void print_note(FILE *f, const char *text) {
+    fputc('\n', f);
+    print_wrapped(f, 2, text);
+}

@@ -34,6 +34,9 @@ void print_section(FILE *f, int number, const char *title);
 /* Text wrapped at 78 columns, each line indented by `indent` spaces, then a newline. */
 void print_wrapped(FILE *f, int indent, const char *text);
 
+/* A blank line, then text wrapped at 78 columns and indented by 2: the "Notice: ..." after a step. */
+void print_note(FILE *f, const char *text);
+
 /* Terminal columns that a UTF-8 string occupies (East Asian wide characters count 2). */
 int print_display_width(const char *s);
 

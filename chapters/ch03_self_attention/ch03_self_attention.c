@@ -57,8 +57,7 @@ static void section_input(Chapter *ch) {
                                 sizeof(float) * (size_t)d->d_model) == 0
                              ? "same bits"
                              : "NOT the same bits");
-                putchar('\n');
-                print_wrapped(stdout, 2, note);
+                print_note(stdout, note);
                 return;
             }
 }
@@ -90,9 +89,7 @@ static void section_qkv(Chapter *ch) {
     print_matrix(stdout, "K = X W^K", &d->K, &ch->po);
     putchar('\n');
     print_matrix(stdout, "V = X W^V", &d->V, &ch->po);
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: the same word gives the same row in all three. Row t of Q asks \"what am "
+    print_note(stdout, "Notice: the same word gives the same row in all three. Row t of Q asks \"what am "
                   "I looking for\", row t of K says \"what I offer\", row t of V is what word t "
                   "hands over when it is attended to.");
 }
@@ -122,8 +119,7 @@ static void section_scores(Chapter *ch) {
              "unit-variance vectors it grows like sqrt(d_k) = %.3f, because a dot product adds up "
              "d_k products.",
              sqrt(sum2 / ((double)d->T * d->T)), sqrt((double)d->d_k));
-    putchar('\n');
-    print_wrapped(stdout, 2, note);
+    print_note(stdout, note);
 }
 
 /* ---- 5. Scaling by 1/sqrt(d_k) ---- */
@@ -138,9 +134,7 @@ static void section_scale(Chapter *ch) {
     PrintOpts po = ch->po;
     po.col_labels = (const char *const *)d->tokens;
     print_matrix(stdout, "S = Q K^T / sqrt(d_k)", &ch->scores, &po);
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: the order within each row is unchanged; only the spread shrinks back "
+    print_note(stdout, "Notice: the order within each row is unchanged; only the spread shrinks back "
                   "to about 1, whatever d_k is (section 9 shows what happens without it).");
 }
 
@@ -205,9 +199,7 @@ static void section_output(Chapter *ch) {
             *tensor_at(&ch->Z, i, c) = z;
         }
     print_matrix(stdout, "Z = A V", &ch->Z, &ch->po);
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: each output row is a blend of all the value rows, mixed in the "
+    print_note(stdout, "Notice: each output row is a blend of all the value rows, mixed in the "
                   "proportions of its row of A. Every word now carries information from every "
                   "other word, in one matrix product, with no recurrence.");
 }
@@ -317,8 +309,7 @@ static void section_scaling(Chapter *ch) {
              "source's reason for the division (§4.1: it keeps the gradients stable), measured.",
              (int)dk[N_DK - 1], 100 * m_raw[N_DK - 1], h_raw[0], h_raw[N_DK - 1],
              j_raw[N_DK - 1] > 0 ? j_raw[0] / j_raw[N_DK - 1] : INFINITY, 100 * drift);
-    putchar('\n');
-    print_wrapped(stdout, 2, note);
+    print_note(stdout, note);
 
     ch->plot.out = stdout;
     LineAxes ax = {"d_k (log scale)", "mean entropy of a row of A (nats)", true};

@@ -84,9 +84,7 @@ static void section_mask(Chapter *ch) {
            memcmp(lib.data, ch->M.data, sizeof(float) * (size_t)T * (size_t)T) == 0 ? "identical bits"
                                                                                  : "DIFFERENT");
     tensor_free(&lib);
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: the -inf entries fill the upper triangle, above the diagonal. The diagonal "
+    print_note(stdout, "Notice: the -inf entries fill the upper triangle, above the diagonal. The diagonal "
                   "itself is 0: a word may attend to itself.");
 }
 
@@ -131,9 +129,7 @@ static void section_weights(Chapter *ch) {
            T * (T - 1) / 2);
     printf("  Row 0 can only see itself: A[0][0] = %.9g%s.\n", (double)*tensor_at(&ch->A, 0, 0),
            *tensor_at(&ch->A, 0, 0) == 1.0f ? ", exactly" : ", not exactly 1");
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: row i spreads its weight over words 0..i only, so the last row is the only "
+    print_note(stdout, "Notice: row i spreads its weight over words 0..i only, so the last row is the only "
                   "one that sees the whole sentence. An exact 0 prints as \"0\", not \"0.000\": it is "
                   "not small, it is nothing.");
 }
@@ -198,9 +194,7 @@ static void section_no_leak(Chapter *ch) {
     PrintOpts po = ch->pw;
     po.precision = 0;
     print_matrix(stdout, "D with the causal mask (rows: outputs, columns: changed word)", &ch->D, &po);
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: D is lower-triangular: output i depends on words 0..i and on nothing after "
+    print_note(stdout, "Notice: D is lower-triangular: output i depends on words 0..i and on nothing after "
                   "them. That is what lets a decoder be trained on all positions of a sentence at "
                   "once without seeing the answers.");
 }
@@ -234,9 +228,7 @@ static void section_erratum(Chapter *ch) {
     PrintOpts po = ch->pw;
     po.precision = 0;
     print_matrix(stdout, "D with the mask M' of §4.2", &ch->D_src, &po);
-    putchar('\n');
-    print_wrapped(stdout, 2,
-                  "Notice: D is now upper-triangular: output i depends on words i..T-1, on everything "
+    print_note(stdout, "Notice: D is now upper-triangular: output i depends on words i..T-1, on everything "
                   "it is supposed to predict and on nothing before it. A language model trained this "
                   "way would learn to copy the next word, and fail as soon as it had to generate. The "
                   "fix is the transpose: -inf where j > i.");
