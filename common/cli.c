@@ -15,21 +15,46 @@ CliCommon cli_common_defaults(void) {
     return c;
 }
 
+CliOption cli_int(const char *name, long long *value, long long min, long long max, const char *meta,
+                  const char *help) {
+    CliOption o = {.name = name, .kind = CLI_INT, .value = value, .min = min, .max = max, .meta = meta,
+                   .help = help};
+    return o;
+}
+
+CliOption cli_real(const char *name, double *value, double lo, double hi, const char *meta,
+                   const char *help) {
+    CliOption o = {.name = name, .kind = CLI_REAL, .value = value, .lo = lo, .hi = hi, .meta = meta,
+                   .help = help};
+    return o;
+}
+
+CliOption cli_flag(const char *name, bool *value, const char *help) {
+    CliOption o = {.name = name, .kind = CLI_FLAG, .value = value, .help = help};
+    return o;
+}
+
+CliOption cli_string(const char *name, const char **value, const char *meta, const char *help) {
+    CliOption o = {.name = name, .kind = CLI_STRING, .value = value, .meta = meta, .help = help};
+    return o;
+}
+
+CliOption cli_choice(const char *name, int *value, const char *choices, const char *help) {
+    CliOption o = {.name = name, .kind = CLI_CHOICE, .value = value, .meta = "WORD", .help = help,
+                   .choices = choices};
+    return o;
+}
+
 /* The common options, pointing into `common`. Kept in one place so that --help lists them too. */
 enum { N_COMMON = 5 };
 static void common_options(CliOption out[N_COMMON], CliCommon *common) {
-    CliOption opts[N_COMMON] = {
-        {"--seed", CLI_INT, &common->seed, 0, LLONG_MAX, 0, 0, "S",
-         "seed of every random draw (same seed, same output)", false},
-        {"--precision", CLI_INT, &common->precision, 0, 9, 0, 0, "P",
-         "digits printed after the decimal point", false},
-        {"--no-plot", CLI_FLAG, &common->no_plot, 0, 0, 0, 0, NULL, "write no figures", false},
-        {"--text-plot", CLI_FLAG, &common->text_plot, 0, 0, 0, 0, NULL,
-         "also draw the line plots in the terminal (needs gnuplot)", false},
-        {"--figures", CLI_STRING, &common->figures, 0, 0, 0, 0, "DIR",
-         "folder for the figures (a subfolder per chapter)", false},
-    };
-    memcpy(out, opts, sizeof opts);
+    out[0] = cli_int("--seed", &common->seed, 0, LLONG_MAX, "S",
+                     "seed of every random draw (same seed, same output)");
+    out[1] = cli_int("--precision", &common->precision, 0, 9, "P", "digits printed after the decimal point");
+    out[2] = cli_flag("--no-plot", &common->no_plot, "write no figures");
+    out[3] = cli_flag("--text-plot", &common->text_plot,
+                      "also draw the line plots in the terminal (needs gnuplot)");
+    out[4] = cli_string("--figures", &common->figures, "DIR", "folder for the figures (a subfolder per chapter)");
 }
 
 /* "a whole number from 2 to 17", "a number from 0 to 1", ... */
@@ -39,7 +64,32 @@ static void describe_range(char *buf, size_t size, const CliOption *o) {
     case CLI_REAL: snprintf(buf, size, "a number from %g to %g", o->lo, o->hi); break;
     case CLI_STRING: snprintf(buf, size, "a text value"); break;
     case CLI_FLAG: snprintf(buf, size, "no value"); break;
+    case CLI_CHOICE: snprintf(buf, size, "one of %s", o->choices); break;
     }
+}
+
+/* The index of word among the '|'-separated choices, or -1. */
+static int choice_index(const char *choices, const char *word) {
+    size_t len = strlen(word);
+    int index = 0;
+    for (const char *p = choices; *p; index++) {
+        size_t n = strcspn(p, "|");
+        if (n == len && len > 0 && strncmp(p, word, n) == 0) return index;
+        p += n;
+        if (*p == '|') p++;
+    }
+    return -1;
+}
+
+/* The index-th of the '|'-separated choices, copied into buf. */
+static const char *choice_name(const char *choices, int index, char *buf, size_t size) {
+    const char *p = choices;
+    for (int i = 0; i < index && *p; i++) {
+        p += strcspn(p, "|");
+        if (*p == '|') p++;
+    }
+    snprintf(buf, size, "%.*s", (int)strcspn(p, "|"), p);
+    return buf;
 }
 
 /* Parse text as the option's value; false with a message in err when it is not one. */
@@ -48,6 +98,15 @@ static bool set_value(CliOption *o, const char *text, char *err, size_t err_size
     describe_range(range, sizeof range, o);
     if (o->kind == CLI_STRING) {
         *(const char **)o->value = text;
+        return true;
+    }
+    if (o->kind == CLI_CHOICE) {
+        int k = choice_index(o->choices, text);
+        if (k < 0) {
+            snprintf(err, err_size, "%s: '%s' is not %s", o->name, text, range);
+            return false;
+        }
+        *(int *)o->value = k;
         return true;
     }
     char *end = NULL;
@@ -145,6 +204,12 @@ static void print_option(FILE *f, const CliOption *o) {
     case CLI_STRING: {
         const char *v = *(const char **)o->value;
         if (v) snprintf(dflt, sizeof dflt, " (default \"%.60s%s\")", v, strlen(v) > 60 ? "..." : "");
+        break;
+    }
+    case CLI_CHOICE: {
+        char name[64];
+        snprintf(range, sizeof range, ": %s", o->choices);
+        snprintf(dflt, sizeof dflt, " (default %s)", choice_name(o->choices, *(int *)o->value, name, sizeof name));
         break;
     }
     case CLI_FLAG: break;

@@ -13,18 +13,20 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum { CLI_INT, CLI_REAL, CLI_FLAG, CLI_STRING } CliKind;
+typedef enum { CLI_INT, CLI_REAL, CLI_FLAG, CLI_STRING, CLI_CHOICE } CliKind;
 
 typedef struct {
     const char *name;   /* with its dashes: "--tokens" */
     CliKind kind;
-    void *value;        /* long long * (INT), double * (REAL), bool * (FLAG), const char ** (STRING);
-                           holds the default before parsing */
+    void *value;        /* long long * (INT), double * (REAL), bool * (FLAG), const char ** (STRING),
+                           int * (CHOICE: the index of the chosen word); holds the default before
+                           parsing */
     long long min, max; /* CLI_INT: the valid range, inclusive */
     double lo, hi;      /* CLI_REAL: the valid range, inclusive */
     const char *meta;   /* the value's name in --help: "N" */
     const char *help;   /* one line */
     bool seen;          /* set when the option was given */
+    const char *choices; /* CLI_CHOICE: the accepted words separated by '|': "char|word" */
 } CliOption;
 
 /* The options every chapter has. Fill with cli_common_defaults() before parsing. */
@@ -42,6 +44,15 @@ typedef struct {
     CliOption *options;
     int n_options;
 } CliSpec;
+
+/* Table entries, one constructor per kind: the range is inclusive, meta names the value in --help. */
+CliOption cli_int(const char *name, long long *value, long long min, long long max, const char *meta,
+                  const char *help);
+CliOption cli_real(const char *name, double *value, double lo, double hi, const char *meta,
+                   const char *help);
+CliOption cli_flag(const char *name, bool *value, const char *help);
+CliOption cli_string(const char *name, const char **value, const char *meta, const char *help);
+CliOption cli_choice(const char *name, int *value, const char *choices, const char *help);
 
 typedef enum { CLI_PARSED, CLI_HELP, CLI_ERROR } CliResult;
 

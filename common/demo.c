@@ -14,15 +14,11 @@ DemoFlags demo_flags_default(void) {
 }
 
 void demo_cli_options(CliOption out[DEMO_N_OPTIONS], DemoFlags *f) {
-    CliOption opts[DEMO_N_OPTIONS] = {
-        {"--sentence", CLI_STRING, &f->sentence, 0, 0, 0, 0, "TEXT",
-         "the words to attend over, separated by spaces", false},
-        {"--tokens", CLI_INT, &f->tokens, 2, DEMO_MAX_TOKENS, 0, 0, "N",
-         "use the first N words of the sentence (all of --sentence when it is given)", false},
-        {"--d-model", CLI_INT, &f->d_model, 1, 1024, 0, 0, "D", "embedding width d_model", false},
-        {"--d-k", CLI_INT, &f->d_k, 1, 1024, 0, 0, "K", "width d_k of queries, keys, values", false},
-    };
-    memcpy(out, opts, sizeof opts);
+    out[0] = cli_string("--sentence", &f->sentence, "TEXT", "the words to attend over, separated by spaces");
+    out[1] = cli_int("--tokens", &f->tokens, 2, DEMO_MAX_TOKENS, "N",
+                     "use the first N words of the sentence (all of --sentence when it is given)");
+    out[2] = cli_int("--d-model", &f->d_model, 1, 1024, "D", "embedding width d_model");
+    out[3] = cli_int("--d-k", &f->d_k, 1, 1024, "K", "width d_k of queries, keys, values");
     f->tokens_option = &out[1];
 }
 

@@ -12,7 +12,8 @@ typedef struct {
     double rate;
     bool verbose;
     const char *name;
-    CliOption opts[4];
+    int level;
+    CliOption opts[5];
     CliSpec spec;
     CliCommon common;
     char err[512];
@@ -23,14 +24,13 @@ static void setup(Fixture *f) {
     f->tokens = 6;
     f->rate = 0.5;
     f->name = "x";
-    CliOption opts[4] = {
-        {"--tokens", CLI_INT, &f->tokens, 2, 17, 0, 0, "N", "words", false},
-        {"--rate", CLI_REAL, &f->rate, 0, 0, 0.0, 1.0, "R", "a rate", false},
-        {"--verbose", CLI_FLAG, &f->verbose, 0, 0, 0, 0, NULL, "talk", false},
-        {"--name", CLI_STRING, &f->name, 0, 0, 0, 0, "S", "a name", false},
-    };
-    memcpy(f->opts, opts, sizeof opts);
-    f->spec = (CliSpec){"prog", "a test program", f->opts, 4};
+    f->level = 0;
+    f->opts[0] = cli_int("--tokens", &f->tokens, 2, 17, "N", "words");
+    f->opts[1] = cli_real("--rate", &f->rate, 0.0, 1.0, "R", "a rate");
+    f->opts[2] = cli_flag("--verbose", &f->verbose, "talk");
+    f->opts[3] = cli_string("--name", &f->name, "S", "a name");
+    f->opts[4] = cli_choice("--level", &f->level, "char|word", "token level");
+    f->spec = (CliSpec){"prog", "a test program", f->opts, 5};
     f->common = cli_common_defaults();
 }
 
@@ -42,8 +42,9 @@ START_TEST(test_good_values) {
     Fixture f;
     setup(&f);
     const char *argv[] = {"prog", "--tokens", "17", "--rate=0.25", "--verbose", "--name", "hi",
-                          "--seed", "7", "--no-plot", "--precision", "0"};
-    ck_assert_int_eq(parse(&f, 12, argv), CLI_PARSED);
+                          "--seed", "7", "--no-plot", "--precision", "0", "--level", "word"};
+    ck_assert_int_eq(parse(&f, 14, argv), CLI_PARSED);
+    ck_assert_int_eq(f.level, 1);
     ck_assert_int_eq(f.tokens, 17);
     ck_assert_double_eq(f.rate, 0.25);
     ck_assert(f.verbose && f.common.no_plot && !f.common.text_plot);
@@ -87,6 +88,9 @@ static const struct {
     {{"--tok", "5"}, "unknown option '--tok'"},
     {{"stray"}, "unexpected argument 'stray'"},
     {{"--verbose=1"}, "--verbose takes no value"},
+    {{"--level", "byte"}, "--level: 'byte' is not one of char|word"},
+    {{"--level", ""}, "--level: '' is not one of char|word"},
+    {{"--level"}, "--level: missing value; expected one of char|word"},
 };
 
 START_TEST(test_bad_values) {
@@ -116,6 +120,8 @@ START_TEST(test_help_wins) {
     ck_assert_ptr_nonnull(strstr(buf, "--tokens N"));
     ck_assert_ptr_nonnull(strstr(buf, "2..17 (default 6)"));
     ck_assert_ptr_nonnull(strstr(buf, "--seed S"));
+    ck_assert_ptr_nonnull(strstr(buf, "--level WORD"));
+    ck_assert_ptr_nonnull(strstr(buf, ": char|word (default char)"));
     free(buf);
 }
 END_TEST

@@ -350,10 +350,8 @@ int main(int argc, char **argv) {
     Chapter ch = {.trials = 500, .keys = 16};
     CliOption opts[DEMO_N_OPTIONS + 2];
     demo_cli_options(opts, &flags);
-    opts[DEMO_N_OPTIONS] = (CliOption){"--trials", CLI_INT, &ch.trials, 1, 100000, 0, 0, "N",
-                                       "queries per d_k in the scaling experiment", false};
-    opts[DEMO_N_OPTIONS + 1] = (CliOption){"--keys", CLI_INT, &ch.keys, 2, 4096, 0, 0, "N",
-                                           "keys per query in the scaling experiment", false};
+    opts[DEMO_N_OPTIONS] = cli_int("--trials", &ch.trials, 1, 100000, "N", "queries per d_k in the scaling experiment");
+    opts[DEMO_N_OPTIONS + 1] = cli_int("--keys", &ch.keys, 2, 4096, "N", "keys per query in the scaling experiment");
     CliSpec spec = {CHAPTER, "Self-attention step by step: Q, K, V, scores, scaling, softmax, output\n"
                              "(source document §3.1, §4.1), and an experiment on the 1/sqrt(d_k) scaling.",
                     opts, DEMO_N_OPTIONS + 2};
