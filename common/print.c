@@ -205,3 +205,8 @@ void print_note(FILE *f, const char *text) {
     fputc('\n', f);
     print_wrapped(f, 2, text);
 }
+
+void print_padded(FILE *f, const char *s, int width) {
+    fputs(s, f);
+    pad(f, width - print_display_width(s));
+}

@@ -37,6 +37,9 @@ void print_wrapped(FILE *f, int indent, const char *text);
 /* A blank line, then text wrapped at 78 columns and indented by 2: the "Notice: ..." after a step. */
 void print_note(FILE *f, const char *text);
 
+/* s, then spaces up to `width` terminal columns (printf's %-10s counts bytes, not columns). */
+void print_padded(FILE *f, const char *s, int width);
+
 /* Terminal columns that a UTF-8 string occupies (East Asian wide characters count 2). */
 int print_display_width(const char *s);
 

@@ -11,6 +11,9 @@ int main(void) {
     srunner_add_suite(sr, rng_suite());
     srunner_add_suite(sr, print_suite());
     srunner_add_suite(sr, cli_suite());
+    srunner_add_suite(sr, corpus_suite());
+    srunner_add_suite(sr, synth_suite());
+    srunner_add_suite(sr, ngram_suite());
     srunner_add_suite(sr, chapters_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

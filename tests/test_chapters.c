@@ -10,7 +10,7 @@
 
 #include "tests.h"
 
-static const char *const chapters[] = {"ch03_self_attention", "ch04_masked_attention"};
+static const char *const chapters[] = {"ch01_ngram", "ch03_self_attention", "ch04_masked_attention"};
 enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
 
 typedef struct {
@@ -99,39 +99,163 @@ START_TEST(test_help) {
 }
 END_TEST
 
-/* Bad arguments shared by the attention chapters, and what the one-line message must contain. */
-static const struct {
+/* Bad arguments, and what the one-line message must contain: first those every chapter shares,
+ * then the attention chapters' (ch03, ch04), then chapter 1's. */
+typedef struct {
     const char *args[3];
     const char *message;
-} bad[] = {
+} Bad;
+
+static const Bad bad_common[] = {
+    {{"--frobnicate"}, "unknown option '--frobnicate'"},
+    {{"--seed", "abc"}, "--seed: 'abc' is not a whole number"},
+    {{"--seed", "-1"}, "--seed: -1 is out of range"},
+    {{"--precision", "12"}, "--precision: 12 is out of range"},
+    {{"--no-plot=yes"}, "--no-plot takes no value"},
+    {{"--figures"}, "--figures: missing value"},
+    {{"extra"}, "unexpected argument 'extra'"},
+};
+static const Bad bad_attention[] = {
     {{"--tokens", "5x"}, "--tokens: '5x' is not a whole number"},
     {{"--tokens", "-1"}, "--tokens: -1 is out of range; expected a whole number from 2 to 64"},
     {{"--tokens", "100000000"}, "--tokens: 100000000 is out of range"},
     {{"--tokens"}, "--tokens: missing value"},
     {{"--tokens", "40"}, "--tokens: 40 is more than the 17 words of the sentence"},
-    {{"--frobnicate"}, "unknown option '--frobnicate'"},
-    {{"--seed", "abc"}, "--seed: 'abc' is not a whole number"},
     {{"--d-k", "0"}, "--d-k: 0 is out of range; expected a whole number from 1 to 1024"},
     {{"--d-model", "1e3"}, "--d-model: '1e3' is not a whole number"},
-    {{"--precision", "12"}, "--precision: 12 is out of range"},
     {{"--sentence", "alone"}, "--sentence: needs at least 2 words, got 1"},
     {{"--sentence", "bad \xff\xfe bytes"}, "--sentence: not valid UTF-8 at byte 4"},
-    {{"--no-plot=yes"}, "--no-plot takes no value"},
-    {{"extra"}, "unexpected argument 'extra'"},
 };
-enum { N_BAD = sizeof bad / sizeof bad[0] };
+static const Bad bad_ngram[] = {
+    {{"--order", "0"}, "--order: 0 is out of range; expected a whole number from 1 to 6"},
+    {{"--order", "7"}, "--order: 7 is out of range"},
+    {{"--smoothing", "witten-bell"}, "--smoothing: 'witten-bell' is not one of mle|addk|kn|mkn"},
+    {{"--level", "byte"}, "--level: 'byte' is not one of char|word"},
+    {{"--k", "0"}, "--k: 0 is out of range"},
+    {{"--k", "nan"}, "--k: 'nan' is not a number"},
+    {{"--lines", "5"}, "--lines: 5 is out of range"},
+    {{"--sample", "-2"}, "--sample: -2 is out of range"},
+};
+enum { N_COMMON_BAD = sizeof bad_common / sizeof bad_common[0] };
 
-START_TEST(test_bad_arguments) {
-    const int chapter = _i / N_BAD, k = _i % N_BAD;
-    const char *args[4] = {bad[k].args[0], bad[k].args[1], bad[k].args[2], NULL};
-    Run r = run(chapters[chapter], args);
-    ck_assert_msg(r.status == 2, "%s %s: exit %d, want 2", chapters[chapter], bad[k].args[0], r.status);
-    ck_assert_msg(strncmp(r.err, chapters[chapter], strlen(chapters[chapter])) == 0, "stderr: %s", r.err);
-    ck_assert_msg(strstr(r.err, bad[k].message) != NULL, "%s: got \"%s\", want \"%s\"", chapters[chapter],
-                  r.err, bad[k].message);
+static void check_bad(const char *chapter, const Bad *b) {
+    const char *args[4] = {b->args[0], b->args[1], b->args[2], NULL};
+    Run r = run(chapter, args);
+    ck_assert_msg(r.status == 2, "%s %s: exit %d, want 2", chapter, b->args[0], r.status);
+    ck_assert_msg(strncmp(r.err, chapter, strlen(chapter)) == 0, "stderr: %s", r.err);
+    ck_assert_msg(strstr(r.err, b->message) != NULL, "%s: got \"%s\", want \"%s\"", chapter, r.err, b->message);
     ck_assert_int_eq(count_lines(r.err), 1);
     ck_assert_str_eq(r.out, "");
     run_free(&r);
+}
+
+START_TEST(test_bad_common_arguments) {
+    check_bad(chapters[_i / N_COMMON_BAD], &bad_common[_i % N_COMMON_BAD]);
+}
+END_TEST
+
+START_TEST(test_bad_attention_arguments) {
+    const char *const attention[] = {"ch03_self_attention", "ch04_masked_attention"};
+    const int n = sizeof bad_attention / sizeof bad_attention[0];
+    check_bad(attention[_i / n], &bad_attention[_i % n]);
+}
+END_TEST
+
+START_TEST(test_bad_ngram_arguments) {
+    check_bad("ch01_ngram", &bad_ngram[_i]);
+}
+END_TEST
+
+/* Bad files are runtime errors: exit 1 and one line naming the file and the problem. */
+START_TEST(test_bad_files) {
+    char dir[] = "/tmp/llm-notebook-files-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char empty[256], invalid[256], binary[256], missing[256], blank[256];
+    snprintf(empty, sizeof empty, "%s/empty.txt", dir);
+    snprintf(invalid, sizeof invalid, "%s/latin1.txt", dir);
+    snprintf(binary, sizeof binary, "%s/binary.bin", dir);
+    snprintf(missing, sizeof missing, "%s/missing.txt", dir);
+    snprintf(blank, sizeof blank, "%s/blank.txt", dir);
+    FILE *f = fopen(empty, "w");
+    fclose(f);
+    f = fopen(invalid, "w");
+    fputs("caf\xe9 au lait\n", f); /* Latin-1, not UTF-8: the bad byte is at offset 3 */
+    fclose(f);
+    f = fopen(binary, "wb");
+    fwrite("ab\0cd", 1, 5, f);
+    fclose(f);
+    f = fopen(blank, "w");
+    fputs("\n   \n\n", f);
+    fclose(f);
+    const struct {
+        const char *flag, *path, *message;
+    } cases[] = {
+        {"--corpus", missing, "No such file or directory"},
+        {"--corpus", empty, "is empty"},
+        {"--corpus", invalid, "is not valid UTF-8: bad byte at offset 3"},
+        {"--corpus", binary, "NUL byte at offset 2"},
+        {"--corpus", dir, "it is a directory"},
+        {"--corpus", blank, "has no line with text in it"},
+        {"--val-file", missing, "No such file or directory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Run r = run("ch01_ngram", (const char *[]){cases[i].flag, cases[i].path, "--no-plot", NULL});
+        ck_assert_msg(r.status == 1, "%s %s: exit %d", cases[i].flag, cases[i].path, r.status);
+        ck_assert_msg(strstr(r.err, cases[i].message) != NULL, "got \"%s\", want \"%s\"", r.err, cases[i].message);
+        ck_assert_int_eq(count_lines(r.err), 1);
+        run_free(&r);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Chapter 1's summary: key: value lines a script can read, with the n-gram above the true floor. */
+static double summary_value(const char *out, const char *key) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\n%s: ", key);
+    const char *p = strstr(out, pattern);
+    ck_assert_msg(p != NULL, "no '%s:' line in the summary", key);
+    return strtod(p + strlen(pattern), NULL);
+}
+
+START_TEST(test_ch01_summary) {
+    Run r = run("ch01_ngram", (const char *[]){"--no-plot", "--lines", "3000", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "\ncorpus: synthetic\nlevel: char\norder: 5\nsmoothing: mkn\n"));
+    const double ppl = summary_value(r.out, "perplexity"), floor = summary_value(r.out, "true_perplexity");
+    const double types = summary_value(r.out, "types");
+    ck_assert_msg(ppl > floor && ppl < types, "perplexity %g, floor %g, |V| %g", ppl, floor, types);
+    ck_assert_double_eq(summary_value(r.out, "validation_oov"), 0);
+    run_free(&r);
+}
+END_TEST
+
+/* Word level on a text file, with a separate validation file holding an unseen word. */
+START_TEST(test_ch01_word_level_file) {
+    char dir[] = "/tmp/llm-notebook-words-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char train[256], val[256];
+    snprintf(train, sizeof train, "%s/train.txt", dir);
+    snprintf(val, sizeof val, "%s/val.txt", dir);
+    FILE *f = fopen(train, "w");
+    for (int i = 0; i < 50; i++) fprintf(f, "The cat sat on the mat.\nA dog sat on a log!\n");
+    fclose(f);
+    f = fopen(val, "w");
+    fputs("the dog sat on the zebra.\n", f);
+    fclose(f);
+    Run r = run("ch01_ngram", (const char *[]){"--corpus", train, "--val-file", val, "--level", "word",
+                                              "--order", "3", "--no-plot", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "\nlevel: word\norder: 3\n"));
+    ck_assert_double_eq(summary_value(r.out, "validation_oov"), 1); /* zebra */
+    ck_assert_double_eq(summary_value(r.out, "validation_tokens"), 8); /* 6 words, '.', </s> */
+    ck_assert_ptr_nonnull(strstr(r.out, "needs the synthetic language"));
+    run_free(&r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -221,7 +345,12 @@ Suite *chapters_suite(void) {
     tcase_add_loop_test(tc, test_defaults_run, 0, N_CHAPTERS);
     tcase_add_loop_test(tc, test_same_flags_same_bytes, 0, N_CHAPTERS);
     tcase_add_loop_test(tc, test_help, 0, N_CHAPTERS);
-    tcase_add_loop_test(tc, test_bad_arguments, 0, N_CHAPTERS * N_BAD);
+    tcase_add_loop_test(tc, test_bad_common_arguments, 0, N_CHAPTERS * N_COMMON_BAD);
+    tcase_add_loop_test(tc, test_bad_attention_arguments, 0, 2 * (int)(sizeof bad_attention / sizeof bad_attention[0]));
+    tcase_add_loop_test(tc, test_bad_ngram_arguments, 0, (int)(sizeof bad_ngram / sizeof bad_ngram[0]));
+    tcase_add_test(tc, test_bad_files);
+    tcase_add_test(tc, test_ch01_summary);
+    tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);
     tcase_add_test(tc, test_ch03_conclusions);
     tcase_add_test(tc, test_ch04_conclusions);

@@ -11,5 +11,8 @@ Suite *rng_suite(void);
 Suite *print_suite(void);
 Suite *cli_suite(void);
 Suite *chapters_suite(void);
+Suite *ngram_suite(void);
+Suite *corpus_suite(void);
+Suite *synth_suite(void);
 
 #endif

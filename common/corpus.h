@@ -1,0 +1,76 @@
+/* corpus: text in, token ids out. Reading a UTF-8 file, splitting it into lines (one sentence per
+ * line), tokenising at the character or the word level, a vocabulary with <unk>, <s> and </s>, and
+ * the train/validation split.
+ *
+ * Conventions (the same as the n-gram toolkits):
+ *   - a line is a sentence; empty and all-blank lines are skipped; a trailing '\r' is dropped;
+ *   - char level: every Unicode code point is a token, spaces included (Chinese works unchanged);
+ *   - word level: ASCII letters are lower-cased; a word is a run of letters, digits, apostrophes
+ *     and non-ASCII letters; every other visible ASCII character is a token of its own, and so is
+ *     every CJK character and CJK or full-width punctuation mark; whitespace only separates;
+ *   - the vocabulary is built from the training lines only; ids 0, 1, 2 are <unk>, <s>, </s>, then
+ *     the training types in order of first appearance; a token not in it is encoded as <unk>;
+ *   - an encoded line is its tokens followed by </s>; <s> is never stored (a model puts it in
+ *     front of each line's context);
+ *   - the split: line i (counting non-empty lines from 0) goes to validation when i % 10 == 9,
+ *     to training otherwise; with a validation file, all lines of the corpus train.       */
+#ifndef CORPUS_H
+#define CORPUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { LEVEL_CHAR, LEVEL_WORD } TokenLevel;
+
+enum { VOCAB_UNK = 0, VOCAB_BOS = 1, VOCAB_EOS = 2 };
+
+/* The whole file as a NUL-terminated string. Exits with status 1 and one line naming the file and
+ * the problem when it is missing, unreadable, a directory, empty, holds a NUL byte, or is not
+ * valid UTF-8 (with the byte offset). Free with free(). */
+char *corpus_read_file(const char *path, size_t *len);
+
+/* Lines of a text: pointers into one owned copy. */
+typedef struct {
+    char *buffer;  /* owned */
+    char **line;   /* line[i] points into buffer */
+    int n;
+} Lines;
+
+void lines_split(Lines *out, const char *text);
+void lines_free(Lines *l);
+
+/* Tokens of one line as owned strings; returns the count (0 for a line of spaces at word level). */
+int tokenize_line(const char *line, TokenLevel level, char ***tokens);
+void tokens_free(char **tokens, int n);
+
+typedef struct {
+    char **word;    /* word[id], owned */
+    int size, cap;
+    int *slot;      /* hash table of ids, -1 where empty */
+    int n_slots;
+} Vocab;
+
+void vocab_init(Vocab *v);  /* with <unk>, <s>, </s> */
+void vocab_free(Vocab *v);
+int vocab_find(const Vocab *v, const char *word); /* -1 when absent */
+int vocab_add(Vocab *v, const char *word);        /* the id, new or existing */
+
+/* Encoded lines: each line's ids followed by VOCAB_EOS, all lines back to back. */
+typedef struct {
+    int *id;
+    long n;
+    int n_lines;
+    long n_oov;     /* tokens encoded as <unk> because they were not in the vocabulary */
+} TokenStream;
+
+/* Encode `lines`; with `grow`, new tokens join the vocabulary (training), otherwise they become <unk>. */
+void corpus_encode(TokenStream *out, Vocab *v, char *const *lines, int n, TokenLevel level, bool grow);
+void token_stream_free(TokenStream *s);
+
+/* Text of ids[0..n): concatenated (char level) or space-separated (word level); </s> becomes '\n'. */
+char *corpus_decode(const Vocab *v, const int *ids, long n, TokenLevel level);
+
+/* The split rule above, as pointer arrays into `all` (no copies). Free the arrays with free(). */
+void corpus_split(const Lines *all, char ***train, int *n_train, char ***val, int *n_val);
+
+#endif
