@@ -268,19 +268,20 @@ void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes 
 
     AtomicFile a;
     atomic_open(&a, p->dir, name, ".gp");
-    script_header(a.f, p, name, 800, 520);
+    script_header(a.f, p, name, 960, 540);
     fputs("set title ", a.f);
     put_quoted(a.f, title);
     fputs("\nset xlabel ", a.f);
     put_quoted(a.f, axes->xlabel);
     fputs("\nset ylabel ", a.f);
     put_quoted(a.f, axes->ylabel);
-    fputs("\nset grid\nset key below box\n", a.f);
+    fputs("\nset grid\nset key outside right top box\n", a.f);
     if (axes->logx) fputs("set logscale x 2\n", a.f);
+    if (axes->logy) fputs("set logscale y 10\n", a.f);
     fputs("plot ", a.f);
     for (int s = 0; s < n_series; s++) {
-        fprintf(a.f, "%s'%s.dat' using 1:%d with linespoints lw 2 title ", s ? ", \\\n     " : "", name,
-                s + 2);
+        fprintf(a.f, "%s'%s.dat' using 1:%d with %s title ", s ? ", \\\n     " : "", name, s + 2,
+                series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'" : "linespoints lw 2");
         put_quoted(a.f, series[s].title);
     }
     fputc('\n', a.f);

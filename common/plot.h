@@ -51,12 +51,14 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
 
 typedef struct {
     const char *title;
-    const double *y; /* one value per x */
+    const double *y;  /* one value per x; NaN leaves a gap */
+    bool reference;   /* a reference level (a floor, chance): drawn as a dashed grey line */
 } LineSeries;
 
 typedef struct {
     const char *xlabel, *ylabel;
     bool logx; /* base-2 log scale */
+    bool logy; /* base-10 log scale */
 } LineAxes;
 
 /* One figure NAME.png: every series against x, with a legend. */

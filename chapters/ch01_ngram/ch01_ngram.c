@@ -310,9 +310,9 @@ static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTH
     putchar('\n');
     LineSeries series[N_SMOOTHING + 1];
     int ns = 0;
-    for (int s = 0; s < N_SMOOTHING; s++) series[ns++] = (LineSeries){smoothing_name[s], y[s]};
-    if (ch->val_synth_index) series[ns++] = (LineSeries){"true process (the floor)", floor_line};
-    LineAxes ax = {"n (order of the model)", "validation perplexity", false};
+    for (int s = 0; s < N_SMOOTHING; s++) series[ns++] = (LineSeries){smoothing_name[s], y[s], false};
+    if (ch->val_synth_index) series[ns++] = (LineSeries){"true process (the floor)", floor_line, true};
+    LineAxes ax = {"n (order of the model)", "validation perplexity (log scale)", false, true};
     plot_lines(&ch->plot, "perplexity", "Validation perplexity against n (MLE: missing where infinite)", &ax, x,
                MAX_N, series, ns);
 }
@@ -343,8 +343,8 @@ static void section_sparsity(Chapter *ch) {
         printf("  %3d %10ld %10ld %7.2f%%\n", n, total, unseen, 100 * share[n - 1]);
     }
     putchar('\n');
-    LineSeries s = {"unseen share", share};
-    LineAxes ax = {"n", "share of validation n-grams unseen in training", false};
+    LineSeries s = {"unseen share", share, false};
+    LineAxes ax = {"n", "share of validation n-grams unseen in training", false, false};
     plot_lines(&ch->plot, "sparsity", "Sparsity: the longer the n-gram, the likelier it is new", &ax, x, MAX_N, &s, 1);
 }
 
@@ -450,11 +450,11 @@ static void section_long_range(Chapter *ch) {
     int ns = 0;
     for (int n = 2; n <= MAX_N; n++) {
         snprintf(names[ns], sizeof names[ns], "n = %d", n);
-        series[ns] = (LineSeries){names[ns], acc[n]};
+        series[ns] = (LineSeries){names[ns], acc[n], false};
         ns++;
     }
-    series[ns++] = (LineSeries){"chance (1 in 4)", chance};
-    LineAxes ax = {"gap between marker and closer (tokens)", "closer predicted right (%)", false};
+    series[ns++] = (LineSeries){"chance (1 in 4)", chance, true};
+    LineAxes ax = {"gap between marker and closer (tokens)", "closer predicted right (%)", false, false};
     plot_lines(&ch->plot, "long_range", "The agreement an n-gram cannot see past n-1 tokens", &ax, x, nx, series, ns);
 }
 

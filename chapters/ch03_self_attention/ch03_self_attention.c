@@ -312,20 +312,20 @@ static void section_scaling(Chapter *ch) {
     print_note(stdout, note);
 
     ch->plot.out = stdout;
-    LineAxes ax = {"d_k (log scale)", "mean entropy of a row of A (nats)", true};
+    LineAxes ax = {"d_k (log scale)", "mean entropy of a row of A (nats)", true, false};
     double ceiling[N_DK];
     for (int e = 0; e < N_DK; e++) ceiling[e] = log(n_keys);
-    LineSeries h[3] = {{"softmax(q.k / sqrt(d_k))", h_scl}, {"softmax(q.k), unscaled", h_raw},
-                       {"uniform weights: ln(keys)", ceiling}};
+    LineSeries h[3] = {{"softmax(q.k / sqrt(d_k))", h_scl, false}, {"softmax(q.k), unscaled", h_raw, false},
+                       {"uniform weights: ln(keys)", ceiling, true}};
     putchar('\n');
     plot_lines(&ch->plot, "scaling_entropy", "Attention entropy against d_k, with and without 1/sqrt(d_k)",
                &ax, dk, N_DK, h, 3);
-    LineAxes am = {"d_k (log scale)", "mean largest weight in a row of A", true};
-    LineSeries m[2] = {{"softmax(q.k / sqrt(d_k))", m_scl}, {"softmax(q.k), unscaled", m_raw}};
+    LineAxes am = {"d_k (log scale)", "mean largest weight in a row of A", true, false};
+    LineSeries m[2] = {{"softmax(q.k / sqrt(d_k))", m_scl, false}, {"softmax(q.k), unscaled", m_raw, false}};
     plot_lines(&ch->plot, "scaling_max_weight", "How peaked the weights are against d_k", &am, dk, N_DK,
                m, 2);
-    LineAxes aj = {"d_k (log scale)", "mean Frobenius norm of dA/dS", true};
-    LineSeries j[2] = {{"softmax(q.k / sqrt(d_k))", j_scl}, {"softmax(q.k), unscaled", j_raw}};
+    LineAxes aj = {"d_k (log scale)", "mean Frobenius norm of dA/dS", true, false};
+    LineSeries j[2] = {{"softmax(q.k / sqrt(d_k))", j_scl, false}, {"softmax(q.k), unscaled", j_raw, false}};
     plot_lines(&ch->plot, "scaling_gradient", "Gradient through the softmax against d_k", &aj, dk, N_DK,
                j, 2);
 }
