@@ -264,8 +264,11 @@ static void section_predictions(Chapter *ch) {
 static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTHING]) {
     print_section(stdout, 5, "Perplexity on the validation split");
     printf("  perplexity = 10^(-(1/N) sum_i log10 p(w_i | h_i)), over all N validation tokens (</s> too).\n"
-           "  Lower is better; a uniform guess over |V| = %d tokens scores %d.\n\n", ch->vocab.size - 1,
-           ch->vocab.size - 1);
+           "  Lower is better; a uniform guess over |V| = %d tokens scores %d.\n"
+           "  Conventions (KenLM's): <s> starts each line's context and is never scored; the </s> that\n"
+           "  ends each line is; a token unseen in training is scored as <unk> (count 0), and the table\n"
+           "  without OOV drops those terms but keeps the tokens in later contexts.\n\n",
+           ch->vocab.size - 1, ch->vocab.size - 1);
     printf("  %3s", "n");
     for (int s = 0; s < N_SMOOTHING; s++) printf(" %12s", smoothing_name[s]);
     printf("\n");
