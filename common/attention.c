@@ -2,7 +2,9 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdlib.h>
 
+#include "layers.h"
 #include "util.h"
 
 void attention_mask(Tensor *M, MaskKind kind) {
@@ -24,4 +26,102 @@ SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, co
     SoftmaxStatus st = tensor_softmax_rows(weights, scores, bad_row); /* (T, T) */
     tensor_matmul(out, weights, false, V, false);                 /* (T, T) x (T, d_v) -> (T, d_v) */
     return st;
+}
+
+void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
+                        const Tensor *K, const Tensor *V, const Tensor *A) {
+    const int T = A->rows;
+    const float scale = 1.0f / sqrtf((float)Q->cols);
+    Tensor dA = tensor_new(T, T);
+    /* out = A V:  dA = dout V^T (T, d_v) x (d_v, T);  dV += A^T dout (T, T) x (T, d_v) */
+    tensor_matmul(&dA, dout, false, V, true);
+    tensor_matmul_acc(dV, A, true, dout, false);
+    /* A = softmax(S) by rows: dS_ij = A_ij (dA_ij - sum_k dA_ik A_ik)  (dS overwrites dA) */
+    for (int i = 0; i < T; i++) {
+        float *da = tensor_at(&dA, i, 0);
+        const float *a = tensor_at(A, i, 0);
+        double dot = 0;
+        for (int j = 0; j < T; j++) dot += (double)da[j] * a[j];
+        for (int j = 0; j < T; j++) da[j] = a[j] * (da[j] - (float)dot);
+    }
+    /* S = Q K^T * scale (+ M, a constant):  dQ += dS K scale;  dK += dS^T Q scale */
+    tensor_scale(&dA, &dA, scale);
+    tensor_matmul_acc(dQ, &dA, false, K, false); /* (T, T) x (T, d_k) */
+    tensor_matmul_acc(dK, &dA, true, Q, false);  /* (T, T)^T x (T, d_k) */
+    tensor_free(&dA);
+}
+
+/* ==== multi-head attention ==== */
+
+Tensor *mha_param(MhaParams *p, int i) {
+    Tensor *all[MHA_N_PARAMS] = {&p->Wq, &p->Wk, &p->Wv, &p->Wo, &p->bq, &p->bk, &p->bv, &p->bo};
+    return all[i];
+}
+
+void mha_params_zero_like(MhaParams *g, int C) {
+    for (int i = 0; i < MHA_N_PARAMS; i++) *mha_param(g, i) = i < 4 ? tensor_new(C, C) : tensor_new(1, C);
+}
+
+void mha_params_init(MhaParams *p, int C, Rng *rng, float std) {
+    mha_params_zero_like(p, C);
+    for (int i = 0; i < 4; i++) tensor_randn(mha_param(p, i), rng, std);
+}
+
+void mha_params_free(MhaParams *p) {
+    for (int i = 0; i < MHA_N_PARAMS; i++) tensor_free(mha_param(p, i));
+}
+
+void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {
+    if (H < 1 || C % H != 0) die(EXIT_USAGE, "%d heads do not divide the width %d", H, C);
+    c->T = T, c->C = C, c->H = H, c->causal = causal;
+    c->q = tensor_new(T, C), c->k = tensor_new(T, C), c->v = tensor_new(T, C);
+    c->concat = tensor_new(T, C);
+    c->scores = xmalloc(sizeof(Tensor) * (size_t)H);
+    c->weights = xmalloc(sizeof(Tensor) * (size_t)H);
+    for (int h = 0; h < H; h++) c->scores[h] = tensor_new(T, T), c->weights[h] = tensor_new(T, T);
+    c->mask = tensor_new(T, T);
+    if (causal) attention_mask(&c->mask, MASK_CAUSAL);
+}
+
+void mha_cache_free(MhaCache *c) {
+    tensor_free(&c->q), tensor_free(&c->k), tensor_free(&c->v), tensor_free(&c->concat);
+    for (int h = 0; h < c->H; h++) tensor_free(&c->scores[h]), tensor_free(&c->weights[h]);
+    free(c->scores);
+    free(c->weights);
+    tensor_free(&c->mask);
+}
+
+void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x) {
+    const int T = c->T, hs = c->C / c->H;
+    linear_forward(&c->q, x, &p->Wq, &p->bq); /* (T, C) x (C, C) -> (T, C) */
+    linear_forward(&c->k, x, &p->Wk, &p->bk);
+    linear_forward(&c->v, x, &p->Wv, &p->bv);
+    for (int h = 0; h < c->H; h++) {
+        /* head h: columns h*hs .. h*hs + hs - 1 of q, k, v and of the concatenation */
+        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, T, hs);
+        Tensor vh = tensor_view(&c->v, 0, h * hs, T, hs), oh = tensor_view(&c->concat, 0, h * hs, T, hs);
+        int bad = -1;
+        SoftmaxStatus st = attention_forward(&oh, &c->scores[h], &c->weights[h], &qh, &kh, &vh,
+                                             c->causal ? &c->mask : NULL, &bad);
+        if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention head %d, row %d: %s", h, bad, softmax_status_text(st));
+    }
+    linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (T, C) x (C, C) -> (T, C) */
+}
+
+void mha_backward(Tensor *dx, MhaParams *g, const Tensor *dout, const MhaCache *c, const MhaParams *p,
+                  const Tensor *x) {
+    const int T = c->T, C = c->C, hs = C / c->H;
+    Tensor dconcat = tensor_new(T, C), dq = tensor_new(T, C), dk = tensor_new(T, C), dv = tensor_new(T, C);
+    linear_backward(&dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
+    for (int h = 0; h < c->H; h++) {
+        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, T, hs);
+        Tensor vh = tensor_view(&c->v, 0, h * hs, T, hs), doh = tensor_view(&dconcat, 0, h * hs, T, hs);
+        Tensor dqh = tensor_view(&dq, 0, h * hs, T, hs), dkh = tensor_view(&dk, 0, h * hs, T, hs);
+        Tensor dvh = tensor_view(&dv, 0, h * hs, T, hs);
+        attention_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[h]);
+    }
+    linear_backward(dx, &g->Wq, &g->bq, &dq, x, &p->Wq); /* q = x W^Q + b^Q, and so on */
+    linear_backward(dx, &g->Wk, &g->bk, &dk, x, &p->Wk);
+    linear_backward(dx, &g->Wv, &g->bv, &dv, x, &p->Wv);
+    tensor_free(&dconcat), tensor_free(&dq), tensor_free(&dk), tensor_free(&dv);
 }

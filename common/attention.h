@@ -3,6 +3,9 @@
 #ifndef ATTENTION_H
 #define ATTENTION_H
 
+#include <stdbool.h>
+
+#include "rng.h"
 #include "tensor.h"
 
 typedef enum {
@@ -22,5 +25,49 @@ void attention_mask(Tensor *M, MaskKind kind);
  * anything but SOFTMAX_OK means some row had nothing to look at (*bad_row says which). */
 SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, const Tensor *Q,
                                 const Tensor *K, const Tensor *V, const Tensor *mask, int *bad_row);
+
+/* Backward of attention_forward, accumulating: given dout (T, d_v) and the forward's weights,
+ *   dV += A^T dout;  dA = dout V^T;  dS = A * (dA - rowsum(dA * A));  dQ += dS K / sqrt(d_k);
+ *   dK += dS^T Q / sqrt(d_k). Masked entries have A = 0, so no gradient reaches them. */
+void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
+                        const Tensor *K, const Tensor *V, const Tensor *weights);
+
+/* ==== multi-head self-attention (§2.2.2) ====
+ *   q = x W^Q + b^Q, k = x W^K + b^K, v = x W^V + b^V          (T, C) x (C, C) -> (T, C)
+ *   head_h = attention(q[:, h], k[:, h], v[:, h])               columns h*C/H .. (h+1)*C/H - 1
+ *   out = concat(head_1 .. head_H) W^O + b^O                    (T, C) x (C, C) -> (T, C)
+ * Head h is a column view of q, k and v: splitting into heads copies nothing. */
+typedef struct {
+    Tensor Wq, Wk, Wv, Wo; /* (C, C) */
+    Tensor bq, bk, bv, bo; /* (1, C) */
+} MhaParams;
+
+/* What the forward pass keeps for the backward pass (and for the reader). */
+typedef struct {
+    int T, C, H;
+    bool causal;
+    Tensor q, k, v;   /* (T, C) */
+    Tensor *scores;   /* H tensors (T, T): scaled scores (+ mask) */
+    Tensor *weights;  /* H tensors (T, T): softmax rows */
+    Tensor concat;    /* (T, C): the heads side by side */
+    Tensor mask;      /* (T, T): the causal mask, when causal */
+} MhaCache;
+
+/* Weights from N(0, std^2), biases 0. */
+void mha_params_init(MhaParams *p, int C, Rng *rng, float std);
+void mha_params_zero_like(MhaParams *g, int C); /* zero-filled, for gradients */
+void mha_params_free(MhaParams *p);
+/* The parameter tensors in a fixed order (Wq, Wk, Wv, Wo, bq, bk, bv, bo). */
+Tensor *mha_param(MhaParams *p, int i);
+enum { MHA_N_PARAMS = 8 };
+
+void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal);
+void mha_cache_free(MhaCache *c);
+
+/* out (T, C). Dies with a message if C is not a multiple of H. */
+void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x);
+/* dx (T, C) += ..., grads += ... (dx may be NULL). */
+void mha_backward(Tensor *dx, MhaParams *grads, const Tensor *dout, const MhaCache *c, const MhaParams *p,
+                  const Tensor *x);
 
 #endif

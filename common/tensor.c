@@ -102,7 +102,7 @@ static bool tensors_overlap(const Tensor *a, const Tensor *b) {
  *   A^T B^T : C[i,j]  = sum_k A[k,i] B[j,k]   rare; the plain triple loop
  * The dot product keeps its partial sums in float like the others, in a fixed order, so results are
  * the same run after run. (The speed issue replaces these loops with a register-tiled kernel.) */
-void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
+static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
@@ -111,7 +111,7 @@ void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
 
     if (!tb) {
-        tensor_fill(C, 0.0f);
+        if (!accumulate) tensor_fill(C, 0.0f);
         for (int i = 0; i < M; i++) {
             float *c_i = tensor_at(C, i, 0);
             for (int k = 0; k < K; k++) {
@@ -127,7 +127,8 @@ void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
                 const float *b_j = tensor_at(B, j, 0);
                 float sum = 0.0f;
                 for (int k = 0; k < K; k++) sum += a_i[k] * b_j[k];
-                *tensor_at(C, i, j) = sum;
+                if (accumulate) *tensor_at(C, i, j) += sum;
+                else *tensor_at(C, i, j) = sum;
             }
         }
     } else {
@@ -135,9 +136,18 @@ void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
             for (int j = 0; j < N; j++) {
                 float sum = 0.0f;
                 for (int k = 0; k < K; k++) sum += *tensor_at(A, k, i) * *tensor_at(B, j, k);
-                *tensor_at(C, i, j) = sum;
+                if (accumulate) *tensor_at(C, i, j) += sum;
+                else *tensor_at(C, i, j) = sum;
             }
     }
+}
+
+void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
+    matmul(C, A, ta, B, tb, false);
+}
+
+void tensor_matmul_acc(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
+    matmul(C, A, ta, B, tb, true);
 }
 
 /* ==== softmax ==== */

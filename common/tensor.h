@@ -49,6 +49,8 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev);
 /* C = op(A) op(B), where op(X) is X or, when the flag is set, X^T read in place (no transposed copy
  * is made). Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N). C must not overlap A or B. */
 void tensor_matmul(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
+/* C += op(A) op(B): the form every backward pass uses, since gradients accumulate. */
+void tensor_matmul_acc(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
 
 typedef enum {
     SOFTMAX_OK = 0,

@@ -14,5 +14,6 @@ Suite *chapters_suite(void);
 Suite *ngram_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
+Suite *layers_suite(void);
 
 #endif

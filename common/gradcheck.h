@@ -1,0 +1,46 @@
+/* gradcheck: compare analytic gradients with central finite differences.
+ *
+ *   numerical dL/dp = (L(p + h) - L(p - h)) / (2 h)
+ *
+ * The step and the tolerance, and why: the forward passes run in float (relative rounding
+ * 2^-24 = 6e-8). A loss of order 1 to 10, built from chains of float products and sums, carries a
+ * rounding noise of about 1e-6, so the difference quotient has an error of about 1e-6 / (2h); the
+ * central difference's truncation error is h^2/6 times the third derivative. h = 1e-2 balances the
+ * two at about 1e-4 (measured: up to 2e-4 on multi-head attention). The error of each element is
+ *   |analytic - numerical| / max(|analytic|, |numerical|, 0.1),
+ * relative for gradients of ordinary size, and absolute (times 10) for gradients below 0.1, where
+ * a relative error would only measure that noise. A correct backward pass stays below a few 1e-3;
+ * a wrong one (a missing term, a transposed product, a doubled element) gives errors of order 0.1
+ * to 1. The tests demand 1e-2.
+ * An element at a kink (ReLU at 0, within h) has different left and right slopes; such elements
+ * are skipped and counted rather than compared.                                                   */
+#ifndef GRADCHECK_H
+#define GRADCHECK_H
+
+#include "rng.h"
+#include "tensor.h"
+
+#define GRADCHECK_STEP 1e-2
+#define GRADCHECK_FLOOR 0.1
+#define GRADCHECK_TOL 1e-2
+
+/* Recompute the forward pass from the current parameters and return the scalar loss. */
+typedef double (*GradLoss)(void *ctx);
+
+typedef struct {
+    const char *name;
+    Tensor *param;       /* perturbed in place, then restored */
+    const Tensor *grad;  /* the analytic gradient, already computed */
+} GradPair;
+
+typedef struct {
+    double max_error;    /* the largest error over the checked elements */
+    const char *worst;   /* the name of the tensor it came from */
+    int checked, kinks;  /* elements compared, elements skipped at a kink */
+} GradResult;
+
+/* Check up to `per_tensor` elements of each tensor (all when it has fewer; otherwise a random
+ * sample drawn with rng). */
+GradResult gradcheck(GradLoss loss, void *ctx, const GradPair *pairs, int n_pairs, int per_tensor, Rng *rng);
+
+#endif

@@ -1,0 +1,195 @@
+/* layers: forward and backward passes (see layers.h). */
+#include "layers.h"
+
+#include <math.h>
+
+#include "util.h"
+
+/* ==== linear ==== */
+
+void linear_forward(Tensor *out, const Tensor *x, const Tensor *W, const Tensor *b) {
+    tensor_matmul(out, x, false, W, false); /* (T, C_in) x (C_in, C_out) -> (T, C_out) */
+    if (!b) return;
+    CHECK(b->rows == 1 && b->cols == out->cols, "bias (%d, %d) for output (%d, %d)", b->rows, b->cols,
+          out->rows, out->cols);
+    for (int t = 0; t < out->rows; t++) {
+        float *o = tensor_at(out, t, 0);
+        for (int c = 0; c < out->cols; c++) o[c] += b->data[c];
+    }
+}
+
+void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, const Tensor *x, const Tensor *W) {
+    /* y = x W + b, so dL/dx = dL/dy W^T, dL/dW = x^T dL/dy, dL/db = sum over rows of dL/dy. */
+    if (dx) tensor_matmul_acc(dx, dout, false, W, true);  /* (T, C_out) x (C_out, C_in) */
+    if (dW) tensor_matmul_acc(dW, x, true, dout, false);  /* (C_in, T) x (T, C_out) */
+    if (db)
+        for (int t = 0; t < dout->rows; t++) {
+            const float *g = tensor_at(dout, t, 0);
+            for (int c = 0; c < dout->cols; c++) db->data[c] += g[c];
+        }
+}
+
+/* ==== activations ==== */
+
+void relu_forward(Tensor *out, const Tensor *x) {
+    CHECK(tensor_same_shape(out, x), "relu shapes");
+    for (int t = 0; t < x->rows; t++)
+        for (int c = 0; c < x->cols; c++) {
+            float v = *tensor_at(x, t, c);
+            *tensor_at(out, t, c) = v > 0 ? v : 0.0f;
+        }
+}
+
+void relu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
+    /* max(0, x) has slope 1 where x > 0 and 0 elsewhere (0 taken at the kink x = 0). */
+    for (int t = 0; t < x->rows; t++)
+        for (int c = 0; c < x->cols; c++)
+            if (*tensor_at(x, t, c) > 0) *tensor_at(dx, t, c) += *tensor_at(dout, t, c);
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_A 0.044715f
+
+void gelu_forward(Tensor *out, const Tensor *x) {
+    CHECK(tensor_same_shape(out, x), "gelu shapes");
+    for (int t = 0; t < x->rows; t++)
+        for (int c = 0; c < x->cols; c++) {
+            float v = *tensor_at(x, t, c);
+            float u = GELU_K * (v + GELU_A * v * v * v);
+            *tensor_at(out, t, c) = 0.5f * v * (1.0f + tanhf(u));
+        }
+}
+
+void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
+    /* g(x) = 0.5 x (1 + tanh u),  u = k (x + a x^3):
+     * g'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 a x^2). */
+    for (int t = 0; t < x->rows; t++)
+        for (int c = 0; c < x->cols; c++) {
+            float v = *tensor_at(x, t, c);
+            float th = tanhf(GELU_K * (v + GELU_A * v * v * v));
+            float slope = 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * GELU_A * v * v);
+            *tensor_at(dx, t, c) += slope * *tensor_at(dout, t, c);
+        }
+}
+
+/* ==== layer norm ==== */
+
+void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x, const Tensor *gamma,
+                       const Tensor *beta, float eps) {
+    const int C = x->cols;
+    CHECK(tensor_same_shape(out, x) && gamma->cols == C && beta->cols == C, "layernorm shapes");
+    for (int t = 0; t < x->rows; t++) {
+        const float *xt = tensor_at(x, t, 0);
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += xt[c];
+        m /= C;                                       /* mean_t = (1/C) sum_c x[t][c] */
+        for (int c = 0; c < C; c++) v += (xt[c] - m) * (xt[c] - m);
+        v /= C;                                       /* var_t = (1/C) sum_c (x - mean)^2, biased */
+        const float r = (float)(1.0 / sqrt(v + eps)); /* rstd_t = 1 / sqrt(var_t + eps) */
+        float *o = tensor_at(out, t, 0);
+        for (int c = 0; c < C; c++) o[c] = ((xt[c] - (float)m) * r) * gamma->data[c] + beta->data[c];
+        *tensor_at(mean, t, 0) = (float)m;
+        *tensor_at(rstd, t, 0) = r;
+    }
+}
+
+void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x,
+                        const Tensor *mean, const Tensor *rstd, const Tensor *gamma) {
+    /* With xhat = (x - mean) r and y = gamma xhat + beta:
+     *   dbeta += dy,  dgamma += dy xhat,  dxhat = dy gamma.
+     * mean and r depend on every x[c] of the row: d mean / dx_c = 1/C and
+     * d r / dx_c = -r^3 (x_c - mean) / C. Collecting the three paths gives
+     *   dx = r (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)). */
+    const int C = x->cols;
+    for (int t = 0; t < x->rows; t++) {
+        const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
+        const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
+        double mean_d = 0, mean_dx = 0;
+        for (int c = 0; c < C; c++) {
+            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gamma->data[c];
+            mean_d += dxhat;
+            mean_dx += dxhat * xhat;
+            if (dbeta) dbeta->data[c] += g[c];
+            if (dgamma) dgamma->data[c] += g[c] * xhat;
+        }
+        mean_d /= C;
+        mean_dx /= C;
+        if (!dx) continue;
+        float *d = tensor_at(dx, t, 0);
+        for (int c = 0; c < C; c++) {
+            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gamma->data[c];
+            d[c] += r * (dxhat - (float)mean_d - xhat * (float)mean_dx);
+        }
+    }
+}
+
+/* ==== cross-entropy ==== */
+
+double crossentropy_forward(Tensor *probs, const Tensor *logits, const int *targets) {
+    CHECK(tensor_same_shape(probs, logits), "cross-entropy shapes");
+    double total = 0;
+    int counted = 0;
+    for (int t = 0; t < logits->rows; t++) {
+        const float *z = tensor_at(logits, t, 0);
+        float *p = tensor_at(probs, t, 0);
+        float m = -INFINITY;
+        for (int v = 0; v < logits->cols; v++) m = fmaxf(m, z[v]);
+        double sum = 0;
+        for (int v = 0; v < logits->cols; v++) sum += exp((double)z[v] - m);
+        const double log_sum = log(sum);
+        for (int v = 0; v < logits->cols; v++) p[v] = (float)exp((double)z[v] - m - log_sum);
+        if (targets[t] < 0) continue;
+        CHECK(targets[t] < logits->cols, "target %d of %d classes", targets[t], logits->cols);
+        /* -log p[target] = -(z_target - m - log sum exp(z - m)), exact even where p underflows */
+        total += -((double)z[targets[t]] - m - log_sum);
+        counted++;
+    }
+    return counted ? total / counted : 0.0;
+}
+
+void crossentropy_backward(Tensor *dlogits, const Tensor *probs, const int *targets, float dloss) {
+    /* L = -(1/N) sum_t log softmax(z_t)[y_t]; dL/dz_t = (softmax(z_t) - onehot(y_t)) / N. */
+    int counted = 0;
+    for (int t = 0; t < probs->rows; t++) counted += targets[t] >= 0;
+    if (counted == 0) return;
+    const float scale = dloss / (float)counted;
+    for (int t = 0; t < probs->rows; t++) {
+        if (targets[t] < 0) continue;
+        const float *p = tensor_at(probs, t, 0);
+        float *d = tensor_at(dlogits, t, 0);
+        for (int v = 0; v < probs->cols; v++) d[v] += scale * (p[v] - (v == targets[t] ? 1.0f : 0.0f));
+    }
+}
+
+/* ==== embedding ==== */
+
+void embedding_forward(Tensor *out, const Tensor *table, const int *ids) {
+    CHECK(out->cols == table->cols, "embedding widths %d and %d", out->cols, table->cols);
+    for (int t = 0; t < out->rows; t++) {
+        CHECK(ids[t] >= 0 && ids[t] < table->rows, "token id %d outside 0..%d", ids[t], table->rows - 1);
+        Tensor dst = tensor_row(out, t), src = tensor_row(table, ids[t]);
+        tensor_copy(&dst, &src);
+    }
+}
+
+void embedding_backward(Tensor *dtable, const Tensor *dout, const int *ids) {
+    /* out[t] = table[ids[t]]: the gradient of a table row is the sum of dout over the rows that
+     * looked it up. */
+    for (int t = 0; t < dout->rows; t++) {
+        float *d = tensor_at(dtable, ids[t], 0);
+        const float *g = tensor_at(dout, t, 0);
+        for (int c = 0; c < dout->cols; c++) d[c] += g[c];
+    }
+}
+
+/* ==== positional encoding ==== */
+
+void posenc_sinusoidal(Tensor *PE) {
+    const int C = PE->cols;
+    for (int pos = 0; pos < PE->rows; pos++)
+        for (int c = 0; c < C; c++) {
+            const int i2 = c - (c % 2); /* 2i: the pair's even index */
+            const double angle = pos / pow(10000.0, (double)i2 / C);
+            *tensor_at(PE, pos, c) = (float)(c % 2 == 0 ? sin(angle) : cos(angle));
+        }
+}

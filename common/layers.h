@@ -1,0 +1,54 @@
+/* layers: the pieces of a Transformer, each a forward/backward pair (source document §3.2-§3.5).
+ *
+ * Shapes are in the comments: x (T, C) means T rows (positions) of C features. Forward functions
+ * write their output (the first argument); backward functions ADD into the gradients they are
+ * given (dx += ..., dW += ...), so the caller zeroes gradients once per step and contributions from
+ * several paths (a residual, say) simply sum. The derivation of each backward pass is written next to
+ * the forward line it differentiates.                                                             */
+#ifndef LAYERS_H
+#define LAYERS_H
+
+#include <stdbool.h>
+
+#include "tensor.h"
+
+/* ---- linear: y = x W + b ---- */
+/* out (T, C_out) = x (T, C_in) W (C_in, C_out) + b (1, C_out); b may be NULL. */
+void linear_forward(Tensor *out, const Tensor *x, const Tensor *W, const Tensor *b);
+/* dx += dout W^T; dW += x^T dout; db += column sums of dout. Any gradient may be NULL (not needed). */
+void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, const Tensor *x, const Tensor *W);
+
+/* ---- activations, elementwise ---- */
+void relu_forward(Tensor *out, const Tensor *x);
+void relu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
+/* GELU, the tanh form used by GPT-2 and BERT: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+void gelu_forward(Tensor *out, const Tensor *x);
+void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
+
+/* ---- layer norm, over the features of each row ---- */
+/* out[t] = gamma * (x[t] - mean_t) / sqrt(var_t + eps) + beta; mean (T, 1) and rstd (T, 1) =
+ * 1 / sqrt(var_t + eps) are kept for the backward pass. gamma, beta (1, C). */
+void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x, const Tensor *gamma,
+                       const Tensor *beta, float eps);
+void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x,
+                        const Tensor *mean, const Tensor *rstd, const Tensor *gamma);
+
+/* ---- softmax cross-entropy ---- */
+/* probs (T, V) = softmax(logits) by rows; returns the mean over the counted rows of
+ * -log probs[t][target[t]]; a target of -1 is not counted (masked-LM positions not chosen). */
+double crossentropy_forward(Tensor *probs, const Tensor *logits, const int *targets);
+/* dlogits[t] += (probs[t] - onehot(target[t])) * dloss / n_counted; ignored rows get nothing. */
+void crossentropy_backward(Tensor *dlogits, const Tensor *probs, const int *targets, float dloss);
+
+/* ---- embedding lookup ---- */
+/* out[t] = table[ids[t]]: out (T, C), table (V, C). */
+void embedding_forward(Tensor *out, const Tensor *table, const int *ids);
+/* dtable[ids[t]] += dout[t]: a row used twice collects both gradients. */
+void embedding_backward(Tensor *dtable, const Tensor *dout, const int *ids);
+
+/* ---- positional encoding (§4.3.1) ---- */
+/* PE (T, C): PE[pos][2i] = sin(pos / 10000^(2i/C)), PE[pos][2i+1] = cos(pos / 10000^(2i/C)),
+ * computed in double and rounded once. C may be odd (the last column is a sine). */
+void posenc_sinusoidal(Tensor *PE);
+
+#endif
