@@ -13,13 +13,14 @@ DemoFlags demo_flags_default(void) {
     return f;
 }
 
-void demo_cli_options(CliOption out[DEMO_N_OPTIONS], DemoFlags *f) {
+int demo_cli_options(CliOption out[DEMO_N_OPTIONS], DemoFlags *f, bool with_dk) {
     out[0] = cli_string("--sentence", &f->sentence, "TEXT", "the words to attend over, separated by spaces");
     out[1] = cli_int("--tokens", &f->tokens, 2, DEMO_MAX_TOKENS, "N",
                      "use the first N words of the sentence (all of --sentence when it is given)");
     out[2] = cli_int("--d-model", &f->d_model, 1, 1024, "D", "embedding width d_model");
-    out[3] = cli_int("--d-k", &f->d_k, 1, 1024, "K", "width d_k of queries, keys, values");
+    if (with_dk) out[3] = cli_int("--d-k", &f->d_k, 1, 1024, "K", "width d_k of queries, keys, values");
     f->tokens_option = &out[1];
+    return with_dk ? 4 : 3;
 }
 
 /* Split on spaces, tabs and newlines into at most DEMO_MAX_TOKENS + 1 words (one more than allowed,

@@ -28,8 +28,9 @@ typedef struct {
 
 enum { DEMO_N_OPTIONS = 4 };
 DemoFlags demo_flags_default(void);
-/* Write the example's options into out[0..DEMO_N_OPTIONS), pointing at f. */
-void demo_cli_options(CliOption out[DEMO_N_OPTIONS], DemoFlags *f);
+/* Write the example's options into out[0..DEMO_N_OPTIONS), pointing at f; without --d-k when
+ * with_dk is false (a chapter whose projections are d_model wide). Returns how many it wrote. */
+int demo_cli_options(CliOption out[DEMO_N_OPTIONS], DemoFlags *f, bool with_dk);
 
 typedef struct {
     int T, d_model, d_k;

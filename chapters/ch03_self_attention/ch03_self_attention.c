@@ -349,7 +349,7 @@ int main(int argc, char **argv) {
     CliCommon common = cli_common_defaults();
     Chapter ch = {.trials = 500, .keys = 16};
     CliOption opts[DEMO_N_OPTIONS + 2];
-    demo_cli_options(opts, &flags);
+    demo_cli_options(opts, &flags, true);
     opts[DEMO_N_OPTIONS] = cli_int("--trials", &ch.trials, 1, 100000, "N", "queries per d_k in the scaling experiment");
     opts[DEMO_N_OPTIONS + 1] = cli_int("--keys", &ch.keys, 2, 4096, "N", "keys per query in the scaling experiment");
     CliSpec spec = {CHAPTER, "Self-attention step by step: Q, K, V, scores, scaling, softmax, output\n"

@@ -281,7 +281,7 @@ int main(int argc, char **argv) {
     DemoFlags flags = demo_flags_default();
     CliCommon common = cli_common_defaults();
     CliOption opts[DEMO_N_OPTIONS];
-    demo_cli_options(opts, &flags);
+    demo_cli_options(opts, &flags, true);
     CliSpec spec = {CHAPTER, "Causal (masked) self-attention (source document §4.2): the mask, the proof that\n"
                              "nothing leaks from the future, and the source's transposed mask run beside it.",
                     opts, DEMO_N_OPTIONS};
