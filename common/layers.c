@@ -182,6 +182,48 @@ void embedding_backward(Tensor *dtable, const Tensor *dout, const int *ids) {
     }
 }
 
+/* ==== feed-forward network ==== */
+
+void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng) {
+    p->W1 = tensor_new(d, d_ff), p->b1 = tensor_new(1, d_ff);
+    p->W2 = tensor_new(d_ff, d), p->b2 = tensor_new(1, d);
+    if (!rng) return;
+    tensor_randn(&p->W1, rng, 1.0f / sqrtf((float)d));
+    tensor_randn(&p->W2, rng, 1.0f / sqrtf((float)d_ff));
+}
+
+void ffn_params_free(FfnParams *p) {
+    tensor_free(&p->W1), tensor_free(&p->b1), tensor_free(&p->W2), tensor_free(&p->b2);
+}
+
+void ffn_cache_init(FfnCache *c, int T, int d_ff) {
+    c->h = tensor_new(T, d_ff);
+    c->a = tensor_new(T, d_ff);
+}
+
+void ffn_cache_free(FfnCache *c) {
+    tensor_free(&c->h);
+    tensor_free(&c->a);
+}
+
+void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
+    linear_forward(&c->h, x, &p->W1, &p->b1);        /* (T, d) -> (T, d_ff) */
+    if (act == ACT_RELU) relu_forward(&c->a, &c->h); /* elementwise */
+    else gelu_forward(&c->a, &c->h);
+    linear_forward(out, &c->a, &p->W2, &p->b2);      /* (T, d_ff) -> (T, d) */
+}
+
+void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, const FfnCache *c, const FfnParams *p,
+                  const Tensor *x, Activation act) {
+    Tensor da = tensor_new(c->a.rows, c->a.cols), dh = tensor_new(c->h.rows, c->h.cols);
+    linear_backward(&da, &g->W2, &g->b2, dout, &c->a, &p->W2); /* out = a W2 + b2 */
+    if (act == ACT_RELU) relu_backward(&dh, &da, &c->h);       /* a = act(h) */
+    else gelu_backward(&dh, &da, &c->h);
+    linear_backward(dx, &g->W1, &g->b1, &dh, x, &p->W1);       /* h = x W1 + b1 */
+    tensor_free(&da);
+    tensor_free(&dh);
+}
+
 /* ==== positional encoding ==== */
 
 void posenc_sinusoidal(Tensor *PE) {

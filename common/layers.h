@@ -46,6 +46,26 @@ void embedding_forward(Tensor *out, const Tensor *table, const int *ids);
 /* dtable[ids[t]] += dout[t]: a row used twice collects both gradients. */
 void embedding_backward(Tensor *dtable, const Tensor *dout, const int *ids);
 
+/* ---- the position-wise feed-forward network (§3.2) ----
+ *   h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff);  a = act(h);  out = a W2 + b2 (T, d_ff) x (d_ff, d) -> (T, d) */
+typedef enum { ACT_RELU, ACT_GELU } Activation;
+typedef struct {
+    Tensor W1, b1; /* (d, d_ff), (1, d_ff) */
+    Tensor W2, b2; /* (d_ff, d), (1, d) */
+} FfnParams;
+typedef struct {
+    Tensor h, a;   /* (T, d_ff): before and after the activation */
+} FfnCache;
+
+/* W1 from N(0, 1/d), W2 from N(0, 1/d_ff), biases 0 (rng NULL: all zero, for gradients). */
+void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng);
+void ffn_params_free(FfnParams *p);
+void ffn_cache_init(FfnCache *c, int T, int d_ff);
+void ffn_cache_free(FfnCache *c);
+void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act);
+void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, const FfnCache *c, const FfnParams *p,
+                  const Tensor *x, Activation act);
+
 /* ---- positional encoding (§4.3.1) ---- */
 /* PE (T, C): PE[pos][2i] = sin(pos / 10000^(2i/C)), PE[pos][2i+1] = cos(pos / 10000^(2i/C)),
  * computed in double and rounded once. C may be odd (the last column is a sine). */

@@ -232,12 +232,12 @@ static void section_gradcheck(Chapter *ch) {
     static const char *const names[MHA_N_PARAMS] = {"W^Q", "W^K", "W^V", "W^O", "b^Q", "b^K", "b^V", "b^O"};
     printf("  %-6s %10s %16s\n", "tensor", "checked", "largest error");
     GradPair all = {"x", &x, &dx};
-    GradResult r = gradcheck(mha_loss, &l, &all, 1, 64, &rng);
+    GradResult r = gradcheck(mha_loss, &l, &all, 1, 64, false, &rng);
     printf("  %-6s %10d %16.2e\n", "x", r.checked, r.max_error);
     double worst = r.max_error;
     for (int i = 0; i < MHA_N_PARAMS; i++) {
         GradPair pair = {names[i], mha_param(&p, i), mha_param(&g, i)};
-        r = gradcheck(mha_loss, &l, &pair, 1, 64, &rng);
+        r = gradcheck(mha_loss, &l, &pair, 1, 64, false, &rng);
         printf("  %-6s %10d %16.2e\n", names[i], r.checked, r.max_error);
         worst = fmax(worst, r.max_error);
     }

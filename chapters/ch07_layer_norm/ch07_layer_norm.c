@@ -239,7 +239,7 @@ static void section_backward(Chapter *ch) {
     printf("  Finite differences (L = sum(y * R), h = %g):\n", GRADCHECK_STEP);
     double worst = 0;
     for (int i = 0; i < 3; i++) {
-        GradResult r = gradcheck(ln_loss, &l, &pairs[i], 1, 200, &rng);
+        GradResult r = gradcheck(ln_loss, &l, &pairs[i], 1, 200, false, &rng);
         printf("    %-6s %4d elements, largest error %.2e\n", pairs[i].name, r.checked, r.max_error);
         worst = fmax(worst, r.max_error);
     }
