@@ -156,7 +156,8 @@ static void script_header(FILE *f, const Plotter *p, const char *name, int width
 
 static void put_tics(FILE *f, const char *axis, const char *const *labels, int n) {
     if (!labels) {
-        fprintf(f, "set %stics 1\n", axis);
+        if (n <= 24) fprintf(f, "set %stics 1\n", axis);
+        else fprintf(f, "set %stics autofreq\n", axis);
         return;
     }
     fprintf(f, "set %stics (", axis);
@@ -187,6 +188,8 @@ static void write_matrix_dat(const Plotter *p, const HeatPanel *h) {
 
 static void write_heat_panel(FILE *f, const HeatPanel *h) {
     const int rows = h->m->rows, cols = h->m->cols;
+    /* square cells when the matrix is square (attention weights); otherwise fill the panel */
+    fputs(rows == cols ? "set size ratio -1\n" : "set size noratio\n", f);
     fputs("set title ", f);
     put_quoted(f, h->title);
     fputs("\nset xlabel ", f);
@@ -240,7 +243,7 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
     AtomicFile a;
     atomic_open(&a, p->dir, name, ".gp");
     script_header(a.f, p, name, 560 * n, 560);
-    fputs("unset key\nset size ratio -1\nset tics nomirror out scale 0.5\n", a.f);
+    fputs("unset key\nset tics nomirror out scale 0.5\n", a.f);
     fprintf(a.f, "set multiplot layout 1,%d title ", n);
     put_quoted(a.f, title);
     fputc('\n', a.f);

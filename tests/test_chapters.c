@@ -10,7 +10,13 @@
 
 #include "tests.h"
 
-static const char *const chapters[] = {"ch01_ngram", "ch03_self_attention", "ch04_masked_attention"};
+static const char *const chapters[] = {"ch01_ngram",
+                                       "ch03_self_attention",
+                                       "ch04_masked_attention",
+                                       "ch05_multi_head_attention",
+                                       "ch06_positional_encoding",
+                                       "ch07_layer_norm",
+                                       "ch08_feed_forward_residual"};
 enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
 
 typedef struct {
@@ -136,6 +142,25 @@ static const Bad bad_ngram[] = {
     {{"--lines", "5"}, "--lines: 5 is out of range"},
     {{"--sample", "-2"}, "--sample: -2 is out of range"},
 };
+/* Chapter-specific ones, with the chapter they are for. */
+static const struct {
+    const char *chapter;
+    Bad bad;
+} bad_specific[] = {
+    {"ch05_multi_head_attention", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 8"}},
+    {"ch05_multi_head_attention", {{"--heads", "0"}, "--heads: 0 is out of range; expected a whole number from 1 to 16"}},
+    {"ch05_multi_head_attention", {{"--d-k", "4"}, "unknown option '--d-k'"}},
+    {"ch05_multi_head_attention", {{"--causal=1"}, "--causal takes no value"}},
+    {"ch06_positional_encoding", {{"--positions", "1"}, "--positions: 1 is out of range"}},
+    {"ch06_positional_encoding", {{"--positions", "3"}, "--positions: 3 is fewer than the 6 words of the sentence"}},
+    {"ch06_positional_encoding", {{"--max-len", "0"}, "--max-len: 0 is out of range"}},
+    {"ch07_layer_norm", {{"--eps", "0"}, "--eps: 0 is out of range; expected a number from 1e-12 to 1"}},
+    {"ch07_layer_norm", {{"--rows", "1"}, "--rows: 1 is out of range"}},
+    {"ch07_layer_norm", {{"--features", "x"}, "--features: 'x' is not a whole number"}},
+    {"ch08_feed_forward_residual", {{"--layers", "1"}, "--layers: 1 is out of range"}},
+    {"ch08_feed_forward_residual", {{"--d-ff", "0"}, "--d-ff: 0 is out of range"}},
+    {"ch08_feed_forward_residual", {{"--tokens", "99999"}, "--tokens: 99999 is out of range"}},
+};
 enum { N_COMMON_BAD = sizeof bad_common / sizeof bad_common[0] };
 
 static void check_bad(const char *chapter, const Bad *b) {
@@ -158,6 +183,11 @@ START_TEST(test_bad_attention_arguments) {
     const char *const attention[] = {"ch03_self_attention", "ch04_masked_attention"};
     const int n = sizeof bad_attention / sizeof bad_attention[0];
     check_bad(attention[_i / n], &bad_attention[_i % n]);
+}
+END_TEST
+
+START_TEST(test_bad_specific_arguments) {
+    check_bad(bad_specific[_i].chapter, &bad_specific[_i].bad);
 }
 END_TEST
 
@@ -338,6 +368,38 @@ START_TEST(test_figures_folder) {
 }
 END_TEST
 
+/* Chapters 5 to 8: what they print as their checks must come out as checked. */
+START_TEST(test_layer_chapter_conclusions) {
+    const struct {
+        const char *chapter;
+        const char *args[5]; /* NULL-terminated */
+        const char *must[4];
+    } cases[] = {
+        {"ch05_multi_head_attention", {"--no-plot"}, {"bit for bit: yes", "the backward pass agrees", "       8          1          288          288"}},
+        {"ch05_multi_head_attention", {"--no-plot", "--heads", "4", "--causal"}, {"bit for bit: yes", "the backward pass agrees", "A_3 = softmax"}},
+        {"ch06_positional_encoding", {"--no-plot"}, {"posenc_sinusoidal against this loop: largest difference 0.", "(float rounding)"}},
+        {"ch07_layer_norm", {"--no-plot"}, {"layer norm  5 of 5", "batch norm  0 of 5", "the backward pass agrees", "eps = 0      -> nan nan"}},
+        {"ch08_feed_forward_residual", {"--no-plot"}, {"the backward passes agree", "vanishing"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Run r = run(cases[i].chapter, cases[i].args);
+        ck_assert_msg(r.status == 0, "%s: exit %d: %s", cases[i].chapter, r.status, r.err);
+        for (int k = 0; k < 4 && cases[i].must[k]; k++)
+            ck_assert_msg(strstr(r.out, cases[i].must[k]) != NULL, "%s: no \"%s\" in its output", cases[i].chapter,
+                          cases[i].must[k]);
+        ck_assert_ptr_null(strstr(r.out, "MISMATCH"));
+        run_free(&r);
+    }
+    /* ch06: attention without positions is permutation-equivariant up to rounding, with them not */
+    Run r = run("ch06_positional_encoding", (const char *[]){"--no-plot", NULL});
+    const char *a = strstr(r.out, "X alone:"), *b = strstr(r.out, "X + PE:");
+    ck_assert(a && b);
+    ck_assert_double_lt(strtod(a + 8, NULL), 1e-5);
+    ck_assert_double_gt(strtod(b + 7, NULL), 0.05);
+    run_free(&r);
+}
+END_TEST
+
 Suite *chapters_suite(void) {
     Suite *s = suite_create("chapters");
     TCase *tc = tcase_create("binaries");
@@ -348,7 +410,9 @@ Suite *chapters_suite(void) {
     tcase_add_loop_test(tc, test_bad_common_arguments, 0, N_CHAPTERS * N_COMMON_BAD);
     tcase_add_loop_test(tc, test_bad_attention_arguments, 0, 2 * (int)(sizeof bad_attention / sizeof bad_attention[0]));
     tcase_add_loop_test(tc, test_bad_ngram_arguments, 0, (int)(sizeof bad_ngram / sizeof bad_ngram[0]));
+    tcase_add_loop_test(tc, test_bad_specific_arguments, 0, (int)(sizeof bad_specific / sizeof bad_specific[0]));
     tcase_add_test(tc, test_bad_files);
+    tcase_add_test(tc, test_layer_chapter_conclusions);
     tcase_add_test(tc, test_ch01_summary);
     tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);
