@@ -102,6 +102,57 @@ START_TEST(test_posenc_by_hand) {
 }
 END_TEST
 
+/* PE(p) . PE(q) = sum_i cos((p - q) w_i), and each pair of PE(p + k) is PE(p)'s pair rotated by
+ * k w_i. Float tables, so agreement to 1e-5 (16 terms of size 1, each rounded at 6e-8). */
+START_TEST(test_posenc_identities) {
+    const int N = 40, D = 16;
+    Tensor pe = tensor_new(N, D);
+    posenc_sinusoidal(&pe);
+    for (int p = 0; p < N; p++)
+        for (int q = 0; q < N; q++) {
+            double dot = 0, closed = 0;
+            for (int c = 0; c < D; c++) dot += (double)*tensor_at(&pe, p, c) * *tensor_at(&pe, q, c);
+            for (int i2 = 0; i2 < D; i2 += 2) closed += cos((p - q) / pow(10000.0, (double)i2 / D));
+            ck_assert_double_eq_tol(dot, closed, 1e-5);
+        }
+    for (int k = 1; k < 10; k++)
+        for (int p = 0; p + k < N; p++)
+            for (int i2 = 0; i2 < D; i2 += 2) {
+                const double b = k / pow(10000.0, (double)i2 / D);
+                const double s = *tensor_at(&pe, p, i2), c = *tensor_at(&pe, p, i2 + 1);
+                ck_assert_double_eq_tol(s * cos(b) + c * sin(b), *tensor_at(&pe, p + k, i2), 1e-6);
+                ck_assert_double_eq_tol(c * cos(b) - s * sin(b), *tensor_at(&pe, p + k, i2 + 1), 1e-6);
+            }
+    tensor_free(&pe);
+}
+END_TEST
+
+/* Attention without a mask is permutation-equivariant: permuting the rows of Q, K, V permutes the
+ * output rows the same way (up to the rounding of sums taken in another order). */
+START_TEST(test_attention_permutation_equivariance) {
+    Rng rng;
+    rng_seed(&rng, 8, 8);
+    const int T = 7, d = 4, perm[7] = {3, 6, 0, 5, 1, 4, 2};
+    Tensor Q = randn(T, d, &rng, 1.0f), K = randn(T, d, &rng, 1.0f), V = randn(T, d, &rng, 1.0f);
+    Tensor Qp = tensor_new(T, d), Kp = tensor_new(T, d), Vp = tensor_new(T, d);
+    for (int t = 0; t < T; t++) {
+        Tensor a = tensor_row(&Qp, t), b = tensor_row(&Q, perm[t]);
+        tensor_copy(&a, &b);
+        a = tensor_row(&Kp, t), b = tensor_row(&K, perm[t]);
+        tensor_copy(&a, &b);
+        a = tensor_row(&Vp, t), b = tensor_row(&V, perm[t]);
+        tensor_copy(&a, &b);
+    }
+    Tensor Z = tensor_new(T, d), Zp = tensor_new(T, d), S = tensor_new(T, T), A = tensor_new(T, T);
+    attention_forward(&Z, &S, &A, &Q, &K, &V, NULL, NULL);
+    attention_forward(&Zp, &S, &A, &Qp, &Kp, &Vp, NULL, NULL);
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < d; c++) ck_assert_float_eq_tol(*tensor_at(&Zp, t, c), *tensor_at(&Z, perm[t], c), 1e-6f);
+    Tensor *all[] = {&Q, &K, &V, &Qp, &Kp, &Vp, &Z, &Zp, &S, &A};
+    for (int i = 0; i < 10; i++) tensor_free(all[i]);
+}
+END_TEST
+
 /* ---- backward passes by finite differences ---- */
 
 typedef struct {
@@ -267,6 +318,8 @@ Suite *layers_suite(void) {
     tcase_add_test(tc, test_layernorm_by_hand);
     tcase_add_test(tc, test_crossentropy_by_hand);
     tcase_add_test(tc, test_posenc_by_hand);
+    tcase_add_test(tc, test_posenc_identities);
+    tcase_add_test(tc, test_attention_permutation_equivariance);
     tcase_add_loop_test(tc, test_layer_gradients, K_LINEAR, K_EMBEDDING + 1);
     tcase_add_test(tc, test_gradcheck_catches_a_wrong_gradient);
     tcase_add_loop_test(tc, test_mha_gradients, 0, 6);
