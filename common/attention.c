@@ -58,9 +58,11 @@ Tensor *mha_param(MhaParams *p, int i) {
     return all[i];
 }
 
-void mha_params_zero_like(MhaParams *g, int C) {
-    for (int i = 0; i < MHA_N_PARAMS; i++) *mha_param(g, i) = i < 4 ? tensor_new(C, C) : tensor_new(1, C);
+void mha_params_layout(MhaParams *p, int C, Arena *a) {
+    for (int i = 0; i < MHA_N_PARAMS; i++) *mha_param(p, i) = i < 4 ? arena_take(a, C, C) : arena_take(a, 1, C);
 }
+
+void mha_params_zero_like(MhaParams *g, int C) { mha_params_layout(g, C, NULL); }
 
 void mha_params_init(MhaParams *p, int C, Rng *rng, float std) {
     mha_params_zero_like(p, C);
@@ -71,16 +73,29 @@ void mha_params_free(MhaParams *p) {
     for (int i = 0; i < MHA_N_PARAMS; i++) tensor_free(mha_param(p, i));
 }
 
-void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {
+void mha_cache_layout(MhaCache *c, int T, int T_kv, int C, int H, bool causal, Arena *a) {
     if (H < 1 || C % H != 0) die(EXIT_USAGE, "%d heads do not divide the width %d", H, C);
-    c->T = T, c->C = C, c->H = H, c->causal = causal;
-    c->q = tensor_new(T, C), c->k = tensor_new(T, C), c->v = tensor_new(T, C);
-    c->concat = tensor_new(T, C);
-    c->scores = xmalloc(sizeof(Tensor) * (size_t)H);
-    c->weights = xmalloc(sizeof(Tensor) * (size_t)H);
-    for (int h = 0; h < H; h++) c->scores[h] = tensor_new(T, T), c->weights[h] = tensor_new(T, T);
-    c->mask = tensor_new(T, T);
-    if (causal) attention_mask(&c->mask, MASK_CAUSAL);
+    const bool reuse = c->scores != NULL && c->H == H;
+    c->T = T, c->T_kv = T_kv, c->C = C, c->H = H, c->causal = causal;
+    c->q = arena_take(a, T, C), c->k = arena_take(a, T_kv, C), c->v = arena_take(a, T_kv, C);
+    c->concat = arena_take(a, T, C);
+    if (!reuse) {
+        c->scores = xmalloc(sizeof(Tensor) * (size_t)H);
+        c->weights = xmalloc(sizeof(Tensor) * (size_t)H);
+    }
+    for (int h = 0; h < H; h++) c->scores[h] = arena_take(a, T, T_kv), c->weights[h] = arena_take(a, T, T_kv);
+    c->mask = arena_take(a, T, T);
+    if (causal && c->mask.data) attention_mask(&c->mask, MASK_CAUSAL);
+}
+
+void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {
+    c->scores = NULL;
+    mha_cache_layout(c, T, T, C, H, causal, NULL);
+}
+
+void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H) {
+    c->scores = NULL;
+    mha_cache_layout(c, T, T_kv, C, H, false, NULL);
 }
 
 void mha_cache_free(MhaCache *c) {
@@ -91,15 +106,15 @@ void mha_cache_free(MhaCache *c) {
     tensor_free(&c->mask);
 }
 
-void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x) {
-    const int T = c->T, hs = c->C / c->H;
-    linear_forward(&c->q, x, &p->Wq, &p->bq); /* (T, C) x (C, C) -> (T, C) */
-    linear_forward(&c->k, x, &p->Wk, &p->bk);
-    linear_forward(&c->v, x, &p->Wv, &p->bv);
+void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
+    const int T = c->T, Tk = c->T_kv, hs = c->C / c->H;
+    linear_forward(&c->q, xq, &p->Wq, &p->bq);  /* (T, C) x (C, C) -> (T, C) */
+    linear_forward(&c->k, xkv, &p->Wk, &p->bk); /* (T_kv, C) x (C, C) -> (T_kv, C) */
+    linear_forward(&c->v, xkv, &p->Wv, &p->bv);
     for (int h = 0; h < c->H; h++) {
         /* head h: columns h*hs .. h*hs + hs - 1 of q, k, v and of the concatenation */
-        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, T, hs);
-        Tensor vh = tensor_view(&c->v, 0, h * hs, T, hs), oh = tensor_view(&c->concat, 0, h * hs, T, hs);
+        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, Tk, hs);
+        Tensor vh = tensor_view(&c->v, 0, h * hs, Tk, hs), oh = tensor_view(&c->concat, 0, h * hs, T, hs);
         int bad = -1;
         SoftmaxStatus st = attention_forward(&oh, &c->scores[h], &c->weights[h], &qh, &kh, &vh,
                                              c->causal ? &c->mask : NULL, &bad);
@@ -108,20 +123,27 @@ void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x) 
     linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (T, C) x (C, C) -> (T, C) */
 }
 
-void mha_backward(Tensor *dx, MhaParams *g, const Tensor *dout, const MhaCache *c, const MhaParams *p,
-                  const Tensor *x) {
-    const int T = c->T, C = c->C, hs = C / c->H;
-    Tensor dconcat = tensor_new(T, C), dq = tensor_new(T, C), dk = tensor_new(T, C), dv = tensor_new(T, C);
+void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *dout, const MhaCache *c,
+                        const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
+    const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H;
+    Tensor dconcat = tensor_new(T, C), dq = tensor_new(T, C), dk = tensor_new(Tk, C), dv = tensor_new(Tk, C);
     linear_backward(&dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
     for (int h = 0; h < c->H; h++) {
-        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, T, hs);
-        Tensor vh = tensor_view(&c->v, 0, h * hs, T, hs), doh = tensor_view(&dconcat, 0, h * hs, T, hs);
-        Tensor dqh = tensor_view(&dq, 0, h * hs, T, hs), dkh = tensor_view(&dk, 0, h * hs, T, hs);
-        Tensor dvh = tensor_view(&dv, 0, h * hs, T, hs);
+        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, Tk, hs);
+        Tensor vh = tensor_view(&c->v, 0, h * hs, Tk, hs), doh = tensor_view(&dconcat, 0, h * hs, T, hs);
+        Tensor dqh = tensor_view(&dq, 0, h * hs, T, hs), dkh = tensor_view(&dk, 0, h * hs, Tk, hs);
+        Tensor dvh = tensor_view(&dv, 0, h * hs, Tk, hs);
         attention_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[h]);
     }
-    linear_backward(dx, &g->Wq, &g->bq, &dq, x, &p->Wq); /* q = x W^Q + b^Q, and so on */
-    linear_backward(dx, &g->Wk, &g->bk, &dk, x, &p->Wk);
-    linear_backward(dx, &g->Wv, &g->bv, &dv, x, &p->Wv);
+    linear_backward(dxq, &g->Wq, &g->bq, &dq, xq, &p->Wq); /* q = xq W^Q + b^Q */
+    linear_backward(dxkv, &g->Wk, &g->bk, &dk, xkv, &p->Wk); /* k, v from xkv */
+    linear_backward(dxkv, &g->Wv, &g->bv, &dv, xkv, &p->Wv);
     tensor_free(&dconcat), tensor_free(&dq), tensor_free(&dk), tensor_free(&dv);
+}
+
+void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x) { mha_forward_cross(out, c, p, x, x); }
+
+void mha_backward(Tensor *dx, MhaParams *g, const Tensor *dout, const MhaCache *c, const MhaParams *p,
+                  const Tensor *x) {
+    mha_backward_cross(dx, dx, g, dout, c, p, x, x);
 }

@@ -42,13 +42,16 @@ typedef struct {
     Tensor bq, bk, bv, bo; /* (1, C) */
 } MhaParams;
 
-/* What the forward pass keeps for the backward pass (and for the reader). */
+/* What the forward pass keeps for the backward pass (and for the reader). Self-attention has
+ * T_kv = T; cross-attention (a decoder attending to an encoder's output) has queries from one
+ * sequence (T rows) and keys and values from another (T_kv rows). */
 typedef struct {
-    int T, C, H;
+    int T, T_kv, C, H;
     bool causal;
-    Tensor q, k, v;   /* (T, C) */
-    Tensor *scores;   /* H tensors (T, T): scaled scores (+ mask) */
-    Tensor *weights;  /* H tensors (T, T): softmax rows */
+    Tensor q;         /* (T, C) */
+    Tensor k, v;      /* (T_kv, C) */
+    Tensor *scores;   /* H tensors (T, T_kv): scaled scores (+ mask) */
+    Tensor *weights;  /* H tensors (T, T_kv): softmax rows */
     Tensor concat;    /* (T, C): the heads side by side */
     Tensor mask;      /* (T, T): the causal mask, when causal */
 } MhaCache;
@@ -56,18 +59,30 @@ typedef struct {
 /* Weights from N(0, std^2), biases 0. */
 void mha_params_init(MhaParams *p, int C, Rng *rng, float std);
 void mha_params_zero_like(MhaParams *g, int C); /* zero-filled, for gradients */
+/* The tensors carved from an arena (NULL: each allocated), zero-filled. */
+void mha_params_layout(MhaParams *p, int C, Arena *a);
 void mha_params_free(MhaParams *p);
 /* The parameter tensors in a fixed order (Wq, Wk, Wv, Wo, bq, bk, bv, bo). */
 Tensor *mha_param(MhaParams *p, int i);
 enum { MHA_N_PARAMS = 8 };
 
+/* Self-attention over T positions (dies with a message if C is not a multiple of H). */
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal);
+/* Cross-attention: T queries against T_kv keys and values, never masked. */
+void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H);
+/* Either of the above with its tensors carved from an arena (NULL: each allocated). Laying out a
+ * cache again (new sizes, same H) reuses its arrays of head tensors. */
+void mha_cache_layout(MhaCache *c, int T, int T_kv, int C, int H, bool causal, Arena *a);
 void mha_cache_free(MhaCache *c);
 
-/* out (T, C). Dies with a message if C is not a multiple of H. */
+/* Self-attention: out (T, C) from x (T, C). */
 void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x);
 /* dx (T, C) += ..., grads += ... (dx may be NULL). */
 void mha_backward(Tensor *dx, MhaParams *grads, const Tensor *dout, const MhaCache *c, const MhaParams *p,
                   const Tensor *x);
+/* Cross-attention: queries from xq (T, C), keys and values from xkv (T_kv, C). */
+void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *xq, const Tensor *xkv);
+void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *grads, const Tensor *dout, const MhaCache *c,
+                        const MhaParams *p, const Tensor *xq, const Tensor *xkv);
 
 #endif

@@ -184,9 +184,18 @@ void embedding_backward(Tensor *dtable, const Tensor *dout, const int *ids) {
 
 /* ==== feed-forward network ==== */
 
+void ffn_params_layout(FfnParams *p, int d, int d_ff, Arena *a) {
+    p->W1 = arena_take(a, d, d_ff), p->b1 = arena_take(a, 1, d_ff);
+    p->W2 = arena_take(a, d_ff, d), p->b2 = arena_take(a, 1, d);
+}
+
+void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) {
+    c->h = arena_take(a, T, d_ff);
+    c->a = arena_take(a, T, d_ff);
+}
+
 void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng) {
-    p->W1 = tensor_new(d, d_ff), p->b1 = tensor_new(1, d_ff);
-    p->W2 = tensor_new(d_ff, d), p->b2 = tensor_new(1, d);
+    ffn_params_layout(p, d, d_ff, NULL);
     if (!rng) return;
     tensor_randn(&p->W1, rng, 1.0f / sqrtf((float)d));
     tensor_randn(&p->W2, rng, 1.0f / sqrtf((float)d_ff));
@@ -196,10 +205,7 @@ void ffn_params_free(FfnParams *p) {
     tensor_free(&p->W1), tensor_free(&p->b1), tensor_free(&p->W2), tensor_free(&p->b2);
 }
 
-void ffn_cache_init(FfnCache *c, int T, int d_ff) {
-    c->h = tensor_new(T, d_ff);
-    c->a = tensor_new(T, d_ff);
-}
+void ffn_cache_init(FfnCache *c, int T, int d_ff) { ffn_cache_layout(c, T, d_ff, NULL); }
 
 void ffn_cache_free(FfnCache *c) {
     tensor_free(&c->h);

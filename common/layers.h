@@ -59,6 +59,9 @@ typedef struct {
 
 /* W1 from N(0, 1/d), W2 from N(0, 1/d_ff), biases 0 (rng NULL: all zero, for gradients). */
 void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng);
+/* The tensors carved from an arena (NULL: each allocated), zero-filled. */
+void ffn_params_layout(FfnParams *p, int d, int d_ff, Arena *a);
+void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a);
 void ffn_params_free(FfnParams *p);
 void ffn_cache_init(FfnCache *c, int T, int d_ff);
 void ffn_cache_free(FfnCache *c);

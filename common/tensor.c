@@ -22,6 +22,14 @@ Tensor tensor_new(int rows, int cols) {
     return t;
 }
 
+Tensor arena_take(Arena *a, int rows, int cols) {
+    if (!a) return tensor_new(rows, cols);
+    CHECK(rows >= 1 && cols >= 1, "arena_take(%d, %d): sizes must be positive", rows, cols);
+    Tensor t = {a->base ? a->base + a->used : NULL, rows, cols, cols, false};
+    a->used += (size_t)rows * (size_t)cols;
+    return t;
+}
+
 void tensor_free(Tensor *t) {
     if (!t) return;
     if (t->owner) free(t->data);

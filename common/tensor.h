@@ -31,6 +31,18 @@ Tensor tensor_view(const Tensor *t, int r0, int c0, int rows, int cols);
 /* Row r as a (1, cols) view. */
 Tensor tensor_row(const Tensor *t, int r);
 
+/* An arena: one allocation carved into many tensors ("named views"), so that all parameters, or
+ * all gradients, or all activations of a model are one block of memory. Used in two passes: first
+ * with base == NULL, which only counts (`used` grows, tensors get no data), then with base pointing
+ * at `used` zeroed floats, which hands out the same tensors in the same order. arena_take with a
+ * NULL arena allocates an ordinary owning tensor instead, so the same layout code serves both. */
+typedef struct {
+    float *base;
+    size_t used;
+} Arena;
+
+Tensor arena_take(Arena *a, int rows, int cols);
+
 static inline float *tensor_at(const Tensor *t, int r, int c) {
     return t->data + (size_t)r * (size_t)t->stride + (size_t)c;
 }

@@ -15,5 +15,6 @@ Suite *ngram_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
+Suite *model_suite(void);
 
 #endif

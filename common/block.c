@@ -1,0 +1,106 @@
+/* block: one Transformer block, forward and backward (see block.h). */
+#include "block.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define LN_EPS 1e-5f
+
+void block_params_layout(BlockParams *p, int C, int d_ff, Arena *a) {
+    p->ln1_g = arena_take(a, 1, C), p->ln1_b = arena_take(a, 1, C);
+    mha_params_layout(&p->attn, C, a);
+    p->ln2_g = arena_take(a, 1, C), p->ln2_b = arena_take(a, 1, C);
+    ffn_params_layout(&p->ffn, C, d_ff, a);
+}
+
+void block_params_randomize(BlockParams *p, Rng *rng, float std, float proj_std) {
+    tensor_fill(&p->ln1_g, 1.0f), tensor_fill(&p->ln2_g, 1.0f);
+    tensor_fill(&p->ln1_b, 0.0f), tensor_fill(&p->ln2_b, 0.0f);
+    tensor_randn(&p->attn.Wq, rng, std), tensor_randn(&p->attn.Wk, rng, std), tensor_randn(&p->attn.Wv, rng, std);
+    tensor_randn(&p->attn.Wo, rng, proj_std);
+    tensor_fill(&p->attn.bq, 0.0f), tensor_fill(&p->attn.bk, 0.0f), tensor_fill(&p->attn.bv, 0.0f);
+    tensor_fill(&p->attn.bo, 0.0f);
+    tensor_randn(&p->ffn.W1, rng, std), tensor_randn(&p->ffn.W2, rng, proj_std);
+    tensor_fill(&p->ffn.b1, 0.0f), tensor_fill(&p->ffn.b2, 0.0f);
+}
+
+void block_params_free(BlockParams *p) {
+    for (int i = 0; i < BLOCK_N_TENSORS; i++) tensor_free(block_tensor(p, i, NULL));
+}
+
+Tensor *block_tensor(BlockParams *p, int i, const char **name) {
+    static const char *const names[BLOCK_N_TENSORS] = {
+        "ln1.g", "ln1.b", "attn.Wq", "attn.Wk", "attn.Wv", "attn.Wo", "attn.bq", "attn.bk",
+        "attn.bv", "attn.bo", "ln2.g", "ln2.b", "ffn.W1", "ffn.b1", "ffn.W2", "ffn.b2"};
+    Tensor *all[BLOCK_N_TENSORS] = {&p->ln1_g, &p->ln1_b, &p->attn.Wq, &p->attn.Wk, &p->attn.Wv, &p->attn.Wo,
+                                    &p->attn.bq, &p->attn.bk, &p->attn.bv, &p->attn.bo, &p->ln2_g, &p->ln2_b,
+                                    &p->ffn.W1, &p->ffn.b1, &p->ffn.W2, &p->ffn.b2};
+    if (name) *name = names[i];
+    return all[i];
+}
+
+long block_param_count(int C, int d_ff) {
+    return 4L * C * C + 4L * C + 2L * C * d_ff + d_ff + C + 4L * C;
+}
+
+void block_cache_layout(BlockCache *c, int T, int C, int H, int d_ff, bool causal, Arena *a) {
+    mha_cache_layout(&c->attn, T, T, C, H, causal, a);
+    ffn_cache_layout(&c->ffn, T, d_ff, a);
+    Tensor *tc[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2};
+    for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) *tc[i] = arena_take(a, T, C);
+    Tensor *t1[] = {&c->mean1, &c->rstd1, &c->mean2, &c->rstd2};
+    for (size_t i = 0; i < sizeof t1 / sizeof t1[0]; i++) *t1[i] = arena_take(a, T, 1);
+}
+
+void block_cache_free(BlockCache *c) {
+    mha_cache_free(&c->attn);
+    ffn_cache_free(&c->ffn);
+    Tensor *all[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2,
+                     &c->mean1, &c->rstd1, &c->mean2, &c->rstd2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
+}
+
+void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tensor *x, NormPlacement norm,
+                   Activation act) {
+    tensor_copy(&c->x, x);
+    if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, x, &p->ln1_g, &p->ln1_b, LN_EPS);
+    else tensor_copy(&c->a_in, x);
+    mha_forward(&c->att, &c->attn, &p->attn, &c->a_in);  /* (T, C) -> (T, C) */
+    tensor_add(&c->s1, x, &c->att);                      /* residual 1 */
+    if (norm == NORM_POST) layernorm_forward(&c->mid, &c->mean1, &c->rstd1, &c->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
+    else tensor_copy(&c->mid, &c->s1);
+    if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, LN_EPS);
+    else tensor_copy(&c->f_in, &c->mid);
+    ffn_forward(&c->f, &c->ffn, &p->ffn, &c->f_in, act); /* (T, C) -> (T, d_ff) -> (T, C) */
+    tensor_add(&c->s2, &c->mid, &c->f);                  /* residual 2 */
+    if (norm == NORM_POST) layernorm_forward(out, &c->mean2, &c->rstd2, &c->s2, &p->ln2_g, &p->ln2_b, LN_EPS);
+    else tensor_copy(out, &c->s2);
+}
+
+void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, const BlockCache *c, const BlockParams *p,
+                    NormPlacement norm, Activation act) {
+    const int T = c->x.rows, C = c->x.cols;
+    Tensor ds2 = tensor_new(T, C), dmid = tensor_new(T, C), dfin = tensor_new(T, C);
+    Tensor ds1 = tensor_new(T, C), dain = tensor_new(T, C);
+    /* out = LN2(s2) (post) or s2 (pre) */
+    if (norm == NORM_POST) layernorm_backward(&ds2, &g->ln2_g, &g->ln2_b, dout, &c->s2, &c->mean2, &c->rstd2, &p->ln2_g);
+    else tensor_copy(&ds2, dout);
+    /* s2 = mid + f: both branches receive ds2 */
+    tensor_copy(&dmid, &ds2);
+    ffn_backward(&dfin, &g->ffn, &ds2, &c->ffn, &p->ffn, &c->f_in, act);
+    /* f_in = LN2(mid) (pre) or mid (post) */
+    if (norm == NORM_PRE) layernorm_backward(&dmid, &g->ln2_g, &g->ln2_b, &dfin, &c->mid, &c->mean2, &c->rstd2, &p->ln2_g);
+    else tensor_add(&dmid, &dmid, &dfin);
+    /* mid = LN1(s1) (post) or s1 (pre) */
+    if (norm == NORM_POST) layernorm_backward(&ds1, &g->ln1_g, &g->ln1_b, &dmid, &c->s1, &c->mean1, &c->rstd1, &p->ln1_g);
+    else tensor_copy(&ds1, &dmid);
+    /* s1 = x + att: x receives ds1 directly, and through attention */
+    tensor_add(dx, dx, &ds1);
+    mha_backward(&dain, &g->attn, &ds1, &c->attn, &p->attn, &c->a_in);
+    /* a_in = LN1(x) (pre) or x (post) */
+    if (norm == NORM_PRE) layernorm_backward(dx, &g->ln1_g, &g->ln1_b, &dain, &c->x, &c->mean1, &c->rstd1, &p->ln1_g);
+    else tensor_add(dx, dx, &dain);
+    tensor_free(&ds2), tensor_free(&dmid), tensor_free(&dfin), tensor_free(&ds1), tensor_free(&dain);
+}

@@ -1,0 +1,221 @@
+/* model: the stacked Transformer (see model.h). */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define LN_EPS 1e-5f
+
+const char *model_config_error(const ModelConfig *c) {
+    if (c->vocab < 2) return "the vocabulary needs at least 2 tokens";
+    if (c->d_model < 1 || c->heads < 1 || c->d_ff < 1 || c->layers < 1 || c->max_len < 1) return "every size must be positive";
+    if (c->d_model % c->heads != 0) return "the number of heads must divide d_model";
+    return NULL;
+}
+
+long model_param_count(const ModelConfig *c) {
+    const long C = c->d_model, V = c->vocab;
+    long n = V * C + c->layers * block_param_count(c->d_model, c->d_ff);
+    if (c->pos == POS_LEARNED) n += (long)c->max_len * C;
+    if (c->norm == NORM_PRE) n += 2 * C;
+    if (!c->tied) n += C * V;
+    return n;
+}
+
+/* ==== layout ==== */
+
+static void layout_params(ModelParams *p, const ModelConfig *c, Arena *a) {
+    p->wte = arena_take(a, c->vocab, c->d_model);
+    if (c->pos == POS_LEARNED) p->wpe = arena_take(a, c->max_len, c->d_model);
+    for (int l = 0; l < c->layers; l++) block_params_layout(&p->block[l], c->d_model, c->d_ff, a);
+    if (c->norm == NORM_PRE) p->lnf_g = arena_take(a, 1, c->d_model), p->lnf_b = arena_take(a, 1, c->d_model);
+    if (!c->tied) p->lm_head = arena_take(a, c->d_model, c->vocab);
+}
+
+static void layout_acts(Model *m, int B, int T, Arena *a) {
+    const ModelConfig *c = &m->cfg;
+    const int C = c->d_model, BT = B * T;
+    m->pe = arena_take(a, c->max_len, C);
+    for (int l = 0; l <= c->layers; l++) m->x[l] = arena_take(a, BT, C);
+    for (int l = 0; l < c->layers; l++)
+        for (int b = 0; b < B; b++)
+            block_cache_layout(&m->cache[l * m->max_batch + b], T, C, c->heads, c->d_ff, c->causal, a);
+    m->xf = arena_take(a, BT, C), m->lnf_mean = arena_take(a, BT, 1), m->lnf_rstd = arena_take(a, BT, 1);
+    m->logits = arena_take(a, BT, c->vocab), m->probs = arena_take(a, BT, c->vocab);
+    m->dx_a = arena_take(a, BT, C), m->dx_b = arena_take(a, BT, C), m->dxf = arena_take(a, BT, C);
+    m->dlogits = arena_take(a, BT, c->vocab);
+    m->B = B, m->T = T;
+}
+
+/* Lay the activation views out for B sequences of T tokens inside the one allocation. */
+static void use_shape(Model *m, int B, int T) {
+    if (m->B == B && m->T == T) return;
+    Arena a = {m->act_mem, 0};
+    layout_acts(m, B, T, &a);
+    posenc_sinusoidal(&m->pe);
+}
+
+static void list_tensors(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    const int max = 5 + BLOCK_N_TENSORS * c->layers; /* wte, wpe, the blocks, lnf.g, lnf.b, lm_head */
+    m->tensors = xmalloc(sizeof(ModelTensor) * (size_t)max);
+    m->names = xmalloc(sizeof *m->names * (size_t)max);
+    int n = 0;
+#define ADD(label, P, G, DECAY)                                                                   \
+    do {                                                                                          \
+        snprintf(m->names[n], sizeof m->names[n], "%s", label);                                   \
+        m->tensors[n] = (ModelTensor){m->names[n], (P), (G), (DECAY)};                            \
+        n++;                                                                                      \
+    } while (0)
+    ADD("wte", &m->params.wte, &m->grads.wte, false);
+    if (c->pos == POS_LEARNED) ADD("wpe", &m->params.wpe, &m->grads.wpe, false);
+    for (int l = 0; l < c->layers; l++)
+        for (int i = 0; i < BLOCK_N_TENSORS; i++) {
+            const char *name;
+            Tensor *p = block_tensor(&m->params.block[l], i, &name), *g = block_tensor(&m->grads.block[l], i, NULL);
+            char label[48];
+            snprintf(label, sizeof label, "block%d.%s", l, name);
+            ADD(label, p, g, p->rows > 1); /* matrices decay; gains and biases (one row) do not */
+        }
+    if (c->norm == NORM_PRE) {
+        ADD("lnf.g", &m->params.lnf_g, &m->grads.lnf_g, false);
+        ADD("lnf.b", &m->params.lnf_b, &m->grads.lnf_b, false);
+    }
+    if (!c->tied) ADD("lm_head", &m->params.lm_head, &m->grads.lm_head, true);
+#undef ADD
+    m->n_tensors = n;
+}
+
+void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) {
+    const char *err = model_config_error(cfg);
+    CHECK(err == NULL, "model configuration: %s", err);
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    const ModelConfig *c = &m->cfg;
+    m->params.block = xcalloc((size_t)c->layers, sizeof(BlockParams));
+    m->grads.block = xcalloc((size_t)c->layers, sizeof(BlockParams));
+    Arena count = {NULL, 0};
+    layout_params(&m->params, c, &count);
+    m->n_params = count.used;
+    CHECK((long)m->n_params == model_param_count(c), "layout %zu != formula %ld", m->n_params, model_param_count(c));
+    m->param_mem = xcalloc(m->n_params, sizeof(float));
+    m->grad_mem = xcalloc(m->n_params, sizeof(float));
+    Arena pa = {m->param_mem, 0}, ga = {m->grad_mem, 0};
+    layout_params(&m->params, c, &pa);
+    layout_params(&m->grads, c, &ga);
+    list_tensors(m);
+
+    Rng rng;
+    rng_seed(&rng, seed, 0x6d6f64656cULL);
+    const float std = 0.02f, proj = 0.02f / sqrtf(2.0f * (float)c->layers);
+    tensor_randn(&m->params.wte, &rng, std);
+    if (c->pos == POS_LEARNED) tensor_randn(&m->params.wpe, &rng, 0.01f);
+    for (int l = 0; l < c->layers; l++) block_params_randomize(&m->params.block[l], &rng, std, proj);
+    if (c->norm == NORM_PRE) tensor_fill(&m->params.lnf_g, 1.0f);
+    if (!c->tied) tensor_randn(&m->params.lm_head, &rng, std);
+
+    m->max_batch = max_batch;
+    m->x = xmalloc(sizeof(Tensor) * (size_t)(c->layers + 1));
+    m->cache = xcalloc((size_t)c->layers * (size_t)max_batch, sizeof(BlockCache));
+    Arena acount = {NULL, 0};
+    layout_acts(m, max_batch, c->max_len, &acount);
+    m->act_floats = acount.used;
+    m->act_mem = xcalloc(m->act_floats, sizeof(float));
+    m->ids = xmalloc(sizeof(int) * (size_t)max_batch * (size_t)c->max_len);
+    m->targets = xmalloc(sizeof(int) * (size_t)max_batch * (size_t)c->max_len);
+    m->B = m->T = -1;
+    use_shape(m, max_batch, c->max_len);
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->cfg.layers * m->max_batch; i++) {
+        free(m->cache[i].attn.scores);
+        free(m->cache[i].attn.weights);
+    }
+    free(m->cache), free(m->x), free(m->act_mem);
+    free(m->params.block), free(m->grads.block), free(m->param_mem), free(m->grad_mem);
+    free(m->tensors), free(m->names), free(m->ids), free(m->targets);
+    memset(m, 0, sizeof *m);
+}
+
+/* ==== forward ==== */
+
+double model_forward(Model *m, const int *ids, const int *targets, int B, int T) {
+    const ModelConfig *c = &m->cfg;
+    CHECK(B >= 1 && B <= m->max_batch && T >= 1 && T <= c->max_len, "batch %d x %d exceeds %d x %d", B, T,
+          m->max_batch, c->max_len);
+    use_shape(m, B, T);
+    const int BT = B * T;
+    memcpy(m->ids, ids, sizeof(int) * (size_t)BT);
+    m->have_targets = targets != NULL;
+    for (int i = 0; i < BT; i++) m->targets[i] = targets ? targets[i] : -1;
+
+    /* x_0 = wte[ids] + position */
+    embedding_forward(&m->x[0], &m->params.wte, m->ids);
+    const Tensor *pos = c->pos == POS_LEARNED ? &m->params.wpe : &m->pe;
+    for (int b = 0; b < B; b++) {
+        Tensor xb = tensor_view(&m->x[0], b * T, 0, T, c->d_model), pb = tensor_view(pos, 0, 0, T, c->d_model);
+        tensor_add(&xb, &xb, &pb);
+    }
+    /* the blocks, one sequence at a time */
+    for (int l = 0; l < c->layers; l++)
+        for (int b = 0; b < B; b++) {
+            Tensor in = tensor_view(&m->x[l], b * T, 0, T, c->d_model), out = tensor_view(&m->x[l + 1], b * T, 0, T, c->d_model);
+            block_forward(&out, &m->cache[l * m->max_batch + b], &m->params.block[l], &in, c->norm, c->act);
+        }
+    /* final norm and output projection */
+    if (c->norm == NORM_PRE) layernorm_forward(&m->xf, &m->lnf_mean, &m->lnf_rstd, &m->x[c->layers], &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
+    else tensor_copy(&m->xf, &m->x[c->layers]);
+    if (c->tied) tensor_matmul(&m->logits, &m->xf, false, &m->params.wte, true); /* (BT, C) x (C, V) */
+    else tensor_matmul(&m->logits, &m->xf, false, &m->params.lm_head, false);
+    return crossentropy_forward(&m->probs, &m->logits, m->targets);
+}
+
+void model_zero_grad(Model *m) { memset(m->grad_mem, 0, sizeof(float) * m->n_params); }
+
+/* ==== backward ==== */
+
+void model_backward(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    const int B = m->B, T = m->T, C = c->d_model;
+    tensor_fill(&m->dlogits, 0.0f);
+    crossentropy_backward(&m->dlogits, &m->probs, m->targets, 1.0f);
+    /* logits = xf W_out */
+    tensor_fill(&m->dxf, 0.0f);
+    if (c->tied) {
+        tensor_matmul_acc(&m->dxf, &m->dlogits, false, &m->params.wte, false);   /* (BT, V) x (V, C) */
+        tensor_matmul_acc(&m->grads.wte, &m->dlogits, true, &m->xf, false);      /* (V, BT) x (BT, C) */
+    } else {
+        linear_backward(&m->dxf, &m->grads.lm_head, NULL, &m->dlogits, &m->xf, &m->params.lm_head);
+    }
+    /* final norm */
+    Tensor *d = &m->dx_a, *dprev = &m->dx_b;
+    tensor_fill(d, 0.0f);
+    if (c->norm == NORM_PRE)
+        layernorm_backward(d, &m->grads.lnf_g, &m->grads.lnf_b, &m->dxf, &m->x[c->layers], &m->lnf_mean, &m->lnf_rstd, &m->params.lnf_g);
+    else tensor_copy(d, &m->dxf);
+    /* the blocks, last to first */
+    for (int l = c->layers - 1; l >= 0; l--) {
+        tensor_fill(dprev, 0.0f);
+        for (int b = 0; b < B; b++) {
+            Tensor dout = tensor_view(d, b * T, 0, T, C), din = tensor_view(dprev, b * T, 0, T, C);
+            block_backward(&din, &m->grads.block[l], &dout, &m->cache[l * m->max_batch + b], &m->params.block[l], c->norm, c->act);
+        }
+        Tensor *t = d;
+        d = dprev, dprev = t;
+    }
+    /* x_0 = wte[ids] + position */
+    embedding_backward(&m->grads.wte, d, m->ids);
+    if (c->pos == POS_LEARNED)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                float *g = tensor_at(&m->grads.wpe, t, 0);
+                const float *s = tensor_at(d, b * T + t, 0);
+                for (int k = 0; k < C; k++) g[k] += s[k];
+            }
+}

@@ -1,0 +1,89 @@
+/* model: a stack of Transformer blocks with embeddings and an output projection: the GPT of
+ * chapter 10 (causal) and the BERT-style encoder of chapter 11 (bidirectional).
+ *
+ *   x_0 = wte[ids] + position          (B*T, C)   token embedding plus sinusoidal or learned position
+ *   x_l+1 = block_l(x_l)               per sequence (T, C), l = 0 .. L-1
+ *   xf = LN_f(x_L) (pre-norm) or x_L   (B*T, C)
+ *   logits = xf W_out                  (B*T, C) x (C, V); W_out = wte^T when tied
+ *   loss = mean cross-entropy over the targets that are not -1
+ *
+ * Parameters, gradients and activations each live in one allocation carved into named views
+ * (see Arena in tensor.h): optimizers walk one flat array, checkpoints write one block.          */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "block.h"
+
+typedef enum { POS_SINUSOIDAL, POS_LEARNED } PosKind;
+
+typedef struct {
+    int vocab;        /* V */
+    int d_model;      /* C */
+    int heads;        /* H, divides C */
+    int d_ff;         /* hidden width of the FFN */
+    int layers;       /* L */
+    int max_len;      /* longest sequence (rows of the learned position table) */
+    bool causal;      /* true: each position sees only itself and the past (GPT) */
+    NormPlacement norm;
+    PosKind pos;
+    Activation act;
+    bool tied;        /* output projection = token embedding transposed */
+} ModelConfig;
+
+typedef struct {
+    Tensor wte;          /* (V, C) */
+    Tensor wpe;          /* (max_len, C), learned positions only */
+    BlockParams *block;  /* L */
+    Tensor lnf_g, lnf_b; /* (1, C), pre-norm only */
+    Tensor lm_head;      /* (C, V), untied only */
+} ModelParams;
+
+typedef struct {
+    const char *name;    /* "block3.attn.Wq" */
+    Tensor *param, *grad;
+    bool decay;          /* a matrix (weight decay applies) rather than a bias, gain or embedding row */
+} ModelTensor;
+
+typedef struct {
+    ModelConfig cfg;
+    ModelParams params, grads;
+    float *param_mem, *grad_mem;
+    size_t n_params;
+    ModelTensor *tensors; /* every parameter tensor with its gradient, in memory order */
+    int n_tensors;
+    char (*names)[48];
+    /* activations, for up to max_batch sequences of max_len tokens */
+    int max_batch, B, T;
+    float *act_mem;
+    size_t act_floats;
+    Tensor pe;            /* (max_len, C) the sinusoidal table (a constant, not a parameter) */
+    Tensor *x;            /* L + 1 tensors (B*T, C): the residual stream between blocks */
+    BlockCache *cache;    /* L * max_batch */
+    Tensor xf, lnf_mean, lnf_rstd, logits, probs;
+    Tensor dx_a, dx_b, dxf, dlogits; /* gradient buffers of the backward pass */
+    int *ids, *targets;   /* (B*T) copies of the last forward's inputs */
+    bool have_targets;
+} Model;
+
+/* Check a configuration; returns NULL or a message naming what is wrong. */
+const char *model_config_error(const ModelConfig *cfg);
+/* Parameters for a configuration, from its formula. */
+long model_param_count(const ModelConfig *cfg);
+
+/* Allocate and initialise (GPT-2's scheme: N(0, 0.02), projections into the residual stream
+ * N(0, 0.02 / sqrt(2L)), gammas 1, biases 0) from seed; activations for max_batch sequences. */
+void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed);
+void model_free(Model *m);
+
+/* Forward B sequences of T tokens (ids: B*T, row-major by sequence). targets (B*T, -1 = not
+ * scored) may be NULL; then the loss is 0 and only m->probs and m->logits are filled.
+ * Returns the mean cross-entropy in nats. */
+double model_forward(Model *m, const int *ids, const int *targets, int B, int T);
+void model_zero_grad(Model *m);
+/* Gradients of the last forward's loss, added into m->grads (call model_zero_grad first). */
+void model_backward(Model *m);
+
+#endif

@@ -1,0 +1,132 @@
+/* The stacked model: its parameter count against the formula, gradients against finite differences
+ * in every variant, the causal property, and a block-level gradient check for both norm placements. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "model.h"
+#include "tests.h"
+#include "util.h"
+
+static ModelConfig tiny(int variant) {
+    ModelConfig c = {.vocab = 11, .d_model = 8, .heads = 2, .d_ff = 12, .layers = 2, .max_len = 6};
+    c.causal = variant & 1;
+    c.norm = (variant & 2) ? NORM_PRE : NORM_POST;
+    c.pos = (variant & 4) ? POS_LEARNED : POS_SINUSOIDAL;
+    c.tied = variant & 8;
+    c.act = (variant & 16) ? ACT_RELU : ACT_GELU;
+    return c;
+}
+
+/* V = 11, C = 8, d_ff = 12, L = 2, max_len = 6, learned positions, pre-norm, untied:
+ *   wte 88 + wpe 48 + 2 blocks x (4*64 + 4*8 attention, 2*8*12 + 12 + 8 FFN, 4*8 norms = 532)
+ *   + final norm 16 + lm_head 88 = 1304. */
+START_TEST(test_param_count) {
+    ModelConfig c = tiny(2 | 4);
+    ck_assert_int_eq(model_param_count(&c), 1304);
+    Model m;
+    model_init(&m, &c, 2, 1);
+    ck_assert_uint_eq(m.n_params, 1304);
+    size_t sum = 0;
+    for (int i = 0; i < m.n_tensors; i++) sum += (size_t)m.tensors[i].param->rows * (size_t)m.tensors[i].param->cols;
+    ck_assert_uint_eq(sum, m.n_params); /* the named views tile the one allocation */
+    model_free(&m);
+    c.tied = true, c.pos = POS_SINUSOIDAL, c.norm = NORM_POST;
+    ck_assert_int_eq(model_param_count(&c), 88 + 2 * 532);
+}
+END_TEST
+
+typedef struct {
+    Model *m;
+    const int *ids, *targets;
+    int B, T;
+} LossCtx;
+
+static double model_loss(void *p) {
+    LossCtx *l = p;
+    return model_forward(l->m, l->ids, l->targets, l->B, l->T);
+}
+
+/* Every parameter tensor, sampled, in all 32 variants (causal, norm, positions, tying, activation).
+ * The weights are drawn larger than GPT-2's 0.02 so that the gradients are of ordinary size. */
+START_TEST(test_model_gradients) {
+    ModelConfig c = tiny(_i);
+    Model m;
+    model_init(&m, &c, 2, 7);
+    Rng rng;
+    rng_seed(&rng, 100 + (uint64_t)_i, 1);
+    for (int i = 0; i < m.n_tensors; i++) {
+        Tensor *t = m.tensors[i].param;
+        tensor_randn(t, &rng, 0.3f);
+        if (strstr(m.tensors[i].name, ".g")) /* layer-norm gains around 1 */
+            for (int k = 0; k < t->cols; k++) t->data[k] += 1.0f;
+    }
+    const int ids[12] = {1, 5, 3, 9, 0, 2, 10, 4, 4, 7, 6, 8};
+    const int targets[12] = {5, 3, 9, 0, 2, -1, 4, 4, 7, 6, 8, 1};
+    LossCtx l = {&m, ids, targets, 2, 6};
+    model_zero_grad(&m);
+    model_loss(&l);
+    model_backward(&m);
+    GradPair *pairs = xmalloc(sizeof(GradPair) * (size_t)m.n_tensors);
+    for (int i = 0; i < m.n_tensors; i++) pairs[i] = (GradPair){m.tensors[i].name, m.tensors[i].param, m.tensors[i].grad};
+    GradResult r = gradcheck(model_loss, &l, pairs, m.n_tensors, 6, c.act == ACT_RELU, &rng);
+    ck_assert_msg(r.checked > 100, "only %d elements checked", r.checked);
+    ck_assert_msg(r.max_error < GRADCHECK_TOL, "variant %d: largest error %.3g in %s", _i, r.max_error, r.worst);
+    free(pairs);
+    model_free(&m);
+}
+END_TEST
+
+/* Causal: the logits at position t keep every bit when any token after t changes; bidirectional:
+ * they change. */
+START_TEST(test_causal_logits) {
+    for (int causal = 0; causal < 2; causal++) {
+        ModelConfig c = tiny(causal | 2);
+        Model m;
+        model_init(&m, &c, 1, 3);
+        int ids[6] = {1, 2, 3, 4, 5, 6};
+        model_forward(&m, ids, NULL, 1, 6);
+        Tensor before = tensor_new(6, c.vocab);
+        tensor_copy(&before, &m.logits);
+        ids[4] = 9; /* change position 4 */
+        model_forward(&m, ids, NULL, 1, 6);
+        for (int t = 0; t < 4; t++) {
+            bool same = tensor_rows_identical(&before, &m.logits, t);
+            ck_assert_msg(causal ? same : !same, "causal=%d: position %d %s", causal, t, same ? "unchanged" : "changed");
+        }
+        ck_assert(!tensor_rows_identical(&before, &m.logits, 4));
+        tensor_free(&before);
+        model_free(&m);
+    }
+}
+END_TEST
+
+/* A shorter batch after a longer one reuses the same memory with new views and gives the same
+ * result as a model that only ever saw the short shape. */
+START_TEST(test_shapes_reuse_memory) {
+    ModelConfig c = tiny(1 | 2);
+    Model a, b;
+    model_init(&a, &c, 2, 5);
+    model_init(&b, &c, 2, 5);
+    const int ids[6] = {3, 1, 4, 1, 5, 9}, targets[6] = {1, 4, 1, 5, 9, 2};
+    model_forward(&a, ids, targets, 2, 3);
+    double la = model_forward(&a, ids, targets, 1, 4);
+    double lb = model_forward(&b, ids, targets, 1, 4);
+    ck_assert_double_eq(la, lb);
+    model_free(&a);
+    model_free(&b);
+}
+END_TEST
+
+Suite *model_suite(void) {
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("stack");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_param_count);
+    tcase_add_loop_test(tc, test_model_gradients, 0, 32);
+    tcase_add_test(tc, test_causal_logits);
+    tcase_add_test(tc, test_shapes_reuse_memory);
+    suite_add_tcase(s, tc);
+    return s;
+}
