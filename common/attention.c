@@ -30,10 +30,10 @@ SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, co
 
 void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
                         const Tensor *K, const Tensor *V, const Tensor *A) {
-    const int T = A->rows;
+    const int T = A->rows, Tk = A->cols; /* Tk = T for self-attention */
     const float scale = 1.0f / sqrtf((float)Q->cols);
-    Tensor dA = tensor_new(T, T);
-    /* out = A V:  dA = dout V^T (T, d_v) x (d_v, T);  dV += A^T dout (T, T) x (T, d_v) */
+    Tensor dA = tensor_new(T, Tk);
+    /* out = A V:  dA = dout V^T (T, d_v) x (d_v, Tk);  dV += A^T dout (Tk, T) x (T, d_v) */
     tensor_matmul(&dA, dout, false, V, true);
     tensor_matmul_acc(dV, A, true, dout, false);
     /* A = softmax(S) by rows: dS_ij = A_ij (dA_ij - sum_k dA_ik A_ik)  (dS overwrites dA) */
@@ -41,13 +41,13 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
         float *da = tensor_at(&dA, i, 0);
         const float *a = tensor_at(A, i, 0);
         double dot = 0;
-        for (int j = 0; j < T; j++) dot += (double)da[j] * a[j];
-        for (int j = 0; j < T; j++) da[j] = a[j] * (da[j] - (float)dot);
+        for (int j = 0; j < Tk; j++) dot += (double)da[j] * a[j];
+        for (int j = 0; j < Tk; j++) da[j] = a[j] * (da[j] - (float)dot);
     }
     /* S = Q K^T * scale (+ M, a constant):  dQ += dS K scale;  dK += dS^T Q scale */
     tensor_scale(&dA, &dA, scale);
-    tensor_matmul_acc(dQ, &dA, false, K, false); /* (T, T) x (T, d_k) */
-    tensor_matmul_acc(dK, &dA, true, Q, false);  /* (T, T)^T x (T, d_k) */
+    tensor_matmul_acc(dQ, &dA, false, K, false); /* (T, Tk) x (Tk, d_k) */
+    tensor_matmul_acc(dK, &dA, true, Q, false);  /* (Tk, T) x (T, d_k) */
     tensor_free(&dA);
 }
 

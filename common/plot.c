@@ -291,3 +291,35 @@ void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes 
     atomic_close(&a);
     render(p, name, true);
 }
+
+void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,
+                  const DiagramArrow *arrows, int n_arrows, int width, int height) {
+    if (!p->enabled) return;
+    make_dirs(p->dir);
+    AtomicFile a;
+    atomic_open(&a, p->dir, name, ".gp");
+    script_header(a.f, p, name, width, height);
+    fputs("unset border\nunset tics\nunset key\nset xrange [0:100]\nset yrange [0:100]\n"
+          "set lmargin 1\nset rmargin 1\nset bmargin 1\nset tmargin 3\nset title ", a.f);
+    put_quoted(a.f, title);
+    fputc('\n', a.f);
+    for (int i = 0; i < n_boxes; i++) {
+        const DiagramBox *b = &boxes[i];
+        if (b->color)
+            fprintf(a.f, "set object %d rect from %g,%g to %g,%g fc rgb '%s' fs solid 1.0 border lc rgb '#333333'\n",
+                    i + 1, b->x1, b->y1, b->x2, b->y2, b->color);
+        else
+            fprintf(a.f, "set object %d rect from %g,%g to %g,%g fs empty border lc rgb '#777777' dt 2 back\n", i + 1,
+                    b->x1, b->y1, b->x2, b->y2);
+        fprintf(a.f, "set label %d ", i + 1);
+        put_quoted(a.f, b->label);
+        if (b->color) fprintf(a.f, " at %g,%g center front\n", (b->x1 + b->x2) / 2, (b->y1 + b->y2) / 2);
+        else fprintf(a.f, " at %g,%g left front textcolor rgb '#555555'\n", b->x1 + 1, b->y2 - 2);
+    }
+    for (int i = 0; i < n_arrows; i++)
+        fprintf(a.f, "set arrow %d from %g,%g to %g,%g head filled size 1.5,20 lw 1.5 lc rgb '#333333'%s front\n", i + 1,
+                arrows[i].x1, arrows[i].y1, arrows[i].x2, arrows[i].y2, arrows[i].dashed ? " dt 2" : "");
+    fputs("plot NaN notitle\n", a.f);
+    atomic_close(&a);
+    render(p, name, false);
+}

@@ -65,4 +65,21 @@ typedef struct {
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series);
 
+/* A drawing of boxes and arrows on a 100 x 100 canvas (a data-flow diagram). Boxes are filled
+ * with `color` ("#dbe9f6") and labelled in their centre; a frame is a dashed outline labelled at
+ * its top-left corner. Only NAME.gp and NAME.png are written: a diagram has no data. */
+typedef struct {
+    double x1, y1, x2, y2;
+    const char *label;
+    const char *color; /* fill; NULL for a frame */
+} DiagramBox;
+
+typedef struct {
+    double x1, y1, x2, y2;
+    bool dashed;
+} DiagramArrow;
+
+void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,
+                  const DiagramArrow *arrows, int n_arrows, int width, int height);
+
 #endif
