@@ -317,8 +317,9 @@ void plot_diagram(Plotter *p, const char *name, const char *title, const Diagram
         else fprintf(a.f, " at %g,%g left front textcolor rgb '#555555'\n", b->x1 + 1, b->y2 - 2);
     }
     for (int i = 0; i < n_arrows; i++)
-        fprintf(a.f, "set arrow %d from %g,%g to %g,%g head filled size 1.5,20 lw 1.5 lc rgb '#333333'%s front\n", i + 1,
-                arrows[i].x1, arrows[i].y1, arrows[i].x2, arrows[i].y2, arrows[i].dashed ? " dt 2" : "");
+        fprintf(a.f, "set arrow %d from %g,%g to %g,%g %s lw 1.5 lc rgb '#333333'%s front\n", i + 1, arrows[i].x1,
+                arrows[i].y1, arrows[i].x2, arrows[i].y2, arrows[i].no_head ? "nohead" : "head filled size 1.5,20",
+                arrows[i].dashed ? " dt 2" : "");
     fputs("plot NaN notitle\n", a.f);
     atomic_close(&a);
     render(p, name, false);

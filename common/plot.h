@@ -77,6 +77,7 @@ typedef struct {
 typedef struct {
     double x1, y1, x2, y2;
     bool dashed;
+    bool no_head; /* a segment of a bent arrow */
 } DiagramArrow;
 
 void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,

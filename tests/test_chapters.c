@@ -16,7 +16,8 @@ static const char *const chapters[] = {"ch01_ngram",
                                        "ch05_multi_head_attention",
                                        "ch06_positional_encoding",
                                        "ch07_layer_norm",
-                                       "ch08_feed_forward_residual"};
+                                       "ch08_feed_forward_residual",
+                                       "ch09_transformer_block"};
 enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
 
 typedef struct {
@@ -160,6 +161,9 @@ static const struct {
     {"ch08_feed_forward_residual", {{"--layers", "1"}, "--layers: 1 is out of range"}},
     {"ch08_feed_forward_residual", {{"--d-ff", "0"}, "--d-ff: 0 is out of range"}},
     {"ch08_feed_forward_residual", {{"--tokens", "99999"}, "--tokens: 99999 is out of range"}},
+    {"ch09_transformer_block", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 16"}},
+    {"ch09_transformer_block", {{"--target", "one"}, "--target: needs 2 to 64 words, got 1"}},
+    {"ch09_transformer_block", {{"--layers", "0"}, "--layers: 0 is out of range"}},
 };
 enum { N_COMMON_BAD = sizeof bad_common / sizeof bad_common[0] };
 
@@ -380,6 +384,8 @@ START_TEST(test_layer_chapter_conclusions) {
         {"ch06_positional_encoding", {"--no-plot"}, {"posenc_sinusoidal against this loop: largest difference 0.", "(float rounding)"}},
         {"ch07_layer_norm", {"--no-plot"}, {"layer norm  5 of 5", "batch norm  0 of 5", "the backward pass agrees", "eps = 0      -> nan nan"}},
         {"ch08_feed_forward_residual", {"--no-plot"}, {"the backward passes agree", "vanishing"}},
+        {"ch09_transformer_block", {"--no-plot"}, {"every backward pass agrees", "5 of 5 (causal)", "formula 6688, allocated 6688"}},
+        {"ch09_transformer_block", {"--no-plot", "--heads", "4", "--target", "x y z w"}, {"every backward pass agrees", "(4, 16)"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Run r = run(cases[i].chapter, cases[i].args);

@@ -380,14 +380,14 @@ static void section_diagram(Chapter *ch) {
         {58, 92, 94, 98, "softmax: next-token probabilities", io},
     };
     DiagramArrow arrows[] = {
-        {25, 9, 25, 12, false}, {25, 18, 25, 24, false}, {25, 30, 25, 33, false}, {25, 38, 25, 44, false},
-        {25, 50, 25, 53, false}, {25, 58, 25, 69, false},
-        {6, 20, 6, 35.5, true}, {6, 35.5, 8, 35.5, true},  /* residual around attention */
-        {6, 40, 6, 55.5, true}, {6, 55.5, 8, 55.5, true},  /* residual around the FFN */
-        {76, 9, 76, 12, false}, {76, 18, 76, 24, false}, {76, 30, 76, 33, false}, {76, 38, 76, 42, false},
-        {76, 48, 76, 51, false}, {76, 56, 76, 60, false}, {76, 66, 76, 69, false}, {76, 74, 76, 83, false},
-        {76, 89, 76, 92, false},
-        {42, 72, 50, 72, false}, {50, 72, 50, 45, false}, {50, 45, 58, 45, false}, /* memory -> cross-attention */
+        {25, 9, 25, 12, false, false}, {25, 18, 25, 24, false, false}, {25, 30, 25, 33, false, false}, {25, 38, 25, 44, false, false},
+        {25, 50, 25, 53, false, false}, {25, 58, 25, 69, false, false},
+        {25, 20, 6, 20, true, true}, {6, 20, 6, 35.5, true, true}, {6, 35.5, 8, 35.5, true, false}, /* residual */
+        {25, 41, 6, 41, true, true}, {6, 41, 6, 55.5, true, true}, {6, 55.5, 8, 55.5, true, false}, /* residual */
+        {76, 9, 76, 12, false, false}, {76, 18, 76, 24, false, false}, {76, 30, 76, 33, false, false}, {76, 38, 76, 42, false, false},
+        {76, 48, 76, 51, false, false}, {76, 56, 76, 60, false, false}, {76, 66, 76, 69, false, false}, {76, 74, 76, 83, false, false},
+        {76, 89, 76, 92, false, false},
+        {42, 72, 50, 72, false, true}, {50, 72, 50, 45, false, true}, {50, 45, 58, 45, false, false}, /* memory */
     };
     plot_diagram(&ch->plot, "diagram", "The Transformer of §2.2, corrected", boxes, (int)(sizeof boxes / sizeof boxes[0]),
                  arrows, (int)(sizeof arrows / sizeof arrows[0]), 1000, 900);
@@ -575,6 +575,18 @@ static void section_end_to_end(Chapter *ch) {
     tensor_free(&h), tensor_free(&h2), tensor_free(&y), tensor_free(&y2), tensor_free(&Wout), tensor_free(&logits), tensor_free(&probs);
 }
 
+static int count_words(const char *text) {
+    int n = 0;
+    for (const char *p = text; *p;) {
+        p += strspn(p, " \t\r\n");
+        size_t len = strcspn(p, " \t\r\n");
+        if (!len) break;
+        n++;
+        p += len;
+    }
+    return n;
+}
+
 /* embeddings + positions of a sentence */
 static void embed(Tensor *X, const AttnDemo *d) {
     *X = tensor_new(d->T, d->d_model);
@@ -609,23 +621,12 @@ int main(int argc, char **argv) {
     tf.sentence = target;
     tf.tokens_option = NULL;
     tf.tokens = DEMO_MAX_TOKENS;
-    /* the target: all its words (a usage error names --sentence; say --target instead) */
-    {
-        char *words[DEMO_MAX_TOKENS + 1];
-        int count = 0;
-        const char *p = target;
-        while (*p && count <= DEMO_MAX_TOKENS) {
-            p += strspn(p, " \t\r\n");
-            size_t len = strcspn(p, " \t\r\n");
-            if (!len) break;
-            words[count++] = NULL;
-            p += len;
-        }
-        (void)words;
-        if (count < 1 || count > DEMO_MAX_TOKENS) die(EXIT_USAGE, "--target: needs 1 to %d words, got %d", DEMO_MAX_TOKENS, count);
-        tf.tokens = count < 2 ? 2 : count;
-        if (count < 2) die(EXIT_USAGE, "--target: needs at least 2 words, got 1");
-    }
+    /* the target: all its words, checked here so that a problem is reported as --target's */
+    const int n_target = count_words(target);
+    if (util_utf8_invalid_at(target, strlen(target)) >= 0) die(EXIT_USAGE, "--target: not valid UTF-8");
+    if (n_target < 2 || n_target > DEMO_MAX_TOKENS)
+        die(EXIT_USAGE, "--target: needs 2 to %d words, got %d", DEMO_MAX_TOKENS, n_target);
+    tf.tokens = n_target;
     tf.tokens_option = NULL;
     demo_build(&ch.tgt, &tf, (uint64_t)common.seed);
     ch.C = (int)flags.d_model, ch.H = (int)heads, ch.F = (int)d_ff, ch.N = (int)layers, ch.seed = (uint64_t)common.seed;
