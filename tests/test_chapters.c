@@ -376,7 +376,7 @@ END_TEST
 START_TEST(test_layer_chapter_conclusions) {
     const struct {
         const char *chapter;
-        const char *args[5]; /* NULL-terminated */
+        const char *args[8]; /* NULL-terminated */
         const char *must[4];
     } cases[] = {
         {"ch05_multi_head_attention", {"--no-plot"}, {"bit for bit: yes", "the backward pass agrees", "       8          1          288          288"}},
