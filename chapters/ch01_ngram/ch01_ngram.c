@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "corpus.h"
+#include "dataset.h"
 #include "ngram.h"
 #include "plot.h"
 #include "print.h"
@@ -30,26 +31,16 @@
 
 typedef struct {
     /* flags */
-    const char *corpus_path, *val_path;
-    int level, smoothing;
-    long long order, sample, lines;
+    DatasetFlags flags;
+    int smoothing;
+    long long order, sample;
     double k;
     CliCommon common;
     /* data */
-    SynthCorpus synth;    /* the synthetic language, when no --corpus is given */
-    bool synthetic;
-    Lines all, val_file;
-    char **train_lines, **val_lines;
-    int n_train, n_val;
-    int *val_synth_index; /* validation line -> synthetic line, or NULL */
-    Vocab vocab;
-    TokenStream train, val;
+    Dataset data;         /* corpus, split, vocabulary, token streams, true floor */
     NgramModel model;
-    double floor_nats;    /* true cross-entropy per validation token (synthetic only) */
     Plotter plot;
 } Chapter;
-
-static const char *level_name(int level) { return level == LEVEL_CHAR ? "char" : "word"; }
 
 /* A token for printing: spaces, newlines and the markers shown visibly. */
 static const char *show(const Vocab *v, int id) {
@@ -62,65 +53,7 @@ static const char *show(const Vocab *v, int id) {
 /* ---- 1. The corpus ---- */
 static void section_corpus(Chapter *ch) {
     print_section(stdout, 1, "The corpus, its split, its vocabulary");
-    char *text;
-    if (ch->synthetic) {
-        printf("  No --corpus given: the built-in synthetic language, %lld lines from seed %lld.\n\n",
-               ch->lines, ch->common.seed);
-        synth_describe(stdout);
-        synth_generate(&ch->synth, (int)ch->lines, (uint64_t)ch->common.seed);
-        text = synth_text(&ch->synth);
-    } else {
-        size_t len;
-        text = corpus_read_file(ch->corpus_path, &len);
-        printf("  corpus: %s (%zu bytes)\n", ch->corpus_path, len);
-    }
-    lines_split(&ch->all, text);
-    free(text);
-    if (ch->all.n == 0) die(EXIT_RUNTIME, "%s has no line with text in it", ch->corpus_path);
-
-    if (ch->val_path) {
-        char *vt = corpus_read_file(ch->val_path, NULL);
-        lines_split(&ch->val_file, vt);
-        free(vt);
-        if (ch->val_file.n == 0) die(EXIT_RUNTIME, "%s has no line with text in it", ch->val_path);
-        ch->train_lines = ch->all.line;
-        ch->n_train = ch->all.n;
-        ch->val_lines = ch->val_file.line;
-        ch->n_val = ch->val_file.n;
-        printf("\n  Split: every line of the corpus trains; validation is %s.\n", ch->val_path);
-    } else {
-        corpus_split(&ch->all, &ch->train_lines, &ch->n_train, &ch->val_lines, &ch->n_val);
-        if (ch->n_val == 0)
-            die(EXIT_RUNTIME, "%s has %d lines: the validation split (every 10th line) needs at least 10; "
-                "give --val-file", ch->corpus_path ? ch->corpus_path : "the corpus", ch->all.n);
-        printf("\n  Split: line i goes to validation when i %% 10 == 9, else to training.\n");
-        if (ch->synthetic) { /* blank lines never occur in the generated text, so indices match */
-            ch->val_synth_index = xmalloc(sizeof(int) * (size_t)ch->n_val);
-            for (int i = 0; i < ch->n_val; i++) ch->val_synth_index[i] = 10 * i + 9;
-        }
-    }
-    printf("\n  First lines of the training text:\n");
-    for (int i = 0; i < 5 && i < ch->n_train; i++) printf("    %.74s\n", ch->train_lines[i]);
-
-    vocab_init(&ch->vocab);
-    corpus_encode(&ch->train, &ch->vocab, ch->train_lines, ch->n_train, (TokenLevel)ch->level, true);
-    corpus_encode(&ch->val, &ch->vocab, ch->val_lines, ch->n_val, (TokenLevel)ch->level, false);
-    printf("\n  level: %s tokens; each line ends with </s>, which is a token to predict.\n", level_name(ch->level));
-    printf("  training:   %6d lines, %9ld tokens\n", ch->n_train, ch->train.n);
-    printf("  validation: %6d lines, %9ld tokens, %ld of them never seen in training (<unk>)\n", ch->n_val,
-           ch->val.n, ch->val.n_oov);
-    printf("  vocabulary: %d types + </s> + <unk> = |V| = %d (what a model predicts over)\n",
-           ch->vocab.size - 3, ch->vocab.size - 1);
-
-    if (ch->val_synth_index) {
-        double nats = 0;
-        for (int i = 0; i < ch->n_val; i++) nats -= ch->synth.logp[ch->val_synth_index[i]];
-        ch->floor_nats = nats / (double)ch->val.n;
-        printf("\n  The generator knows the probability of every line it wrote. Over the validation\n"
-               "  split that is %.4f nats = %.4f bits per token: perplexity %.4f. This is the floor:\n"
-               "  no model of this language can have a lower perplexity on average.\n",
-               ch->floor_nats, ch->floor_nats / log(2.0), exp(ch->floor_nats));
-    }
+    dataset_load(&ch->data, &ch->flags, (uint64_t)ch->common.seed, true, stdout);
 }
 
 /* ---- 2. Counting ---- */
@@ -129,14 +62,14 @@ static void section_counting(Chapter *ch) {
     printf("  c(w_1 .. w_n) = how often the n tokens occur in a row in training (contexts start at <s>).\n\n");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ngram_build(&ch->model, &ch->train, ch->vocab.size, MAX_N, ch->k);
+    ngram_build(&ch->model, &ch->data.train, ch->data.vocab.size, MAX_N, ch->k);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     printf("  %5s  %12s  %14s\n", "n", "distinct", "possible |V|^n");
     for (int n = 1; n <= MAX_N; n++)
         printf("  %5d  %12llu  %14.3g\n", n, (unsigned long long)ch->model.distinct[n],
-               pow(ch->vocab.size - 1, n));
-    printf("\n  Counted orders 1..%d in one pass over %ld tokens.\n", MAX_N, ch->train.n);
+               pow(ch->data.vocab.size - 1, n));
+    printf("\n  Counted orders 1..%d in one pass over %ld tokens.\n", MAX_N, ch->data.train.n);
     (void)secs; /* the time varies from run to run; the benchmark reports it, not this output */
     print_note(stdout, "Notice: the number of possible n-grams explodes with n while the number "
                        "seen grows roughly linearly: most long n-grams are never seen, which is the "
@@ -191,7 +124,7 @@ static int pick_contexts(const Chapter *ch, int n, uint32_t ctx[3][MAX_N], int l
     int best = -1, unseen = -1;
     uint32_t cand[2][MAX_N];
     int cand_len[2] = {0, 0};
-    for (long t = 0; t < ch->val.n; t++) {
+    for (long t = 0; t < ch->data.val.n; t++) {
         int L = sl < n - 1 ? sl : n - 1;
         const NgramEntry *e = L > 0 ? ngram_find(&ch->model, sent + sl - L, L) : NULL;
         if (L == n - 1 && L > 0 && e && e->sum_raw > best_count) {
@@ -207,8 +140,8 @@ static int pick_contexts(const Chapter *ch, int n, uint32_t ctx[3][MAX_N], int l
         }
         /* slide the window of the last n-1 tokens */
         if (sl == MAX_N) memmove(sent, sent + 1, sizeof(uint32_t) * (MAX_N - 1)), sl--;
-        sent[sl++] = (uint32_t)ch->val.id[t];
-        if (ch->val.id[t] == VOCAB_EOS) sl = 0, sent[sl++] = VOCAB_BOS;
+        sent[sl++] = (uint32_t)ch->data.val.id[t];
+        if (ch->data.val.id[t] == VOCAB_EOS) sl = 0, sent[sl++] = VOCAB_BOS;
     }
     /* the start of a sentence, "<s>" alone; the most frequent full-length context; an unseen one */
     ctx[found][0] = VOCAB_BOS, len[found++] = 1;
@@ -218,7 +151,7 @@ static int pick_contexts(const Chapter *ch, int n, uint32_t ctx[3][MAX_N], int l
 }
 
 static void section_predictions(Chapter *ch) {
-    const int n = (int)ch->order, V = ch->vocab.size;
+    const int n = (int)ch->order, V = ch->data.vocab.size;
     print_section(stdout, 4, "What each estimator predicts after a few contexts");
     printf("  Order %d. For each context h: c(h.) = how often h was followed by anything in training;\n"
            "  then the 5 likeliest next tokens under modified KN, with their counts c(hw) and each\n"
@@ -230,7 +163,7 @@ static void section_predictions(Chapter *ch) {
     for (int c = 0; c < found; c++) {
         const NgramEntry *e = ngram_find(&ch->model, ctx[c], len[c]);
         printf("\n  h = \"");
-        for (int i = 0; i < len[c]; i++) printf("%s%s", i && ch->level == LEVEL_WORD ? " " : "", show(&ch->vocab, (int)ctx[c][i]));
+        for (int i = 0; i < len[c]; i++) printf("%s%s", i && ch->flags.level == LEVEL_WORD ? " " : "", show(&ch->data.vocab, (int)ctx[c][i]));
         printf("\"   c(h.) = %u%s\n", e ? e->sum_raw : 0,
                (!e || e->sum_raw == 0) ? "  (never seen in training: every estimator must back off)" : "");
         for (int w = 0; w < V; w++) p[w] = w == VOCAB_BOS ? -1 : ngram_prob(&ch->model, SMOOTH_MKN, n, ctx[c], len[c], w);
@@ -246,7 +179,7 @@ static void section_predictions(Chapter *ch) {
             ids[len[c]] = (uint32_t)best;
             const NgramEntry *g = ngram_find(&ch->model, ids, len[c] + 1);
             printf("    ");
-            print_padded(stdout, show(&ch->vocab, best), 10);
+            print_padded(stdout, show(&ch->data.vocab, best), 10);
             printf(" %8u", g ? g->count : 0);
             for (int s = 0; s < N_SMOOTHING; s++)
                 printf(" %9.5f", ngram_prob(&ch->model, (Smoothing)s, n, ctx[c], len[c], best));
@@ -268,7 +201,7 @@ static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTH
            "  Conventions (KenLM's): <s> starts each line's context and is never scored; the </s> that\n"
            "  ends each line is; a token unseen in training is scored as <unk> (count 0), and the table\n"
            "  without OOV drops those terms but keeps the tokens in later contexts.\n\n",
-           ch->vocab.size - 1, ch->vocab.size - 1);
+           ch->data.vocab.size - 1, ch->data.vocab.size - 1);
     printf("  %3s", "n");
     for (int s = 0; s < N_SMOOTHING; s++) printf(" %12s", smoothing_name[s]);
     printf("\n");
@@ -276,17 +209,17 @@ static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTH
     for (int n = 1; n <= MAX_N; n++) {
         printf("  %3d", n);
         for (int s = 0; s < N_SMOOTHING; s++) {
-            score[n][s] = ngram_score(&ch->model, (Smoothing)s, n, &ch->val);
+            score[n][s] = ngram_score(&ch->model, (Smoothing)s, n, &ch->data.val);
             if (isinf(score[n][s].ppl)) printf(" %12s", "inf");
             else printf(" %12.4f", score[n][s].ppl);
             y[s][n - 1] = isinf(score[n][s].ppl) ? NAN : score[n][s].ppl;
         }
         x[n - 1] = n;
-        floor_line[n - 1] = exp(ch->floor_nats);
+        floor_line[n - 1] = exp(ch->data.floor_nats);
         printf("\n");
     }
-    if (ch->val.n_oov > 0) {
-        printf("\n  Without the %ld out-of-vocabulary tokens (their terms dropped, their positions kept):\n\n  %3s", ch->val.n_oov, "n");
+    if (ch->data.val.n_oov > 0) {
+        printf("\n  Without the %ld out-of-vocabulary tokens (their terms dropped, their positions kept):\n\n  %3s", ch->data.val.n_oov, "n");
         for (int s = 0; s < N_SMOOTHING; s++) printf(" %12s", smoothing_name[s]);
         printf("\n");
         for (int n = 1; n <= MAX_N; n++) {
@@ -306,15 +239,15 @@ static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTH
                        "probability 0 at n = %d, hence an infinite perplexity: a model that has never seen "
                        "something calls it impossible.",
                        smoothing_name[best_s], best_n, score[best_n][best_s].ppl, zeros, MAX_N);
-    if (ch->val_synth_index)
+    if (ch->data.val_synth_index)
         snprintf(note + len, sizeof note - (size_t)len, " The true process scores %.4f: the gap is what "
-                 "n-grams cannot learn.", exp(ch->floor_nats));
+                 "n-grams cannot learn.", exp(ch->data.floor_nats));
     print_note(stdout, note);
     putchar('\n');
     LineSeries series[N_SMOOTHING + 1];
     int ns = 0;
     for (int s = 0; s < N_SMOOTHING; s++) series[ns++] = (LineSeries){smoothing_name[s], y[s], false};
-    if (ch->val_synth_index) series[ns++] = (LineSeries){"true process (the floor)", floor_line, true};
+    if (ch->data.val_synth_index) series[ns++] = (LineSeries){"true process (the floor)", floor_line, true};
     LineAxes ax = {"n (order of the model)", "validation perplexity (log scale)", false, true};
     plot_lines(&ch->plot, "perplexity", "Validation perplexity against n (MLE: missing where infinite)", &ax, x,
                MAX_N, series, ns);
@@ -331,15 +264,15 @@ static void section_sparsity(Chapter *ch) {
         uint32_t sent[MAX_N + 1];
         int sl = 0;
         sent[sl++] = VOCAB_BOS;
-        for (long t = 0; t < ch->val.n; t++) {
+        for (long t = 0; t < ch->data.val.n; t++) {
             if (sl == MAX_N + 1) memmove(sent, sent + 1, sizeof(uint32_t) * MAX_N), sl--;
-            sent[sl++] = (uint32_t)ch->val.id[t];
+            sent[sl++] = (uint32_t)ch->data.val.id[t];
             if (sl >= n) {
                 const NgramEntry *e = ngram_find(&ch->model, sent + sl - n, n);
                 total++;
                 unseen += !e || e->count == 0;
             }
-            if (ch->val.id[t] == VOCAB_EOS) sl = 0, sent[sl++] = VOCAB_BOS;
+            if (ch->data.val.id[t] == VOCAB_EOS) sl = 0, sent[sl++] = VOCAB_BOS;
         }
         x[n - 1] = n;
         share[n - 1] = total ? (double)unseen / (double)total : 0;
@@ -358,7 +291,7 @@ static const int gap_hi[GAP_BINS] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 16, 24, 1 << 30
 
 static void section_long_range(Chapter *ch) {
     print_section(stdout, 7, "The long-range dependency: what n-grams cannot see");
-    if (!ch->val_synth_index) {
+    if (!ch->data.val_synth_index) {
         printf("  This experiment needs the synthetic language (run without --corpus and --val-file).\n");
         return;
     }
@@ -367,34 +300,34 @@ static void section_long_range(Chapter *ch) {
            "  is. A model of order n sees only the last n-1 tokens: once the gap (tokens from the last\n"
            "  one that gives the class away to the closer) is larger than n-1, it cannot know. Accuracy = how often the model ranks the right closer\n"
            "  first among the four (%s smoothing). Chance is 25%%.\n\n",
-           ch->level == LEVEL_CHAR ? "letter" : "word", smoothing_name[ch->smoothing]);
+           ch->flags.level == LEVEL_CHAR ? "letter" : "word", smoothing_name[ch->smoothing]);
     /* The four candidate tokens. */
     int cand[SYNTH_CLASSES];
     for (int c = 0; c < SYNTH_CLASSES; c++) {
         char tok[8];
-        if (ch->level == LEVEL_CHAR) snprintf(tok, sizeof tok, "%c", synth_closer_letters()[c]);
+        if (ch->flags.level == LEVEL_CHAR) snprintf(tok, sizeof tok, "%c", synth_closer_letters()[c]);
         else snprintf(tok, sizeof tok, "%s", synth_closer(c));
-        cand[c] = vocab_find(&ch->vocab, tok);
+        cand[c] = vocab_find(&ch->data.vocab, tok);
         if (cand[c] < 0) die(EXIT_RUNTIME, "the closer '%s' never occurs in training: use more --lines", tok);
     }
     long right[MAX_N + 1][GAP_BINS] = {{0}}, seen[GAP_BINS] = {0};
     long local_right[MAX_N + 1] = {0}, local_total = 0;
     long start = 0; /* first token of the current validation line */
-    for (int i = 0; i < ch->n_val; i++) {
-        const int s = ch->val_synth_index[i];
+    for (int i = 0; i < ch->data.n_val; i++) {
+        const int s = ch->data.val_synth_index[i];
         long end = start;
-        while (ch->val.id[end] != VOCAB_EOS) end++;
-        const int pos = ch->level == LEVEL_CHAR ? ch->synth.closer_pos[s] : 1 + ch->synth.body_words[s];
+        while (ch->data.val.id[end] != VOCAB_EOS) end++;
+        const int pos = ch->flags.level == LEVEL_CHAR ? ch->data.synth.closer_pos[s] : 1 + ch->data.synth.body_words[s];
         /* The gap counts from the last token that reveals the class: the marker's second letter
          * (each marker's second letter is unique), or the marker word, token 0. */
-        const int gap = ch->level == LEVEL_CHAR ? pos - 1 : pos;
+        const int gap = ch->flags.level == LEVEL_CHAR ? pos - 1 : pos;
         int bin = 0;
         while (bin < GAP_BINS - 1 && gap > gap_hi[bin]) bin++;
         seen[bin]++;
         uint32_t ctx[4096 + 1];
         int cl = 0;
         ctx[cl++] = VOCAB_BOS;
-        for (long t = start; t < start + pos && cl < 4096; t++) ctx[cl++] = (uint32_t)ch->val.id[t];
+        for (long t = start; t < start + pos && cl < 4096; t++) ctx[cl++] = (uint32_t)ch->data.val.id[t];
         for (int n = 2; n <= MAX_N; n++) {
             int best = 0;
             double bp = -1;
@@ -402,13 +335,13 @@ static void section_long_range(Chapter *ch) {
                 double p = ngram_prob(&ch->model, (Smoothing)ch->smoothing, n, ctx, cl, cand[c]);
                 if (p > bp) bp = p, best = c;
             }
-            right[n][bin] += best == ch->synth.cls[s];
+            right[n][bin] += best == ch->data.synth.cls[s];
             /* local: the token right after the closer's first one, from everything before it */
-            ctx[cl] = (uint32_t)ch->val.id[start + pos];
-            const int next = ch->val.id[start + pos + 1];
+            ctx[cl] = (uint32_t)ch->data.val.id[start + pos];
+            const int next = ch->data.val.id[start + pos + 1];
             int arg = -1;
             double ap = -1;
-            for (int w = 0; w < ch->vocab.size; w++) {
+            for (int w = 0; w < ch->data.vocab.size; w++) {
                 if (w == VOCAB_BOS) continue;
                 double p = ngram_prob(&ch->model, (Smoothing)ch->smoothing, n, ctx, cl + 1, w);
                 if (p > ap) ap = p, arg = w;
@@ -440,7 +373,7 @@ static void section_long_range(Chapter *ch) {
         printf("\n");
     }
     printf("\n  The local prediction next to it (the %s after the closer's first %s, one token away):\n   ",
-           ch->level == LEVEL_CHAR ? "letter" : "token", ch->level == LEVEL_CHAR ? "letter" : "word");
+           ch->flags.level == LEVEL_CHAR ? "letter" : "token", ch->flags.level == LEVEL_CHAR ? "letter" : "word");
     for (int n = 2; n <= MAX_N; n++) printf(" n=%d: %.0f%%", n, 100.0 * (double)local_right[n] / (double)local_total);
     printf("\n");
     print_note(stdout, "Notice: where the gap is at most n-1 the model sees the marker and is right; "
@@ -463,7 +396,7 @@ static void section_long_range(Chapter *ch) {
 
 /* ---- 8. Sampling ---- */
 static void section_sample(Chapter *ch) {
-    const int n = (int)ch->order, V = ch->vocab.size;
+    const int n = (int)ch->order, V = ch->data.vocab.size;
     print_section(stdout, 8, "Text sampled from the model");
     printf("  Order %d, %s: start from <s>, draw each token from p(w | last %d tokens), stop at </s>.\n\n", n,
            smoothing_name[ch->smoothing], n - 1);
@@ -487,9 +420,9 @@ static void section_sample(Chapter *ch) {
             if (w == VOCAB_EOS) break;
             ctx[cl++] = (uint32_t)w;
         }
-        char *text = corpus_decode(&ch->vocab, (const int *)ctx + 1, cl - 1, (TokenLevel)ch->level);
+        char *text = corpus_decode(&ch->data.vocab, (const int *)ctx + 1, cl - 1, (TokenLevel)ch->flags.level);
         printf("    %s\n", text);
-        if (ch->synthetic && ch->level == LEVEL_CHAR) {
+        if (ch->data.synthetic && ch->flags.level == LEVEL_CHAR) {
             double lp = synth_score_line(text);
             grammatical += isfinite(lp);
             /* agreement alone: the first letter of the first and the last word */
@@ -499,7 +432,7 @@ static void section_sample(Chapter *ch) {
         free(text);
     }
     free(p);
-    if (ch->synthetic && ch->level == LEVEL_CHAR && ch->sample > 0)
+    if (ch->data.synthetic && ch->flags.level == LEVEL_CHAR && ch->sample > 0)
         printf("\n  Sentences of the language (the grammar parses them): %d of %lld; closer agrees with the\n"
                "  marker: %d of %lld (25%% by chance).\n", grammatical, ch->sample, agree, ch->sample);
 }
@@ -508,44 +441,39 @@ static void section_sample(Chapter *ch) {
 static void section_summary(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTHING]) {
     print_section(stdout, 9, "Summary");
     const NgramScore *s = &score[ch->order][ch->smoothing];
-    printf("corpus: %s\n", ch->synthetic ? "synthetic" : ch->corpus_path);
-    printf("level: %s\n", level_name(ch->level));
+    printf("corpus: %s\n", ch->data.synthetic ? "synthetic" : ch->flags.corpus_path);
+    printf("level: %s\n", level_name(ch->flags.level));
     printf("order: %lld\n", ch->order);
     printf("smoothing: %s\n", smoothing_name[ch->smoothing]);
-    printf("tokens: %ld\n", ch->train.n);
-    printf("types: %d\n", ch->vocab.size - 1);
-    printf("validation_tokens: %ld\n", ch->val.n);
-    printf("validation_oov: %ld\n", ch->val.n_oov);
+    printf("tokens: %ld\n", ch->data.train.n);
+    printf("types: %d\n", ch->data.vocab.size - 1);
+    printf("validation_tokens: %ld\n", ch->data.val.n);
+    printf("validation_oov: %ld\n", ch->data.val.n_oov);
     printf("perplexity: %.6g\n", s->ppl);
     printf("perplexity_without_oov: %.6g\n", s->ppl_no_oov);
-    if (ch->val_synth_index) printf("true_perplexity: %.6g\n", exp(ch->floor_nats));
+    if (ch->data.val_synth_index) printf("true_perplexity: %.6g\n", exp(ch->data.floor_nats));
 }
 
 int main(int argc, char **argv) {
     Chapter ch;
     memset(&ch, 0, sizeof ch);
     ch.common = cli_common_defaults();
+    ch.flags = dataset_flags_default();
     ch.order = 5;
     ch.smoothing = SMOOTH_MKN;
     ch.k = 1.0;
     ch.sample = 5;
-    ch.lines = 20000;
-    CliOption opts[] = {
-        cli_string("--corpus", &ch.corpus_path, "FILE", "UTF-8 text, one sentence per line (default: the synthetic language)"),
-        cli_string("--val-file", &ch.val_path, "FILE", "held-out text (default: every 10th line of the corpus)"),
-        cli_choice("--level", &ch.level, "char|word", "tokens: Unicode characters or words"),
-        cli_int("--order", &ch.order, 1, MAX_N, "N", "the model's n for the examples, samples and summary"),
-        cli_choice("--smoothing", &ch.smoothing, "mle|addk|kn|mkn", "estimator for the examples and summary"),
-        cli_real("--k", &ch.k, 1e-6, 1000, "K", "the k of add-k smoothing"),
-        cli_int("--sample", &ch.sample, 0, 1000, "N", "sentences to sample from the model"),
-        cli_int("--lines", &ch.lines, 100, 2000000, "N", "lines of the synthetic language to generate"),
-    };
+    CliOption opts[DATASET_N_OPTIONS + 4];
+    int n = dataset_cli_options(opts, &ch.flags);
+    opts[n++] = cli_int("--order", &ch.order, 1, MAX_N, "N", "the model's n for the examples, samples and summary");
+    opts[n++] = cli_choice("--smoothing", &ch.smoothing, "mle|addk|kn|mkn", "estimator for the examples and summary");
+    opts[n++] = cli_real("--k", &ch.k, 1e-6, 1000, "K", "the k of add-k smoothing");
+    opts[n++] = cli_int("--sample", &ch.sample, 0, 1000, "N", "sentences to sample from the model");
     CliSpec spec = {CHAPTER, "The n-gram language model (source document §1.1.1, §2.1.1): counts, MLE, add-k,\n"
                              "Kneser-Ney, modified Kneser-Ney, perplexity, sparsity, and the long-range\n"
                              "dependency that n-grams cannot capture.",
-                    opts, (int)(sizeof opts / sizeof opts[0])};
+                    opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
-    ch.synthetic = ch.corpus_path == NULL;
     plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
 
     printf("Chapter 1: the n-gram language model (source document §1.1.1 and §2.1.1)\n");
@@ -561,13 +489,6 @@ int main(int argc, char **argv) {
     section_summary(&ch, score);
 
     ngram_free(&ch.model);
-    token_stream_free(&ch.train);
-    token_stream_free(&ch.val);
-    vocab_free(&ch.vocab);
-    if (!ch.val_path) free(ch.train_lines), free(ch.val_lines);
-    free(ch.val_synth_index);
-    lines_free(&ch.all);
-    lines_free(&ch.val_file);
-    synth_free(&ch.synth);
+    dataset_free(&ch.data);
     return 0;
 }
