@@ -47,6 +47,21 @@ void relu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
             if (*tensor_at(x, t, c) > 0) *tensor_at(dx, t, c) += *tensor_at(dout, t, c);
 }
 
+void tanh_forward(Tensor *out, const Tensor *x) {
+    CHECK(tensor_same_shape(out, x), "tanh shapes");
+    for (int t = 0; t < x->rows; t++)
+        for (int c = 0; c < x->cols; c++) *tensor_at(out, t, c) = tanhf(*tensor_at(x, t, c));
+}
+
+void tanh_backward(Tensor *dx, const Tensor *dout, const Tensor *y) {
+    /* d tanh(x) / dx = 1 - tanh^2(x) = 1 - y^2 */
+    for (int t = 0; t < y->rows; t++)
+        for (int c = 0; c < y->cols; c++) {
+            const float v = *tensor_at(y, t, c);
+            *tensor_at(dx, t, c) += (1.0f - v * v) * *tensor_at(dout, t, c);
+        }
+}
+
 #define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_A 0.044715f
 

@@ -21,6 +21,10 @@ void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, con
 /* ---- activations, elementwise ---- */
 void relu_forward(Tensor *out, const Tensor *x);
 void relu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
+/* tanh, the hidden activation of Bengio et al.'s neural language model */
+void tanh_forward(Tensor *out, const Tensor *x);
+/* dx += dout (1 - tanh^2 x), computed from the forward's output y = tanh x. */
+void tanh_backward(Tensor *dx, const Tensor *dout, const Tensor *y);
 /* GELU, the tanh form used by GPT-2 and BERT: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 void gelu_forward(Tensor *out, const Tensor *x);
 void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);

@@ -65,6 +65,11 @@ typedef struct {
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series);
 
+/* Points (x[i], y[i]) each with a text label (a word next to its embedding, say). The numbers go to
+ * NAME.dat, the labels into the script. */
+void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
+                         const double *x, const double *y, const char *const *labels, int n);
+
 /* A drawing of boxes and arrows on a 100 x 100 canvas (a data-flow diagram). Boxes are filled
  * with `color` ("#dbe9f6") and labelled in their centre; a frame is a dashed outline labelled at
  * its top-left corner. Only NAME.gp and NAME.png are written: a diagram has no data. */

@@ -221,3 +221,52 @@ bool tensor_rows_identical(const Tensor *a, const Tensor *b, int r) {
     CHECK(a->cols == b->cols && r >= 0 && r < a->rows && r < b->rows, "row %d cannot be compared", r);
     return memcmp(tensor_at(a, r, 0), tensor_at(b, r, 0), (size_t)a->cols * sizeof(float)) == 0;
 }
+
+/* ==== principal components ==== */
+
+void tensor_pca2(Tensor *proj, double var[2], const Tensor *X) {
+    const int n = X->rows, d = X->cols;
+    CHECK(proj->rows == n && proj->cols == 2 && n >= 1, "pca shapes");
+    double *mean = xcalloc((size_t)d, sizeof(double)), *cov = xcalloc((size_t)d * (size_t)d, sizeof(double));
+    double *vec = xmalloc(sizeof(double) * (size_t)d * 2), *w = xmalloc(sizeof(double) * (size_t)d);
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < d; c++) mean[c] += *tensor_at(X, r, c) / (double)n;
+    for (int r = 0; r < n; r++) /* cov = (1/n) sum_r (x_r - mean)(x_r - mean)^T */
+        for (int a = 0; a < d; a++)
+            for (int b = 0; b < d; b++)
+                cov[a * d + b] += (*tensor_at(X, r, a) - mean[a]) * (*tensor_at(X, r, b) - mean[b]) / (double)n;
+    for (int k = 0; k < 2; k++) {
+        double *u = vec + (size_t)k * d;
+        for (int c = 0; c < d; c++) u[c] = 1.0 + 0.01 * c; /* a fixed start, not orthogonal to anything in practice */
+        double lambda = 0;
+        for (int it = 0; it < 1000; it++) {
+            for (int a = 0; a < d; a++) {
+                w[a] = 0;
+                for (int b = 0; b < d; b++) w[a] += cov[a * d + b] * u[b];
+            }
+            if (k == 1) { /* stay orthogonal to the first direction (deflation) */
+                double dot = 0;
+                for (int c = 0; c < d; c++) dot += w[c] * vec[c];
+                for (int c = 0; c < d; c++) w[c] -= dot * vec[c];
+            }
+            double norm = 0;
+            for (int c = 0; c < d; c++) norm += w[c] * w[c];
+            norm = sqrt(norm);
+            if (norm == 0) break; /* no variance left in this direction */
+            for (int c = 0; c < d; c++) u[c] = w[c] / norm;
+            lambda = norm;
+        }
+        int big = 0;
+        for (int c = 1; c < d; c++)
+            if (fabs(u[c]) > fabs(u[big])) big = c;
+        if (u[big] < 0)
+            for (int c = 0; c < d; c++) u[c] = -u[c];
+        var[k] = lambda;
+        for (int r = 0; r < n; r++) {
+            double s = 0;
+            for (int c = 0; c < d; c++) s += (*tensor_at(X, r, c) - mean[c]) * u[c];
+            *tensor_at(proj, r, k) = (float)s;
+        }
+    }
+    free(mean), free(cov), free(vec), free(w);
+}

@@ -83,4 +83,10 @@ double tensor_max_abs_diff(const Tensor *a, const Tensor *b);
 /* True when rows r of a and b hold the same bits (the test for "nothing leaked"). */
 bool tensor_rows_identical(const Tensor *a, const Tensor *b, int r);
 
+/* Principal components: the two directions of largest variance of the rows of X (n, d), found by
+ * power iteration on the covariance (population: divided by n) with deflation. proj (n, 2) gets
+ * each centred row's coordinates along them; var[0] >= var[1] the variances along them (the
+ * eigenvalues). Each direction's sign is fixed so that its largest component is positive. */
+void tensor_pca2(Tensor *proj, double var[2], const Tensor *X);
+
 #endif

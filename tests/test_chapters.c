@@ -1,6 +1,7 @@
 /* Every chapter binary, run as a reader would: with its defaults (exit 0), twice with the same flags
  * (the same bytes), with bad arguments (exit 2, one line on stderr naming the problem), and with
  * checks of the conclusions it prints. Run from the repository root, where `make` puts the binaries. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "tests.h"
 
 static const char *const chapters[] = {"ch01_ngram",
+                                       "ch02_neural_lm",
                                        "ch03_self_attention",
                                        "ch04_masked_attention",
                                        "ch05_multi_head_attention",
@@ -161,6 +163,10 @@ static const struct {
     {"ch08_feed_forward_residual", {{"--layers", "1"}, "--layers: 1 is out of range"}},
     {"ch08_feed_forward_residual", {{"--d-ff", "0"}, "--d-ff: 0 is out of range"}},
     {"ch08_feed_forward_residual", {{"--tokens", "99999"}, "--tokens: 99999 is out of range"}},
+    {"ch02_neural_lm", {{"--context", "9"}, "--context: 9 is out of range; expected a whole number from 1 to 8"}},
+    {"ch02_neural_lm", {{"--lr", "0"}, "--lr: 0 is out of range"}},
+    {"ch02_neural_lm", {{"--act", "sigmoid"}, "--act: 'sigmoid' is not one of tanh|relu"}},
+    {"ch02_neural_lm", {{"--batch", "5000"}, "--batch: 5000 is out of range"}},
     {"ch09_transformer_block", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 16"}},
     {"ch09_transformer_block", {{"--target", "one"}, "--target: needs 2 to 64 words, got 1"}},
     {"ch09_transformer_block", {{"--layers", "0"}, "--layers: 0 is out of range"}},
@@ -372,6 +378,31 @@ START_TEST(test_figures_folder) {
 }
 END_TEST
 
+/* Chapter 2, small and fast: the untrained loss is ln |V|, the backward pass agrees, a step
+ * downhill lowers the loss, training beats the untrained model. */
+START_TEST(test_ch02_checks) {
+    Run r = run("ch02_neural_lm", (const char *[]){"--no-plot", "--steps", "300", "--eval-every", "100", "--lines", "2000", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "the backward pass agrees"));
+    const char *p = strstr(r.out, "before training: validation loss ");
+    ck_assert_ptr_nonnull(p);
+    double initial = strtod(p + strlen("before training: validation loss "), NULL);
+    p = strstr(p, "(ln |V| = ");
+    ck_assert_ptr_nonnull(p);
+    double lnv = strtod(p + strlen("(ln |V| = "), NULL);
+    ck_assert_double_eq_tol(initial, lnv, 0.05);
+    p = strstr(r.out, "on the same 8 examples: loss ");
+    ck_assert_ptr_nonnull(p);
+    char *end;
+    double a = strtod(p + strlen("on the same 8 examples: loss "), &end);
+    double b = strtod(end + strlen(" ->"), NULL);
+    ck_assert_msg(b < a, "a gradient step went from %g to %g", a, b);
+    double val = summary_value(r.out, "validation_perplexity");
+    ck_assert_double_lt(log(val), initial);
+    run_free(&r);
+}
+END_TEST
+
 /* Chapters 5 to 8: what they print as their checks must come out as checked. */
 START_TEST(test_layer_chapter_conclusions) {
     const struct {
@@ -419,6 +450,7 @@ Suite *chapters_suite(void) {
     tcase_add_loop_test(tc, test_bad_specific_arguments, 0, (int)(sizeof bad_specific / sizeof bad_specific[0]));
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_layer_chapter_conclusions);
+    tcase_add_test(tc, test_ch02_checks);
     tcase_add_test(tc, test_ch01_summary);
     tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);

@@ -162,6 +162,26 @@ START_TEST(test_max_abs_diff) {
 }
 END_TEST
 
+/* Points (3, 0), (-3, 0), (0, 1), (0, -1): mean 0, covariance diag(18/4, 2/4) = diag(4.5, 0.5), so
+ * the components are the axes and the projections are the points themselves. */
+START_TEST(test_pca_by_hand) {
+    Tensor X = from(4, 2, (const float[]){3, 0, -3, 0, 0, 1, 0, -1}), P = tensor_new(4, 2);
+    double var[2];
+    tensor_pca2(&P, var, &X);
+    ck_assert_double_eq_tol(var[0], 4.5, 1e-9);
+    ck_assert_double_eq_tol(var[1], 0.5, 1e-9);
+    for (int i = 0; i < 8; i++) ck_assert_float_eq_tol(P.data[i], X.data[i], 1e-6f);
+    /* rotated by 45 degrees and shifted: the same variances */
+    const float c = 0.70710678f;
+    Tensor Y = from(4, 2, (const float[]){3 * c + 5, 3 * c - 1, -3 * c + 5, -3 * c - 1, -c + 5, c - 1, c + 5, -c - 1});
+    tensor_pca2(&P, var, &Y);
+    ck_assert_double_eq_tol(var[0], 4.5, 1e-5);
+    ck_assert_double_eq_tol(var[1], 0.5, 1e-5);
+    ck_assert_float_eq_tol(fabsf(P.data[0]), 3.0f, 1e-5f);
+    tensor_free(&X), tensor_free(&P), tensor_free(&Y);
+}
+END_TEST
+
 Suite *tensor_suite(void) {
     Suite *s = suite_create("tensor");
     TCase *tc = tcase_create("ops");
@@ -172,6 +192,7 @@ Suite *tensor_suite(void) {
     tcase_add_test(tc, test_matmul_through_views);
     tcase_add_test(tc, test_matmul_against_reference);
     tcase_add_test(tc, test_max_abs_diff);
+    tcase_add_test(tc, test_pca_by_hand);
     suite_add_tcase(s, tc);
     return s;
 }

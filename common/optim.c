@@ -1,0 +1,56 @@
+/* optim: AdamW, clipping and the learning-rate schedule (see optim.h). */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void adamw_init(AdamW *o, size_t n, float beta1, float beta2, float eps, float weight_decay) {
+    memset(o, 0, sizeof *o);
+    o->beta1 = beta1, o->beta2 = beta2, o->eps = eps, o->weight_decay = weight_decay;
+    o->m = xcalloc(n, sizeof(float));
+    o->v = xcalloc(n, sizeof(float));
+    o->n = n;
+}
+
+void adamw_free(AdamW *o) {
+    if (!o) return;
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+void adamw_begin_step(AdamW *o) { o->step++; }
+
+void adamw_update(AdamW *o, float *p, const float *g, size_t offset, size_t count, float lr, bool decay) {
+    CHECK(offset + count <= o->n && o->step >= 1, "adamw_update outside its state or before a step");
+    const float c1 = 1.0f - powf(o->beta1, (float)o->step), c2 = 1.0f - powf(o->beta2, (float)o->step);
+    float *m = o->m + offset, *v = o->v + offset;
+    const float wd = decay ? o->weight_decay : 0.0f;
+    for (size_t i = 0; i < count; i++) {
+        m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g[i];
+        v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g[i] * g[i];
+        const float mhat = m[i] / c1, vhat = v[i] / c2;
+        p[i] -= lr * (mhat / (sqrtf(vhat) + o->eps) + wd * p[i]);
+    }
+}
+
+double grad_clip(float *g, size_t n, double max_norm) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    const double norm = sqrt(s);
+    if (norm > max_norm && norm > 0) {
+        const float scale = (float)(max_norm / norm);
+        for (size_t i = 0; i < n; i++) g[i] *= scale;
+    }
+    return norm;
+}
+
+float lr_schedule(long step, long warmup, long total, float lr_max, float lr_min) {
+    if (warmup > 0 && step < warmup) return lr_max * (float)(step + 1) / (float)warmup;
+    if (step >= total) return lr_min;
+    const double progress = total > warmup ? (double)(step - warmup) / (double)(total - warmup) : 1.0;
+    return lr_min + (lr_max - lr_min) * (float)(0.5 * (1.0 + cos(3.14159265358979323846 * progress)));
+}
