@@ -7,14 +7,19 @@
 #   make clean
 #
 # CFLAGS can be overridden (make CFLAGS="-O0 -g"); -std=c11 and the include paths are always added.
-# OpenMP is used when the compiler accepts -fopenmp (make OPENMP= to build without it).
+# OpenMP is used when the compiler accepts -fopenmp (make OPENMP= to build without it), and
+# -march=native when it accepts that (make ARCH= for a portable build).
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g -Wall -Wextra -Wpedantic
 CPPFLAGS += -Icommon -D_POSIX_C_SOURCE=200809L -MMD -MP
 LDLIBS  += -lm
 OPENMP  ?= $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
-ALL_CFLAGS = -std=c11 $(CFLAGS) $(OPENMP)
+# Code for the machine it is built on (AVX2/AVX-512 and fused multiply-add on a recent x86), when the
+# compiler accepts it; `make ARCH=` builds portable code instead (slower, same results up to
+# rounding). Never -ffast-math: the causal mask relies on exact -inf arithmetic.
+ARCH    ?= $(shell printf 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native -ffp-contract=fast)
+ALL_CFLAGS = -std=c11 $(CFLAGS) $(ARCH) $(OPENMP)
 
 BUILD    := build
 CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(wildcard chapters/ch[0-9][0-9]_*/))))

@@ -73,34 +73,36 @@ void mha_params_free(MhaParams *p) {
     for (int i = 0; i < MHA_N_PARAMS; i++) tensor_free(mha_param(p, i));
 }
 
-void mha_cache_layout(MhaCache *c, int T, int T_kv, int C, int H, bool causal, Arena *a) {
+void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *a) {
     if (H < 1 || C % H != 0) die(EXIT_USAGE, "%d heads do not divide the width %d", H, C);
-    const bool reuse = c->scores != NULL && c->H == H;
-    c->T = T, c->T_kv = T_kv, c->C = C, c->H = H, c->causal = causal;
-    c->q = arena_take(a, T, C), c->k = arena_take(a, T_kv, C), c->v = arena_take(a, T_kv, C);
-    c->concat = arena_take(a, T, C);
-    if (!reuse) {
-        c->scores = xmalloc(sizeof(Tensor) * (size_t)H);
-        c->weights = xmalloc(sizeof(Tensor) * (size_t)H);
+    if (c->scores == NULL || c->cap < B * H) {
+        free(c->scores);
+        free(c->weights);
+        c->scores = xmalloc(sizeof(Tensor) * (size_t)(B * H));
+        c->weights = xmalloc(sizeof(Tensor) * (size_t)(B * H));
+        c->cap = B * H;
     }
-    for (int h = 0; h < H; h++) c->scores[h] = arena_take(a, T, T_kv), c->weights[h] = arena_take(a, T, T_kv);
+    c->B = B, c->T = T, c->T_kv = T_kv, c->C = C, c->H = H, c->causal = causal;
+    c->q = arena_take(a, B * T, C), c->k = arena_take(a, B * T_kv, C), c->v = arena_take(a, B * T_kv, C);
+    c->concat = arena_take(a, B * T, C);
+    for (int i = 0; i < B * H; i++) c->scores[i] = arena_take(a, T, T_kv), c->weights[i] = arena_take(a, T, T_kv);
     c->mask = arena_take(a, T, T);
     if (causal && c->mask.data) attention_mask(&c->mask, MASK_CAUSAL);
 }
 
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {
-    c->scores = NULL;
-    mha_cache_layout(c, T, T, C, H, causal, NULL);
+    c->scores = c->weights = NULL;
+    mha_cache_layout(c, 1, T, T, C, H, causal, NULL);
 }
 
 void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H) {
-    c->scores = NULL;
-    mha_cache_layout(c, T, T_kv, C, H, false, NULL);
+    c->scores = c->weights = NULL;
+    mha_cache_layout(c, 1, T, T_kv, C, H, false, NULL);
 }
 
 void mha_cache_free(MhaCache *c) {
     tensor_free(&c->q), tensor_free(&c->k), tensor_free(&c->v), tensor_free(&c->concat);
-    for (int h = 0; h < c->H; h++) tensor_free(&c->scores[h]), tensor_free(&c->weights[h]);
+    for (int i = 0; i < c->B * c->H; i++) tensor_free(&c->scores[i]), tensor_free(&c->weights[i]);
     free(c->scores);
     free(c->weights);
     tensor_free(&c->mask);
@@ -108,34 +110,36 @@ void mha_cache_free(MhaCache *c) {
 
 void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
     const int T = c->T, Tk = c->T_kv, hs = c->C / c->H;
-    linear_forward(&c->q, xq, &p->Wq, &p->bq);  /* (T, C) x (C, C) -> (T, C) */
-    linear_forward(&c->k, xkv, &p->Wk, &p->bk); /* (T_kv, C) x (C, C) -> (T_kv, C) */
+    linear_forward(&c->q, xq, &p->Wq, &p->bq);  /* (B T, C) x (C, C) -> (B T, C): all sequences at once */
+    linear_forward(&c->k, xkv, &p->Wk, &p->bk); /* (B T_kv, C) x (C, C) -> (B T_kv, C) */
     linear_forward(&c->v, xkv, &p->Wv, &p->bv);
-    for (int h = 0; h < c->H; h++) {
-        /* head h: columns h*hs .. h*hs + hs - 1 of q, k, v and of the concatenation */
-        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, Tk, hs);
-        Tensor vh = tensor_view(&c->v, 0, h * hs, Tk, hs), oh = tensor_view(&c->concat, 0, h * hs, T, hs);
-        int bad = -1;
-        SoftmaxStatus st = attention_forward(&oh, &c->scores[h], &c->weights[h], &qh, &kh, &vh,
-                                             c->causal ? &c->mask : NULL, &bad);
-        if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention head %d, row %d: %s", h, bad, softmax_status_text(st));
-    }
-    linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (T, C) x (C, C) -> (T, C) */
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < c->H; h++) {
+            /* sequence b, head h: rows of sequence b, columns h*hs .. h*hs + hs - 1 */
+            Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
+            Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), oh = tensor_view(&c->concat, b * T, h * hs, T, hs);
+            int bad = -1;
+            SoftmaxStatus st = attention_forward(&oh, &c->scores[b * c->H + h], &c->weights[b * c->H + h], &qh, &kh,
+                                                 &vh, c->causal ? &c->mask : NULL, &bad);
+            if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention head %d, row %d: %s", h, bad, softmax_status_text(st));
+        }
+    linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (B T, C) x (C, C) -> (B T, C) */
 }
 
 void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *dout, const MhaCache *c,
                         const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
-    const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H;
-    Tensor dconcat = tensor_new(T, C), dq = tensor_new(T, C), dk = tensor_new(Tk, C), dv = tensor_new(Tk, C);
+    const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, B = c->B;
+    Tensor dconcat = tensor_new(B * T, C), dq = tensor_new(B * T, C), dk = tensor_new(B * Tk, C), dv = tensor_new(B * Tk, C);
     linear_backward(&dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
-    for (int h = 0; h < c->H; h++) {
-        Tensor qh = tensor_view(&c->q, 0, h * hs, T, hs), kh = tensor_view(&c->k, 0, h * hs, Tk, hs);
-        Tensor vh = tensor_view(&c->v, 0, h * hs, Tk, hs), doh = tensor_view(&dconcat, 0, h * hs, T, hs);
-        Tensor dqh = tensor_view(&dq, 0, h * hs, T, hs), dkh = tensor_view(&dk, 0, h * hs, Tk, hs);
-        Tensor dvh = tensor_view(&dv, 0, h * hs, Tk, hs);
-        attention_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[h]);
-    }
-    linear_backward(dxq, &g->Wq, &g->bq, &dq, xq, &p->Wq); /* q = xq W^Q + b^Q */
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < c->H; h++) {
+            Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
+            Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), doh = tensor_view(&dconcat, b * T, h * hs, T, hs);
+            Tensor dqh = tensor_view(&dq, b * T, h * hs, T, hs), dkh = tensor_view(&dk, b * Tk, h * hs, Tk, hs);
+            Tensor dvh = tensor_view(&dv, b * Tk, h * hs, Tk, hs);
+            attention_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[b * c->H + h]);
+        }
+    linear_backward(dxq, &g->Wq, &g->bq, &dq, xq, &p->Wq);   /* q = xq W^Q + b^Q */
     linear_backward(dxkv, &g->Wk, &g->bk, &dk, xkv, &p->Wk); /* k, v from xkv */
     linear_backward(dxkv, &g->Wv, &g->bv, &dv, xkv, &p->Wv);
     tensor_free(&dconcat), tensor_free(&dq), tensor_free(&dk), tensor_free(&dv);

@@ -46,14 +46,15 @@ typedef struct {
  * T_kv = T; cross-attention (a decoder attending to an encoder's output) has queries from one
  * sequence (T rows) and keys and values from another (T_kv rows). */
 typedef struct {
-    int T, T_kv, C, H;
+    int B, T, T_kv, C, H; /* B sequences, each attending on its own */
     bool causal;
-    Tensor q;         /* (T, C) */
-    Tensor k, v;      /* (T_kv, C) */
-    Tensor *scores;   /* H tensors (T, T_kv): scaled scores (+ mask) */
-    Tensor *weights;  /* H tensors (T, T_kv): softmax rows */
-    Tensor concat;    /* (T, C): the heads side by side */
+    Tensor q;         /* (B T, C), sequence b in rows b T .. b T + T - 1 */
+    Tensor k, v;      /* (B T_kv, C) */
+    Tensor *scores;   /* B H tensors (T, T_kv), index b H + h: scaled scores (+ mask) */
+    Tensor *weights;  /* B H tensors (T, T_kv): softmax rows */
+    Tensor concat;    /* (B T, C): the heads side by side */
     Tensor mask;      /* (T, T): the causal mask, when causal */
+    int cap;          /* entries allocated in scores and weights */
 } MhaCache;
 
 /* Weights from N(0, std^2), biases 0. */
@@ -70,12 +71,13 @@ enum { MHA_N_PARAMS = 8 };
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal);
 /* Cross-attention: T queries against T_kv keys and values, never masked. */
 void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H);
-/* Either of the above with its tensors carved from an arena (NULL: each allocated). Laying out a
- * cache again (new sizes, same H) reuses its arrays of head tensors. */
-void mha_cache_layout(MhaCache *c, int T, int T_kv, int C, int H, bool causal, Arena *a);
+/* For B sequences at once, with its tensors carved from an arena (NULL: each allocated). Laying
+ * out a cache again with no more sequences times heads reuses its arrays of head tensors. The
+ * linear maps then run over all B T rows in one product; attention runs per sequence. */
+void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *a);
 void mha_cache_free(MhaCache *c);
 
-/* Self-attention: out (T, C) from x (T, C). */
+/* Self-attention: out (B T, C) from x (B T, C). */
 void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x);
 /* dx (T, C) += ..., grads += ... (dx may be NULL). */
 void mha_backward(Tensor *dx, MhaParams *grads, const Tensor *dout, const MhaCache *c, const MhaParams *p,

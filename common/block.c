@@ -45,13 +45,13 @@ long block_param_count(int C, int d_ff) {
     return 4L * C * C + 4L * C + 2L * C * d_ff + d_ff + C + 4L * C;
 }
 
-void block_cache_layout(BlockCache *c, int T, int C, int H, int d_ff, bool causal, Arena *a) {
-    mha_cache_layout(&c->attn, T, T, C, H, causal, a);
-    ffn_cache_layout(&c->ffn, T, d_ff, a);
+void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a) {
+    mha_cache_layout(&c->attn, B, T, T, C, H, causal, a);
+    ffn_cache_layout(&c->ffn, B * T, d_ff, a);
     Tensor *tc[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2};
-    for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) *tc[i] = arena_take(a, T, C);
+    for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) *tc[i] = arena_take(a, B * T, C);
     Tensor *t1[] = {&c->mean1, &c->rstd1, &c->mean2, &c->rstd2};
-    for (size_t i = 0; i < sizeof t1 / sizeof t1[0]; i++) *t1[i] = arena_take(a, T, 1);
+    for (size_t i = 0; i < sizeof t1 / sizeof t1[0]; i++) *t1[i] = arena_take(a, B * T, 1);
 }
 
 void block_cache_free(BlockCache *c) {

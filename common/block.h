@@ -24,7 +24,8 @@ typedef struct {
 
 enum { BLOCK_N_TENSORS = 16 };
 
-/* What the forward pass of one sequence keeps. */
+/* What the forward pass keeps, for B sequences of T tokens: every (T, C) below is (B T, C), the
+ * sequences one after another; only the attention looks inside each sequence. */
 typedef struct {
     MhaCache attn;
     FfnCache ffn;
@@ -43,7 +44,9 @@ void block_params_free(BlockParams *p);
 /* The 16 tensors in a fixed order, with their names ("ln1.g", "attn.Wq", ...). */
 Tensor *block_tensor(BlockParams *p, int i, const char **name);
 
-void block_cache_layout(BlockCache *c, int T, int C, int H, int d_ff, bool causal, Arena *a);
+/* For B sequences of T tokens (NULL arena: each tensor allocated). A cache laid out again reuses
+ * its arrays of attention heads. */
+void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a);
 void block_cache_free(BlockCache *c); /* for caches laid out with a NULL arena */
 
 void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tensor *x, NormPlacement norm,

@@ -28,6 +28,10 @@ void tanh_backward(Tensor *dx, const Tensor *dout, const Tensor *y);
 /* GELU, the tanh form used by GPT-2 and BERT: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 void gelu_forward(Tensor *out, const Tensor *x);
 void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
+/* The same, with th (same shape) keeping tanh(u) from the forward pass for the backward pass:
+ * tanh is the expensive part, and this computes it once instead of twice. */
+void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x);
+void gelu_backward_kept(Tensor *dx, const Tensor *dout, const Tensor *x, const Tensor *th);
 
 /* ---- layer norm, over the features of each row ---- */
 /* out[t] = gamma * (x[t] - mean_t) / sqrt(var_t + eps) + beta; mean (T, 1) and rstd (T, 1) =
@@ -59,6 +63,7 @@ typedef struct {
 } FfnParams;
 typedef struct {
     Tensor h, a;   /* (T, d_ff): before and after the activation */
+    Tensor th;     /* (T, d_ff): GELU's tanh, kept for the backward pass */
 } FfnCache;
 
 /* W1 from N(0, 1/d), W2 from N(0, 1/d_ff), biases 0 (rng NULL: all zero, for gradients). */

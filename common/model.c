@@ -41,9 +41,7 @@ static void layout_acts(Model *m, int B, int T, Arena *a) {
     const int C = c->d_model, BT = B * T;
     m->pe = arena_take(a, c->max_len, C);
     for (int l = 0; l <= c->layers; l++) m->x[l] = arena_take(a, BT, C);
-    for (int l = 0; l < c->layers; l++)
-        for (int b = 0; b < B; b++)
-            block_cache_layout(&m->cache[l * m->max_batch + b], T, C, c->heads, c->d_ff, c->causal, a);
+    for (int l = 0; l < c->layers; l++) block_cache_layout(&m->cache[l], B, T, C, c->heads, c->d_ff, c->causal, a);
     m->xf = arena_take(a, BT, C), m->lnf_mean = arena_take(a, BT, 1), m->lnf_rstd = arena_take(a, BT, 1);
     m->logits = arena_take(a, BT, c->vocab), m->probs = arena_take(a, BT, c->vocab);
     m->dx_a = arena_take(a, BT, C), m->dx_b = arena_take(a, BT, C), m->dxf = arena_take(a, BT, C);
@@ -120,7 +118,7 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
 
     m->max_batch = max_batch;
     m->x = xmalloc(sizeof(Tensor) * (size_t)(c->layers + 1));
-    m->cache = xcalloc((size_t)c->layers * (size_t)max_batch, sizeof(BlockCache));
+    m->cache = xcalloc((size_t)c->layers, sizeof(BlockCache));
     Arena acount = {NULL, 0};
     layout_acts(m, max_batch, c->max_len, &acount);
     m->act_floats = acount.used;
@@ -133,7 +131,7 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
 
 void model_free(Model *m) {
     if (!m) return;
-    for (int i = 0; i < m->cfg.layers * m->max_batch; i++) {
+    for (int i = 0; i < m->cfg.layers; i++) {
         free(m->cache[i].attn.scores);
         free(m->cache[i].attn.weights);
     }
@@ -162,12 +160,9 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
         Tensor xb = tensor_view(&m->x[0], b * T, 0, T, c->d_model), pb = tensor_view(pos, 0, 0, T, c->d_model);
         tensor_add(&xb, &xb, &pb);
     }
-    /* the blocks, one sequence at a time */
+    /* the blocks, over the whole batch (attention inside each sequence) */
     for (int l = 0; l < c->layers; l++)
-        for (int b = 0; b < B; b++) {
-            Tensor in = tensor_view(&m->x[l], b * T, 0, T, c->d_model), out = tensor_view(&m->x[l + 1], b * T, 0, T, c->d_model);
-            block_forward(&out, &m->cache[l * m->max_batch + b], &m->params.block[l], &in, c->norm, c->act);
-        }
+        block_forward(&m->x[l + 1], &m->cache[l], &m->params.block[l], &m->x[l], c->norm, c->act);
     /* final norm and output projection */
     if (c->norm == NORM_PRE) layernorm_forward(&m->xf, &m->lnf_mean, &m->lnf_rstd, &m->x[c->layers], &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
     else tensor_copy(&m->xf, &m->x[c->layers]);
@@ -202,10 +197,7 @@ void model_backward(Model *m) {
     /* the blocks, last to first */
     for (int l = c->layers - 1; l >= 0; l--) {
         tensor_fill(dprev, 0.0f);
-        for (int b = 0; b < B; b++) {
-            Tensor dout = tensor_view(d, b * T, 0, T, C), din = tensor_view(dprev, b * T, 0, T, C);
-            block_backward(&din, &m->grads.block[l], &dout, &m->cache[l * m->max_batch + b], &m->params.block[l], c->norm, c->act);
-        }
+        block_backward(dprev, &m->grads.block[l], d, &m->cache[l], &m->params.block[l], c->norm, c->act);
         Tensor *t = d;
         d = dprev, dprev = t;
     }

@@ -61,7 +61,7 @@ typedef struct {
     size_t act_floats;
     Tensor pe;            /* (max_len, C) the sinusoidal table (a constant, not a parameter) */
     Tensor *x;            /* L + 1 tensors (B*T, C): the residual stream between blocks */
-    BlockCache *cache;    /* L * max_batch */
+    BlockCache *cache;    /* L: one per block, for the whole batch */
     Tensor xf, lnf_mean, lnf_rstd, logits, probs;
     Tensor dx_a, dx_b, dxf, dlogits; /* gradient buffers of the backward pass */
     int *ids, *targets;   /* (B*T) copies of the last forward's inputs */

@@ -94,22 +94,109 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
         for (int c = 0; c < t->cols; c++) *tensor_at(t, r, c) = stddev * (float)rng_normal(rng);
 }
 
-/* True when the memory spans of a and b intersect (compared as addresses, not as pointers into
- * different objects, which C leaves undefined). */
+/* ==== matrix product ====
+ * C = op(A) op(B) (+ C), computed the way fast BLAS libraries do it, in three layers:
+ *
+ *  1. Packing. A block of op(B) (KC rows, all N columns) is copied into panels NR = 16 columns
+ *     wide, each stored k by k: Bp[k][0..15]. A block of op(A) (MC rows, KC columns) is copied
+ *     into panels MR = 6 rows tall: Ap[k][0..5]. Packing reads A and B through their strides and
+ *     either transpose, so the kernel below never sees a transpose, and reads both packs
+ *     strictly sequentially. Edges are padded with zeros.
+ *  2. The micro-kernel: a 6 x 16 tile of C is kept in 12 vector registers (8 floats each) for the
+ *     whole k loop; each step broadcasts one value of A's panel and multiplies it into two
+ *     vectors of B's panel: 12 fused multiply-adds per 8 loads.
+ *  3. Blocking: KC = 256 keeps a B panel (256 x 16 floats, 16 KiB) in L1 and the A block
+ *     (120 x 256, 120 KiB) in L2 while the kernel sweeps them.
+ * The order of the additions is fixed (k ascending, blocks in order), so results are the same
+ * run after run; with OpenMP, threads take different row blocks of C, which changes nothing. */
+
+#define MR 6
+#define NR 16
+#define KC 256
+#define MC 120
+
+typedef float v8 __attribute__((vector_size(32))); /* 8 floats: one AVX register */
+
 static bool tensors_overlap(const Tensor *a, const Tensor *b) {
     uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)tensor_at(a, a->rows - 1, a->cols);
     uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)tensor_at(b, b->rows - 1, b->cols);
     return a0 < b1 && b0 < a1;
 }
 
-/* ==== matrix product ====
- * Each case keeps the innermost loop running along a row of contiguous memory:
- *   A B     : C[i,:] += A[i,k] * B[k,:]       (i, k, j): B and C are read along rows
- *   A^T B   : C[i,:] += A[k,i] * B[k,:]       (k, i, j): the same, A read down a column
- *   A B^T   : C[i,j]  = A[i,:] . B[j,:]       (i, j, k): a dot product of two rows
- *   A^T B^T : C[i,j]  = sum_k A[k,i] B[j,k]   rare; the plain triple loop
- * The dot product keeps its partial sums in float like the others, in a fixed order, so results are
- * the same run after run. (The speed issue replaces these loops with a register-tiled kernel.) */
+/* Bp: for each panel of NR columns starting at j, kc rows of NR values (zero beyond N).
+ * op(B)[k][j] is B[k][j] (rows read left to right) or, transposed, B[j][k]. */
+static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
+    for (int j = 0; j < N; j += NR) {
+        const int w = N - j < NR ? N - j : NR;
+        for (int k = 0; k < kc; k++, Bp += NR) {
+            if (!tb) {
+                const float *src = tensor_at(B, k0 + k, j);
+                for (int c = 0; c < w; c++) Bp[c] = src[c];
+            } else {
+                const float *src = tensor_at(B, j, k0 + k);
+                for (int c = 0; c < w; c++) Bp[c] = src[(size_t)c * (size_t)B->stride];
+            }
+            for (int c = w; c < NR; c++) Bp[c] = 0.0f;
+        }
+    }
+}
+
+/* Ap: for each panel of MR rows starting at i, kc columns of MR values (zero beyond M).
+ * op(A)[i][k] is A[i][k] or, transposed, A[k][i]. */
+static void pack_a(float *Ap, const Tensor *A, bool ta, int i0, int mc, int k0, int kc, int M) {
+    for (int i = i0; i < i0 + mc; i += MR) {
+        const int h = M - i < MR ? M - i : MR;
+        if (!ta) {
+            const float *rows[MR];
+            for (int r = 0; r < h; r++) rows[r] = tensor_at(A, i + r, k0);
+            for (int k = 0; k < kc; k++, Ap += MR) {
+                for (int r = 0; r < h; r++) Ap[r] = rows[r][k];
+                for (int r = h; r < MR; r++) Ap[r] = 0.0f;
+            }
+        } else {
+            for (int k = 0; k < kc; k++, Ap += MR) {
+                const float *src = tensor_at(A, k0 + k, i); /* a row of A holds a column of op(A) */
+                for (int r = 0; r < h; r++) Ap[r] = src[r];
+                for (int r = h; r < MR; r++) Ap[r] = 0.0f;
+            }
+        }
+    }
+}
+
+/* C[0..mr)[0..nr) += Ap (kc x MR) times Bp (kc x NR). The twelve accumulators are named
+ * variables, not an array, so that the compiler keeps all of them in registers. */
+static void kernel(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr) {
+    v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
+    v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
+    for (int k = 0; k < kc; k++, Ap += MR, Bp += NR) {
+        v8 b0, b1;
+        __builtin_memcpy(&b0, Bp, sizeof b0);
+        __builtin_memcpy(&b1, Bp + 8, sizeof b1);
+        /* row r of the tile: broadcast A's value, multiply into both halves of B's row */
+#define ROW(r, ca, cb) do { const float a = Ap[r]; ca += a * b0; cb += a * b1; } while (0)
+        ROW(0, c0a, c0b); ROW(1, c1a, c1b); ROW(2, c2a, c2b);
+        ROW(3, c3a, c3b); ROW(4, c4a, c4b); ROW(5, c5a, c5b);
+#undef ROW
+    }
+    const v8 acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * (size_t)ldc;
+        if (nr == NR) { /* a full row of the tile: add it as two vectors */
+            v8 lo, hi;
+            __builtin_memcpy(&lo, c, sizeof lo);
+            __builtin_memcpy(&hi, c + 8, sizeof hi);
+            lo += acc[r][0], hi += acc[r][1];
+            __builtin_memcpy(c, &lo, sizeof lo);
+            __builtin_memcpy(c + 8, &hi, sizeof hi);
+            continue;
+        }
+        float row[NR];
+        __builtin_memcpy(row, &acc[r][0], sizeof acc[r][0]);
+        __builtin_memcpy(row + 8, &acc[r][1], sizeof acc[r][1]);
+        for (int j = 0; j < nr; j++) c[j] += row[j];
+    }
+}
+
 static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
@@ -117,37 +204,29 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
           "matmul: op(A) is (%d, %d), op(B) is (%d, %d), C is (%d, %d)", M, K, KB, N, C->rows,
           C->cols);
     CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
-
-    if (!tb) {
-        if (!accumulate) tensor_fill(C, 0.0f);
-        for (int i = 0; i < M; i++) {
-            float *c_i = tensor_at(C, i, 0);
-            for (int k = 0; k < K; k++) {
-                const float a_ik = ta ? *tensor_at(A, k, i) : *tensor_at(A, i, k);
-                const float *b_k = tensor_at(B, k, 0);
-                for (int j = 0; j < N; j++) c_i[j] += a_ik * b_k[j];
-            }
+    if (!accumulate) tensor_fill(C, 0.0f);
+    const int n_panels = (N + NR - 1) / NR;
+    float *Bp = xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC;
+        pack_b(Bp, B, tb, k0, kc, N);
+        const int n_blocks = (M + MC - 1) / MC;
+        const double work = (double)M * N * kc;
+#pragma omp parallel for schedule(static) if (work > 4e6 && n_blocks > 1)
+        for (int ib = 0; ib < n_blocks; ib++) {
+            const int i0 = ib * MC, mc = M - i0 < MC ? M - i0 : MC;
+            float *Ap = xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc);
+            pack_a(Ap, A, ta, i0, mc, k0, kc, M);
+            for (int i = 0; i < mc; i += MR)
+                for (int p = 0; p < n_panels; p++) {
+                    const int j = p * NR;
+                    kernel(kc, Ap + (size_t)i * kc, Bp + (size_t)p * NR * kc, tensor_at(C, i0 + i, j), C->stride,
+                           mc - i < MR ? mc - i : MR, N - j < NR ? N - j : NR);
+                }
+            free(Ap);
         }
-    } else if (!ta) {
-        for (int i = 0; i < M; i++) {
-            const float *a_i = tensor_at(A, i, 0);
-            for (int j = 0; j < N; j++) {
-                const float *b_j = tensor_at(B, j, 0);
-                float sum = 0.0f;
-                for (int k = 0; k < K; k++) sum += a_i[k] * b_j[k];
-                if (accumulate) *tensor_at(C, i, j) += sum;
-                else *tensor_at(C, i, j) = sum;
-            }
-        }
-    } else {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                float sum = 0.0f;
-                for (int k = 0; k < K; k++) sum += *tensor_at(A, k, i) * *tensor_at(B, j, k);
-                if (accumulate) *tensor_at(C, i, j) += sum;
-                else *tensor_at(C, i, j) = sum;
-            }
     }
+    free(Bp);
 }
 
 void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {

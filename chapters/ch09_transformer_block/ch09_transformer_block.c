@@ -213,7 +213,7 @@ static void encoder_journey(Chapter *ch, NormPlacement norm, int section) {
     block_params_randomize(&p, &rng, 1.0f / sqrtf((float)C), 1.0f / sqrtf((float)ch->F));
     BlockCache c;
     memset(&c, 0, sizeof c);
-    block_cache_layout(&c, T, C, ch->H, ch->F, false, NULL);
+    block_cache_layout(&c, 1, T, C, ch->H, ch->F, false, NULL);
     Tensor out = tensor_new(T, C);
     block_forward(&out, &c, &p, &ch->Xs, norm, ACT_GELU);
     journey("x: embeddings + positions", &ch->Xs);
@@ -258,7 +258,7 @@ static void section_decoder(Chapter *ch) {
     block_params_randomize(&ep, &rng, 1.0f / sqrtf((float)C), 1.0f / sqrtf((float)ch->F));
     BlockCache ec;
     memset(&ec, 0, sizeof ec);
-    block_cache_layout(&ec, Ts, C, ch->H, ch->F, false, NULL);
+    block_cache_layout(&ec, 1, Ts, C, ch->H, ch->F, false, NULL);
     Tensor mem = tensor_new(Ts, C), out = tensor_new(Tt, C);
     block_forward(&mem, &ec, &ep, &ch->Xs, NORM_POST, ACT_GELU);
     DecParams dp;
@@ -448,7 +448,7 @@ static void section_gradcheck(Chapter *ch) {
                 tensor_randn(t, &rng, t->rows > 1 ? 1.0f / sqrtf((float)t->rows) : 0.2f);
                 if (strstr(name, ".g")) for (int k = 0; k < t->cols; k++) t->data[k] += 1.0f;
             }
-            block_cache_layout(&bc, T, C, ch->H, F, false, NULL);
+            block_cache_layout(&bc, 1, T, C, ch->H, F, false, NULL);
             block_loss(&l);
             block_backward(&dx, &bg, &R, &bc, &bp, norm, ACT_GELU);
             pairs[n++] = (GradPair){"x", &x, &dx};
@@ -537,7 +537,7 @@ static void section_end_to_end(Chapter *ch) {
     for (int n = 0; n < N; n++) {
         block_params_layout(&ep[n], C, F, NULL);
         block_params_randomize(&ep[n], &rng, 1.0f / sqrtf((float)C), 1.0f / sqrtf((float)F));
-        block_cache_layout(&ec[n], Ts, C, ch->H, F, false, NULL);
+        block_cache_layout(&ec[n], 1, Ts, C, ch->H, F, false, NULL);
         block_forward(&h2, &ec[n], &ep[n], &h, NORM_POST, ACT_GELU);
         tensor_copy(&h, &h2);
     }
