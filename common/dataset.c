@@ -78,6 +78,11 @@ void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar
             d->val.n, d->val.n_oov);
     fprintf(out, "  vocabulary: %d types + </s> + <unk> = |V| = %d (what a model predicts over)\n", d->vocab.size - 3,
             d->vocab.size - 1);
+    d->val_line_start = xmalloc(sizeof(long) * (size_t)(d->n_val + 1));
+    int line = 0;
+    d->val_line_start[0] = 0;
+    for (long t = 0; t < d->val.n; t++)
+        if (d->val.id[t] == VOCAB_EOS) d->val_line_start[++line] = t + 1;
     if (d->val_synth_index) {
         double nats = 0;
         for (int i = 0; i < d->n_val; i++) nats -= d->synth.logp[d->val_synth_index[i]];
@@ -96,8 +101,47 @@ void dataset_free(Dataset *d) {
     vocab_free(&d->vocab);
     if (d->split_arrays) free(d->train_lines), free(d->val_lines);
     free(d->val_synth_index);
+    free(d->val_line_start);
     lines_free(&d->all);
     lines_free(&d->val_file);
     synth_free(&d->synth);
     memset(d, 0, sizeof *d);
+}
+
+/* ==== the long-range agreement ==== */
+
+static const int gap_lo[GAP_BINS] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 17, 25};
+static const int gap_hi[GAP_BINS] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 16, 24, 1 << 30};
+
+int gap_bin(int gap) {
+    int bin = 0;
+    while (bin < GAP_BINS - 1 && gap > gap_hi[bin]) bin++;
+    return bin;
+}
+
+void gap_label(int bin, char *buf, size_t size) {
+    if (gap_lo[bin] == gap_hi[bin]) snprintf(buf, size, "%d", gap_lo[bin]);
+    else if (bin == GAP_BINS - 1) snprintf(buf, size, "%d+", gap_lo[bin]);
+    else snprintf(buf, size, "%d-%d", gap_lo[bin], gap_hi[bin]);
+}
+
+double gap_center(int bin) { return bin == GAP_BINS - 1 ? gap_lo[bin] : 0.5 * (gap_lo[bin] + gap_hi[bin]); }
+
+bool dataset_closer(const Dataset *d, int val_line, int *pos, int *gap) {
+    if (!d->val_synth_index) return false;
+    const int s = d->val_synth_index[val_line];
+    *pos = d->level == LEVEL_CHAR ? d->synth.closer_pos[s] : 1 + d->synth.body_words[s];
+    /* each marker's second letter is unique, so at the char level the class is known one token in */
+    *gap = d->level == LEVEL_CHAR ? *pos - 1 : *pos;
+    return true;
+}
+
+void dataset_closer_ids(const Dataset *d, int ids[SYNTH_CLASSES]) {
+    for (int c = 0; c < SYNTH_CLASSES; c++) {
+        char tok[8];
+        if (d->level == LEVEL_CHAR) snprintf(tok, sizeof tok, "%c", synth_closer_letters()[c]);
+        else snprintf(tok, sizeof tok, "%s", synth_closer(c));
+        ids[c] = vocab_find(&d->vocab, tok);
+        if (ids[c] < 0) die(EXIT_RUNTIME, "the closer '%s' never occurs in training: use more --lines", tok);
+    }
 }

@@ -36,6 +36,7 @@ typedef struct {
     Vocab vocab;
     TokenStream train, val;
     double floor_nats;               /* true cross-entropy per validation token; NAN if unknown */
+    long *val_line_start;            /* n_val + 1 offsets into val: line i is [start[i], start[i+1]) */
 } Dataset;
 
 /* Load or generate, split and encode, printing what was done to out. With `grammar`, the synthetic
@@ -43,5 +44,20 @@ typedef struct {
 void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar, FILE *out);
 void dataset_free(Dataset *d);
 const char *level_name(int level);
+
+/* ==== the long-range agreement of the synthetic language, as a test of models ====
+ * On validation line i, the closer's first token stands at position pos (counted from the line's
+ * first token); the gap is the distance from the last token that reveals the class (the marker's
+ * second letter at the char level, the marker word at the word level) to it. A model of order n
+ * can see the class exactly when gap <= n - 1. Gaps are reported in the bins below. */
+enum { GAP_BINS = 12 };
+int gap_bin(int gap);
+void gap_label(int bin, char *buf, size_t size);
+double gap_center(int bin); /* an x position for plots */
+/* Position of the closer in validation line i and its gap; false without the synthetic split. */
+bool dataset_closer(const Dataset *d, int val_line, int *pos, int *gap);
+/* The token ids of the four possible closers (letters or words, by level), in class order. Exits
+ * with status 1 if one never occurs in training. */
+void dataset_closer_ids(const Dataset *d, int ids[SYNTH_CLASSES]);
 
 #endif

@@ -211,3 +211,73 @@ void model_backward(Model *m) {
                 for (int k = 0; k < C; k++) g[k] += s[k];
             }
 }
+
+/* ==== generation with a key/value cache ==== */
+
+void kv_init(KvCache *kv, const Model *m) {
+    const ModelConfig *c = &m->cfg;
+    CHECK(c->causal, "a key/value cache needs a causal model");
+    memset(kv, 0, sizeof *kv);
+    kv->layers = c->layers, kv->max_len = c->max_len, kv->C = c->d_model;
+    kv->k = xmalloc(sizeof(Tensor) * (size_t)c->layers);
+    kv->v = xmalloc(sizeof(Tensor) * (size_t)c->layers);
+    for (int l = 0; l < c->layers; l++) kv->k[l] = tensor_new(c->max_len, c->d_model), kv->v[l] = tensor_new(c->max_len, c->d_model);
+    Tensor *row[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f};
+    for (size_t i = 0; i < sizeof row / sizeof row[0]; i++) *row[i] = tensor_new(1, c->d_model);
+    kv->h = tensor_new(1, c->d_ff), kv->act = tensor_new(1, c->d_ff), kv->th = tensor_new(1, c->d_ff);
+    kv->mean = tensor_new(1, 1), kv->rstd = tensor_new(1, 1), kv->logits = tensor_new(1, c->vocab);
+    kv->scores = tensor_new(1, c->max_len), kv->weights = tensor_new(1, c->max_len);
+}
+
+void kv_free(KvCache *kv) {
+    for (int l = 0; l < kv->layers; l++) tensor_free(&kv->k[l]), tensor_free(&kv->v[l]);
+    free(kv->k), free(kv->v);
+    Tensor *all[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f, &kv->h,
+                     &kv->act, &kv->th, &kv->mean, &kv->rstd, &kv->logits, &kv->scores, &kv->weights};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
+    memset(kv, 0, sizeof *kv);
+}
+
+/* The same arithmetic as block_forward, for the one new row t; the earlier rows' keys and values
+ * come from the cache. */
+void model_step(Model *m, KvCache *kv, int token) {
+    const ModelConfig *c = &m->cfg;
+    const int t = kv->len, C = c->d_model, hs = C / c->heads;
+    CHECK(t < kv->max_len && token >= 0 && token < c->vocab, "model_step: position %d, token %d", t, token);
+    /* x = wte[token] + position t */
+    const Tensor *pos = c->pos == POS_LEARNED ? &m->params.wpe : &m->pe;
+    for (int k = 0; k < C; k++) kv->x.data[k] = *tensor_at(&m->params.wte, token, k) + *tensor_at(pos, t, k);
+    for (int l = 0; l < c->layers; l++) {
+        const BlockParams *p = &m->params.block[l];
+        const bool pre = c->norm == NORM_PRE;
+        if (pre) layernorm_forward(&kv->a, &kv->mean, &kv->rstd, &kv->x, &p->ln1_g, &p->ln1_b, LN_EPS);
+        else tensor_copy(&kv->a, &kv->x);
+        /* q for this row; k and v appended to the cache as row t */
+        Tensor krow = tensor_row(&kv->k[l], t), vrow = tensor_row(&kv->v[l], t);
+        linear_forward(&kv->q, &kv->a, &p->attn.Wq, &p->attn.bq);
+        linear_forward(&krow, &kv->a, &p->attn.Wk, &p->attn.bk);
+        linear_forward(&vrow, &kv->a, &p->attn.Wv, &p->attn.bv);
+        for (int h = 0; h < c->heads; h++) { /* this row's query against keys 0..t: nothing to mask */
+            Tensor qh = tensor_view(&kv->q, 0, h * hs, 1, hs), kh = tensor_view(&kv->k[l], 0, h * hs, t + 1, hs);
+            Tensor vh = tensor_view(&kv->v[l], 0, h * hs, t + 1, hs), oh = tensor_view(&kv->concat, 0, h * hs, 1, hs);
+            Tensor sc = tensor_view(&kv->scores, 0, 0, 1, t + 1), w = tensor_view(&kv->weights, 0, 0, 1, t + 1);
+            attention_forward(&oh, &sc, &w, &qh, &kh, &vh, NULL, NULL);
+        }
+        linear_forward(&kv->att, &kv->concat, &p->attn.Wo, &p->attn.bo);
+        tensor_add(&kv->s1, &kv->x, &kv->att);
+        Tensor *mid = &kv->s1;
+        if (!pre) layernorm_forward(&kv->s1, &kv->mean, &kv->rstd, &kv->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
+        if (pre) layernorm_forward(&kv->f_in, &kv->mean, &kv->rstd, mid, &p->ln2_g, &p->ln2_b, LN_EPS);
+        else tensor_copy(&kv->f_in, mid);
+        linear_forward(&kv->h, &kv->f_in, &p->ffn.W1, &p->ffn.b1);
+        if (c->act == ACT_RELU) relu_forward(&kv->act, &kv->h);
+        else gelu_forward_keep(&kv->act, &kv->th, &kv->h);
+        linear_forward(&kv->f, &kv->act, &p->ffn.W2, &p->ffn.b2);
+        tensor_add(&kv->x, mid, &kv->f);
+        if (!pre) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &p->ln2_g, &p->ln2_b, LN_EPS);
+    }
+    if (c->norm == NORM_PRE) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
+    if (c->tied) tensor_matmul(&kv->logits, &kv->x, false, &m->params.wte, true);
+    else tensor_matmul(&kv->logits, &kv->x, false, &m->params.lm_head, false);
+    kv->len++;
+}

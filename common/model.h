@@ -86,4 +86,21 @@ void model_zero_grad(Model *m);
 /* Gradients of the last forward's loss, added into m->grads (call model_zero_grad first). */
 void model_backward(Model *m);
 
+/* ==== generation with a key/value cache (causal models) ====
+ * Generating token by token, each new position needs the keys and values of all earlier positions
+ * at every layer. Recomputing them costs O(T) per layer per new token for the projections alone
+ * (O(T^2) for the whole text); keeping them costs memory and makes each new token O(T) in the
+ * attention only. model_step feeds one token at position kv->len and returns its logits. */
+typedef struct {
+    int layers, max_len, C, len;
+    Tensor *k, *v;        /* layers tensors (max_len, C): the cached keys and values */
+    Tensor x, a, q, att, concat, s1, f_in, f, h, act, th, mean, rstd, logits; /* scratch for one row */
+    Tensor scores, weights; /* (1, max_len) */
+} KvCache;
+
+void kv_init(KvCache *kv, const Model *m);
+void kv_free(KvCache *kv);
+/* Process `token` at position kv->len (< max_len); logits (1, V) in kv->logits. */
+void model_step(Model *m, KvCache *kv, int token);
+
 #endif

@@ -285,10 +285,6 @@ static void section_sparsity(Chapter *ch) {
 }
 
 /* ---- 7. The long-range dependency ---- */
-enum { GAP_BINS = 12 };
-static const int gap_lo[GAP_BINS] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 17, 25};
-static const int gap_hi[GAP_BINS] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 16, 24, 1 << 30};
-
 static void section_long_range(Chapter *ch) {
     print_section(stdout, 7, "The long-range dependency: what n-grams cannot see");
     if (!ch->data.val_synth_index) {
@@ -301,28 +297,16 @@ static void section_long_range(Chapter *ch) {
            "  one that gives the class away to the closer) is larger than n-1, it cannot know. Accuracy = how often the model ranks the right closer\n"
            "  first among the four (%s smoothing). Chance is 25%%.\n\n",
            ch->flags.level == LEVEL_CHAR ? "letter" : "word", smoothing_name[ch->smoothing]);
-    /* The four candidate tokens. */
-    int cand[SYNTH_CLASSES];
-    for (int c = 0; c < SYNTH_CLASSES; c++) {
-        char tok[8];
-        if (ch->flags.level == LEVEL_CHAR) snprintf(tok, sizeof tok, "%c", synth_closer_letters()[c]);
-        else snprintf(tok, sizeof tok, "%s", synth_closer(c));
-        cand[c] = vocab_find(&ch->data.vocab, tok);
-        if (cand[c] < 0) die(EXIT_RUNTIME, "the closer '%s' never occurs in training: use more --lines", tok);
-    }
+    int cand[SYNTH_CLASSES]; /* the four candidate tokens */
+    dataset_closer_ids(&ch->data, cand);
     long right[MAX_N + 1][GAP_BINS] = {{0}}, seen[GAP_BINS] = {0};
     long local_right[MAX_N + 1] = {0}, local_total = 0;
-    long start = 0; /* first token of the current validation line */
     for (int i = 0; i < ch->data.n_val; i++) {
         const int s = ch->data.val_synth_index[i];
-        long end = start;
-        while (ch->data.val.id[end] != VOCAB_EOS) end++;
-        const int pos = ch->flags.level == LEVEL_CHAR ? ch->data.synth.closer_pos[s] : 1 + ch->data.synth.body_words[s];
-        /* The gap counts from the last token that reveals the class: the marker's second letter
-         * (each marker's second letter is unique), or the marker word, token 0. */
-        const int gap = ch->flags.level == LEVEL_CHAR ? pos - 1 : pos;
-        int bin = 0;
-        while (bin < GAP_BINS - 1 && gap > gap_hi[bin]) bin++;
+        const long start = ch->data.val_line_start[i];
+        int pos, gap;
+        dataset_closer(&ch->data, i, &pos, &gap);
+        const int bin = gap_bin(gap);
         seen[bin]++;
         uint32_t ctx[4096 + 1];
         int cl = 0;
@@ -349,7 +333,6 @@ static void section_long_range(Chapter *ch) {
             local_right[n] += arg == next;
         }
         local_total++;
-        start = end + 1;
     }
     printf("  %9s %8s", "gap", "cases");
     for (int n = 2; n <= MAX_N; n++) printf("   n=%d", n);
@@ -359,15 +342,13 @@ static void section_long_range(Chapter *ch) {
     for (int b = 0; b < GAP_BINS; b++) {
         if (seen[b] == 0) continue;
         char label[32];
-        if (gap_lo[b] == gap_hi[b]) snprintf(label, sizeof label, "%d", gap_lo[b]);
-        else if (b == GAP_BINS - 1) snprintf(label, sizeof label, "%d+", gap_lo[b]);
-        else snprintf(label, sizeof label, "%d-%d", gap_lo[b], gap_hi[b]);
+        gap_label(b, label, sizeof label);
         printf("  %9s %8ld", label, seen[b]);
         for (int n = 2; n <= MAX_N; n++) {
             acc[n][nx] = 100.0 * (double)right[n][b] / (double)seen[b];
             printf(" %4.0f%%", acc[n][nx]);
         }
-        x[nx] = b == GAP_BINS - 1 ? gap_lo[b] : 0.5 * (gap_lo[b] + gap_hi[b]);
+        x[nx] = gap_center(b);
         chance[nx] = 100.0 / SYNTH_CLASSES;
         nx++;
         printf("\n");
