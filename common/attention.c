@@ -85,6 +85,8 @@ void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool ca
     c->B = B, c->T = T, c->T_kv = T_kv, c->C = C, c->H = H, c->causal = causal;
     c->q = arena_take(a, B * T, C), c->k = arena_take(a, B * T_kv, C), c->v = arena_take(a, B * T_kv, C);
     c->concat = arena_take(a, B * T, C);
+    c->dconcat = arena_take(a, B * T, C), c->dq = arena_take(a, B * T, C);
+    c->dk = arena_take(a, B * T_kv, C), c->dv = arena_take(a, B * T_kv, C);
     for (int i = 0; i < B * H; i++) c->scores[i] = arena_take(a, T, T_kv), c->weights[i] = arena_take(a, T, T_kv);
     c->mask = arena_take(a, T, T);
     if (causal && c->mask.data) attention_mask(&c->mask, MASK_CAUSAL);
@@ -102,6 +104,7 @@ void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H) {
 
 void mha_cache_free(MhaCache *c) {
     tensor_free(&c->q), tensor_free(&c->k), tensor_free(&c->v), tensor_free(&c->concat);
+    tensor_free(&c->dconcat), tensor_free(&c->dq), tensor_free(&c->dk), tensor_free(&c->dv);
     for (int i = 0; i < c->B * c->H; i++) tensor_free(&c->scores[i]), tensor_free(&c->weights[i]);
     free(c->scores);
     free(c->weights);
@@ -126,28 +129,28 @@ void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tenso
     linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (B T, C) x (C, C) -> (B T, C) */
 }
 
-void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *dout, const MhaCache *c,
+void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *dout, MhaCache *c,
                         const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
     const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, B = c->B;
-    Tensor dconcat = tensor_new(B * T, C), dq = tensor_new(B * T, C), dk = tensor_new(B * Tk, C), dv = tensor_new(B * Tk, C);
-    linear_backward(&dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
+    Tensor *dconcat = &c->dconcat, *dq = &c->dq, *dk = &c->dk, *dv = &c->dv;
+    tensor_fill(dconcat, 0.0f), tensor_fill(dq, 0.0f), tensor_fill(dk, 0.0f), tensor_fill(dv, 0.0f);
+    linear_backward(dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < c->H; h++) {
             Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
-            Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), doh = tensor_view(&dconcat, b * T, h * hs, T, hs);
-            Tensor dqh = tensor_view(&dq, b * T, h * hs, T, hs), dkh = tensor_view(&dk, b * Tk, h * hs, Tk, hs);
-            Tensor dvh = tensor_view(&dv, b * Tk, h * hs, Tk, hs);
+            Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), doh = tensor_view(dconcat, b * T, h * hs, T, hs);
+            Tensor dqh = tensor_view(dq, b * T, h * hs, T, hs), dkh = tensor_view(dk, b * Tk, h * hs, Tk, hs);
+            Tensor dvh = tensor_view(dv, b * Tk, h * hs, Tk, hs);
             attention_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[b * c->H + h]);
         }
-    linear_backward(dxq, &g->Wq, &g->bq, &dq, xq, &p->Wq);   /* q = xq W^Q + b^Q */
-    linear_backward(dxkv, &g->Wk, &g->bk, &dk, xkv, &p->Wk); /* k, v from xkv */
-    linear_backward(dxkv, &g->Wv, &g->bv, &dv, xkv, &p->Wv);
-    tensor_free(&dconcat), tensor_free(&dq), tensor_free(&dk), tensor_free(&dv);
+    linear_backward(dxq, &g->Wq, &g->bq, dq, xq, &p->Wq);   /* q = xq W^Q + b^Q */
+    linear_backward(dxkv, &g->Wk, &g->bk, dk, xkv, &p->Wk); /* k, v from xkv */
+    linear_backward(dxkv, &g->Wv, &g->bv, dv, xkv, &p->Wv);
 }
 
 void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x) { mha_forward_cross(out, c, p, x, x); }
 
-void mha_backward(Tensor *dx, MhaParams *g, const Tensor *dout, const MhaCache *c, const MhaParams *p,
+void mha_backward(Tensor *dx, MhaParams *g, const Tensor *dout, MhaCache *c, const MhaParams *p,
                   const Tensor *x) {
     mha_backward_cross(dx, dx, g, dout, c, p, x, x);
 }

@@ -54,6 +54,7 @@ typedef struct {
     Tensor *weights;  /* B H tensors (T, T_kv): softmax rows */
     Tensor concat;    /* (B T, C): the heads side by side */
     Tensor mask;      /* (T, T): the causal mask, when causal */
+    Tensor dconcat, dq, dk, dv; /* the backward pass's workspace: (B T, C) and (B T_kv, C) */
     int cap;          /* entries allocated in scores and weights */
 } MhaCache;
 
@@ -80,11 +81,11 @@ void mha_cache_free(MhaCache *c);
 /* Self-attention: out (B T, C) from x (B T, C). */
 void mha_forward(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *x);
 /* dx (T, C) += ..., grads += ... (dx may be NULL). */
-void mha_backward(Tensor *dx, MhaParams *grads, const Tensor *dout, const MhaCache *c, const MhaParams *p,
+void mha_backward(Tensor *dx, MhaParams *grads, const Tensor *dout, MhaCache *c, const MhaParams *p,
                   const Tensor *x);
 /* Cross-attention: queries from xq (T, C), keys and values from xkv (T_kv, C). */
 void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *xq, const Tensor *xkv);
-void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *grads, const Tensor *dout, const MhaCache *c,
+void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *grads, const Tensor *dout, MhaCache *c,
                         const MhaParams *p, const Tensor *xq, const Tensor *xkv);
 
 #endif

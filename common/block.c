@@ -48,7 +48,8 @@ long block_param_count(int C, int d_ff) {
 void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a) {
     mha_cache_layout(&c->attn, B, T, T, C, H, causal, a);
     ffn_cache_layout(&c->ffn, B * T, d_ff, a);
-    Tensor *tc[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2};
+    Tensor *tc[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2,
+                    &c->ds2, &c->dmid, &c->dfin, &c->ds1, &c->dain};
     for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) *tc[i] = arena_take(a, B * T, C);
     Tensor *t1[] = {&c->mean1, &c->rstd1, &c->mean2, &c->rstd2};
     for (size_t i = 0; i < sizeof t1 / sizeof t1[0]; i++) *t1[i] = arena_take(a, B * T, 1);
@@ -58,7 +59,7 @@ void block_cache_free(BlockCache *c) {
     mha_cache_free(&c->attn);
     ffn_cache_free(&c->ffn);
     Tensor *all[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2,
-                     &c->mean1, &c->rstd1, &c->mean2, &c->rstd2};
+                     &c->mean1, &c->rstd1, &c->mean2, &c->rstd2, &c->ds2, &c->dmid, &c->dfin, &c->ds1, &c->dain};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
 }
 
@@ -79,11 +80,10 @@ void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tenso
     else tensor_copy(out, &c->s2);
 }
 
-void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, const BlockCache *c, const BlockParams *p,
+void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *c, const BlockParams *p,
                     NormPlacement norm, Activation act) {
-    const int T = c->x.rows, C = c->x.cols;
-    Tensor ds2 = tensor_new(T, C), dmid = tensor_new(T, C), dfin = tensor_new(T, C);
-    Tensor ds1 = tensor_new(T, C), dain = tensor_new(T, C);
+    Tensor ds2 = c->ds2, dmid = c->dmid, dfin = c->dfin, ds1 = c->ds1, dain = c->dain; /* views of the workspace */
+    tensor_fill(&ds2, 0.0f), tensor_fill(&dmid, 0.0f), tensor_fill(&dfin, 0.0f), tensor_fill(&ds1, 0.0f), tensor_fill(&dain, 0.0f);
     /* out = LN2(s2) (post) or s2 (pre) */
     if (norm == NORM_POST) layernorm_backward(&ds2, &g->ln2_g, &g->ln2_b, dout, &c->s2, &c->mean2, &c->rstd2, &p->ln2_g);
     else tensor_copy(&ds2, dout);
@@ -102,5 +102,4 @@ void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, const BlockC
     /* a_in = LN1(x) (pre) or x (post) */
     if (norm == NORM_PRE) layernorm_backward(dx, &g->ln1_g, &g->ln1_b, &dain, &c->x, &c->mean1, &c->rstd1, &p->ln1_g);
     else tensor_add(dx, dx, &dain);
-    tensor_free(&ds2), tensor_free(&dmid), tensor_free(&dfin), tensor_free(&ds1), tensor_free(&dain);
 }

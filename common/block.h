@@ -33,6 +33,7 @@ typedef struct {
     Tensor a_in, att, s1, mid; /* (T, C) attention input and output, first sum, FFN residual input */
     Tensor f_in, f, s2;        /* (T, C) FFN input and output, second sum */
     Tensor mean1, rstd1, mean2, rstd2; /* (T, 1) the two norms' statistics */
+    Tensor ds2, dmid, dfin, ds1, dain; /* (T, C) the backward pass's workspace, allocated once */
 } BlockCache;
 
 /* Carve the parameters from an arena (NULL: each allocated), zero-filled; then gammas are 1. */
@@ -52,7 +53,7 @@ void block_cache_free(BlockCache *c); /* for caches laid out with a NULL arena *
 void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tensor *x, NormPlacement norm,
                    Activation act);
 /* dx += dL/dx, g += dL/dparams, given dout = dL/dout. */
-void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, const BlockCache *c, const BlockParams *p,
+void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *c, const BlockParams *p,
                     NormPlacement norm, Activation act);
 
 /* Parameters of one block: 4C^2 + 4C (attention) + 2 C d_ff + d_ff + C (FFN) + 4C (two norms). */

@@ -241,6 +241,8 @@ void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) {
     c->h = arena_take(a, T, d_ff);
     c->a = arena_take(a, T, d_ff);
     c->th = arena_take(a, T, d_ff);
+    c->da = arena_take(a, T, d_ff);
+    c->dh = arena_take(a, T, d_ff);
 }
 
 void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng) {
@@ -260,6 +262,8 @@ void ffn_cache_free(FfnCache *c) {
     tensor_free(&c->h);
     tensor_free(&c->a);
     tensor_free(&c->th);
+    tensor_free(&c->da);
+    tensor_free(&c->dh);
 }
 
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
@@ -269,15 +273,14 @@ void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, 
     linear_forward(out, &c->a, &p->W2, &p->b2);      /* (T, d_ff) -> (T, d) */
 }
 
-void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, const FfnCache *c, const FfnParams *p,
+void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act) {
-    Tensor da = tensor_new(c->a.rows, c->a.cols), dh = tensor_new(c->h.rows, c->h.cols);
-    linear_backward(&da, &g->W2, &g->b2, dout, &c->a, &p->W2); /* out = a W2 + b2 */
-    if (act == ACT_RELU) relu_backward(&dh, &da, &c->h);       /* a = act(h) */
-    else gelu_backward_kept(&dh, &da, &c->h, &c->th);
-    linear_backward(dx, &g->W1, &g->b1, &dh, x, &p->W1);       /* h = x W1 + b1 */
-    tensor_free(&da);
-    tensor_free(&dh);
+    tensor_fill(&c->da, 0.0f);
+    tensor_fill(&c->dh, 0.0f);
+    linear_backward(&c->da, &g->W2, &g->b2, dout, &c->a, &p->W2); /* out = a W2 + b2 */
+    if (act == ACT_RELU) relu_backward(&c->dh, &c->da, &c->h);    /* a = act(h) */
+    else gelu_backward_kept(&c->dh, &c->da, &c->h, &c->th);
+    linear_backward(dx, &g->W1, &g->b1, &c->dh, x, &p->W1);       /* h = x W1 + b1 */
 }
 
 /* ==== positional encoding ==== */

@@ -64,6 +64,7 @@ typedef struct {
 typedef struct {
     Tensor h, a;   /* (T, d_ff): before and after the activation */
     Tensor th;     /* (T, d_ff): GELU's tanh, kept for the backward pass */
+    Tensor da, dh; /* (T, d_ff): the backward pass's workspace, allocated once */
 } FfnCache;
 
 /* W1 from N(0, 1/d), W2 from N(0, 1/d_ff), biases 0 (rng NULL: all zero, for gradients). */
@@ -75,7 +76,7 @@ void ffn_params_free(FfnParams *p);
 void ffn_cache_init(FfnCache *c, int T, int d_ff);
 void ffn_cache_free(FfnCache *c);
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act);
-void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, const FfnCache *c, const FfnParams *p,
+void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act);
 
 /* ---- positional encoding (§4.3.1) ---- */

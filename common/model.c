@@ -153,8 +153,11 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
     m->have_targets = targets != NULL;
     for (int i = 0; i < BT; i++) m->targets[i] = targets ? targets[i] : -1;
 
-    /* x_0 = wte[ids] + position */
+    /* x_0 = wte[ids] * s + position, s = sqrt(C) with the sinusoidal table (as in the 2017
+     * Transformer: the table's rows have norm sqrt(C/2), and embeddings drawn at GPT-2's 0.02 would
+     * drown in it), s = 1 with learned positions (GPT-2: both are learned at the same scale) */
     embedding_forward(&m->x[0], &m->params.wte, m->ids);
+    if (c->pos == POS_SINUSOIDAL) tensor_scale(&m->x[0], &m->x[0], sqrtf((float)c->d_model));
     const Tensor *pos = c->pos == POS_LEARNED ? &m->params.wpe : &m->pe;
     for (int b = 0; b < B; b++) {
         Tensor xb = tensor_view(&m->x[0], b * T, 0, T, c->d_model), pb = tensor_view(pos, 0, 0, T, c->d_model);
@@ -201,7 +204,8 @@ void model_backward(Model *m) {
         Tensor *t = d;
         d = dprev, dprev = t;
     }
-    /* x_0 = wte[ids] + position */
+    /* x_0 = wte[ids] * s + position */
+    if (c->pos == POS_SINUSOIDAL) tensor_scale(d, d, sqrtf((float)C));
     embedding_backward(&m->grads.wte, d, m->ids);
     if (c->pos == POS_LEARNED)
         for (int b = 0; b < B; b++)
@@ -244,9 +248,10 @@ void model_step(Model *m, KvCache *kv, int token) {
     const ModelConfig *c = &m->cfg;
     const int t = kv->len, C = c->d_model, hs = C / c->heads;
     CHECK(t < kv->max_len && token >= 0 && token < c->vocab, "model_step: position %d, token %d", t, token);
-    /* x = wte[token] + position t */
+    /* x = wte[token] * s + position t, as in model_forward */
     const Tensor *pos = c->pos == POS_LEARNED ? &m->params.wpe : &m->pe;
-    for (int k = 0; k < C; k++) kv->x.data[k] = *tensor_at(&m->params.wte, token, k) + *tensor_at(pos, t, k);
+    const float scale = c->pos == POS_SINUSOIDAL ? sqrtf((float)C) : 1.0f;
+    for (int k = 0; k < C; k++) kv->x.data[k] = *tensor_at(&m->params.wte, token, k) * scale + *tensor_at(pos, t, k);
     for (int l = 0; l < c->layers; l++) {
         const BlockParams *p = &m->params.block[l];
         const bool pre = c->norm == NORM_PRE;

@@ -1,7 +1,8 @@
 /* model: a stack of Transformer blocks with embeddings and an output projection: the GPT of
  * chapter 10 (causal) and the BERT-style encoder of chapter 11 (bidirectional).
  *
- *   x_0 = wte[ids] + position          (B*T, C)   token embedding plus sinusoidal or learned position
+ *   x_0 = wte[ids] s + position        (B*T, C)   token embedding plus sinusoidal or learned position;
+ *                                                 s = sqrt(C) with the sinusoidal table, else 1
  *   x_l+1 = block_l(x_l)               per sequence (T, C), l = 0 .. L-1
  *   xf = LN_f(x_L) (pre-norm) or x_L   (B*T, C)
  *   logits = xf W_out                  (B*T, C) x (C, V); W_out = wte^T when tied

@@ -160,7 +160,7 @@ static void dec_forward(Tensor *out, DecCache *c, const DecParams *p, const Tens
     journey("add & norm: LN3(. + FFN) = block output", out);
 }
 
-static void dec_backward(Tensor *dy, Tensor *dmem, DecParams *g, const Tensor *dout, const DecCache *c,
+static void dec_backward(Tensor *dy, Tensor *dmem, DecParams *g, const Tensor *dout, DecCache *c,
                          const DecParams *p, const Tensor *mem, NormPlacement norm) {
     const bool pre = norm == NORM_PRE;
     const int T = c->y.rows, C = c->y.cols;

@@ -1,0 +1,650 @@
+/* ch10_gpt_pretraining: pre-train a small GPT, source document §2.3.1 (autoregressive language
+ * model) and §3.5 (its loss).
+ *
+ *   L = -(1/N) sum_i ln P(w_i | w_1 .. w_{i-1})      every position predicts the next token
+ *
+ * A decoder-only Transformer (common/model.c: causal, pre-norm by default) trained from random
+ * weights on chapter 1's corpus with AdamW, warm-up and cosine decay, gradient clipping; measured
+ * against chapter 1's n-gram and the synthetic language's true entropy floor; then text generation
+ * (greedy, temperature, top-k, top-p) with a key/value cache, and checkpoints that resume training.
+ *
+ * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~2 minutes)
+ *      ./ch10_gpt_pretraining --save gpt.ckpt                    ... and keep the model
+ *      ./ch10_gpt_pretraining --load gpt.ckpt --generate 200     sample from it
+ *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text            */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "dataset.h"
+#include "model.h"
+#include "ngram.h"
+#include "optim.h"
+#include "plot.h"
+#include "print.h"
+#include "progress.h"
+#include "util.h"
+
+#define CHAPTER "ch10_gpt_pretraining"
+
+typedef struct {
+    /* flags */
+    DatasetFlags data_flags;
+    CliCommon common;
+    long long layers, heads, d_model, d_ff, context, batch, steps, warmup, eval_every, sample, generate, top_k;
+    double lr, weight_decay, clip, temperature, top_p;
+    int norm, pos, act; /* choices: post|pre, sin|learned, relu|gelu */
+    const char *save, *load, *eval_path, *prompt;
+    bool timing;
+    CliOption *opts;
+    int n_opts;
+    /* state */
+    Dataset data;
+    ModelConfig cfg;
+    Model model;
+    AdamW opt;
+    TrainState ts;
+    Checkpoint ck;
+    bool loaded;
+    Vocab *vocab;          /* the dataset's or the checkpoint's */
+    TokenLevel level;
+    int *train_ext, *val_ext; /* the streams with one leading </s>: every line follows a </s> */
+    long n_train_ext, n_val_ext;
+    Plotter plot;
+} Chapter;
+
+/* ==== evaluation ==== */
+
+/* Mean cross-entropy (nats) over every token of a stream that follows a leading </s>: windows of T
+ * tokens advancing by T/2; each token is scored once, in the first window that reaches it, so
+ * every prediction sees at least T/2 tokens of context (or its whole past, at the start). */
+static double evaluate(Model *m, const int *ext, long n_ext) {
+    const int T = m->cfg.max_len, half = T / 2 > 0 ? T / 2 : 1, Bmax = m->max_batch;
+    int *ids = xmalloc(sizeof(int) * (size_t)Bmax * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)Bmax * (size_t)T);
+    double total = 0;
+    long scored = 0, next = 1, s = 0; /* next: the first target not yet scored */
+    while (next < n_ext) {
+        int B = 0;
+        long counted = 0;
+        for (; B < Bmax && next < n_ext; B++, s += half) {
+            for (int t = 0; t < T; t++) {
+                const long target = s + t + 1;
+                ids[B * T + t] = s + t < n_ext ? ext[s + t] : VOCAB_EOS;
+                const bool score = target < n_ext && target >= next;
+                tg[B * T + t] = score ? ext[target] : -1;
+                counted += score;
+            }
+            next = s + T + 1 < n_ext ? s + T + 1 : n_ext;
+        }
+        total += model_forward(m, ids, tg, B, T) * (double)counted;
+        scored += counted;
+    }
+    free(ids), free(tg);
+    return total / (double)scored;
+}
+
+/* The stream with one </s> in front: the first line then follows a </s> like every other. */
+static int *extend(const TokenStream *s, long *n) {
+    int *ext = xmalloc(sizeof(int) * (size_t)(s->n + 1));
+    ext[0] = VOCAB_EOS;
+    memcpy(ext + 1, s->id, sizeof(int) * (size_t)s->n);
+    *n = s->n + 1;
+    return ext;
+}
+
+/* ==== sampling ==== */
+
+/* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
+ * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p. */
+static int sample_token(const float *logits, int V, double temperature, int top_k, double top_p, Rng *rng) {
+    int best = -1;
+    for (int v = 0; v < V; v++)
+        if (v != VOCAB_BOS && (best < 0 || logits[v] > logits[best])) best = v;
+    if (temperature <= 0) return best;
+    int *order = xmalloc(sizeof(int) * (size_t)V);
+    double *p = xmalloc(sizeof(double) * (size_t)V);
+    int n = 0;
+    for (int v = 0; v < V; v++)
+        if (v != VOCAB_BOS) order[n++] = v;
+    for (int i = 1; i < n; i++) { /* sort by logit, descending (insertion sort: V is small) */
+        const int v = order[i];
+        int j = i;
+        while (j > 0 && logits[order[j - 1]] < logits[v]) order[j] = order[j - 1], j--;
+        order[j] = v;
+    }
+    if (top_k > 0 && top_k < n) n = top_k;
+    double z = 0;
+    for (int i = 0; i < n; i++) z += p[i] = exp(((double)logits[order[i]] - logits[best]) / temperature);
+    double acc = 0;
+    int keep = n;
+    for (int i = 0; i < n; i++) {
+        acc += p[i] / z;
+        if (acc >= top_p) { keep = i + 1; break; }
+    }
+    double zk = 0;
+    for (int i = 0; i < keep; i++) zk += p[i];
+    double u = (double)rng_uniform(rng) * zk, c = 0;
+    int pick = order[keep - 1];
+    for (int i = 0; i < keep; i++) {
+        c += p[i];
+        if (u < c) { pick = order[i]; break; }
+    }
+    free(order), free(p);
+    return pick;
+}
+
+/* Encode a prompt with the model's vocabulary (unknown tokens become <unk>), after a </s>. */
+static int encode_prompt(const Chapter *ch, const char *prompt, int *out, int max) {
+    int n = 0;
+    out[n++] = VOCAB_EOS;
+    char **tok;
+    const int k = tokenize_line(prompt, ch->level, &tok);
+    for (int i = 0; i < k && n < max; i++) {
+        const int id = vocab_find(ch->vocab, tok[i]);
+        out[n++] = id < 0 ? VOCAB_UNK : id;
+    }
+    tokens_free(tok, k);
+    return n;
+}
+
+/* Generate n tokens after the prompt with the key/value cache, printing the text. When the context
+ * is full, the cache restarts from the last half of the text. Returns the generated ids. */
+static int *generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
+    Model *m = &ch->model;
+    const int T = m->cfg.max_len;
+    int *text = xmalloc(sizeof(int) * (size_t)(n + T + 1));
+    int len = encode_prompt(ch, prompt ? prompt : "", text, T);
+    if (prompt && *prompt) {
+        char *shown = corpus_decode(ch->vocab, text + 1, len - 1, ch->level);
+        fprintf(out, "%s", shown);
+        free(shown);
+    }
+    KvCache kv;
+    kv_init(&kv, m);
+    int fed = 0; /* tokens of text in the cache */
+    for (long i = 0; i < n; i++) {
+        if (len - fed > kv.max_len - kv.len || kv.len == kv.max_len) { /* full: restart from the recent half */
+            kv.len = 0;
+            fed = len - T / 2 > 0 ? len - T / 2 : 0;
+        }
+        while (fed < len) model_step(m, &kv, text[fed++]);
+        const int tok = sample_token(kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
+        text[len++] = tok;
+        char *piece = corpus_decode(ch->vocab, &tok, 1, ch->level);
+        fprintf(out, "%s%s", ch->level == LEVEL_WORD && tok != VOCAB_EOS ? " " : "", piece);
+        free(piece);
+    }
+    kv_free(&kv);
+    return text;
+}
+
+/* ==== the chapter ==== */
+
+static bool flag_given(const Chapter *ch, const char *name) {
+    for (int i = 0; i < ch->n_opts; i++)
+        if (strcmp(ch->opts[i].name, name) == 0) return ch->opts[i].seen;
+    return false;
+}
+
+/* The configuration from the flags, or from the checkpoint (then size flags must agree with it). */
+static void configure(Chapter *ch) {
+    if (ch->loaded) {
+        ch->cfg = ch->ck.cfg;
+        const struct { const char *flag; long long value; int have; } sizes[] = {
+            {"--layers", ch->layers, ch->cfg.layers}, {"--heads", ch->heads, ch->cfg.heads},
+            {"--d-model", ch->d_model, ch->cfg.d_model}, {"--d-ff", ch->d_ff, ch->cfg.d_ff},
+            {"--context", ch->context, ch->cfg.max_len}};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            if (flag_given(ch, sizes[i].flag) && sizes[i].value != sizes[i].have)
+                die(EXIT_USAGE, "%s: %lld, but the checkpoint %s was trained with %d", sizes[i].flag, sizes[i].value,
+                    ch->load, sizes[i].have);
+        if ((flag_given(ch, "--norm") && (ch->norm == 1) != (ch->cfg.norm == NORM_PRE)) ||
+            (flag_given(ch, "--pos") && (ch->pos == 1) != (ch->cfg.pos == POS_LEARNED)) ||
+            (flag_given(ch, "--act") && (ch->act == 1) != (ch->cfg.act == ACT_GELU)))
+            die(EXIT_USAGE, "--norm, --pos or --act differ from the checkpoint %s", ch->load);
+        return;
+    }
+    ch->cfg = (ModelConfig){.vocab = ch->vocab->size, .d_model = (int)ch->d_model, .heads = (int)ch->heads,
+                            .d_ff = (int)(ch->d_ff ? ch->d_ff : 4 * ch->d_model), .layers = (int)ch->layers,
+                            .max_len = (int)ch->context, .causal = true, .norm = ch->norm ? NORM_PRE : NORM_POST,
+                            .pos = ch->pos ? POS_LEARNED : POS_SINUSOIDAL, .act = ch->act ? ACT_GELU : ACT_RELU,
+                            .tied = true};
+    if (ch->d_model % ch->heads)
+        die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch->heads, ch->d_model);
+}
+
+static void build_model(Chapter *ch) {
+    model_init(&ch->model, &ch->cfg, (int)ch->batch, (uint64_t)ch->common.seed);
+    adamw_init(&ch->opt, ch->model.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->weight_decay);
+    rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10);
+    ch->ts.steps_done = 0;
+    if (!ch->loaded) return;
+    memcpy(ch->model.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
+    memcpy(ch->opt.m, ch->ck.adam_m, sizeof(float) * ch->ck.n_params);
+    memcpy(ch->opt.v, ch->ck.adam_v, sizeof(float) * ch->ck.n_params);
+    ch->opt.step = ch->ck.adam_step;
+    if (ch->ck.train.steps_done > 0) ch->ts = ch->ck.train;
+}
+
+/* ---- 2. The model ---- */
+static void section_model(Chapter *ch) {
+    const ModelConfig *c = &ch->cfg;
+    print_section(stdout, 2, "The model: a decoder-only Transformer (common/model.c)");
+    printf("  vocabulary %d, d_model %d, %d heads, d_ff %d, %d blocks, context %d tokens\n", c->vocab, c->d_model,
+           c->heads, c->d_ff, c->layers, c->max_len);
+    printf("  causal attention, %s, %s positions, %s, output tied to the token embedding\n",
+           c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
+           c->act == ACT_GELU ? "GELU" : "ReLU");
+    printf("  parameters: %zu (formula: %ld)\n", ch->model.n_params, model_param_count(c));
+    if (ch->loaded) printf("  loaded from %s after %ld training steps\n", ch->load, ch->ts.steps_done);
+}
+
+/* ---- 3. Training ---- */
+static void one_batch(Chapter *ch, int *ids, int *tg) {
+    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    for (int b = 0; b < B; b++) { /* a random window of T + 1 tokens: inputs and next tokens */
+        const long start = (long)rng_below(&ch->ts.data_rng, (uint32_t)(ch->n_train_ext - T));
+        for (int t = 0; t < T; t++) ids[b * T + t] = ch->train_ext[start + t], tg[b * T + t] = ch->train_ext[start + t + 1];
+    }
+}
+
+typedef struct {
+    double *x, *train, *val;
+    int n;
+} Curve;
+
+static void section_train(Chapter *ch, Curve *curve) {
+    Model *m = &ch->model;
+    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    print_section(stdout, 3, "Pre-training: predict every next token");
+    printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
+           "  matrices only); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
+           "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
+           ch->steps, B, T, ch->weight_decay, ch->warmup, ch->lr, ch->clip);
+    int *ids = xmalloc(sizeof(int) * (size_t)B * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)B * (size_t)T);
+    const int max_points = (int)(ch->steps / ch->eval_every) + 3;
+    curve->x = xmalloc(sizeof(double) * (size_t)max_points), curve->train = xmalloc(sizeof(double) * (size_t)max_points);
+    curve->val = xmalloc(sizeof(double) * (size_t)max_points);
+    curve->n = 0;
+    if (ch->ts.steps_done == 0) {
+        one_batch(ch, ids, tg);
+        const double first = model_forward(m, ids, tg, B, T);
+        printf("  at random initialisation: loss %.4f on a batch (ln %d = %.4f: a uniform guess)\n\n", first,
+               ch->cfg.vocab, log((double)ch->cfg.vocab));
+        rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10); /* the same batches as without this look */
+        const double v0 = evaluate(m, ch->val_ext, ch->n_val_ext);
+        curve->x[curve->n] = 0, curve->train[curve->n] = first, curve->val[curve->n] = v0, curve->n++;
+    }
+    if (ch->ts.steps_done >= ch->steps) {
+        printf("  nothing to train: the checkpoint has done %ld of --steps %lld\n", ch->ts.steps_done, ch->steps);
+        free(ids), free(tg);
+        return;
+    }
+    printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
+    Progress prog;
+    progress_start(&prog, ch->steps);
+    double running = 0;
+    long count = 0;
+    for (long s = ch->ts.steps_done + 1; s <= ch->steps; s++) {
+        one_batch(ch, ids, tg);
+        const double loss = model_forward(m, ids, tg, B, T);
+        if (!isfinite(loss))
+            die(EXIT_RUNTIME, "training diverged: the loss is %g at step %ld; try a lower --lr (now %g)", loss, s, ch->lr);
+        model_zero_grad(m);
+        model_backward(m);
+        grad_clip(m->grad_mem, m->n_params, ch->clip);
+        adamw_begin_step(&ch->opt);
+        const float lr = lr_schedule(s - 1, ch->warmup, ch->steps, (float)ch->lr, (float)ch->lr / 10);
+        for (int i = 0; i < m->n_tensors; i++) { /* each tensor: its place in the flat arrays, its decay */
+            const ModelTensor *t = &m->tensors[i];
+            const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;
+            adamw_update(&ch->opt, t->param->data, t->grad->data, off, n, lr, t->decay);
+        }
+        ch->ts.steps_done = s;
+        running += loss, count++;
+        progress_update(&prog, s, loss, (double)B * T);
+        if (s % ch->eval_every == 0 || s == ch->steps) {
+            const double val = evaluate(m, ch->val_ext, ch->n_val_ext);
+            progress_end(&prog);
+            printf("  %8ld %12.4f %12.4f %12.4f\n", s, running / count, val, exp(val));
+            fflush(stdout);
+            curve->x[curve->n] = (double)s, curve->train[curve->n] = running / count, curve->val[curve->n] = val, curve->n++;
+            running = 0, count = 0;
+        }
+    }
+    progress_end(&prog);
+    free(ids), free(tg);
+}
+
+/* The best n-gram of chapter 1 on this split: every order 1..6 with KN and modified KN. */
+static double best_ngram(Chapter *ch, NgramModel *ng, int *best_order) {
+    ngram_build(ng, &ch->data.train, ch->data.vocab.size, NGRAM_MAX_ORDER, 1.0);
+    double best = INFINITY;
+    for (int n = 1; n <= NGRAM_MAX_ORDER; n++)
+        for (int s = SMOOTH_KN; s <= SMOOTH_MKN; s++) {
+            const double nats = -ngram_score(ng, (Smoothing)s, n, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
+            if (nats < best) best = nats, *best_order = n;
+        }
+    return best;
+}
+
+/* ---- 4. Against the n-gram and the floor ---- */
+static void section_compare(Chapter *ch, const Curve *curve, double final, double ngram_nats, int ngram_order) {
+    print_section(stdout, 4, "Against chapter 1's n-gram and the true floor");
+    printf("  validation cross-entropy (nats per token, every validation token, </s> included):\n");
+    printf("    GPT                        %.4f   (perplexity %.4f)\n", final, exp(final));
+    printf("    best n-gram (n = %d)        %.4f   (perplexity %.4f)\n", ngram_order, ngram_nats, exp(ngram_nats));
+    if (!isnan(ch->data.floor_nats)) {
+        printf("    true process (the floor)   %.4f   (perplexity %.4f)\n", ch->data.floor_nats, exp(ch->data.floor_nats));
+        const double over = 100 * (final / ch->data.floor_nats - 1);
+        printf("\n  The GPT is %.1f%% above the floor (%s 5%%) and %s the best n-gram.\n", over,
+               over <= 5 ? "within" : "NOT within", final < ngram_nats ? "below" : "NOT below");
+    }
+    putchar('\n');
+    double *ng = xmalloc(sizeof(double) * (size_t)curve->n), *fl = xmalloc(sizeof(double) * (size_t)curve->n);
+    for (int i = 0; i < curve->n; i++) ng[i] = ngram_nats, fl[i] = ch->data.floor_nats;
+    LineSeries s[4] = {{"GPT, training loss (mean since the last point)", curve->train, false},
+                       {"GPT, validation loss", curve->val, false},
+                       {"best n-gram of chapter 1, validation", ng, true},
+                       {"true process (the floor)", fl, true}};
+    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
+    plot_lines(&ch->plot, "loss", "Pre-training a small GPT", &ax, curve->x, curve->n, s, isnan(ch->data.floor_nats) ? 3 : 4);
+    free(ng), free(fl);
+}
+
+/* ---- 5. The long-range dependency ---- */
+static void section_long_range(Chapter *ch, NgramModel *ng) {
+    print_section(stdout, 5, "The long-range dependency: GPT against the n-gram");
+    if (!ch->data.val_synth_index) {
+        printf("  This needs the synthetic language (run without --corpus and --val-file).\n");
+        return;
+    }
+    Model *m = &ch->model;
+    const int T = ch->cfg.max_len, n = NGRAM_MAX_ORDER;
+    int cand[SYNTH_CLASSES];
+    dataset_closer_ids(&ch->data, cand);
+    long right_gpt[GAP_BINS] = {0}, right_ng[GAP_BINS] = {0}, seen[GAP_BINS] = {0};
+    int *ids = xmalloc(sizeof(int) * (size_t)T);
+    uint32_t *ctx = xmalloc(sizeof(uint32_t) * 4100);
+    for (int i = 0; i < ch->data.n_val; i++) {
+        int pos, gap;
+        dataset_closer(&ch->data, i, &pos, &gap);
+        const int *line = ch->data.val.id + ch->data.val_line_start[i];
+        const int bin = gap_bin(gap);
+        seen[bin]++;
+        /* GPT: </s> then the line up to the closer (the last T tokens of it) */
+        int len = 0;
+        const int from = pos + 1 > T ? pos + 1 - T : 0;
+        if (from == 0) ids[len++] = VOCAB_EOS;
+        for (int t = from == 0 ? 0 : from - 1; t < pos; t++) ids[len++] = line[t];
+        model_forward(m, ids, NULL, 1, len);
+        const float *p = tensor_at(&m->probs, len - 1, 0);
+        int best = 0;
+        for (int c = 1; c < SYNTH_CLASSES; c++)
+            if (p[cand[c]] > p[cand[best]]) best = c;
+        right_gpt[bin] += best == ch->data.synth.cls[ch->data.val_synth_index[i]];
+        /* n-gram of order 6, modified KN: <s> then the line up to the closer */
+        int cl = 0;
+        ctx[cl++] = VOCAB_BOS;
+        for (int t = 0; t < pos && cl < 4096; t++) ctx[cl++] = (uint32_t)line[t];
+        best = 0;
+        for (int c = 1; c < SYNTH_CLASSES; c++)
+            if (ngram_prob(ng, SMOOTH_MKN, n, ctx, cl, cand[c]) > ngram_prob(ng, SMOOTH_MKN, n, ctx, cl, cand[best])) best = c;
+        right_ng[bin] += best == ch->data.synth.cls[ch->data.val_synth_index[i]];
+    }
+    printf("  Which of the four closers does each model rank first, by the gap since the marker gave the\n"
+           "  class away? (chapter 1, section 7; chance is 25%%; the GPT sees %d tokens back)\n\n", T);
+    printf("  %9s %8s %10s %10s\n", "gap", "cases", "n-gram n=6", "GPT");
+    double x[GAP_BINS], yg[GAP_BINS], yn[GAP_BINS], chance[GAP_BINS];
+    int nx = 0;
+    long far_right = 0, far_seen = 0;
+    for (int b = 0; b < GAP_BINS; b++) {
+        if (!seen[b]) continue;
+        char label[32];
+        gap_label(b, label, sizeof label);
+        printf("  %9s %8ld %9.0f%% %9.0f%%\n", label, seen[b], 100.0 * right_ng[b] / seen[b], 100.0 * right_gpt[b] / seen[b]);
+        x[nx] = gap_center(b), yn[nx] = 100.0 * right_ng[b] / seen[b], yg[nx] = 100.0 * right_gpt[b] / seen[b];
+        chance[nx] = 25, nx++;
+        if (gap_center(b) > n - 1) far_right += right_gpt[b], far_seen += seen[b];
+    }
+    char note[400];
+    snprintf(note, sizeof note, "Notice: beyond the n-gram's reach (gaps over %d) the GPT picks the right closer "
+             "%.1f%% of the time, where the n-gram is at chance: attention looks back to the marker "
+             "wherever it is in the context.", n - 1, far_seen ? 100.0 * far_right / far_seen : 0.0);
+    print_note(stdout, note);
+    putchar('\n');
+    LineSeries s[3] = {{"GPT", yg, false}, {"n-gram, n = 6", yn, false}, {"chance", chance, true}};
+    LineAxes ax = {"gap between the marker and the closer (tokens)", "closer predicted right (%)", false, false};
+    plot_lines(&ch->plot, "long_range", "The long-range agreement: GPT against the n-gram", &ax, x, nx, s, 3);
+    free(ids), free(ctx);
+}
+
+/* ---- 6. Samples ---- */
+static void section_samples(Chapter *ch) {
+    print_section(stdout, 6, "Text sampled from the model");
+    printf("  %lld lines, each started after a </s> (temperature %g, top-k %lld, top-p %g):\n\n", ch->sample,
+           ch->temperature, ch->top_k, ch->top_p);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 11);
+    int grammatical = 0, agree = 0;
+    for (long i = 0; i < ch->sample; i++) {
+        /* one line: generate until </s> or 200 tokens */
+        Model *m = &ch->model;
+        KvCache kv;
+        kv_init(&kv, m);
+        int tok = VOCAB_EOS, n = 0, ids[256];
+        model_step(m, &kv, tok);
+        while (n < 200 && kv.len < kv.max_len) {
+            tok = sample_token(kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, &rng);
+            if (tok == VOCAB_EOS) break;
+            ids[n++] = tok;
+            model_step(m, &kv, tok);
+        }
+        kv_free(&kv);
+        char *text = corpus_decode(ch->vocab, ids, n, ch->level);
+        printf("    %s\n", text);
+        if (ch->data.synthetic && ch->level == LEVEL_CHAR) {
+            grammatical += isfinite(synth_score_line(text));
+            const char *last = strrchr(text, ' ');
+            agree += last && strchr("zxqv", text[0]) && text[0] && last[1] == text[0];
+        }
+        free(text);
+    }
+    if (ch->data.synthetic && ch->level == LEVEL_CHAR && ch->sample > 0)
+        printf("\n  Sentences of the language (the grammar parses them): %d of %lld; closer agrees with the\n"
+               "  marker: %d of %lld (chapter 1's n-gram: 25%% by chance).\n", grammatical, ch->sample, agree, ch->sample);
+}
+
+/* ---- 7. The key/value cache ---- */
+static void section_cache(Chapter *ch) {
+    Model *m = &ch->model;
+    const int T = ch->cfg.max_len;
+    print_section(stdout, 7, "Generation with a key/value cache");
+    printf("  Each new token needs the keys and values of all earlier positions. Without a cache the whole\n"
+           "  prefix is recomputed (a forward pass of t tokens for token t); with one, only the new row is.\n");
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 12);
+    int *ids = xmalloc(sizeof(int) * (size_t)T);
+    KvCache kv;
+    kv_init(&kv, m);
+    ids[0] = VOCAB_EOS;
+    double worst = 0;
+    double *t_cached = xmalloc(sizeof(double) * (size_t)T), *t_full = xmalloc(sizeof(double) * (size_t)T), *xs = xmalloc(sizeof(double) * (size_t)T);
+    for (int t = 0; t < T; t++) {
+        struct timespec a, b, c;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        model_step(m, &kv, ids[t]);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        model_forward(m, ids, NULL, 1, t + 1); /* uncached: the whole prefix again */
+        clock_gettime(CLOCK_MONOTONIC, &c);
+        t_cached[t] = 1e6 * ((double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
+        t_full[t] = 1e6 * ((double)(c.tv_sec - b.tv_sec) + 1e-9 * (double)(c.tv_nsec - b.tv_nsec));
+        xs[t] = t;
+        Tensor last = tensor_row(&m->logits, t), cached = tensor_row(&kv.logits, 0);
+        worst = fmax(worst, tensor_max_abs_diff(&last, &cached));
+        if (t + 1 < T) ids[t + 1] = sample_token(kv.logits.data, m->cfg.vocab, 1.0, 0, 1.0, &rng);
+    }
+    printf("\n  %d tokens generated; largest difference between cached and uncached logits: %.3g\n", T, worst);
+    if (ch->timing) {
+        printf("\n  time per token (microseconds; varies with the machine and its load):\n  %8s %10s %10s\n",
+               "position", "cached", "uncached");
+        for (int t = 0; t < T; t += T / 8 > 0 ? T / 8 : 1) printf("  %8d %10.1f %10.1f\n", t, t_cached[t], t_full[t]);
+        LineSeries s[2] = {{"with the key/value cache", t_cached, false}, {"recomputing the prefix", t_full, false}};
+        LineAxes ax = {"position of the new token", "microseconds per token (log scale)", false, true};
+        putchar('\n');
+        plot_lines(&ch->plot, "generation_time", "Time per generated token", &ax, xs, T, s, 2);
+    } else {
+        printf("  (--timing prints and plots the time per token against the position for both)\n");
+    }
+    kv_free(&kv);
+    free(ids), free(t_cached), free(t_full), free(xs);
+}
+
+static void summary(Chapter *ch, double final, double ngram_nats) {
+    print_section(stdout, 9, "Summary");
+    printf("corpus: %s\nlevel: %s\nparameters: %zu\nsteps: %ld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
+           level_name(ch->level), ch->model.n_params, ch->ts.steps_done);
+    printf("validation_loss: %.6g\nvalidation_perplexity: %.6g\nngram_loss: %.6g\n", final, exp(final), ngram_nats);
+    if (!isnan(ch->data.floor_nats)) printf("true_loss: %.6g\n", ch->data.floor_nats);
+}
+
+/* --load FILE with --eval TEXTFILE: the loss on a text */
+static void eval_file(Chapter *ch) {
+    char *text = corpus_read_file(ch->eval_path, NULL);
+    Lines lines;
+    lines_split(&lines, text);
+    free(text);
+    if (lines.n == 0) die(EXIT_RUNTIME, "%s has no line with text in it", ch->eval_path);
+    TokenStream s;
+    corpus_encode(&s, ch->vocab, lines.line, lines.n, ch->level, false);
+    long n_ext;
+    int *ext = extend(&s, &n_ext);
+    const double loss = evaluate(&ch->model, ext, n_ext);
+    printf("%s: %d lines, %ld tokens (%ld not in the vocabulary), loss %.4f nats per token, perplexity %.4f\n",
+           ch->eval_path, lines.n, s.n, s.n_oov, loss, exp(loss));
+    free(ext);
+    token_stream_free(&s);
+    lines_free(&lines);
+}
+
+int main(int argc, char **argv) {
+    Chapter ch;
+    memset(&ch, 0, sizeof ch);
+    ch.common = cli_common_defaults();
+    ch.data_flags = dataset_flags_default();
+    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.d_ff = 0, ch.context = 64, ch.batch = 16, ch.steps = 2000;
+    ch.warmup = 100, ch.eval_every = 250, ch.sample = 8, ch.generate = 0, ch.top_k = 0;
+    ch.lr = 3e-3, ch.weight_decay = 0.1, ch.clip = 1.0, ch.temperature = 1.0, ch.top_p = 1.0;
+    ch.norm = 1, ch.pos = 0, ch.act = 1;
+    CliOption opts[DATASET_N_OPTIONS + 28];
+    int n = dataset_cli_options(opts, &ch.data_flags);
+    opts[n++] = cli_int("--layers", &ch.layers, 1, 64, "L", "Transformer blocks");
+    opts[n++] = cli_int("--heads", &ch.heads, 1, 64, "H", "attention heads (must divide --d-model)");
+    opts[n++] = cli_int("--d-model", &ch.d_model, 4, 2048, "C", "width of the residual stream");
+    opts[n++] = cli_int("--d-ff", &ch.d_ff, 0, 16384, "F", "hidden width of the FFN (0: 4 x d-model)");
+    opts[n++] = cli_int("--context", &ch.context, 2, 4096, "T", "tokens the model sees (the window length)");
+    opts[n++] = cli_int("--batch", &ch.batch, 1, 1024, "B", "windows per training step");
+    opts[n++] = cli_int("--steps", &ch.steps, 0, 10000000, "S", "training steps (in total, when resuming)");
+    opts[n++] = cli_real("--lr", &ch.lr, 1e-7, 1.0, "LR", "peak learning rate");
+    opts[n++] = cli_int("--warmup", &ch.warmup, 0, 1000000, "S", "warm-up steps");
+    opts[n++] = cli_real("--weight-decay", &ch.weight_decay, 0, 10, "WD", "AdamW's decoupled weight decay (matrices only)");
+    opts[n++] = cli_real("--clip", &ch.clip, 1e-6, 1e6, "G", "largest global gradient norm");
+    opts[n++] = cli_int("--eval-every", &ch.eval_every, 1, 10000000, "S", "steps between validation losses");
+    opts[n++] = cli_choice("--norm", &ch.norm, "post|pre", "layer norm placement (the source: post)");
+    opts[n++] = cli_choice("--pos", &ch.pos, "sin|learned", "positional encoding");
+    opts[n++] = cli_choice("--act", &ch.act, "relu|gelu", "FFN activation (the source: relu)");
+    opts[n++] = cli_string("--save", &ch.save, "FILE", "write a checkpoint after training");
+    opts[n++] = cli_string("--load", &ch.load, "FILE", "start from a checkpoint (resumes training up to --steps)");
+    opts[n++] = cli_string("--eval", &ch.eval_path, "FILE", "with --load: print the loss on a text file, nothing else");
+    opts[n++] = cli_int("--generate", &ch.generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else");
+    opts[n++] = cli_string("--prompt", &ch.prompt, "TEXT", "text to continue when generating");
+    opts[n++] = cli_int("--sample", &ch.sample, 0, 1000, "N", "lines sampled after training");
+    opts[n++] = cli_real("--temperature", &ch.temperature, 0, 100, "T", "sampling temperature (0: always the likeliest)");
+    opts[n++] = cli_int("--top-k", &ch.top_k, 0, 1000000, "K", "sample among the K likeliest (0: all)");
+    opts[n++] = cli_real("--top-p", &ch.top_p, 1e-6, 1.0, "P", "sample among the likeliest with total probability P");
+    opts[n++] = cli_flag("--timing", &ch.timing, "print and plot the time per generated token (varies run to run)");
+    ch.opts = opts, ch.n_opts = n;
+    CliSpec spec = {CHAPTER, "Pre-train a small GPT (source document §2.3.1, §3.5): training loop, AdamW, the n-gram\n"
+                             "and the true floor, the long-range dependency, sampling with a KV cache, checkpoints.",
+                    opts, n};
+    cli_parse(&spec, &ch.common, argc, argv);
+    if ((ch.eval_path || ch.generate) && !ch.load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
+    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
+
+    if (ch.load) {
+        checkpoint_load(&ch.ck, ch.load);
+        ch.loaded = true;
+        ch.vocab = &ch.ck.vocab;
+        ch.level = ch.ck.level;
+        if (ch.eval_path || ch.generate) { /* use the model, no training */
+            configure(&ch);
+            ch.batch = ch.batch < 16 ? ch.batch : 16;
+            build_model(&ch);
+            if (ch.eval_path) eval_file(&ch);
+            if (ch.generate) {
+                Rng rng;
+                rng_seed(&rng, (uint64_t)ch.common.seed, 13);
+                free(generate(&ch, ch.prompt, ch.generate, &rng, stdout));
+                printf("\n");
+            }
+            model_free(&ch.model), adamw_free(&ch.opt), checkpoint_free(&ch.ck);
+            return 0;
+        }
+    }
+    printf("Chapter 10: pre-training a small GPT (source document §2.3.1 and §3.5)\n");
+    print_section(stdout, 1, "The corpus (chapter 1's)");
+    if (ch.loaded) ch.data_flags.level = ch.level;
+    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
+    if (ch.loaded) { /* resuming: the data must give the same vocabulary */
+        bool same = ch.data.vocab.size == ch.ck.vocab.size;
+        for (int i = 0; same && i < ch.data.vocab.size; i++) same = strcmp(ch.data.vocab.word[i], ch.ck.vocab.word[i]) == 0;
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives (%d words here, %d there)",
+                       ch.load, ch.data.vocab.size, ch.ck.vocab.size);
+    }
+    ch.vocab = &ch.data.vocab;
+    ch.level = ch.data.level;
+    ch.train_ext = extend(&ch.data.train, &ch.n_train_ext);
+    ch.val_ext = extend(&ch.data.val, &ch.n_val_ext);
+    configure(&ch);
+    if (ch.n_train_ext <= ch.cfg.max_len + 1)
+        die(EXIT_RUNTIME, "the training text has %ld tokens, too few for windows of --context %d", ch.n_train_ext, ch.cfg.max_len);
+    build_model(&ch);
+
+    section_model(&ch);
+    Curve curve = {0};
+    section_train(&ch, &curve);
+    const double final = evaluate(&ch.model, ch.val_ext, ch.n_val_ext);
+    NgramModel ng;
+    int ngram_order = 1;
+    const double ngram_nats = best_ngram(&ch, &ng, &ngram_order);
+    section_compare(&ch, &curve, final, ngram_nats, ngram_order);
+    section_long_range(&ch, &ng);
+    section_samples(&ch);
+    section_cache(&ch);
+    print_section(stdout, 8, "Checkpoint");
+    if (ch.save) {
+        checkpoint_save(ch.save, &ch.model, ch.vocab, ch.level, &ch.opt, &ch.ts);
+        struct stat st;
+        stat(ch.save, &st);
+        printf("  wrote %s (%lld bytes): configuration, vocabulary, %zu parameters, AdamW's moments, the\n"
+               "  data sampler's state. Resume with --load %s --steps N; generate with --load %s --generate N.\n",
+               ch.save, (long long)st.st_size, ch.model.n_params, ch.save, ch.save);
+    } else {
+        printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
+    }
+    summary(&ch, final, ngram_nats);
+
+    free(curve.x), free(curve.train), free(curve.val);
+    ngram_free(&ng);
+    free(ch.train_ext), free(ch.val_ext);
+    model_free(&ch.model);
+    adamw_free(&ch.opt);
+    if (ch.loaded) checkpoint_free(&ch.ck);
+    dataset_free(&ch.data);
+    return 0;
+}
