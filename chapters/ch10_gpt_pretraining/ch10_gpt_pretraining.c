@@ -537,8 +537,8 @@ int main(int argc, char **argv) {
     memset(&ch, 0, sizeof ch);
     ch.common = cli_common_defaults();
     ch.data_flags = dataset_flags_default();
-    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.d_ff = 0, ch.context = 64, ch.batch = 16, ch.steps = 2000;
-    ch.warmup = 100, ch.eval_every = 250, ch.sample = 8, ch.generate = 0, ch.top_k = 0;
+    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.d_ff = 0, ch.context = 64, ch.batch = 16, ch.steps = 2500;
+    ch.warmup = 100, ch.eval_every = 500, ch.sample = 8, ch.generate = 0, ch.top_k = 0;
     ch.lr = 3e-3, ch.weight_decay = 0.1, ch.clip = 1.0, ch.temperature = 1.0, ch.top_p = 1.0;
     ch.norm = 1, ch.pos = 0, ch.act = 1;
     CliOption opts[DATASET_N_OPTIONS + 28];
