@@ -2,6 +2,7 @@
  * (the same bytes), with bad arguments (exit 2, one line on stderr naming the problem), and with
  * checks of the conclusions it prints. Run from the repository root, where `make` puts the binaries. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@ static const char *const chapters[] = {"ch01_ngram",
                                        "ch06_positional_encoding",
                                        "ch07_layer_norm",
                                        "ch08_feed_forward_residual",
-                                       "ch09_transformer_block"};
+                                       "ch09_transformer_block",
+                                       "ch10_gpt_pretraining"};
 enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
 
 typedef struct {
@@ -44,9 +46,9 @@ static Run run(const char *program, const char *const *args) {
     char path[256];
     snprintf(path, sizeof path, "./%s", program);
     ck_assert_msg(access(path, X_OK) == 0, "%s is not built (run the tests through make test)", path);
-    const char *argv[16] = {path};
+    const char *argv[64] = {path};
     int argc = 1;
-    for (; args && args[argc - 1] && argc < 15; argc++) argv[argc] = args[argc - 1];
+    for (; args && args[argc - 1] && argc < 63; argc++) argv[argc] = args[argc - 1];
     argv[argc] = NULL;
     FILE *out = tmpfile(), *err = tmpfile();
     ck_assert(out && err);
@@ -88,10 +90,24 @@ START_TEST(test_defaults_run) {
 }
 END_TEST
 
+/* Flags that keep the training chapters short where the test does not need their defaults. */
+static const char *const *quick_args(const char *chapter) {
+    static const char *const ch02[] = {"--steps", "100", "--eval-every", "50", "--lines", "2000", NULL};
+    static const char *const ch10[] = {"--steps", "20", "--eval-every", "10", "--sample", "2", "--lines", "1000",
+                                       "--layers", "1", "--d-model", "16", "--heads", "2", "--context", "16", NULL};
+    if (strcmp(chapter, "ch02_neural_lm") == 0) return ch02;
+    if (strcmp(chapter, "ch10_gpt_pretraining") == 0) return ch10;
+    return NULL;
+}
+
 START_TEST(test_same_flags_same_bytes) {
-    const char *args[] = {"--no-plot", "--seed", "7", NULL};
-    Run a = run(chapters[_i], args), b = run(chapters[_i], args), c = run(chapters[_i], (const char *[]){"--no-plot", NULL});
-    ck_assert_int_eq(a.status, 0);
+    const char *args[32] = {"--no-plot", "--seed", "7"}, *other[32] = {"--no-plot"};
+    int n = 3, k = 1;
+    const char *const *quick = quick_args(chapters[_i]);
+    for (int i = 0; quick && quick[i]; i++) args[n++] = quick[i], other[k++] = quick[i];
+    args[n] = NULL, other[k] = NULL;
+    Run a = run(chapters[_i], args), b = run(chapters[_i], args), c = run(chapters[_i], other);
+    ck_assert_msg(a.status == 0, "%s exited %d: %s", chapters[_i], a.status, a.err);
     ck_assert_msg(strcmp(a.out, b.out) == 0, "%s: two runs with the same flags differ", chapters[_i]);
     ck_assert_msg(strcmp(a.out, c.out) != 0, "%s: another seed printed the same bytes", chapters[_i]);
     run_free(&a), run_free(&b), run_free(&c);
@@ -167,6 +183,12 @@ static const struct {
     {"ch02_neural_lm", {{"--lr", "0"}, "--lr: 0 is out of range"}},
     {"ch02_neural_lm", {{"--act", "sigmoid"}, "--act: 'sigmoid' is not one of tanh|relu"}},
     {"ch02_neural_lm", {{"--batch", "5000"}, "--batch: 5000 is out of range"}},
+    {"ch10_gpt_pretraining", {{"--context", "1"}, "--context: 1 is out of range"}},
+    {"ch10_gpt_pretraining", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 64"}},
+    {"ch10_gpt_pretraining", {{"--norm", "mid"}, "--norm: 'mid' is not one of post|pre"}},
+    {"ch10_gpt_pretraining", {{"--eval", "x.txt"}, "--eval and --generate need --load FILE"}},
+    {"ch10_gpt_pretraining", {{"--top-p", "0"}, "--top-p: 0 is out of range"}},
+    {"ch10_gpt_pretraining", {{"--temperature", "-1"}, "--temperature: -1 is out of range"}},
     {"ch09_transformer_block", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 16"}},
     {"ch09_transformer_block", {{"--target", "one"}, "--target: needs 2 to 64 words, got 1"}},
     {"ch09_transformer_block", {{"--layers", "0"}, "--layers: 0 is out of range"}},
@@ -403,6 +425,118 @@ START_TEST(test_ch02_checks) {
 }
 END_TEST
 
+/* Chapter 10: checkpoints resume bit for bit, bad checkpoints are refused, the loaded model
+ * generates and evaluates. A tiny model keeps it quick. */
+static Run run10(const char *const *extra) {
+    const char *args[48];
+    int n = 0;
+    const char *const *quick = quick_args("ch10_gpt_pretraining");
+    for (int i = 0; quick[i]; i++) args[n++] = quick[i];
+    args[n++] = "--no-plot";
+    for (int i = 0; extra[i]; i++) args[n++] = extra[i];
+    args[n] = NULL;
+    return run("ch10_gpt_pretraining", args);
+}
+
+static char *slurp_file(const char *path, long *len) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *len = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)*len + 1);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    return buf;
+}
+
+static void write_file(const char *path, const char *data, long len) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+}
+
+START_TEST(test_ch10_checkpoints) {
+    char dir[] = "/tmp/llm-notebook-ckpt-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char a[256], b[256], c[256], bad[256], text[256];
+    snprintf(a, sizeof a, "%s/a.ckpt", dir), snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(c, sizeof c, "%s/c.ckpt", dir), snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    snprintf(text, sizeof text, "%s/text.txt", dir);
+    /* 20 steps at once, against 10 steps, save, load, 10 more */
+    Run r = run10((const char *[]){"--steps", "20", "--save", a, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "at random initialisation: loss "));
+    run_free(&r);
+    r = run10((const char *[]){"--steps", "10", "--save", b, NULL});
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    r = run10((const char *[]){"--steps", "20", "--load", b, "--save", c, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "loaded from"));
+    run_free(&r);
+    long la, lc;
+    char *da = slurp_file(a, &la), *dc = slurp_file(c, &lc);
+    ck_assert_int_eq(la, lc);
+    ck_assert_msg(memcmp(da, dc, (size_t)la) == 0, "resumed training differs from training straight through");
+    /* the loaded model generates (the same text twice) and evaluates a file */
+    Run g1 = run("ch10_gpt_pretraining", (const char *[]){"--load", a, "--generate", "60", "--prompt", "zo", NULL});
+    Run g2 = run("ch10_gpt_pretraining", (const char *[]){"--load", a, "--generate", "60", "--prompt", "zo", NULL});
+    ck_assert_msg(g1.status == 0, "exit %d: %s", g1.status, g1.err);
+    ck_assert_int_gt((int)strlen(g1.out), 40);
+    ck_assert_str_eq(g1.out, g2.out);
+    run_free(&g1), run_free(&g2);
+    write_file(text, "zo ba ze.\nxa o pel xe.\n", 23);
+    r = run("ch10_gpt_pretraining", (const char *[]){"--load", a, "--eval", text, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "2 lines, 23 tokens (0 not in the vocabulary), loss "));
+    run_free(&r);
+    /* bad checkpoints: each one line on stderr, exit 1 */
+    struct {
+        long keep;      /* bytes kept (-1: all) */
+        long flip;      /* byte to change (-1: none) */
+        const char *message;
+    } cases[] = {
+        {la / 2, -1, "truncated checkpoint"},  /* the checksum check comes first for a cut file ... */
+        {-1, la / 2, "checksum mismatch"},
+        {-1, 0, "wrong magic"},
+        {-1, 8, "checkpoint version"},
+        {7, -1, "wrong magic"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *copy = malloc((size_t)la);
+        memcpy(copy, da, (size_t)la);
+        if (cases[i].flip >= 0) copy[cases[i].flip] ^= 0x5a;
+        write_file(bad, copy, cases[i].keep >= 0 ? cases[i].keep : la);
+        free(copy);
+        r = run("ch10_gpt_pretraining", (const char *[]){"--load", bad, "--generate", "5", NULL});
+        ck_assert_msg(r.status == 1, "case %zu: exit %d", i, r.status);
+        const bool ok = strstr(r.err, cases[i].message) != NULL || (i == 0 && strstr(r.err, "checksum mismatch"));
+        ck_assert_msg(ok, "case %zu: \"%s\"", i, r.err);
+        ck_assert_int_eq(count_lines(r.err), 1);
+        run_free(&r);
+    }
+    r = run("ch10_gpt_pretraining", (const char *[]){"--load", text, "--generate", "5", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "wrong magic"));
+    run_free(&r);
+    /* a checkpoint of another shape or vocabulary than the flags or the corpus */
+    r = run10((const char *[]){"--steps", "20", "--load", a, "--d-model", "32", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "--d-model: 32, but the checkpoint"));
+    run_free(&r);
+    r = run10((const char *[]){"--steps", "20", "--load", a, "--level", "word", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
+    run_free(&r);
+    free(da), free(dc);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Chapters 5 to 8: what they print as their checks must come out as checked. */
 START_TEST(test_layer_chapter_conclusions) {
     const struct {
@@ -451,6 +585,7 @@ Suite *chapters_suite(void) {
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_layer_chapter_conclusions);
     tcase_add_test(tc, test_ch02_checks);
+    tcase_add_test(tc, test_ch10_checkpoints);
     tcase_add_test(tc, test_ch01_summary);
     tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);

@@ -16,5 +16,6 @@ Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
+Suite *training_suite(void);
 
 #endif

@@ -214,8 +214,6 @@ static void configure(Chapter *ch) {
                             .max_len = (int)ch->context, .causal = true, .norm = ch->norm ? NORM_PRE : NORM_POST,
                             .pos = ch->pos ? POS_LEARNED : POS_SINUSOIDAL, .act = ch->act ? ACT_GELU : ACT_RELU,
                             .tied = true};
-    if (ch->d_model % ch->heads)
-        die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch->heads, ch->d_model);
 }
 
 static void build_model(Chapter *ch) {
@@ -574,6 +572,8 @@ int main(int argc, char **argv) {
                     opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
     if ((ch.eval_path || ch.generate) && !ch.load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
+    if (!ch.load && ch.d_model % ch.heads)
+        die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch.heads, ch.d_model);
     plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
 
     if (ch.load) {
