@@ -527,6 +527,10 @@ START_TEST(test_ch10_checkpoints) {
     ck_assert_ptr_nonnull(strstr(r.err, "--d-model: 32, but the checkpoint"));
     run_free(&r);
     r = run10((const char *[]){"--steps", "20", "--load", a, "--level", "word", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "--level: word, but the checkpoint"));
+    run_free(&r);
+    r = run10((const char *[]){"--steps", "20", "--load", a, "--corpus", text, "--val-file", text, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
     run_free(&r);

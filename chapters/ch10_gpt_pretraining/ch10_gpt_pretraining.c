@@ -598,7 +598,12 @@ int main(int argc, char **argv) {
     }
     printf("Chapter 10: pre-training a small GPT (source document §2.3.1 and §3.5)\n");
     print_section(stdout, 1, "The corpus (chapter 1's)");
-    if (ch.loaded) ch.data_flags.level = ch.level;
+    if (ch.loaded) {
+        if (flag_given(&ch, "--level") && ch.data_flags.level != (int)ch.level)
+            die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch.data_flags.level),
+                ch.load, level_name(ch.level));
+        ch.data_flags.level = ch.level;
+    }
     dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
     if (ch.loaded) { /* resuming: the data must give the same vocabulary */
         bool same = ch.data.vocab.size == ch.ck.vocab.size;
