@@ -28,6 +28,7 @@
 #include "plot.h"
 #include "print.h"
 #include "progress.h"
+#include "train.h"
 #include "util.h"
 
 #define CHAPTER "ch10_gpt_pretraining"
@@ -290,19 +291,8 @@ static void section_train(Chapter *ch, Curve *curve) {
     long count = 0;
     for (long s = ch->ts.steps_done + 1; s <= ch->steps; s++) {
         one_batch(ch, ids, tg);
-        const double loss = model_forward(m, ids, tg, B, T);
-        if (!isfinite(loss))
-            die(EXIT_RUNTIME, "training diverged: the loss is %g at step %ld; try a lower --lr (now %g)", loss, s, ch->lr);
-        model_zero_grad(m);
-        model_backward(m);
-        grad_clip(m->grad_mem, m->n_params, ch->clip);
-        adamw_begin_step(&ch->opt);
-        const float lr = lr_schedule(s - 1, ch->warmup, ch->steps, (float)ch->lr, (float)ch->lr / 10);
-        for (int i = 0; i < m->n_tensors; i++) { /* each tensor: its place in the flat arrays, its decay */
-            const ModelTensor *t = &m->tensors[i];
-            const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;
-            adamw_update(&ch->opt, t->param->data, t->grad->data, off, n, lr, t->decay);
-        }
+        const Schedule sched = {ch->steps, ch->warmup, ch->lr, ch->clip};
+        const double loss = train_step(m, &ch->opt, ids, tg, B, T, s, &sched);
         ch->ts.steps_done = s;
         running += loss, count++;
         progress_update(&prog, s, loss, (double)B * T);

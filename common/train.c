@@ -1,0 +1,23 @@
+/* train: the optimisation step (see train.h). */
+#include "train.h"
+
+#include <math.h>
+
+#include "util.h"
+
+double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step, const Schedule *s) {
+    const double loss = model_forward(m, ids, targets, B, T);
+    if (!isfinite(loss))
+        die(EXIT_RUNTIME, "training diverged: the loss is %g at step %ld; try a lower --lr (now %g)", loss, step, s->lr);
+    model_zero_grad(m);
+    model_backward(m);
+    grad_clip(m->grad_mem, m->n_params, s->clip);
+    adamw_begin_step(opt);
+    const float lr = lr_schedule(step - 1, s->warmup, s->steps, (float)s->lr, (float)s->lr / 10);
+    for (int i = 0; i < m->n_tensors; i++) { /* each tensor: its place in the flat arrays, and its decay */
+        const ModelTensor *t = &m->tensors[i];
+        const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;
+        adamw_update(opt, t->param->data, t->grad->data, off, n, lr, t->decay);
+    }
+    return loss;
+}
