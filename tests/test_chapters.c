@@ -21,7 +21,8 @@ static const char *const chapters[] = {"ch01_ngram",
                                        "ch07_layer_norm",
                                        "ch08_feed_forward_residual",
                                        "ch09_transformer_block",
-                                       "ch10_gpt_pretraining"};
+                                       "ch10_gpt_pretraining",
+                                       "ch11_masked_lm"};
 enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
 
 typedef struct {
@@ -96,7 +97,10 @@ static const char *const *quick_args(const char *chapter) {
     static const char *const ch10[] = {"--steps", "20", "--eval-every", "10", "--sample", "2", "--lines", "1000",
                                        "--layers", "1", "--d-model", "16", "--heads", "2", "--context", "16", NULL};
     if (strcmp(chapter, "ch02_neural_lm") == 0) return ch02;
+    static const char *const ch11[] = {"--steps", "20", "--eval-every", "10", "--lines", "1000", "--layers", "1",
+                                       "--d-model", "16", "--heads", "2", "--context", "16", NULL};
     if (strcmp(chapter, "ch10_gpt_pretraining") == 0) return ch10;
+    if (strcmp(chapter, "ch11_masked_lm") == 0) return ch11;
     return NULL;
 }
 
@@ -189,6 +193,9 @@ static const struct {
     {"ch10_gpt_pretraining", {{"--eval", "x.txt"}, "--eval and --generate need --load FILE"}},
     {"ch10_gpt_pretraining", {{"--top-p", "0"}, "--top-p: 0 is out of range"}},
     {"ch10_gpt_pretraining", {{"--temperature", "-1"}, "--temperature: -1 is out of range"}},
+    {"ch11_masked_lm", {{"--mask-rate", "0"}, "--mask-rate: 0 is out of range"}},
+    {"ch11_masked_lm", {{"--mask-rate", "1"}, "--mask-rate: 1 is out of range"}},
+    {"ch11_masked_lm", {{"--heads", "5"}, "--heads: 5 does not divide --d-model 64"}},
     {"ch09_transformer_block", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 16"}},
     {"ch09_transformer_block", {{"--target", "one"}, "--target: needs 2 to 64 words, got 1"}},
     {"ch09_transformer_block", {{"--layers", "0"}, "--layers: 0 is out of range"}},
@@ -541,6 +548,43 @@ START_TEST(test_ch10_checkpoints) {
 }
 END_TEST
 
+/* Chapter 11: the corruption's proportions over 409,600 positions (100 windows of 4096 training
+ * tokens; the </s> tokens, about a sixth at the word level, are never chosen). Chosen has
+ * probability 0.15: over n >= 300,000 positions its standard deviation is at most
+ * sqrt(0.15 0.85 / 300000) = 0.065 percentage points, so 0.4 is six of them. Of the >= 45,000 chosen,
+ * [MASK] (0.8) has sd 0.19 points, random and unchanged (0.1) 0.14: tolerances 1.2 and 0.9. The
+ * generator is fixed, so the test is deterministic; the tolerances say it would pass for any seed
+ * with overwhelming probability. Also: [MASK] is in the vocabulary and never a filled-in word. */
+START_TEST(test_ch11_corruption_and_checks) {
+    const char *args[32];
+    int n = 0;
+    const char *const *quick = quick_args("ch11_masked_lm");
+    for (int i = 0; quick[i]; i++) args[n++] = quick[i];
+    args[n++] = "--no-plot", args[n] = NULL;
+    Run r = run("ch11_masked_lm", args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "at the rate 0.15: chosen ");
+    ck_assert_ptr_nonnull(p);
+    double chosen, mask, rnd, same;
+    ck_assert_int_eq(sscanf(p, "at the rate 0.15: chosen %lf%%; of the chosen, [MASK] %lf%%, random %lf%%,\n  unchanged %lf%%",
+                            &chosen, &mask, &rnd, &same), 4);
+    ck_assert_double_eq_tol(chosen, 15.0, 0.4);
+    ck_assert_double_eq_tol(mask, 80.0, 1.2);
+    ck_assert_double_eq_tol(rnd, 10.0, 0.9);
+    ck_assert_double_eq_tol(same, 10.0, 0.9);
+    ck_assert_ptr_nonnull(strstr(r.out, "[MASK] joins the vocabulary as id "));
+    p = strstr(r.out, "by hand: sum ");
+    ck_assert_ptr_nonnull(p);
+    p = strstr(p, "difference ");
+    ck_assert_double_lt(strtod(p + strlen("difference "), NULL), 1e-5);
+    p = strstr(r.out, "blank at position 0:");
+    ck_assert_ptr_nonnull(p);
+    const char *end = strchr(p, '\n');
+    for (const char *q = p + strlen("blank at position 0:"); q < end; q++) ck_assert_msg(*q != '_', "[MASK] offered as a fill");
+    run_free(&r);
+}
+END_TEST
+
 /* Chapters 5 to 8: what they print as their checks must come out as checked. */
 START_TEST(test_layer_chapter_conclusions) {
     const struct {
@@ -590,6 +634,7 @@ Suite *chapters_suite(void) {
     tcase_add_test(tc, test_layer_chapter_conclusions);
     tcase_add_test(tc, test_ch02_checks);
     tcase_add_test(tc, test_ch10_checkpoints);
+    tcase_add_test(tc, test_ch11_corruption_and_checks);
     tcase_add_test(tc, test_ch01_summary);
     tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);

@@ -90,6 +90,25 @@ START_TEST(test_crossentropy_by_hand) {
 }
 END_TEST
 
+/* The masked loss looks only at the rows with a target: changing the logits of the other rows
+ * changes neither the loss nor any gradient. */
+START_TEST(test_masked_loss_ignores_unchosen_rows) {
+    Rng rng;
+    rng_seed(&rng, 12, 12);
+    Tensor z = randn(6, 5, &rng, 2.0f), p = tensor_new(6, 5), d1 = tensor_new(6, 5), d2 = tensor_new(6, 5);
+    const int targets[6] = {-1, 3, -1, -1, 0, -1};
+    const double a = crossentropy_forward(&p, &z, targets);
+    crossentropy_backward(&d1, &p, targets, 1.0f);
+    for (int c = 0; c < 5; c++) *tensor_at(&z, 0, c) += 7.0f, *tensor_at(&z, 3, c) -= 3.0f * (float)c;
+    const double b = crossentropy_forward(&p, &z, targets);
+    crossentropy_backward(&d2, &p, targets, 1.0f);
+    ck_assert(a == b);
+    for (int i = 0; i < 30; i++) ck_assert(d1.data[i] == d2.data[i]);
+    for (int c = 0; c < 5; c++) ck_assert(*tensor_at(&d1, 0, c) == 0.0f && *tensor_at(&d1, 5, c) == 0.0f);
+    tensor_free(&z), tensor_free(&p), tensor_free(&d1), tensor_free(&d2);
+}
+END_TEST
+
 START_TEST(test_posenc_by_hand) {
     Tensor pe = tensor_new(3, 6);
     posenc_sinusoidal(&pe);
@@ -318,6 +337,7 @@ Suite *layers_suite(void) {
     tcase_add_test(tc, test_layernorm_by_hand);
     tcase_add_test(tc, test_crossentropy_by_hand);
     tcase_add_test(tc, test_posenc_by_hand);
+    tcase_add_test(tc, test_masked_loss_ignores_unchosen_rows);
     tcase_add_test(tc, test_posenc_identities);
     tcase_add_test(tc, test_attention_permutation_equivariance);
     tcase_add_loop_test(tc, test_layer_gradients, K_LINEAR, K_EMBEDDING + 1);

@@ -121,6 +121,33 @@ START_TEST(test_shapes_reuse_memory) {
 }
 END_TEST
 
+/* The masked-LM loss (most targets -1) of a bidirectional model, against finite differences. */
+START_TEST(test_masked_model_gradients) {
+    ModelConfig c = tiny(2 | 4);
+    Model m;
+    model_init(&m, &c, 2, 8);
+    Rng rng;
+    rng_seed(&rng, 77, 1);
+    for (int i = 0; i < m.n_tensors; i++) {
+        tensor_randn(m.tensors[i].param, &rng, 0.3f);
+        if (strstr(m.tensors[i].name, ".g"))
+            for (int k = 0; k < m.tensors[i].param->cols; k++) m.tensors[i].param->data[k] += 1.0f;
+    }
+    const int ids[12] = {10, 5, 10, 9, 0, 2, 10, 4, 4, 7, 10, 8}; /* 10 plays [MASK] */
+    const int targets[12] = {1, -1, 3, -1, -1, -1, 6, -1, -1, -1, 2, -1};
+    LossCtx l = {&m, ids, targets, 2, 6};
+    model_zero_grad(&m);
+    model_loss(&l);
+    model_backward(&m);
+    GradPair *pairs = xmalloc(sizeof(GradPair) * (size_t)m.n_tensors);
+    for (int i = 0; i < m.n_tensors; i++) pairs[i] = (GradPair){m.tensors[i].name, m.tensors[i].param, m.tensors[i].grad};
+    GradResult r = gradcheck(model_loss, &l, pairs, m.n_tensors, 6, false, &rng);
+    ck_assert_msg(r.max_error < GRADCHECK_TOL, "largest error %.3g in %s", r.max_error, r.worst);
+    free(pairs);
+    model_free(&m);
+}
+END_TEST
+
 Suite *model_suite(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("stack");
@@ -128,6 +155,7 @@ Suite *model_suite(void) {
     tcase_add_test(tc, test_param_count);
     tcase_add_loop_test(tc, test_model_gradients, 0, 32);
     tcase_add_test(tc, test_causal_logits);
+    tcase_add_test(tc, test_masked_model_gradients);
     tcase_add_test(tc, test_shapes_reuse_memory);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,526 @@
+/* ch11_masked_lm: masked language modelling (BERT), source document §2.3.2, §2.3.3 and §3.5.
+ *
+ *   choose 15% of the positions, M; of those, 80% become [MASK], 10% a random token, 10% stay;
+ *   L = -(1/|M|) sum_{i in M} ln P(w_i | the corrupted sequence)
+ *
+ * A bidirectional Transformer (common/model.c with causal = false) reads the whole corrupted
+ * sequence and is scored only where something was chosen. The chapter shows the corruption, the
+ * loss by hand, what the model really conditions on (not what §3.5's formula says), trains the
+ * masked-LM loss against the denoising loss over all positions with the same budget, and fills in
+ * blanks, including ones that only the right-hand context can fill.
+ *
+ * Run: make ch11 && ./ch11_masked_lm [--steps S] [--mask-rate R] [--blanks "_ lemo tak a _ ze ."]
+ *                                    [--save FILE] [--load FILE] [--corpus FILE] [--seed S]      */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "dataset.h"
+#include "model.h"
+#include "optim.h"
+#include "plot.h"
+#include "print.h"
+#include "progress.h"
+#include "train.h"
+#include "util.h"
+
+#define CHAPTER "ch11_masked_lm"
+
+enum { KEEP = 0, CHOSEN_MASK = 1, CHOSEN_RANDOM = 2, CHOSEN_SAME = 3 };
+
+typedef struct {
+    DatasetFlags data_flags;
+    CliCommon common;
+    long long layers, heads, d_model, context, batch, steps, warmup, eval_every;
+    double lr, mask_rate, clip, weight_decay;
+    const char *blanks, *save, *load;
+    Dataset data;
+    int mask_id, V;          /* [MASK] and the vocabulary size with it */
+    int *train_ext, *val_ext;
+    long n_train_ext, n_val_ext;
+    ModelConfig cfg;
+    Plotter plot;
+} Chapter;
+
+/* ==== the corruption ==== */
+
+/* Corrupt ids[0..n) in place: each position is chosen with probability `rate` (</s> never: it
+ * marks line ends); a chosen one becomes [MASK] with probability 0.8, a random real token with 0.1,
+ * and stays with 0.1. kind[i] records what happened; targets[i] is the original token where chosen
+ * (every position when `all_positions`, the denoising variant), -1 elsewhere. */
+static void corrupt(int *ids, int *targets, int *kind, int n, double rate, int mask_id, int V, bool all_positions, Rng *rng) {
+    for (int i = 0; i < n; i++) {
+        const int orig = ids[i];
+        kind[i] = KEEP;
+        if (orig != VOCAB_EOS && rng_uniform(rng) < rate) {
+            const float u = rng_uniform(rng);
+            if (u < 0.8f) kind[i] = CHOSEN_MASK, ids[i] = mask_id;
+            else if (u < 0.9f) kind[i] = CHOSEN_RANDOM, ids[i] = 3 + (int)rng_below(rng, (uint32_t)(V - 4)); /* not <unk>, <s>, </s>, [MASK] */
+            else kind[i] = CHOSEN_SAME;
+        }
+        targets[i] = (kind[i] != KEEP || all_positions) ? orig : -1;
+    }
+}
+
+/* B windows of T tokens from a stream, corrupted. */
+static void make_batch(const Chapter *ch, const int *ext, long n_ext, int *ids, int *tg, int *kind, int B, bool all, Rng *rng) {
+    const int T = ch->cfg.max_len;
+    for (int b = 0; b < B; b++) {
+        const long start = (long)rng_below(rng, (uint32_t)(n_ext - T));
+        memcpy(ids + b * T, ext + start, sizeof(int) * (size_t)T);
+        corrupt(ids + b * T, tg + b * T, kind + b * T, T, ch->mask_rate, ch->mask_id, ch->V, all, rng);
+    }
+}
+
+/* Loss and accuracy on the chosen positions of validation windows, corrupted the same way every
+ * time (a fixed generator), so that numbers from different steps and runs compare. */
+typedef struct {
+    double loss, accuracy, unigram_accuracy;
+    long chosen;
+} Eval;
+
+static Eval evaluate(const Chapter *ch, Model *m, int windows, const long *unigram) {
+    const int T = ch->cfg.max_len, Bmax = m->max_batch;
+    int *ids = xmalloc(sizeof(int) * (size_t)Bmax * T), *tg = xmalloc(sizeof(int) * (size_t)Bmax * T);
+    int *kind = xmalloc(sizeof(int) * (size_t)Bmax * T);
+    Rng rng;
+    rng_seed(&rng, 1234, 77);
+    int most = 3;
+    for (int v = 3; v < ch->V - 1; v++)
+        if (unigram[v] > unigram[most]) most = v;
+    Eval e = {0, 0, 0, 0};
+    for (int done = 0; done < windows; done += Bmax) {
+        const int B = windows - done < Bmax ? windows - done : Bmax;
+        make_batch(ch, ch->val_ext, ch->n_val_ext, ids, tg, kind, B, false, &rng);
+        long n = 0;
+        for (int i = 0; i < B * T; i++) n += tg[i] >= 0;
+        e.loss += model_forward(m, ids, tg, B, T) * (double)n;
+        for (int i = 0; i < B * T; i++) {
+            if (tg[i] < 0) continue;
+            const float *p = tensor_at(&m->probs, i, 0);
+            int best = 0;
+            for (int v = 1; v < ch->V; v++)
+                if (p[v] > p[best]) best = v;
+            e.accuracy += best == tg[i];
+            e.unigram_accuracy += most == tg[i];
+        }
+        e.chosen += n;
+    }
+    e.loss /= (double)e.chosen, e.accuracy /= (double)e.chosen, e.unigram_accuracy /= (double)e.chosen;
+    free(ids), free(tg), free(kind);
+    return e;
+}
+
+/* ==== printing a corrupted sequence ==== */
+
+static const char *shown(const Chapter *ch, int id) {
+    if (id == ch->mask_id) return "_";
+    if (id == VOCAB_EOS) return "/";
+    return ch->data.vocab.word[id];
+}
+
+/* Three aligned rows: the original tokens, what the model sees, and what was done where. */
+static void print_corruption(const Chapter *ch, const int *orig, const int *input, const int *kind, int n) {
+    static const char *const mark[4] = {" ", "M", "R", "S"};
+    const char *rows[3] = {"original ", "model in ", "chosen   "};
+    for (int r = 0; r < 3; r++) {
+        printf("    %s", rows[r]);
+        for (int i = 0; i < n; i++) {
+            const char *a = shown(ch, orig[i]), *b = shown(ch, input[i]);
+            int w = print_display_width(a) > print_display_width(b) ? print_display_width(a) : print_display_width(b);
+            if (ch->data.level == LEVEL_WORD) w++;
+            print_padded(stdout, r == 0 ? a : r == 1 ? b : mark[kind[i]], w);
+        }
+        printf("\n");
+    }
+    printf("    (M: [MASK], shown as _; R: a random token; S: chosen but left as it was; / is </s>)\n");
+}
+
+/* ---- 2. The corruption ---- */
+static void section_corruption(const Chapter *ch) {
+    print_section(stdout, 2, "The corruption: 15% chosen; of those 80% [MASK], 10% random, 10% unchanged");
+    const int n = (int)(ch->data.val_line_start[1] - ch->data.val_line_start[0]) - 1; /* the first line, without </s> */
+    int *orig = xmalloc(sizeof(int) * (size_t)n), *in = xmalloc(sizeof(int) * (size_t)n);
+    int *tg = xmalloc(sizeof(int) * (size_t)n), *kind = xmalloc(sizeof(int) * (size_t)n);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 31);
+    memcpy(orig, ch->data.val.id, sizeof(int) * (size_t)n);
+    memcpy(in, orig, sizeof(int) * (size_t)n);
+    /* a rate of 0.3 for this display only, so that a short line shows a few of each kind */
+    corrupt(in, tg, kind, n, 0.3, ch->mask_id, ch->V, false, &rng);
+    printf("  One validation line, corrupted at a rate of 0.3 so that a short line shows a few:\n\n");
+    print_corruption(ch, orig, in, kind, n);
+    long counts[4] = {0}, total = 0;
+    int *buf = xmalloc(sizeof(int) * 4096), *t2 = xmalloc(sizeof(int) * 4096), *k2 = xmalloc(sizeof(int) * 4096);
+    for (int rep = 0; rep < 100; rep++) {
+        memcpy(buf, ch->train_ext, sizeof(int) * 4096);
+        corrupt(buf, t2, k2, 4096, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+        for (int i = 0; i < 4096; i++)
+            if (ch->train_ext[i] != VOCAB_EOS) counts[k2[i]]++, total++;
+    }
+    const long chosen = counts[1] + counts[2] + counts[3];
+    printf("\n  Over %ld positions at the rate %g: chosen %.2f%%; of the chosen, [MASK] %.1f%%, random %.1f%%,\n"
+           "  unchanged %.1f%%.\n", total, ch->mask_rate, 100.0 * chosen / total, 100.0 * counts[1] / chosen,
+           100.0 * counts[2] / chosen, 100.0 * counts[3] / chosen);
+    print_note(stdout, "Notice: the random and the unchanged 10% keep the model honest: [MASK] never occurs "
+                       "when the model is used, so it must predict every position from its context, not "
+                       "only the ones that say [MASK].");
+    free(orig), free(in), free(tg), free(kind), free(buf), free(t2), free(k2);
+}
+
+/* ---- 3. The loss by hand ---- */
+static void section_loss(const Chapter *ch, Model *m) {
+    const int T = ch->cfg.max_len;
+    print_section(stdout, 3, "The loss over the chosen positions only, by hand and by the library");
+    printf("  L = -(1/|M|) sum_{i in M} ln P(w_i | corrupted input); other positions have target -1.\n"
+           "  One window of the validation text, the untrained model:\n\n");
+    int *ids = xmalloc(sizeof(int) * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)T), *kind = xmalloc(sizeof(int) * (size_t)T);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 32);
+    memcpy(ids, ch->val_ext + 1, sizeof(int) * (size_t)T);
+    corrupt(ids, tg, kind, T, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+    const double lib = model_forward(m, ids, tg, 1, T);
+    printf("  %8s %10s %10s %14s %10s\n", "position", "original", "input", "P(original)", "-ln P");
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < T; i++) {
+        if (tg[i] < 0) continue;
+        const double p = *tensor_at(&m->probs, i, tg[i]);
+        printf("  %8d %10s %10s %14.6f %10.4f\n", i, shown(ch, tg[i]), shown(ch, ids[i]), p, -log(p));
+        sum -= log(p);
+        n++;
+    }
+    printf("\n  by hand: sum %.6f over |M| = %d positions, mean %.6f\n  model_forward (common/model.c): %.6f"
+           "   difference %.2g\n", sum, n, n ? sum / n : 0.0, lib, fabs(lib - (n ? sum / n : 0.0)));
+    free(ids), free(tg), free(kind);
+}
+
+/* ---- 4. What the model conditions on ---- */
+static void section_condition(const Chapter *ch) {
+    print_section(stdout, 4, "Erratum: what the model conditions on");
+    print_wrapped(stdout, 2,
+                  "§3.5 writes the masked-LM loss as -sum_{i in M} log P(w_i | w_1 .. w_{i-1}, w_{i+1} .. "
+                  "w_n): every other original token as the condition. But all the chosen positions are "
+                  "corrupted at once, so when the model predicts w_i, the other chosen positions are "
+                  "[MASK], a random token, or (10%) themselves; it conditions on the corrupted sequence. "
+                  "A line with two or more chosen positions shows the difference:");
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 33);
+    for (int line = 0; line + 1 < ch->data.n_val + 1 && line < ch->data.n_val; line++) {
+        const int n = (int)(ch->data.val_line_start[line + 1] - ch->data.val_line_start[line]) - 1;
+        const int *orig = ch->data.val.id + ch->data.val_line_start[line];
+        int in[512], tg[512], kind[512];
+        if (n > 512) continue;
+        memcpy(in, orig, sizeof(int) * (size_t)n);
+        corrupt(in, tg, kind, n, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+        int chosen[512], c = 0;
+        for (int i = 0; i < n; i++)
+            if (kind[i] != KEEP) chosen[c++] = i;
+        if (c < 2) continue;
+        printf("\n");
+        print_corruption(ch, orig, in, kind, n);
+        const int i = chosen[0];
+        printf("\n  To predict position %d ('%s'), the source's formula conditions on every other original\n"
+               "  token, including '%s' at position %d. The model is given '%s' there instead.\n", i, shown(ch, orig[i]),
+               shown(ch, orig[chosen[1]]), chosen[1], shown(ch, in[chosen[1]]));
+        print_note(stdout, "Notice: the right condition is the corrupted sequence x~: L = -sum_{i in M} "
+                           "log P(w_i | x~). Chosen positions hide each other, which is one reason only 15% "
+                           "are chosen.");
+        return;
+    }
+    printf("\n  (no validation line had two chosen positions at this rate)\n");
+}
+
+/* ---- 5. Masked LM against denoising, the same budget ---- */
+typedef struct {
+    double *x, *loss[2], *acc[2];
+    int n;
+} Curves;
+
+static void train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, int variant, const long *unigram) {
+    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    int *ids = xmalloc(sizeof(int) * (size_t)B * T), *tg = xmalloc(sizeof(int) * (size_t)B * T);
+    int *kind = xmalloc(sizeof(int) * (size_t)B * T);
+    AdamW opt;
+    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, (float)ch->weight_decay);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 40); /* the same windows for both variants */
+    const Schedule sched = {ch->steps, ch->warmup, ch->lr, ch->clip};
+    Progress prog;
+    progress_start(&prog, ch->steps);
+    int k = 0;
+    for (long s = 1; s <= ch->steps; s++) {
+        make_batch(ch, ch->train_ext, ch->n_train_ext, ids, tg, kind, B, all_positions, &rng);
+        const double loss = train_step(m, &opt, ids, tg, B, T, s, &sched);
+        progress_update(&prog, s, loss, (double)B * T);
+        if (s % ch->eval_every == 0 || s == ch->steps) {
+            progress_end(&prog);
+            const Eval e = evaluate(ch, m, 256, unigram);
+            cv->x[k] = (double)s, cv->loss[variant][k] = e.loss, cv->acc[variant][k] = 100 * e.accuracy;
+            k++;
+        }
+    }
+    progress_end(&prog);
+    cv->n = k;
+    adamw_free(&opt);
+    free(ids), free(tg), free(kind);
+}
+
+static void section_train(const Chapter *ch, Model *mlm, Model *dae, Curves *cv, const long *unigram) {
+    print_section(stdout, 5, "Training: the masked-LM loss against the denoising loss, same budget");
+    printf("  Both models are the same bidirectional Transformer (%lld blocks, d_model %lld, %lld heads,\n"
+           "  context %lld), see the same corrupted windows, %lld steps of %lld. The masked LM is scored on\n"
+           "  the chosen positions only; the denoising auto-encoder (§2.3.2) on every position of the\n"
+           "  corrupted input. Both are evaluated the same way: loss and accuracy on the chosen positions\n"
+           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->layers, ch->d_model, ch->heads,
+           ch->context, ch->steps, ch->batch);
+    const int points = (int)(ch->steps / ch->eval_every) + 2;
+    cv->x = xmalloc(sizeof(double) * (size_t)points);
+    for (int v = 0; v < 2; v++) cv->loss[v] = xmalloc(sizeof(double) * (size_t)points), cv->acc[v] = xmalloc(sizeof(double) * (size_t)points);
+    train(ch, mlm, false, cv, 0, unigram);
+    train(ch, dae, true, cv, 1, unigram);
+    printf("  %8s %14s %14s %16s %16s\n", "step", "MLM loss", "MLM accuracy", "denoising loss", "denoising acc.");
+    for (int k = 0; k < cv->n; k++)
+        printf("  %8.0f %14.4f %13.1f%% %16.4f %15.1f%%\n", cv->x[k], cv->loss[0][k], cv->acc[0][k], cv->loss[1][k], cv->acc[1][k]);
+    const Eval u = evaluate(ch, mlm, 256, unigram);
+    printf("\n  Always guessing the most frequent token: %.1f%% of the chosen positions.\n", 100 * u.unigram_accuracy);
+    char note[500];
+    snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
+             "auto-encoder at %.1f%% on the chosen positions. The denoiser spends most of its loss on the 85%% "
+             "of positions that were not touched, where the answer is in the input.",
+             cv->acc[0][cv->n - 1], cv->acc[1][cv->n - 1]);
+    print_note(stdout, note);
+    putchar('\n');
+    LineSeries acc[2] = {{"masked LM (loss on the chosen positions)", cv->acc[0], false},
+                         {"denoising (loss on every position)", cv->acc[1], false}};
+    LineAxes ax = {"training step", "accuracy on the chosen positions (%)", false, false};
+    plot_lines((Plotter *)&ch->plot, "accuracy", "Masked LM against denoising: accuracy on the chosen tokens", &ax, cv->x, cv->n, acc, 2);
+    LineSeries loss[2] = {{"masked LM", cv->loss[0], false}, {"denoising", cv->loss[1], false}};
+    LineAxes al = {"training step", "loss on the chosen positions (nats)", false, false};
+    plot_lines((Plotter *)&ch->plot, "loss", "Masked LM against denoising: loss on the chosen tokens", &al, cv->x, cv->n, loss, 2);
+}
+
+/* ---- 6. Right-hand context ---- */
+
+/* The share of validation sentences whose hidden marker the model names right (see below). */
+static double right_context_accuracy(const Chapter *ch, Model *m, long *total) {
+    const int T = ch->cfg.max_len;
+    static const char *const markers[SYNTH_CLASSES] = {"zo", "xa", "qi", "vu"};
+    int cand[SYNTH_CLASSES]; /* the marker's first letter (char level) or the marker word */
+    for (int c = 0; c < SYNTH_CLASSES; c++) {
+        char tok[3] = {markers[c][0], 0, 0};
+        cand[c] = vocab_find(&ch->data.vocab, ch->data.level == LEVEL_CHAR ? tok : markers[c]);
+        if (cand[c] < 0) die(EXIT_RUNTIME, "the marker '%s' never occurs in training", markers[c]);
+    }
+    int *ids = xmalloc(sizeof(int) * (size_t)T);
+    long right = 0;
+    *total = 0;
+    for (int i = 0; i < ch->data.n_val; i++) {
+        const long start = ch->data.val_line_start[i];
+        const int n = (int)(ch->data.val_line_start[i + 1] - start); /* with its </s> */
+        if (n + 1 > T) continue; /* the whole sentence must fit in the window */
+        ids[0] = VOCAB_EOS;
+        memcpy(ids + 1, ch->data.val.id + start, sizeof(int) * (size_t)n);
+        ids[1] = ch->mask_id; /* the marker word, or both letters of the marker */
+        if (ch->data.level == LEVEL_CHAR) ids[2] = ch->mask_id;
+        model_forward(m, ids, NULL, 1, n + 1);
+        const float *p = tensor_at(&m->probs, 1, 0);
+        int best = 0;
+        for (int c = 1; c < SYNTH_CLASSES; c++)
+            if (p[cand[c]] > p[cand[best]]) best = c;
+        right += best == ch->data.synth.cls[ch->data.val_synth_index[i]];
+        (*total)++;
+    }
+    free(ids);
+    return *total ? (double)right / (double)*total : 0.0;
+}
+
+static void section_right_context(const Chapter *ch, Model *mlm, Model *dae) {
+    print_section(stdout, 6, "What only the right-hand context can tell");
+    if (!ch->data.val_synth_index) {
+        printf("  This needs the synthetic language.\n");
+        return;
+    }
+    printf("  Hide each validation sentence's marker (zo, xa, qi, vu: the word, or both its letters):\n"
+           "  only the closer at the end of the sentence (ze, xe, qe, ve) can tell which it was. A\n"
+           "  left-to-right model sees none of it when it predicts the marker, so it cannot beat 25%%.\n\n");
+    long total;
+    const double a = right_context_accuracy(ch, mlm, &total);
+    printf("  masked LM:               %.1f%% of %ld sentences\n", 100 * a, total);
+    if (dae) printf("  denoising auto-encoder:  %.1f%%\n", 100 * right_context_accuracy(ch, dae, &total));
+}
+
+/* ---- 7. Fill in the blanks ---- */
+static void section_fill(const Chapter *ch, Model *m) {
+    print_section(stdout, 7, "Fill in the blanks");
+    const int T = ch->cfg.max_len;
+    char **tok;
+    const int k = tokenize_line(ch->blanks, ch->data.level, &tok);
+    if (k + 2 > T) die(EXIT_USAGE, "--blanks: %d tokens do not fit in the context of %d", k, T);
+    int *ids = xmalloc(sizeof(int) * (size_t)(k + 2));
+    const char **labels = xmalloc(sizeof(char *) * (size_t)(k + 2));
+    ids[0] = VOCAB_EOS, labels[0] = "/";
+    int blanks = 0;
+    for (int i = 0; i < k; i++) {
+        const bool blank = strcmp(tok[i], "_") == 0;
+        const int id = blank ? ch->mask_id : vocab_find(&ch->data.vocab, tok[i]);
+        ids[i + 1] = id < 0 ? VOCAB_UNK : id;
+        labels[i + 1] = blank ? "_" : tok[i];
+        blanks += blank;
+    }
+    ids[k + 1] = VOCAB_EOS, labels[k + 1] = "/";
+    printf("  \"%s\"  (each _ is a [MASK]; the model sees the whole line at once)\n\n", ch->blanks);
+    if (!blanks) printf("  (no _ in --blanks: nothing to fill)\n");
+    model_forward(m, ids, NULL, 1, k + 2);
+    for (int i = 1; i <= k; i++) {
+        if (ids[i] != ch->mask_id) continue;
+        const float *p = tensor_at(&m->probs, i, 0);
+        printf("  blank at position %d:", i - 1);
+        bool used[4096] = {false};
+        for (int r = 0; r < 5 && r < ch->V; r++) {
+            int best = -1;
+            for (int v = 0; v < ch->V && v < 4096; v++)
+                if (!used[v] && v != ch->mask_id && (best < 0 || p[v] > p[best])) best = v;
+            used[best] = true;
+            printf("  %s %.3f", shown(ch, best), p[best]);
+        }
+        printf("\n");
+    }
+    /* the attention of the last block, every head, for this line */
+    const int L = m->cfg.layers - 1, H = m->cfg.heads;
+    HeatPanel panels[16];
+    char keys[16][24], titles[16][32];
+    for (int h = 0; h < H && h < 16; h++) {
+        snprintf(keys[h], sizeof keys[h], "block%d_head%d", L, h);
+        snprintf(titles[h], sizeof titles[h], "head %d", h);
+        panels[h] = (HeatPanel){keys[h], titles[h], &m->cache[L].attn.weights[h], labels, labels, "key", "query", HEAT_WEIGHTS};
+    }
+    putchar('\n');
+    char title[128];
+    snprintf(title, sizeof title, "Attention in block %d of the masked LM, for the blanks sentence", L);
+    plot_heatmaps((Plotter *)&ch->plot, "fill_attention", title, panels, H < 16 ? H : 16);
+    tokens_free(tok, k);
+    free(ids), free(labels);
+}
+
+static int *extend(const TokenStream *s, long *n) {
+    int *ext = xmalloc(sizeof(int) * (size_t)(s->n + 1));
+    ext[0] = VOCAB_EOS;
+    memcpy(ext + 1, s->id, sizeof(int) * (size_t)s->n);
+    *n = s->n + 1;
+    return ext;
+}
+
+int main(int argc, char **argv) {
+    Chapter ch;
+    memset(&ch, 0, sizeof ch);
+    ch.common = cli_common_defaults();
+    ch.data_flags = dataset_flags_default();
+    ch.data_flags.level = LEVEL_WORD; /* whole words to fill in, as in BERT */
+    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.context = 64, ch.batch = 16, ch.steps = 1200, ch.warmup = 100;
+    ch.eval_every = 200, ch.lr = 3e-3, ch.mask_rate = 0.15, ch.clip = 1.0, ch.weight_decay = 0.1;
+    ch.blanks = "_ lemo tak a _ ze .";
+    CliOption opts[DATASET_N_OPTIONS + 14];
+    int n = dataset_cli_options(opts, &ch.data_flags);
+    opts[n++] = cli_int("--layers", &ch.layers, 1, 64, "L", "Transformer blocks");
+    opts[n++] = cli_int("--heads", &ch.heads, 1, 64, "H", "attention heads (must divide --d-model)");
+    opts[n++] = cli_int("--d-model", &ch.d_model, 4, 2048, "C", "width of the residual stream");
+    opts[n++] = cli_int("--context", &ch.context, 4, 4096, "T", "tokens per window");
+    opts[n++] = cli_int("--batch", &ch.batch, 1, 1024, "B", "windows per step");
+    opts[n++] = cli_int("--steps", &ch.steps, 1, 10000000, "S", "training steps of each variant");
+    opts[n++] = cli_real("--lr", &ch.lr, 1e-7, 1.0, "LR", "peak learning rate");
+    opts[n++] = cli_int("--warmup", &ch.warmup, 0, 1000000, "S", "warm-up steps");
+    opts[n++] = cli_int("--eval-every", &ch.eval_every, 1, 10000000, "S", "steps between evaluations");
+    opts[n++] = cli_real("--mask-rate", &ch.mask_rate, 0.01, 0.9, "R", "share of positions chosen");
+    opts[n++] = cli_string("--blanks", &ch.blanks, "TEXT", "a line with _ for each blank token to fill");
+    opts[n++] = cli_string("--save", &ch.save, "FILE", "write the masked LM's checkpoint (chapter 10's format)");
+    opts[n++] = cli_string("--load", &ch.load, "FILE", "use a saved masked LM instead of training one");
+    CliSpec spec = {CHAPTER, "Masked language modelling (source document §2.3.2, §2.3.3, §3.5): the 80/10/10\n"
+                             "corruption, the loss on the chosen positions, masked LM against denoising, and a\n"
+                             "bidirectional model that fills in blanks.",
+                    opts, n};
+    cli_parse(&spec, &ch.common, argc, argv);
+    if (ch.d_model % ch.heads) die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch.heads, ch.d_model);
+    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
+    Checkpoint ck;
+    if (ch.load) {
+        checkpoint_load(&ck, ch.load);
+        if (ck.cfg.causal) die(EXIT_RUNTIME, "%s holds a causal (GPT) model; a masked LM is bidirectional", ch.load);
+        if (vocab_find(&ck.vocab, "[MASK]") != ck.vocab.size - 1) die(EXIT_RUNTIME, "%s has no [MASK] token: not a masked LM", ch.load);
+        ch.data_flags.level = ck.level;
+    }
+
+    printf("Chapter 11: masked language modelling (source document §2.3.2, §2.3.3 and §3.5)\n");
+    print_section(stdout, 1, "The corpus (chapter 1's) and the [MASK] token");
+    if (!ch.load) printf("  Words by default, as in BERT (--level char masks single letters, which learn slowly).\n\n");
+    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
+    ch.mask_id = vocab_add(&ch.data.vocab, "[MASK]");
+    ch.V = ch.data.vocab.size;
+    printf("\n  [MASK] joins the vocabulary as id %d (|V| is now %d); it never occurs in the text.\n", ch.mask_id, ch.V);
+    if (ch.load) {
+        bool same = ck.vocab.size == ch.V;
+        for (int i = 0; same && i < ch.V; i++) same = strcmp(ck.vocab.word[i], ch.data.vocab.word[i]) == 0;
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives", ch.load);
+    }
+    ch.train_ext = extend(&ch.data.train, &ch.n_train_ext);
+    ch.val_ext = extend(&ch.data.val, &ch.n_val_ext);
+    ch.cfg = ch.load ? ck.cfg
+                     : (ModelConfig){.vocab = ch.V, .d_model = (int)ch.d_model, .heads = (int)ch.heads, .d_ff = 4 * (int)ch.d_model,
+                                     .layers = (int)ch.layers, .max_len = (int)ch.context, .causal = false, .norm = NORM_PRE,
+                                     .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
+    if (ch.n_train_ext <= ch.cfg.max_len + 1 || ch.n_val_ext <= ch.cfg.max_len + 1)
+        die(EXIT_RUNTIME, "the text is too short for windows of --context %d", ch.cfg.max_len);
+    long *unigram = xcalloc((size_t)ch.V, sizeof(long));
+    for (long i = 0; i < ch.data.train.n; i++) unigram[ch.data.train.id[i]]++;
+
+    Model mlm, dae;
+    model_init(&mlm, &ch.cfg, (int)ch.batch, (uint64_t)ch.common.seed);
+    model_init(&dae, &ch.cfg, (int)ch.batch, (uint64_t)ch.common.seed);
+    section_corruption(&ch);
+    section_loss(&ch, &mlm);
+    section_condition(&ch);
+    Curves cv = {0};
+    if (ch.load) {
+        memcpy(mlm.param_mem, ck.params, sizeof(float) * ck.n_params);
+        print_section(stdout, 5, "Training: skipped, the masked LM comes from the checkpoint");
+        const Eval e = evaluate(&ch, &mlm, 256, unigram);
+        printf("  %s: loss %.4f, accuracy %.1f%% on the chosen positions (the most frequent token: %.1f%%)\n", ch.load,
+               e.loss, 100 * e.accuracy, 100 * e.unigram_accuracy);
+    } else {
+        section_train(&ch, &mlm, &dae, &cv, unigram);
+    }
+    section_right_context(&ch, &mlm, ch.load ? NULL : &dae);
+    section_fill(&ch, &mlm);
+
+    print_section(stdout, 8, "Checkpoint");
+    if (ch.save) {
+        checkpoint_save(ch.save, &mlm, &ch.data.vocab, ch.data.level, NULL, NULL);
+        printf("  wrote %s: the masked LM in chapter 10's format (bidirectional, with [MASK] as the last word).\n", ch.save);
+    } else {
+        printf("  (--save FILE keeps the masked LM; --load FILE uses it again without training)\n");
+    }
+    print_section(stdout, 9, "Summary");
+    const Eval e = evaluate(&ch, &mlm, 256, unigram);
+    printf("corpus: %s\nlevel: %s\nmasked_accuracy: %.4f\nmasked_loss: %.6g\nunigram_accuracy: %.4f\n",
+           ch.data.synthetic ? "synthetic" : ch.data_flags.corpus_path, level_name(ch.data.level), e.accuracy, e.loss,
+           e.unigram_accuracy);
+    if (!ch.load) printf("denoising_accuracy: %.4f\n", cv.acc[1][cv.n - 1] / 100);
+    if (ch.data.val_synth_index) {
+        long total;
+        printf("right_context_accuracy: %.4f\n", right_context_accuracy(&ch, &mlm, &total));
+    }
+
+    if (!ch.load) {
+        free(cv.x);
+        for (int v = 0; v < 2; v++) free(cv.loss[v]), free(cv.acc[v]);
+    } else {
+        checkpoint_free(&ck);
+    }
+    free(unigram), free(ch.train_ext), free(ch.val_ext);
+    model_free(&mlm), model_free(&dae);
+    dataset_free(&ch.data);
+    return 0;
+}
