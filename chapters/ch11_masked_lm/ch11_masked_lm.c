@@ -9,7 +9,7 @@
  * masked-LM loss against the denoising loss over all positions with the same budget, and fills in
  * blanks, including ones that only the right-hand context can fill.
  *
- * Run: make ch11 && ./ch11_masked_lm [--steps S] [--mask-rate R] [--blanks "_ lemo tak a _ ze ."]
+ * Run: make ch11 && ./ch11_masked_lm [--steps S] [--mask-rate R] [--blanks "_ lemo tak a pel ze ."]
  *                                    [--save FILE] [--load FILE] [--corpus FILE] [--seed S]      */
 #include <math.h>
 #include <stdio.h>
@@ -422,7 +422,7 @@ int main(int argc, char **argv) {
     ch.data_flags.level = LEVEL_WORD; /* whole words to fill in, as in BERT */
     ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.context = 64, ch.batch = 16, ch.steps = 1200, ch.warmup = 100;
     ch.eval_every = 200, ch.lr = 3e-3, ch.mask_rate = 0.15, ch.clip = 1.0, ch.weight_decay = 0.1;
-    ch.blanks = "_ lemo tak a _ ze .";
+    ch.blanks = "_ lemo tak a pel ze .";
     CliOption opts[DATASET_N_OPTIONS + 14];
     int n = dataset_cli_options(opts, &ch.data_flags);
     opts[n++] = cli_int("--layers", &ch.layers, 1, 64, "L", "Transformer blocks");
