@@ -4,6 +4,7 @@
 #   make ch04         build one chapter: ./ch04_masked_attention
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
 #   make figures      run every chapter with its defaults; figures land under figures/
+#   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make clean
 #
 # CFLAGS can be overridden (make CFLAGS="-O0 -g"); -std=c11 and the include paths are always added.
@@ -30,7 +31,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+.PHONY: all test figures clean check-deps bench $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
 all: $(CHAPTERS)
 
 # ---- the shared library ----
@@ -71,6 +72,17 @@ check-deps:
 test: all check-deps
 	@$(MAKE) --no-print-directory $(TEST_BIN)
 	./$(TEST_BIN)
+
+# ---- the benchmark: speed is measured here, never asserted in a test ----
+BENCH_BIN := $(BUILD)/bench
+OPENBLAS_FLAGS = $(shell pkg-config --exists openblas 2>/dev/null && echo -DHAVE_OPENBLAS $$(pkg-config --cflags openblas))
+OPENBLAS_LIBS  = $(shell pkg-config --exists openblas 2>/dev/null && pkg-config --libs openblas)
+
+$(BENCH_BIN): tests/bench/bench.c $(LIB)
+	$(CC) $(CPPFLAGS) $(OPENBLAS_FLAGS) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) -o $@ $(OPENBLAS_LIBS) $(LDLIBS)
+
+bench: $(BENCH_BIN)
+	./$(BENCH_BIN)
 
 figures: all
 	@for c in $(CHAPTERS); do \
