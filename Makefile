@@ -5,6 +5,8 @@
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
 #   make figures      run every chapter with its defaults; figures land under figures/
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
+#   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
+#   make valgrind     the tests and every chapter under valgrind
 #   make clean
 #
 # CFLAGS can be overridden (make CFLAGS="-O0 -g"); -std=c11 and the include paths are always added.
@@ -22,7 +24,8 @@ OPENMP  ?= $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o
 ARCH    ?= $(shell printf 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native -ffp-contract=fast)
 ALL_CFLAGS = -std=c11 $(CFLAGS) $(ARCH) $(OPENMP)
 
-BUILD    := build
+BUILD   ?= build
+BINDIR  ?= .
 CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(wildcard chapters/ch[0-9][0-9]_*/))))
 COMMON_SRC := $(sort $(wildcard common/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -31,8 +34,8 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps bench $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
-all: $(CHAPTERS)
+.PHONY: all test figures clean check-deps bench asan valgrind $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+all: $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 # ---- the shared library ----
 $(BUILD)/common/%.o: common/%.c
@@ -48,9 +51,13 @@ $(BUILD)/chapters/%.o: chapters/%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 define CHAPTER_RULES
-$(1): $(BUILD)/chapters/$(1)/$(1).o $(LIB)
+$(BINDIR)/$(1): $(BUILD)/chapters/$(1)/$(1).o $(LIB)
+	@mkdir -p $$(@D)
 	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) $$^ -o $$@ $$(LDLIBS)
-$(firstword $(subst _, ,$(1))): $(1)
+ifneq ($(BINDIR),.)
+$(1): $(BINDIR)/$(1)
+endif
+$(firstword $(subst _, ,$(1))): $(BINDIR)/$(1)
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call CHAPTER_RULES,$(c))))
 
@@ -71,7 +78,17 @@ check-deps:
 # The runner is built in a second make so that pkg-config is asked after check-deps installed Check.
 test: all check-deps
 	@$(MAKE) --no-print-directory $(TEST_BIN)
-	./$(TEST_BIN)
+	NOTEBOOK_BINDIR=$(BINDIR) ./$(TEST_BIN)
+
+# The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer (leaks included), in
+# build/asan, leaving the normal build alone. Any report fails the run.
+SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin CFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" test
+
+# The test suite and every chapter (with small sizes) under valgrind's memcheck.
+valgrind: all $(TEST_BIN)
+	@sh tests/valgrind.sh $(BINDIR) $(TEST_BIN)
 
 # ---- the benchmark: speed is measured here, never asserted in a test ----
 BENCH_BIN := $(BUILD)/bench
@@ -92,6 +109,6 @@ figures: all
 	done
 
 clean:
-	rm -rf $(BUILD) $(CHAPTERS)
+	rm -rf $(BUILD) build/asan $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 -include $(COMMON_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(foreach c,$(CHAPTERS),$(BUILD)/chapters/$(c)/$(c).d)

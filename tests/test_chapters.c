@@ -44,8 +44,9 @@ static char *slurp(FILE *f) {
 
 /* Run ./<program> with the given arguments (NULL-terminated), capturing both outputs. */
 static Run run(const char *program, const char *const *args) {
-    char path[256];
-    snprintf(path, sizeof path, "./%s", program);
+    char path[512];
+    const char *dir = getenv("NOTEBOOK_BINDIR"); /* where make put the binaries ("." normally) */
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : ".", program);
     ck_assert_msg(access(path, X_OK) == 0, "%s is not built (run the tests through make test)", path);
     const char *argv[64] = {path};
     int argc = 1;
