@@ -257,6 +257,14 @@ void token_stream_free(TokenStream *s) {
     memset(s, 0, sizeof *s);
 }
 
+int *token_stream_with_eos(const TokenStream *s, long *n) {
+    int *ext = xmalloc(sizeof(int) * (size_t)(s->n + 1));
+    ext[0] = VOCAB_EOS;
+    memcpy(ext + 1, s->id, sizeof(int) * (size_t)s->n);
+    *n = s->n + 1;
+    return ext;
+}
+
 char *corpus_decode(const Vocab *v, const int *ids, long n, TokenLevel level) {
     size_t cap = 256, len = 0;
     char *out = xmalloc(cap);

@@ -66,6 +66,9 @@ typedef struct {
 /* Encode `lines`; with `grow`, new tokens join the vocabulary (training), otherwise they become <unk>. */
 void corpus_encode(TokenStream *out, Vocab *v, char *const *lines, int n, TokenLevel level, bool grow);
 void token_stream_free(TokenStream *s);
+/* A copy of the stream's ids with one </s> in front (free it): the first line then follows a </s>
+ * like every other, which is how the Transformer chapters cut windows from a stream. */
+int *token_stream_with_eos(const TokenStream *s, long *n);
 
 /* Text of ids[0..n): concatenated (char level) or space-separated (word level); </s> becomes '\n'. */
 char *corpus_decode(const Vocab *v, const int *ids, long n, TokenLevel level);

@@ -89,14 +89,6 @@ static double evaluate(Model *m, const int *ext, long n_ext) {
     return total / (double)scored;
 }
 
-/* The stream with one </s> in front: the first line then follows a </s> like every other. */
-static int *extend(const TokenStream *s, long *n) {
-    int *ext = xmalloc(sizeof(int) * (size_t)(s->n + 1));
-    ext[0] = VOCAB_EOS;
-    memcpy(ext + 1, s->id, sizeof(int) * (size_t)s->n);
-    *n = s->n + 1;
-    return ext;
-}
 
 /* ==== sampling ==== */
 
@@ -511,7 +503,7 @@ static void eval_file(Chapter *ch) {
     TokenStream s;
     corpus_encode(&s, ch->vocab, lines.line, lines.n, ch->level, false);
     long n_ext;
-    int *ext = extend(&s, &n_ext);
+    int *ext = token_stream_with_eos(&s, &n_ext);
     const double loss = evaluate(&ch->model, ext, n_ext);
     printf("%s: %d lines, %ld tokens (%ld not in the vocabulary), loss %.4f nats per token, perplexity %.4f\n",
            ch->eval_path, lines.n, s.n, s.n_oov, loss, exp(loss));
@@ -603,8 +595,8 @@ int main(int argc, char **argv) {
     }
     ch.vocab = &ch.data.vocab;
     ch.level = ch.data.level;
-    ch.train_ext = extend(&ch.data.train, &ch.n_train_ext);
-    ch.val_ext = extend(&ch.data.val, &ch.n_val_ext);
+    ch.train_ext = token_stream_with_eos(&ch.data.train, &ch.n_train_ext);
+    ch.val_ext = token_stream_with_eos(&ch.data.val, &ch.n_val_ext);
     configure(&ch);
     if (ch.n_train_ext <= ch.cfg.max_len + 1)
         die(EXIT_RUNTIME, "the training text has %ld tokens, too few for windows of --context %d", ch.n_train_ext, ch.cfg.max_len);

@@ -406,13 +406,6 @@ static void section_fill(const Chapter *ch, Model *m) {
     free(ids), free(labels);
 }
 
-static int *extend(const TokenStream *s, long *n) {
-    int *ext = xmalloc(sizeof(int) * (size_t)(s->n + 1));
-    ext[0] = VOCAB_EOS;
-    memcpy(ext + 1, s->id, sizeof(int) * (size_t)s->n);
-    *n = s->n + 1;
-    return ext;
-}
 
 int main(int argc, char **argv) {
     Chapter ch;
@@ -465,8 +458,8 @@ int main(int argc, char **argv) {
         for (int i = 0; same && i < ch.V; i++) same = strcmp(ck.vocab.word[i], ch.data.vocab.word[i]) == 0;
         if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives", ch.load);
     }
-    ch.train_ext = extend(&ch.data.train, &ch.n_train_ext);
-    ch.val_ext = extend(&ch.data.val, &ch.n_val_ext);
+    ch.train_ext = token_stream_with_eos(&ch.data.train, &ch.n_train_ext);
+    ch.val_ext = token_stream_with_eos(&ch.data.val, &ch.n_val_ext);
     ch.cfg = ch.load ? ck.cfg
                      : (ModelConfig){.vocab = ch.V, .d_model = (int)ch.d_model, .heads = (int)ch.heads, .d_ff = 4 * (int)ch.d_model,
                                      .layers = (int)ch.layers, .max_len = (int)ch.context, .causal = false, .norm = NORM_PRE,
