@@ -89,7 +89,6 @@ static double evaluate(Model *m, const int *ext, long n_ext) {
     return total / (double)scored;
 }
 
-
 /* ==== sampling ==== */
 
 /* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
