@@ -84,7 +84,7 @@ test: all check-deps
 # build/asan, leaving the normal build alone. Any report fails the run.
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin CFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" test
+	@CK_TIMEOUT_MULTIPLIER=4 $(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin CFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" test
 
 # The test suite and every chapter (with small sizes) under valgrind's memcheck.
 valgrind: all $(TEST_BIN)

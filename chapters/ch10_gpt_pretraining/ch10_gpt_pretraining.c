@@ -559,6 +559,8 @@ int main(int argc, char **argv) {
 
     if (ch.load) {
         checkpoint_load(&ch.ck, ch.load);
+        if (!ch.ck.cfg.causal)
+            die(EXIT_RUNTIME, "%s holds a bidirectional model (chapter 11's masked LM); a GPT is causal", ch.load);
         ch.loaded = true;
         ch.vocab = &ch.ck.vocab;
         ch.level = ch.ck.level;
