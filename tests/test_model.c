@@ -50,6 +50,29 @@ static double model_loss(void *p) {
     return model_forward(l->m, l->ids, l->targets, l->B, l->T);
 }
 
+/* Weights of size 0.3 (larger than GPT-2's 0.02, so that gradients are of ordinary size), layer-norm
+ * gains around 1. */
+static void randomize_params(Model *m, Rng *rng) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        Tensor *t = m->tensors[i].param;
+        tensor_randn(t, rng, 0.3f);
+        if (strstr(m->tensors[i].name, ".g"))
+            for (int k = 0; k < t->cols; k++) t->data[k] += 1.0f;
+    }
+}
+
+/* The analytic gradients of the loss in l against finite differences, every tensor sampled. */
+static GradResult check_gradients(Model *m, LossCtx *l, bool kinks, Rng *rng) {
+    model_zero_grad(m);
+    model_loss(l);
+    model_backward(m);
+    GradPair *pairs = xmalloc(sizeof(GradPair) * (size_t)m->n_tensors);
+    for (int i = 0; i < m->n_tensors; i++) pairs[i] = (GradPair){m->tensors[i].name, m->tensors[i].param, m->tensors[i].grad};
+    GradResult r = gradcheck(model_loss, l, pairs, m->n_tensors, 6, kinks, rng);
+    free(pairs);
+    return r;
+}
+
 /* Every parameter tensor, sampled, in all 32 variants (causal, norm, positions, tying, activation).
  * The weights are drawn larger than GPT-2's 0.02 so that the gradients are of ordinary size. */
 START_TEST(test_model_gradients) {
@@ -58,24 +81,13 @@ START_TEST(test_model_gradients) {
     model_init(&m, &c, 2, 7);
     Rng rng;
     rng_seed(&rng, 100 + (uint64_t)_i, 1);
-    for (int i = 0; i < m.n_tensors; i++) {
-        Tensor *t = m.tensors[i].param;
-        tensor_randn(t, &rng, 0.3f);
-        if (strstr(m.tensors[i].name, ".g")) /* layer-norm gains around 1 */
-            for (int k = 0; k < t->cols; k++) t->data[k] += 1.0f;
-    }
+    randomize_params(&m, &rng);
     const int ids[12] = {1, 5, 3, 9, 0, 2, 10, 4, 4, 7, 6, 8};
     const int targets[12] = {5, 3, 9, 0, 2, -1, 4, 4, 7, 6, 8, 1};
     LossCtx l = {&m, ids, targets, 2, 6};
-    model_zero_grad(&m);
-    model_loss(&l);
-    model_backward(&m);
-    GradPair *pairs = xmalloc(sizeof(GradPair) * (size_t)m.n_tensors);
-    for (int i = 0; i < m.n_tensors; i++) pairs[i] = (GradPair){m.tensors[i].name, m.tensors[i].param, m.tensors[i].grad};
-    GradResult r = gradcheck(model_loss, &l, pairs, m.n_tensors, 6, c.act == ACT_RELU, &rng);
+    GradResult r = check_gradients(&m, &l, c.act == ACT_RELU, &rng);
     ck_assert_msg(r.checked > 100, "only %d elements checked", r.checked);
     ck_assert_msg(r.max_error < GRADCHECK_TOL, "variant %d: largest error %.3g in %s", _i, r.max_error, r.worst);
-    free(pairs);
     model_free(&m);
 }
 END_TEST
@@ -128,22 +140,12 @@ START_TEST(test_masked_model_gradients) {
     model_init(&m, &c, 2, 8);
     Rng rng;
     rng_seed(&rng, 77, 1);
-    for (int i = 0; i < m.n_tensors; i++) {
-        tensor_randn(m.tensors[i].param, &rng, 0.3f);
-        if (strstr(m.tensors[i].name, ".g"))
-            for (int k = 0; k < m.tensors[i].param->cols; k++) m.tensors[i].param->data[k] += 1.0f;
-    }
+    randomize_params(&m, &rng);
     const int ids[12] = {10, 5, 10, 9, 0, 2, 10, 4, 4, 7, 10, 8}; /* 10 plays [MASK] */
     const int targets[12] = {1, -1, 3, -1, -1, -1, 6, -1, -1, -1, 2, -1};
     LossCtx l = {&m, ids, targets, 2, 6};
-    model_zero_grad(&m);
-    model_loss(&l);
-    model_backward(&m);
-    GradPair *pairs = xmalloc(sizeof(GradPair) * (size_t)m.n_tensors);
-    for (int i = 0; i < m.n_tensors; i++) pairs[i] = (GradPair){m.tensors[i].name, m.tensors[i].param, m.tensors[i].grad};
-    GradResult r = gradcheck(model_loss, &l, pairs, m.n_tensors, 6, false, &rng);
+    GradResult r = check_gradients(&m, &l, false, &rng);
     ck_assert_msg(r.max_error < GRADCHECK_TOL, "largest error %.3g in %s", r.max_error, r.worst);
-    free(pairs);
     model_free(&m);
 }
 END_TEST
