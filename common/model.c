@@ -180,7 +180,6 @@ void model_zero_grad(Model *m) { memset(m->grad_mem, 0, sizeof(float) * m->n_par
 
 void model_backward(Model *m) {
     const ModelConfig *c = &m->cfg;
-    const int B = m->B, T = m->T, C = c->d_model;
     tensor_fill(&m->dlogits, 0.0f);
     crossentropy_backward(&m->dlogits, &m->probs, m->targets, 1.0f);
     /* logits = xf W_out */
@@ -191,12 +190,18 @@ void model_backward(Model *m) {
     } else {
         linear_backward(&m->dxf, &m->grads.lm_head, NULL, &m->dlogits, &m->xf, &m->params.lm_head);
     }
+    model_backward_hidden(m, &m->dxf);
+}
+
+void model_backward_hidden(Model *m, const Tensor *dxf) {
+    const ModelConfig *c = &m->cfg;
+    const int B = m->B, T = m->T, C = c->d_model;
     /* final norm */
     Tensor *d = &m->dx_a, *dprev = &m->dx_b;
     tensor_fill(d, 0.0f);
     if (c->norm == NORM_PRE)
-        layernorm_backward(d, &m->grads.lnf_g, &m->grads.lnf_b, &m->dxf, &m->x[c->layers], &m->lnf_mean, &m->lnf_rstd, &m->params.lnf_g);
-    else tensor_copy(d, &m->dxf);
+        layernorm_backward(d, &m->grads.lnf_g, &m->grads.lnf_b, dxf, &m->x[c->layers], &m->lnf_mean, &m->lnf_rstd, &m->params.lnf_g);
+    else tensor_copy(d, dxf);
     /* the blocks, last to first */
     for (int l = c->layers - 1; l >= 0; l--) {
         tensor_fill(dprev, 0.0f);
@@ -211,9 +216,68 @@ void model_backward(Model *m) {
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
                 float *g = tensor_at(&m->grads.wpe, t, 0);
-                const float *s = tensor_at(d, b * T + t, 0);
-                for (int k = 0; k < C; k++) g[k] += s[k];
+                const float *src = tensor_at(d, b * T + t, 0);
+                for (int k = 0; k < C; k++) g[k] += src[k];
             }
+}
+
+/* ==== the classifier head ==== */
+
+static void pooled(const Model *m, Pooling pool, float *h) {
+    const int T = m->T, C = m->cfg.d_model;
+    for (int k = 0; k < C; k++) {
+        if (pool == POOL_LAST) {
+            h[k] = *tensor_at(&m->xf, T - 1, k);
+            continue;
+        }
+        double s = 0;
+        for (int t = 0; t < T; t++) s += *tensor_at(&m->xf, t, k);
+        h[k] = (float)(s / T);
+    }
+}
+
+double classify_forward(Model *m, const Head *h, const int *ids, int T, Pooling pool, int label, float *probs) {
+    model_forward(m, ids, NULL, 1, T);
+    const int C = m->cfg.d_model, K = h->W.cols;
+    float *x = xmalloc(sizeof(float) * (size_t)C);
+    pooled(m, pool, x);
+    double mx = -INFINITY;
+    for (int j = 0; j < K; j++) { /* logits = x W + b */
+        double z = h->b.data[j];
+        for (int k = 0; k < C; k++) z += (double)x[k] * *tensor_at(&h->W, k, j);
+        probs[j] = (float)z;
+        mx = fmax(mx, z);
+    }
+    double sum = 0;
+    for (int j = 0; j < K; j++) sum += exp(probs[j] - mx);
+    const double log_sum = log(sum) + mx, loss = label >= 0 ? log_sum - probs[label] : 0.0;
+    for (int j = 0; j < K; j++) probs[j] = (float)exp(probs[j] - log_sum);
+    free(x);
+    return loss;
+}
+
+void classify_backward(Model *m, const Head *h, Head *g, Pooling pool, int label, const float *probs, bool frozen) {
+    const int T = m->T, C = m->cfg.d_model, K = h->W.cols;
+    float *x = xmalloc(sizeof(float) * (size_t)C), *dx = xcalloc((size_t)C, sizeof(float));
+    pooled(m, pool, x);
+    for (int j = 0; j < K; j++) {
+        const float dz = probs[j] - (j == label ? 1.0f : 0.0f); /* d(-ln p[label]) / d logit_j */
+        g->b.data[j] += dz;
+        for (int k = 0; k < C; k++) {
+            *tensor_at(&g->W, k, j) += x[k] * dz;     /* logits = x W + b */
+            dx[k] += dz * *tensor_at(&h->W, k, j);
+        }
+    }
+    if (!frozen) {
+        Tensor dxf = tensor_view(&m->dxf, 0, 0, T, C);
+        tensor_fill(&dxf, 0.0f);
+        for (int t = 0; t < T; t++) {
+            if (pool == POOL_LAST && t != T - 1) continue;
+            for (int k = 0; k < C; k++) *tensor_at(&dxf, t, k) = pool == POOL_LAST ? dx[k] : dx[k] / (float)T;
+        }
+        model_backward_hidden(m, &dxf);
+    }
+    free(x), free(dx);
 }
 
 /* ==== generation with a key/value cache ==== */

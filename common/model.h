@@ -86,6 +86,26 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
 void model_zero_grad(Model *m);
 /* Gradients of the last forward's loss, added into m->grads (call model_zero_grad first). */
 void model_backward(Model *m);
+/* Gradients from dL/dxf (B*T, C), the final hidden states m->xf of the last forward, added into
+ * m->grads: for a head other than the language model's (a classifier, say). */
+void model_backward_hidden(Model *m, const Tensor *dxf);
+
+/* ==== a classifier on top of the model (fine-tuning) ====
+ *   h = the final hidden state of the last position (POOL_LAST: what a causal model has read
+ *       everything by) or the mean over all positions (POOL_MEAN: for a bidirectional model)
+ *   p = softmax(h W + b)           (1, C) x (C, K) -> (1, K);  loss = -ln p[label] */
+typedef enum { POOL_LAST, POOL_MEAN } Pooling;
+
+typedef struct {
+    Tensor W, b; /* (C, K), (1, K) */
+} Head;
+
+/* One sequence ids[0..T) through the model and the head: fills probs (K), returns -ln probs[label]
+ * (0 when label is -1). */
+double classify_forward(Model *m, const Head *h, const int *ids, int T, Pooling pool, int label, float *probs);
+/* After classify_forward: adds dL/dW, dL/db into g and, unless frozen, the body's gradients into
+ * m->grads. */
+void classify_backward(Model *m, const Head *h, Head *g, Pooling pool, int label, const float *probs, bool frozen);
 
 /* ==== generation with a key/value cache (causal models) ====
  * Generating token by token, each new position needs the keys and values of all earlier positions
