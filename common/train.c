@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "corpus.h"
 #include "util.h"
 
 double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step, const Schedule *s) {
@@ -20,4 +21,18 @@ double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int 
         adamw_update(opt, t->param->data, t->grad->data, off, n, lr, t->decay);
     }
     return loss;
+}
+
+void mlm_corrupt(int *ids, int *targets, int *kind, int n, double rate, int mask_id, int V, bool all_positions, Rng *rng) {
+    for (int i = 0; i < n; i++) {
+        const int orig = ids[i];
+        kind[i] = MLM_KEEP;
+        if (orig != VOCAB_EOS && rng_uniform(rng) < rate) {
+            const float u = rng_uniform(rng);
+            if (u < 0.8f) kind[i] = MLM_MASK, ids[i] = mask_id;
+            else if (u < 0.9f) kind[i] = MLM_RANDOM, ids[i] = 3 + (int)rng_below(rng, (uint32_t)(V - 4));
+            else kind[i] = MLM_SAME;
+        }
+        targets[i] = (kind[i] != MLM_KEEP || all_positions) ? orig : -1;
+    }
 }

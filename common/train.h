@@ -18,4 +18,12 @@ typedef struct {
  * Exits with status 1 and a message naming the step if the loss is not finite. */
 double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step, const Schedule *s);
 
+/* The masked-LM corruption (chapter 11): each position is chosen with probability `rate` (</s>
+ * never); a chosen one becomes mask_id with probability 0.8, a random real token (ids 3 .. V-2,
+ * not <unk>, <s>, </s> or [MASK]) with 0.1, and stays with 0.1. kind[i] records 0 (not chosen),
+ * 1 ([MASK]), 2 (random), 3 (unchanged); targets[i] is the original token where chosen (every
+ * position when all_positions: the denoising variant), -1 elsewhere. */
+enum { MLM_KEEP = 0, MLM_MASK = 1, MLM_RANDOM = 2, MLM_SAME = 3 };
+void mlm_corrupt(int *ids, int *targets, int *kind, int n, double rate, int mask_id, int V, bool all_positions, Rng *rng);
+
 #endif

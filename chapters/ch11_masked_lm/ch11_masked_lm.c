@@ -29,7 +29,7 @@
 
 #define CHAPTER "ch11_masked_lm"
 
-enum { KEEP = 0, CHOSEN_MASK = 1, CHOSEN_RANDOM = 2, CHOSEN_SAME = 3 };
+enum { KEEP = MLM_KEEP }; /* the kinds of corruption: common/train.h */
 
 typedef struct {
     DatasetFlags data_flags;
@@ -47,31 +47,13 @@ typedef struct {
 
 /* ==== the corruption ==== */
 
-/* Corrupt ids[0..n) in place: each position is chosen with probability `rate` (</s> never: it
- * marks line ends); a chosen one becomes [MASK] with probability 0.8, a random real token with 0.1,
- * and stays with 0.1. kind[i] records what happened; targets[i] is the original token where chosen
- * (every position when `all_positions`, the denoising variant), -1 elsewhere. */
-static void corrupt(int *ids, int *targets, int *kind, int n, double rate, int mask_id, int V, bool all_positions, Rng *rng) {
-    for (int i = 0; i < n; i++) {
-        const int orig = ids[i];
-        kind[i] = KEEP;
-        if (orig != VOCAB_EOS && rng_uniform(rng) < rate) {
-            const float u = rng_uniform(rng);
-            if (u < 0.8f) kind[i] = CHOSEN_MASK, ids[i] = mask_id;
-            else if (u < 0.9f) kind[i] = CHOSEN_RANDOM, ids[i] = 3 + (int)rng_below(rng, (uint32_t)(V - 4)); /* not <unk>, <s>, </s>, [MASK] */
-            else kind[i] = CHOSEN_SAME;
-        }
-        targets[i] = (kind[i] != KEEP || all_positions) ? orig : -1;
-    }
-}
-
 /* B windows of T tokens from a stream, corrupted. */
 static void make_batch(const Chapter *ch, const int *ext, long n_ext, int *ids, int *tg, int *kind, int B, bool all, Rng *rng) {
     const int T = ch->cfg.max_len;
     for (int b = 0; b < B; b++) {
         const long start = (long)rng_below(rng, (uint32_t)(n_ext - T));
         memcpy(ids + b * T, ext + start, sizeof(int) * (size_t)T);
-        corrupt(ids + b * T, tg + b * T, kind + b * T, T, ch->mask_rate, ch->mask_id, ch->V, all, rng);
+        mlm_corrupt(ids + b * T, tg + b * T, kind + b * T, T, ch->mask_rate, ch->mask_id, ch->V, all, rng);
     }
 }
 
@@ -150,14 +132,14 @@ static void section_corruption(const Chapter *ch) {
     memcpy(orig, ch->data.val.id, sizeof(int) * (size_t)n);
     memcpy(in, orig, sizeof(int) * (size_t)n);
     /* a rate of 0.3 for this display only, so that a short line shows a few of each kind */
-    corrupt(in, tg, kind, n, 0.3, ch->mask_id, ch->V, false, &rng);
+    mlm_corrupt(in, tg, kind, n, 0.3, ch->mask_id, ch->V, false, &rng);
     printf("  One validation line, corrupted at a rate of 0.3 so that a short line shows a few:\n\n");
     print_corruption(ch, orig, in, kind, n);
     long counts[4] = {0}, total = 0;
     int *buf = xmalloc(sizeof(int) * 4096), *t2 = xmalloc(sizeof(int) * 4096), *k2 = xmalloc(sizeof(int) * 4096);
     for (int rep = 0; rep < 100; rep++) {
         memcpy(buf, ch->train_ext, sizeof(int) * 4096);
-        corrupt(buf, t2, k2, 4096, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+        mlm_corrupt(buf, t2, k2, 4096, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
         for (int i = 0; i < 4096; i++)
             if (ch->train_ext[i] != VOCAB_EOS) counts[k2[i]]++, total++;
     }
@@ -181,7 +163,7 @@ static void section_loss(const Chapter *ch, Model *m) {
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 32);
     memcpy(ids, ch->val_ext + 1, sizeof(int) * (size_t)T);
-    corrupt(ids, tg, kind, T, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+    mlm_corrupt(ids, tg, kind, T, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
     const double lib = model_forward(m, ids, tg, 1, T);
     printf("  %8s %10s %10s %14s %10s\n", "position", "original", "input", "P(original)", "-ln P");
     double sum = 0;
@@ -215,7 +197,7 @@ static void section_condition(const Chapter *ch) {
         int in[512], tg[512], kind[512];
         if (n > 512) continue;
         memcpy(in, orig, sizeof(int) * (size_t)n);
-        corrupt(in, tg, kind, n, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+        mlm_corrupt(in, tg, kind, n, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
         int chosen[512], c = 0;
         for (int i = 0; i < n; i++)
             if (kind[i] != KEEP) chosen[c++] = i;
