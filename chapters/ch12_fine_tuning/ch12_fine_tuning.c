@@ -1,0 +1,358 @@
+/* ch12_fine_tuning: pre-train, then fine-tune, source document §2.1.3.
+ *
+ *   pre-training:  a language model learns from unlabelled text (chapter 10's GPT, chapter 11's
+ *                  masked LM);
+ *   fine-tuning:   a small head on top, p(label | sentence) = softmax(h W + b), trained with the
+ *                  body on a few labelled examples.
+ * The source says this "greatly reduces the dependence on labelled data". Here it is measured: the
+ * accuracy on a task against the number of labels, pre-trained against the same model trained from
+ * random weights with the same budget, over several seeds; and freezing the body against training
+ * everything.
+ *
+ * The task, with labels for free: is a sentence of the synthetic language grammatical? Negatives are
+ * real sentences whose closer was swapped for another class's, breaking the long-range agreement.
+ *
+ * Run: make ch12 && ./ch12_fine_tuning [--pretrain-steps S] [--ft-steps S] [--seeds N]
+ *                                      [--load-decoder FILE] [--load-encoder FILE]             */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "dataset.h"
+#include "model.h"
+#include "optim.h"
+#include "plot.h"
+#include "print.h"
+#include "progress.h"
+#include "train.h"
+#include "util.h"
+
+#define CHAPTER "ch12_fine_tuning"
+#define MAX_SEEDS 10
+#define N_SIZES 4
+
+typedef struct {
+    int *ids, n, label; /* </s> then the sentence's tokens; 1 grammatical, 0 not */
+} Example;
+
+enum { DECODER, ENCODER, N_KINDS };
+static const char *const kind_name[N_KINDS] = {"decoder (GPT, last position)", "encoder (masked LM, mean)"};
+
+typedef struct {
+    DatasetFlags data_flags;
+    CliCommon common;
+    long long pretrain_steps, ft_steps, seeds;
+    double ft_lr;
+    const char *load[N_KINDS];
+    Dataset data;
+    int mask_id, V0;             /* V0: the vocabulary without [MASK] */
+    Example *train, *val;
+    int n_train, n_val;
+    ModelConfig cfg[N_KINDS];
+    float *pretrained[N_KINDS];  /* the pre-trained parameters */
+    size_t n_params[N_KINDS];
+    Plotter plot;
+} Chapter;
+
+/* ==== the task ==== */
+
+static int closer_id(const Chapter *ch, int cls) { return vocab_find(&ch->data.vocab, synth_closer(cls)); }
+
+/* Examples from lines: each sentence, and with probability 1/2 its closer swapped for another. */
+static Example *make_examples(const Chapter *ch, const TokenStream *s, int n_lines, int max, int *count, uint64_t seed) {
+    Example *ex = xmalloc(sizeof(Example) * (size_t)max);
+    Rng rng;
+    rng_seed(&rng, seed, 120);
+    int n = 0;
+    long start = 0;
+    for (int i = 0; i < n_lines && n < max; i++) {
+        long end = start;
+        while (s->id[end] != VOCAB_EOS) end++;
+        const int len = (int)(end - start);
+        if (len + 1 <= ch->cfg[DECODER].max_len && len >= 2) {
+            Example *e = &ex[n++];
+            e->n = len + 1;
+            e->ids = xmalloc(sizeof(int) * (size_t)e->n);
+            e->ids[0] = VOCAB_EOS;
+            memcpy(e->ids + 1, s->id + start, sizeof(int) * (size_t)len);
+            e->label = rng_uniform(&rng) < 0.5f;
+            if (!e->label) { /* the closer is the word before the full stop */
+                int cls = 0;
+                for (int c = 0; c < SYNTH_CLASSES; c++) cls = e->ids[e->n - 2] == closer_id(ch, c) ? c : cls;
+                e->ids[e->n - 2] = closer_id(ch, (cls + 1 + (int)rng_below(&rng, SYNTH_CLASSES - 1)) % SYNTH_CLASSES);
+            }
+        }
+        start = end + 1;
+    }
+    *count = n;
+    return ex;
+}
+
+/* ==== pre-training ==== */
+
+/* Chapter 10's or chapter 11's objective on windows of the training text, for `steps` steps. */
+static void pretrain(Chapter *ch, int kind, Model *m) {
+    const int B = 16, T = m->cfg.max_len;
+    long n_ext;
+    int *ext = token_stream_with_eos(&ch->data.train, &n_ext);
+    int *ids = xmalloc(sizeof(int) * (size_t)B * T), *tg = xmalloc(sizeof(int) * (size_t)B * T), *kd = xmalloc(sizeof(int) * (size_t)B * T);
+    AdamW opt;
+    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 121 + (uint64_t)kind);
+    const Schedule s = {ch->pretrain_steps, 100, 3e-3, 1.0};
+    Progress prog;
+    progress_start(&prog, ch->pretrain_steps);
+    double loss = 0;
+    for (long step = 1; step <= ch->pretrain_steps; step++) {
+        for (int b = 0; b < B; b++) {
+            const long start = (long)rng_below(&rng, (uint32_t)(n_ext - T));
+            memcpy(ids + b * T, ext + start, sizeof(int) * (size_t)T);
+            if (kind == DECODER) memcpy(tg + b * T, ext + start + 1, sizeof(int) * (size_t)T);
+            else mlm_corrupt(ids + b * T, tg + b * T, kd + b * T, T, 0.15, ch->mask_id, ch->V0 + 1, false, &rng);
+        }
+        loss = train_step(m, &opt, ids, tg, B, T, step, &s);
+        progress_update(&prog, step, loss, (double)B * T);
+    }
+    progress_end(&prog);
+    printf("  %-30s %lld steps of 16 windows, final training loss %.4f\n", kind_name[kind], ch->pretrain_steps, loss);
+    adamw_free(&opt);
+    free(ext), free(ids), free(tg), free(kd);
+}
+
+/* ==== fine-tuning ==== */
+
+/* Accuracy on the validation examples. */
+static double accuracy(Model *m, const Head *h, Pooling pool, const Example *ex, int n) {
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        float p[2];
+        classify_forward(m, h, ex[i].ids, ex[i].n, pool, -1, p);
+        right += (p[1] > p[0]) == (ex[i].label == 1);
+    }
+    return (double)right / n;
+}
+
+/* Fine-tune one model (pre-trained or not) on the first n_labels training examples; returns the
+ * validation accuracy. With `frozen`, only the head learns; *body_same reports whether the body's
+ * parameters kept every bit. */
+static double fine_tune(Chapter *ch, int kind, bool pretrained, int n_labels, int seed, bool frozen, bool *body_same) {
+    Model m;
+    model_init(&m, &ch->cfg[kind], 1, (uint64_t)seed * 7919 + (uint64_t)kind);
+    if (pretrained) memcpy(m.param_mem, ch->pretrained[kind], sizeof(float) * m.n_params);
+    float *before = NULL;
+    if (body_same) {
+        before = xmalloc(sizeof(float) * m.n_params);
+        memcpy(before, m.param_mem, sizeof(float) * m.n_params);
+    }
+    const int C = m.cfg.d_model;
+    Head h = {tensor_new(C, 2), tensor_new(1, 2)}, g = {tensor_new(C, 2), tensor_new(1, 2)};
+    Rng rng;
+    rng_seed(&rng, (uint64_t)seed, 122);
+    tensor_randn(&h.W, &rng, 1.0f / sqrtf((float)C));
+    AdamW body, head;
+    adamw_init(&body, m.n_params, 0.9f, 0.999f, 1e-8f, 0.0f);
+    adamw_init(&head, (size_t)C * 2 + 2, 0.9f, 0.999f, 1e-8f, 0.0f);
+    const Pooling pool = kind == DECODER ? POOL_LAST : POOL_MEAN;
+    const int B = 16;
+    for (long s = 0; s < ch->ft_steps; s++) {
+        model_zero_grad(&m);
+        tensor_fill(&g.W, 0.0f), tensor_fill(&g.b, 0.0f);
+        for (int b = 0; b < B; b++) {
+            const Example *e = &ch->train[rng_below(&rng, (uint32_t)n_labels)];
+            float p[2];
+            classify_forward(&m, &h, e->ids, e->n, pool, e->label, p);
+            classify_backward(&m, &h, &g, pool, e->label, p, frozen);
+        }
+        for (size_t i = 0; i < m.n_params; i++) m.grad_mem[i] /= B; /* the mean over the batch */
+        for (int i = 0; i < C * 2; i++) g.W.data[i] /= B;
+        g.b.data[0] /= B, g.b.data[1] /= B;
+        adamw_begin_step(&head);
+        adamw_update(&head, h.W.data, g.W.data, 0, (size_t)C * 2, (float)ch->ft_lr, false);
+        adamw_update(&head, h.b.data, g.b.data, (size_t)C * 2, 2, (float)ch->ft_lr, false);
+        if (!frozen) {
+            adamw_begin_step(&body);
+            adamw_update(&body, m.param_mem, m.grad_mem, 0, m.n_params, (float)ch->ft_lr, false);
+        }
+    }
+    const double acc = accuracy(&m, &h, pool, ch->val, ch->n_val);
+    if (body_same) {
+        *body_same = memcmp(before, m.param_mem, sizeof(float) * m.n_params) == 0;
+        free(before);
+    }
+    adamw_free(&body), adamw_free(&head);
+    tensor_free(&h.W), tensor_free(&h.b), tensor_free(&g.W), tensor_free(&g.b);
+    model_free(&m);
+    return acc;
+}
+
+/* ==== the chapter ==== */
+
+static void load_or_pretrain(Chapter *ch, int kind) {
+    Model m;
+    model_init(&m, &ch->cfg[kind], 16, (uint64_t)ch->common.seed + (uint64_t)kind);
+    if (ch->load[kind]) {
+        Checkpoint ck;
+        checkpoint_load(&ck, ch->load[kind]);
+        const bool want_causal = kind == DECODER;
+        if (ck.cfg.causal != want_causal)
+            die(EXIT_RUNTIME, "%s holds a %s model, but --load-%s needs a %s one", ch->load[kind],
+                ck.cfg.causal ? "causal (GPT)" : "bidirectional (masked LM)", kind == DECODER ? "decoder" : "encoder",
+                want_causal ? "causal" : "bidirectional");
+        const int want_v = kind == DECODER ? ch->V0 : ch->V0 + 1;
+        bool same = ck.vocab.size == want_v && ck.level == LEVEL_WORD;
+        for (int i = 0; same && i < want_v; i++) same = strcmp(ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this task's words", ch->load[kind]);
+        ch->cfg[kind] = ck.cfg;
+        ch->n_params[kind] = ck.n_params;
+        ch->pretrained[kind] = xmalloc(sizeof(float) * ck.n_params);
+        memcpy(ch->pretrained[kind], ck.params, sizeof(float) * ck.n_params);
+        printf("  %-30s loaded from %s\n", kind_name[kind], ch->load[kind]);
+        checkpoint_free(&ck);
+    } else {
+        pretrain(ch, kind, &m);
+        ch->n_params[kind] = m.n_params;
+        ch->pretrained[kind] = xmalloc(sizeof(float) * m.n_params);
+        memcpy(ch->pretrained[kind], m.param_mem, sizeof(float) * m.n_params);
+    }
+    model_free(&m);
+}
+
+int main(int argc, char **argv) {
+    Chapter ch;
+    memset(&ch, 0, sizeof ch);
+    ch.common = cli_common_defaults();
+    ch.data_flags = dataset_flags_default();
+    ch.data_flags.level = LEVEL_WORD;
+    ch.pretrain_steps = 600, ch.ft_steps = 100, ch.seeds = 3, ch.ft_lr = 1e-3;
+    CliOption opts[8];
+    int n = 0;
+    opts[n++] = cli_int("--lines", &ch.data_flags.lines, 1000, 2000000, "N", "lines of the synthetic language");
+    opts[n++] = cli_int("--pretrain-steps", &ch.pretrain_steps, 1, 1000000, "S", "pre-training steps of each model");
+    opts[n++] = cli_int("--ft-steps", &ch.ft_steps, 1, 100000, "S", "fine-tuning steps (16 labelled sentences each)");
+    opts[n++] = cli_int("--seeds", &ch.seeds, 1, MAX_SEEDS, "N", "fine-tuning runs per setting");
+    opts[n++] = cli_real("--ft-lr", &ch.ft_lr, 1e-7, 1.0, "LR", "fine-tuning learning rate");
+    opts[n++] = cli_string("--load-decoder", &ch.load[DECODER], "FILE", "chapter 10's checkpoint (words) instead of pre-training");
+    opts[n++] = cli_string("--load-encoder", &ch.load[ENCODER], "FILE", "chapter 11's checkpoint (words) instead of pre-training");
+    CliSpec spec = {CHAPTER, "Pre-train, then fine-tune (source document §2.1.3): accuracy against the number of\n"
+                             "labels, pre-trained against from scratch, frozen body against full fine-tuning.",
+                    opts, n};
+    cli_parse(&spec, &ch.common, argc, argv);
+    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
+
+    printf("Chapter 12: pre-training, then fine-tuning (source document §2.1.3)\n");
+    print_section(stdout, 1, "The task: is the sentence grammatical?");
+    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
+    ch.V0 = ch.data.vocab.size;
+    ch.mask_id = vocab_add(&ch.data.vocab, "[MASK]");
+    for (int k = 0; k < N_KINDS; k++)
+        ch.cfg[k] = (ModelConfig){.vocab = k == DECODER ? ch.V0 : ch.V0 + 1, .d_model = 64, .heads = 4, .d_ff = 256,
+                                  .layers = 2, .max_len = 64, .causal = k == DECODER, .norm = NORM_PRE,
+                                  .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
+    ch.train = make_examples(&ch, &ch.data.train, ch.data.n_train, 4096, &ch.n_train, (uint64_t)ch.common.seed);
+    ch.val = make_examples(&ch, &ch.data.val, ch.data.n_val, 600, &ch.n_val, (uint64_t)ch.common.seed + 1);
+    printf("\n  Label 1: a sentence as generated. Label 0: the same sentence with its closer swapped for\n"
+           "  another class's, so that it no longer agrees with the marker at the start (chapter 1's\n"
+           "  long-range dependency). Half of each. %d labelled training sentences at most, %d for\n"
+           "  validation. Examples:\n\n", ch.n_train, ch.n_val);
+    for (int i = 0; i < 4 && i < ch.n_train; i++) {
+        char *text = corpus_decode(&ch.data.vocab, ch.train[i].ids + 1, ch.train[i].n - 1, LEVEL_WORD);
+        printf("    %d  %s\n", ch.train[i].label, text);
+        free(text);
+    }
+    print_section(stdout, 2, "Pre-training on the unlabelled text (no labels used)");
+    if (!ch.load[DECODER] || !ch.load[ENCODER])
+        printf("  No checkpoint given for %s: pre-training small ones here first (2 blocks, d_model 64).\n\n",
+               !ch.load[DECODER] && !ch.load[ENCODER] ? "either model" : "one model");
+    for (int k = 0; k < N_KINDS; k++) load_or_pretrain(&ch, k);
+
+    print_section(stdout, 3, "The heads");
+    printf("  decoder: h = the final hidden state at the last position, the only one that has read the\n"
+           "           whole sentence in a causal model;\n"
+           "  encoder: h = the mean of the final hidden states over the positions: every position has seen\n"
+           "           the whole sentence, and this encoder was never trained to gather it into one [CLS]\n"
+           "           position;\n"
+           "  p(label) = softmax(h W + b), W (%d, 2). Fine-tuning: %lld steps of 16 labelled sentences drawn\n"
+           "  from the first N, AdamW at %g, the head and the body together (unless frozen).\n",
+           ch.cfg[DECODER].d_model, ch.ft_steps, ch.ft_lr);
+
+    print_section(stdout, 4, "Accuracy against the number of labels");
+    int sizes[N_SIZES] = {16, 64, 256, 1024};
+    int n_sizes = 0;
+    while (n_sizes < N_SIZES && sizes[n_sizes] <= ch.n_train) n_sizes++;
+    double mean[N_KINDS][2][N_SIZES], lo[N_KINDS][2][N_SIZES], hi[N_KINDS][2][N_SIZES];
+    for (int k = 0; k < N_KINDS; k++) {
+        printf("  %s, validation accuracy over %lld seeds: mean (min .. max)\n", kind_name[k], ch.seeds);
+        printf("    %8s %26s %26s\n", "labels", "pre-trained", "from scratch");
+        for (int si = 0; si < n_sizes; si++) {
+            for (int pre = 0; pre < 2; pre++) {
+                double s = 0, mn = 1, mx = 0;
+                for (long seed = 1; seed <= ch.seeds; seed++) {
+                    const double a = fine_tune(&ch, k, pre == 0, sizes[si], (int)seed, false, NULL);
+                    s += a, mn = fmin(mn, a), mx = fmax(mx, a);
+                }
+                mean[k][pre][si] = s / (double)ch.seeds, lo[k][pre][si] = mn, hi[k][pre][si] = mx;
+            }
+            printf("    %8d %11.1f%% (%4.1f .. %4.1f) %11.1f%% (%4.1f .. %4.1f)\n", sizes[si], 100 * mean[k][0][si],
+                   100 * lo[k][0][si], 100 * hi[k][0][si], 100 * mean[k][1][si], 100 * lo[k][1][si], 100 * hi[k][1][si]);
+        }
+        /* how many labels does scratch need to match the pre-trained model with the fewest? */
+        int match = -1;
+        for (int si = 0; si < n_sizes && match < 0; si++)
+            if (mean[k][1][si] >= mean[k][0][0]) match = sizes[si];
+        if (match > 0)
+            printf("    From scratch, %d labels reach the %.1f%% that the pre-trained model reaches with %d.\n\n", match,
+                   100 * mean[k][0][0], sizes[0]);
+        else
+            printf("    From scratch, even %d labels stay below the %.1f%% that the pre-trained model reaches with %d.\n\n",
+                   sizes[n_sizes - 1], 100 * mean[k][0][0], sizes[0]);
+    }
+    double x[N_SIZES];
+    for (int si = 0; si < n_sizes; si++) x[si] = sizes[si];
+    double ys[4][N_SIZES];
+    for (int si = 0; si < n_sizes; si++)
+        ys[0][si] = 100 * mean[DECODER][0][si], ys[1][si] = 100 * mean[DECODER][1][si],
+        ys[2][si] = 100 * mean[ENCODER][0][si], ys[3][si] = 100 * mean[ENCODER][1][si];
+    LineSeries s[4] = {{"decoder, pre-trained", ys[0], false}, {"decoder, from scratch", ys[1], false},
+                       {"encoder, pre-trained", ys[2], false}, {"encoder, from scratch", ys[3], false}};
+    LineAxes ax = {"labelled sentences (log scale)", "validation accuracy (%, mean over seeds)", true, false};
+    plot_lines(&ch.plot, "labels", "Fine-tuning: accuracy against the number of labels", &ax, x, n_sizes, s, 4);
+
+    print_section(stdout, 5, "Freezing the body: only the head learns");
+    const int nl = n_sizes >= 3 ? sizes[2] : sizes[n_sizes - 1];
+    for (int k = 0; k < N_KINDS; k++) {
+        bool same = true, one;
+        double frozen = 0, full = 0;
+        for (long seed = 1; seed <= ch.seeds; seed++) {
+            frozen += fine_tune(&ch, k, true, nl, (int)seed, true, &one) / (double)ch.seeds;
+            same &= one;
+            full += fine_tune(&ch, k, true, nl, (int)seed, false, NULL) / (double)ch.seeds;
+        }
+        printf("  %-30s %d labels: frozen body %.1f%%, everything trained %.1f%%; frozen body's weights\n"
+               "  %-30s kept every bit: %s\n", kind_name[k], nl, 100 * frozen, 100 * full, "", same ? "yes" : "NO");
+    }
+    print_note(stdout, "Notice: a frozen body can only offer what pre-training put into its last hidden "
+                       "state; training everything lets the task reshape it.");
+
+    print_section(stdout, 6, "Summary");
+    printf("labels: %d", sizes[0]);
+    for (int si = 1; si < n_sizes; si++) printf(" %d", sizes[si]);
+    printf("\n");
+    for (int k = 0; k < N_KINDS; k++) {
+        printf("%s_pretrained:", k == DECODER ? "decoder" : "encoder");
+        for (int si = 0; si < n_sizes; si++) printf(" %.4f", mean[k][0][si]);
+        printf("\n%s_scratch:", k == DECODER ? "decoder" : "encoder");
+        for (int si = 0; si < n_sizes; si++) printf(" %.4f", mean[k][1][si]);
+        printf("\n");
+    }
+
+    for (int i = 0; i < ch.n_train; i++) free(ch.train[i].ids);
+    for (int i = 0; i < ch.n_val; i++) free(ch.val[i].ids);
+    free(ch.train), free(ch.val);
+    for (int k = 0; k < N_KINDS; k++) free(ch.pretrained[k]);
+    dataset_free(&ch.data);
+    return 0;
+}
