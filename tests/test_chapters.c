@@ -22,7 +22,8 @@ static const char *const chapters[] = {"ch01_ngram",
                                        "ch08_feed_forward_residual",
                                        "ch09_transformer_block",
                                        "ch10_gpt_pretraining",
-                                       "ch11_masked_lm"};
+                                       "ch11_masked_lm",
+                                       "ch12_fine_tuning"};
 enum { N_CHAPTERS = sizeof chapters / sizeof chapters[0] };
 
 typedef struct {
@@ -101,7 +102,9 @@ static const char *const *quick_args(const char *chapter) {
     static const char *const ch11[] = {"--steps", "20", "--eval-every", "10", "--lines", "1000", "--layers", "1",
                                        "--d-model", "16", "--heads", "2", "--context", "16", NULL};
     if (strcmp(chapter, "ch10_gpt_pretraining") == 0) return ch10;
+    static const char *const ch12[] = {"--pretrain-steps", "20", "--ft-steps", "5", "--seeds", "1", "--lines", "1000", NULL};
     if (strcmp(chapter, "ch11_masked_lm") == 0) return ch11;
+    if (strcmp(chapter, "ch12_fine_tuning") == 0) return ch12;
     return NULL;
 }
 
@@ -197,6 +200,10 @@ static const struct {
     {"ch11_masked_lm", {{"--mask-rate", "0"}, "--mask-rate: 0 is out of range"}},
     {"ch11_masked_lm", {{"--mask-rate", "1"}, "--mask-rate: 1 is out of range"}},
     {"ch11_masked_lm", {{"--heads", "5"}, "--heads: 5 does not divide --d-model 64"}},
+    {"ch12_fine_tuning", {{"--seeds", "0"}, "--seeds: 0 is out of range; expected a whole number from 1 to 10"}},
+    {"ch12_fine_tuning", {{"--seeds", "11"}, "--seeds: 11 is out of range"}},
+    {"ch12_fine_tuning", {{"--ft-steps", "0"}, "--ft-steps: 0 is out of range"}},
+    {"ch12_fine_tuning", {{"--corpus", "x.txt"}, "unknown option '--corpus'"}},
     {"ch09_transformer_block", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 16"}},
     {"ch09_transformer_block", {{"--target", "one"}, "--target: needs 2 to 64 words, got 1"}},
     {"ch09_transformer_block", {{"--layers", "0"}, "--layers: 0 is out of range"}},
@@ -622,6 +629,53 @@ START_TEST(test_ch11_checkpoint_kinds) {
 }
 END_TEST
 
+/* Chapter 12: the frozen body keeps every bit; checkpoints of the wrong kind or vocabulary are
+ * refused with one line and exit 1. */
+START_TEST(test_ch12_checks) {
+    char dir[] = "/tmp/llm-notebook-ft-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char mlm[256], gpt[256];
+    snprintf(mlm, sizeof mlm, "%s/mlm.ckpt", dir), snprintf(gpt, sizeof gpt, "%s/gpt.ckpt", dir);
+    const char *args[40];
+    int n = 0;
+    const char *const *quick = quick_args("ch12_fine_tuning");
+    for (int i = 0; quick[i]; i++) args[n++] = quick[i];
+    args[n++] = "--no-plot", args[n] = NULL;
+    Run r = run("ch12_fine_tuning", args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "kept every bit: yes");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(strstr(p + 1, "kept every bit: yes")); /* both models */
+    ck_assert_ptr_null(strstr(r.out, "kept every bit: NO"));
+    ck_assert_ptr_nonnull(strstr(r.out, "\nencoder_scratch: "));
+    run_free(&r);
+    /* a masked LM where a decoder is wanted; a character-level GPT where words are wanted */
+    const char *const *q11 = quick_args("ch11_masked_lm");
+    const char *a11[40];
+    n = 0;
+    for (int i = 0; q11[i]; i++) a11[n++] = q11[i];
+    a11[n++] = "--no-plot", a11[n++] = "--save", a11[n++] = mlm, a11[n] = NULL;
+    r = run("ch11_masked_lm", a11);
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    r = run("ch12_fine_tuning", (const char *[]){"--load-decoder", mlm, "--lines", "1000", "--no-plot", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "holds a bidirectional (masked LM) model, but --load-decoder needs a causal one"));
+    ck_assert_int_eq(count_lines(r.err), 1);
+    run_free(&r);
+    r = run10((const char *[]){"--steps", "2", "--save", gpt, NULL});
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    r = run("ch12_fine_tuning", (const char *[]){"--load-decoder", gpt, "--lines", "1000", "--no-plot", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
+    run_free(&r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Chapters 5 to 8: what they print as their checks must come out as checked. */
 START_TEST(test_layer_chapter_conclusions) {
     const struct {
@@ -673,6 +727,7 @@ Suite *chapters_suite(void) {
     tcase_add_test(tc, test_ch10_checkpoints);
     tcase_add_test(tc, test_ch11_corruption_and_checks);
     tcase_add_test(tc, test_ch11_checkpoint_kinds);
+    tcase_add_test(tc, test_ch12_checks);
     tcase_add_test(tc, test_ch01_summary);
     tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);
