@@ -282,6 +282,16 @@ const char *softmax_status_text(SoftmaxStatus s) {
 
 /* ==== comparisons ==== */
 
+double tensor_dot(const Tensor *a, const Tensor *b) {
+    CHECK_SAME_SHAPE(a, b);
+    double s = 0;
+    for (int r = 0; r < a->rows; r++) {
+        const float *x = tensor_at(a, r, 0), *y = tensor_at(b, r, 0);
+        for (int c = 0; c < a->cols; c++) s += (double)x[c] * y[c];
+    }
+    return s;
+}
+
 double tensor_max_abs_diff(const Tensor *a, const Tensor *b) {
     CHECK_SAME_SHAPE(a, b);
     double worst = 0.0;

@@ -78,6 +78,10 @@ typedef enum {
 SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row);
 const char *softmax_status_text(SoftmaxStatus s);
 
+/* sum of a * b over all elements, accumulated in double (the loss L = sum(out * R) of the gradient
+ * checks). */
+double tensor_dot(const Tensor *a, const Tensor *b);
+
 /* max |a - b| over all elements (NaN if either holds NaN where the other does not match). */
 double tensor_max_abs_diff(const Tensor *a, const Tensor *b);
 /* True when rows r of a and b hold the same bits (the test for "nothing leaked"). */

@@ -9,14 +9,6 @@
 #include "layers.h"
 #include "tests.h"
 
-/* sum(out * R) in double */
-static double project(const Tensor *out, const Tensor *R) {
-    double s = 0;
-    for (int r = 0; r < out->rows; r++)
-        for (int c = 0; c < out->cols; c++) s += (double)*tensor_at(out, r, c) * *tensor_at(R, r, c);
-    return s;
-}
-
 static Tensor randn(int rows, int cols, Rng *rng, float std) {
     Tensor t = tensor_new(rows, cols);
     tensor_randn(&t, rng, std);
@@ -192,7 +184,7 @@ static double ctx_loss(void *p) {
     case K_CROSSENTROPY: return crossentropy_forward(&c->probs, &c->x, c->ids);
     case K_EMBEDDING: embedding_forward(&c->out, &c->W, c->ids); break;
     }
-    return project(&c->out, &c->R);
+    return tensor_dot(&c->out, &c->R);
 }
 
 static void ctx_free(Ctx *c) {
@@ -277,7 +269,7 @@ typedef struct {
 static double mha_loss(void *p) {
     MhaCtx *c = p;
     mha_forward(&c->out, &c->cache, &c->p, &c->x);
-    return project(&c->out, &c->R);
+    return tensor_dot(&c->out, &c->R);
 }
 
 /* Loop index: bit 0 = causal, bits 1.. = heads 1, 2, 4. */

@@ -205,9 +205,7 @@ typedef struct {
 static double mha_loss(void *v) {
     LossCtx *l = v;
     mha_forward(l->out, l->c, l->p, l->x);
-    double s = 0;
-    for (int i = 0; i < l->out->rows * l->out->cols; i++) s += (double)l->out->data[i] * l->R->data[i];
-    return s;
+    return tensor_dot(l->out, l->R);
 }
 
 static void section_gradcheck(Chapter *ch) {

@@ -208,9 +208,7 @@ typedef struct {
 static double ln_loss(void *v) {
     LossCtx *l = v;
     layernorm_forward(l->out, l->mean, l->rstd, l->x, l->g, l->b, l->eps);
-    double s = 0;
-    for (int i = 0; i < l->out->rows * l->out->cols; i++) s += (double)l->out->data[i] * l->R->data[i];
-    return s;
+    return tensor_dot(l->out, l->R);
 }
 
 static void section_backward(Chapter *ch) {

@@ -323,17 +323,13 @@ typedef struct {
 static double relu_loss(void *v) {
     FfnReluCtx *l = v;
     ffn_forward(l->out, l->c, l->p, l->x, ACT_RELU);
-    double s = 0;
-    for (int i = 0; i < l->out->rows * l->out->cols; i++) s += (double)l->out->data[i] * l->R->data[i];
-    return s;
+    return tensor_dot(l->out, l->R);
 }
 
 static double stack_loss(void *p) {
     LossCtx *l = p;
     const Tensor *out = stack_forward(l->st, l->x, l->v);
-    double s = 0;
-    for (int i = 0; i < out->rows * out->cols; i++) s += (double)out->data[i] * l->R->data[i];
-    return s;
+    return tensor_dot(out, l->R);
 }
 
 static void section_gradcheck(Chapter *ch) {

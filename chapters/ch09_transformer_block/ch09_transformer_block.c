@@ -408,9 +408,7 @@ static double block_loss(void *v) {
     BlockLoss *l = v;
     if (l->decoder) dec_forward(l->out, l->dc, l->dp, l->x, l->mem, l->norm, false);
     else block_forward(l->out, l->bc, l->bp, l->x, l->norm, ACT_GELU);
-    double s = 0;
-    for (int i = 0; i < l->out->rows * l->out->cols; i++) s += (double)l->out->data[i] * l->R->data[i];
-    return s;
+    return tensor_dot(l->out, l->R);
 }
 
 static void section_gradcheck(Chapter *ch) {
