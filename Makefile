@@ -7,6 +7,7 @@
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
 #   make valgrind     the tests and every chapter under valgrind
+#   make fuzz         libFuzzer on every parser of outside input (clang), FUZZ_SECONDS each
 #   make clean
 #
 # CFLAGS can be overridden (make CFLAGS="-O0 -g"); -std=c11 and the include paths are always added.
@@ -34,7 +35,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps bench asan valgrind $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+.PHONY: all test figures clean check-deps bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
 all: $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 # ---- the shared library ----
@@ -76,9 +77,58 @@ check-deps:
 	@sh tests/ensure-check.sh
 
 # The runner is built in a second make so that pkg-config is asked after check-deps installed Check.
+# Then every input the fuzzers ever saved is replayed (see below).
 test: all check-deps
 	@$(MAKE) --no-print-directory $(TEST_BIN)
 	NOTEBOOK_BINDIR=$(BINDIR) ./$(TEST_BIN)
+	@$(MAKE) --no-print-directory fuzz-replay
+
+# ---- fuzzing: tests/fuzz/fuzz_<target>.c, one parser of outside input each ----
+# `make fuzz` builds each target with clang's libFuzzer, ASan and UBSan in build/fuzz and lets it
+# invent inputs for FUZZ_SECONDS, starting from tests/fuzz/seeds/<target>, tests/fuzz/regress/<target>
+# and a checkpoint that chapter 10 writes. A crash stops make and leaves the input in
+# build/fuzz/crashes/<target>/: copy it to tests/fuzz/regress/<target>/ once it is fixed. The same
+# targets are also built with the normal compiler and replay.c's main, and `make test` runs them on
+# every saved input (fuzz-replay).
+FUZZ_TARGETS := corpus checkpoint cli
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 65536
+FUZZ_DIR     := build/fuzz
+FUZZ_SAN      = -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ     := $(COMMON_SRC:%.c=$(FUZZ_DIR)/%.o)
+REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+
+$(FUZZ_DIR)/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-unknown-pragmas -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ -lm
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@for t in $(FUZZ_TARGETS); do ./$(BUILD)/fuzz/replay_$$t tests/fuzz/seeds/$$t tests/fuzz/regress/$$t || exit 1; done
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) $(BINDIR)/ch10_gpt_pretraining
+	@mkdir -p $(FUZZ_DIR)/made-seeds/checkpoint
+	@./$(BINDIR)/ch10_gpt_pretraining --steps 3 --lines 200 --layers 1 --d-model 8 --heads 2 --context 8 --sample 0 \
+	    --no-plot --save $(FUZZ_DIR)/ck.tmp > /dev/null
+	@printf '\001' | cat - $(FUZZ_DIR)/ck.tmp > $(FUZZ_DIR)/made-seeds/checkpoint/valid-fixed-checksum
+	@printf '\000' | cat - $(FUZZ_DIR)/ck.tmp > $(FUZZ_DIR)/made-seeds/checkpoint/valid
+	@rm -f $(FUZZ_DIR)/ck.tmp
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t $(FUZZ_DIR)/made-seeds/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ./$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/made-seeds/$$t \
+	    tests/fuzz/seeds/$$t tests/fuzz/regress/$$t 2> $(FUZZ_DIR)/$$t.log; \
+	  status=$$?; grep -E '^(Done|stat::number_of_executed_units|INFO: seed corpus)' $(FUZZ_DIR)/$$t.log; \
+	  if [ $$status -ne 0 ]; then tail -40 $(FUZZ_DIR)/$$t.log; echo "fuzz_$$t found a crash: see $(FUZZ_DIR)/crashes/$$t/"; exit 1; fi; \
+	done
 
 # The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer (leaks included), in
 # build/asan, leaving the normal build alone. Any report fails the run.

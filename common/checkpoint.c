@@ -2,6 +2,8 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,7 @@ static void put_f32s(Buf *b, const float *v, size_t n) {
     }
 }
 
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
+uint64_t checkpoint_checksum(const unsigned char *p, size_t n) {
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
     return h;
@@ -86,7 +88,7 @@ void checkpoint_save(const char *path, const Model *m, const Vocab *vocab, Token
         put_f32s(&b, zeros, m->n_params);
         free(zeros);
     }
-    put_u64(&b, fnv1a(b.data, b.len));
+    put_u64(&b, checkpoint_checksum(b.data, b.len));
 
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) die(EXIT_USAGE, "--save: the file name is too long");
@@ -106,19 +108,37 @@ void checkpoint_save(const char *path, const Model *m, const Vocab *vocab, Token
 
 /* ==== reading ==== */
 
+/* The parser never exits: the first problem is written to r->err and every later read returns
+ * zeros, so a caller checks once per group of fields. It is what the fuzzer drives. */
 typedef struct {
     const unsigned char *p;
     size_t len, pos;
-    const char *path;
+    char *err;
+    size_t err_size;
+    bool failed;
 } Reader;
 
-static void need(Reader *r, size_t n, const char *what) {
+static bool fail(Reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(Reader *r, const char *fmt, ...) {
+    if (!r->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->err, r->err_size, fmt, ap);
+        va_end(ap);
+        r->failed = true;
+    }
+    return false;
+}
+
+static bool need(Reader *r, size_t n, const char *what) {
+    if (r->failed) return false;
     if (r->len - r->pos < n)
-        die(EXIT_RUNTIME, "%s: truncated checkpoint (ends inside %s at byte %zu of %zu)", r->path, what, r->pos, r->len);
+        return fail(r, "truncated checkpoint (ends inside %s at byte %zu of %zu)", what, r->pos, r->len);
+    return true;
 }
 
 static uint32_t get_u32(Reader *r, const char *what) {
-    need(r, 4, what);
+    if (!need(r, 4, what)) return 0;
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) v |= (uint32_t)r->p[r->pos + i] << (8 * i);
     r->pos += 4;
@@ -126,15 +146,20 @@ static uint32_t get_u32(Reader *r, const char *what) {
 }
 
 static uint64_t get_u64(Reader *r, const char *what) {
-    need(r, 8, what);
+    if (!need(r, 8, what)) return 0;
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->pos + i] << (8 * i);
     r->pos += 8;
     return v;
 }
 
+/* n floats, allocated only once the bytes are known to be there; NULL after a failure. */
 static float *get_f32s(Reader *r, size_t n, const char *what) {
-    if (n > (r->len - r->pos) / 4) need(r, SIZE_MAX, what);
+    if (r->failed) return NULL;
+    if (n > (r->len - r->pos) / 4) {
+        need(r, SIZE_MAX, what);
+        return NULL;
+    }
     float *v = xmalloc(sizeof(float) * (n ? n : 1));
     for (size_t i = 0; i < n; i++) {
         uint32_t u = get_u32(r, what);
@@ -143,8 +168,68 @@ static float *get_f32s(Reader *r, size_t n, const char *what) {
     return v;
 }
 
-void checkpoint_load(Checkpoint *ck, const char *path) {
+bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, char *err, size_t err_size) {
     memset(ck, 0, sizeof *ck);
+    Reader r = {data, len, 0, err, err_size, false};
+    if (len < 8 || memcmp(data, MAGIC, 8) != 0) return fail(&r, "not a checkpoint of this project (wrong magic)");
+    r.pos = 8;
+    const uint32_t version = get_u32(&r, "the version");
+    if (r.failed) return false;
+    if (version != CHECKPOINT_VERSION)
+        return fail(&r, "checkpoint version %u, but this program reads version %d", version, CHECKPOINT_VERSION);
+    /* the checksum first: everything after this point can trust its bytes */
+    if (len < r.pos + 8 && !need(&r, 8, "the checksum")) return false;
+    uint64_t stored = 0;
+    for (int i = 0; i < 8; i++) stored |= (uint64_t)data[len - 8 + i] << (8 * i);
+    int32_t cfg[11];
+    for (int i = 0; i < 11; i++) cfg[i] = (int32_t)get_u32(&r, "the configuration");
+    if (r.failed) return false;
+    ModelConfig *c = &ck->cfg;
+    *c = (ModelConfig){.vocab = cfg[0], .d_model = cfg[1], .heads = cfg[2], .d_ff = cfg[3], .layers = cfg[4],
+                       .max_len = cfg[5], .causal = cfg[6] != 0, .norm = cfg[7] ? NORM_PRE : NORM_POST,
+                       .pos = cfg[8] ? POS_LEARNED : POS_SINUSOIDAL, .act = cfg[9] ? ACT_GELU : ACT_RELU,
+                       .tied = cfg[10] != 0};
+    const char *cerr = model_config_error(c);
+    if (cerr || c->vocab > 10000000 || c->d_model > 65536 || c->d_ff > 1 << 20 || c->layers > 1024 ||
+        c->max_len > 1 << 20)
+        return fail(&r, "invalid model configuration in the checkpoint (%s)", cerr ? cerr : "sizes too large");
+    if (checkpoint_checksum(data, len - 8) != stored) return fail(&r, "checksum mismatch: the checkpoint is corrupted");
+    ck->level = get_u32(&r, "the token level") ? LEVEL_WORD : LEVEL_CHAR;
+    const uint32_t n_words = get_u32(&r, "the vocabulary size");
+    if (r.failed) return false;
+    if ((int64_t)n_words != c->vocab) return fail(&r, "%u words in the vocabulary but vocab = %d", n_words, c->vocab);
+    vocab_init(&ck->vocab);
+    for (uint32_t i = 0; i < n_words; i++) {
+        const uint32_t wl = get_u32(&r, "the vocabulary");
+        if (!need(&r, wl, "the vocabulary")) break;
+        char *w = xmalloc((size_t)wl + 1);
+        memcpy(w, data + r.pos, wl);
+        w[wl] = '\0';
+        r.pos += wl;
+        const int id = strlen(w) == wl ? vocab_add(&ck->vocab, w) : -1;
+        if (id != (int)i) fail(&r, "vocabulary entry %u is a NUL-holding, duplicate or out-of-order word", i);
+        free(w);
+        if (r.failed) break;
+    }
+    ck->n_params = get_u64(&r, "the parameter count");
+    if (!r.failed && (int64_t)ck->n_params != (int64_t)model_param_count(c))
+        fail(&r, "%zu parameters stored, but the configuration needs %ld", ck->n_params, model_param_count(c));
+    ck->params = get_f32s(&r, ck->n_params, "the parameters");
+    ck->adam_step = (long)get_u64(&r, "the optimiser step");
+    ck->train.steps_done = (long)get_u64(&r, "the training step");
+    ck->train.data_rng.state = get_u64(&r, "the data generator");
+    ck->train.data_rng.inc = get_u64(&r, "the data generator");
+    ck->adam_m = get_f32s(&r, ck->n_params, "the optimiser moments");
+    ck->adam_v = get_f32s(&r, ck->n_params, "the optimiser moments");
+    if (!r.failed && r.pos + 8 != len) fail(&r, "%zu unexpected bytes before the checksum", len - 8 - r.pos);
+    if (r.failed) {
+        checkpoint_free(ck);
+        return false;
+    }
+    return true;
+}
+
+void checkpoint_load(Checkpoint *ck, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) die(EXIT_RUNTIME, "cannot read checkpoint %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
@@ -163,54 +248,10 @@ void checkpoint_load(Checkpoint *ck, const char *path) {
     const bool failed = ferror(f);
     fclose(f);
     if (failed) die(EXIT_RUNTIME, "cannot read checkpoint %s: read error", path);
-    Reader r = {data, len, 0, path};
-    if (len < 8 || memcmp(data, MAGIC, 8) != 0) die(EXIT_RUNTIME, "%s is not a checkpoint of this project (wrong magic)", path);
-    r.pos = 8;
-    const uint32_t version = get_u32(&r, "the version");
-    if (version != CHECKPOINT_VERSION)
-        die(EXIT_RUNTIME, "%s: checkpoint version %u, but this program reads version %d", path, version, CHECKPOINT_VERSION);
-    /* the checksum first: everything after this point can trust its bytes */
-    if (len < r.pos + 8) need(&r, 8, "the checksum");
-    uint64_t stored = 0;
-    for (int i = 0; i < 8; i++) stored |= (uint64_t)data[len - 8 + i] << (8 * i);
-    int32_t cfg[11];
-    for (int i = 0; i < 11; i++) cfg[i] = (int32_t)get_u32(&r, "the configuration");
-    ModelConfig *c = &ck->cfg;
-    *c = (ModelConfig){.vocab = cfg[0], .d_model = cfg[1], .heads = cfg[2], .d_ff = cfg[3], .layers = cfg[4],
-                       .max_len = cfg[5], .causal = cfg[6] != 0, .norm = cfg[7] ? NORM_PRE : NORM_POST,
-                       .pos = cfg[8] ? POS_LEARNED : POS_SINUSOIDAL, .act = cfg[9] ? ACT_GELU : ACT_RELU,
-                       .tied = cfg[10] != 0};
-    const char *err = model_config_error(c);
-    if (err || c->vocab > 10000000 || c->d_model > 65536 || c->d_ff > 1 << 20 || c->layers > 1024 || c->max_len > 1 << 20)
-        die(EXIT_RUNTIME, "%s: invalid model configuration in the checkpoint (%s)", path, err ? err : "sizes too large");
-    if (fnv1a(data, len - 8) != stored) die(EXIT_RUNTIME, "%s: checksum mismatch: the checkpoint is corrupted", path);
-    ck->level = get_u32(&r, "the token level") ? LEVEL_WORD : LEVEL_CHAR;
-    const uint32_t n_words = get_u32(&r, "the vocabulary size");
-    if ((int)n_words != c->vocab) die(EXIT_RUNTIME, "%s: %u words in the vocabulary but vocab = %d", path, n_words, c->vocab);
-    vocab_init(&ck->vocab);
-    for (uint32_t i = 0; i < n_words; i++) {
-        const uint32_t wl = get_u32(&r, "the vocabulary");
-        need(&r, wl, "the vocabulary");
-        char *w = xmalloc(wl + 1);
-        memcpy(w, data + r.pos, wl);
-        w[wl] = '\0';
-        r.pos += wl;
-        const int id = vocab_add(&ck->vocab, w);
-        if (id != (int)i) die(EXIT_RUNTIME, "%s: vocabulary entry %u ('%s') is a duplicate or out of order", path, i, w);
-        free(w);
-    }
-    ck->n_params = get_u64(&r, "the parameter count");
-    if ((long)ck->n_params != model_param_count(c))
-        die(EXIT_RUNTIME, "%s: %zu parameters stored, but the configuration needs %ld", path, ck->n_params, model_param_count(c));
-    ck->params = get_f32s(&r, ck->n_params, "the parameters");
-    ck->adam_step = (long)get_u64(&r, "the optimiser step");
-    ck->train.steps_done = (long)get_u64(&r, "the training step");
-    ck->train.data_rng.state = get_u64(&r, "the data generator");
-    ck->train.data_rng.inc = get_u64(&r, "the data generator");
-    ck->adam_m = get_f32s(&r, ck->n_params, "the optimiser moments");
-    ck->adam_v = get_f32s(&r, ck->n_params, "the optimiser moments");
-    if (r.pos + 8 != len) die(EXIT_RUNTIME, "%s: %zu unexpected bytes before the checksum", path, len - 8 - r.pos);
+    char err[256];
+    const bool ok = checkpoint_parse(ck, data, len, err, sizeof err);
     free(data);
+    if (!ok) die(EXIT_RUNTIME, "%s: %s", path, err);
 }
 
 void checkpoint_free(Checkpoint *ck) {

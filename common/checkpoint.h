@@ -34,6 +34,8 @@
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "corpus.h"
@@ -66,6 +68,11 @@ typedef struct {
 } Checkpoint;
 
 void checkpoint_load(Checkpoint *ck, const char *path);
+/* The same checks on bytes in memory, without exiting: true and ck filled, or false with ck empty
+ * and the problem in err (one line, without the file name). checkpoint_load is this plus the file. */
+bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, char *err, size_t err_size);
+/* FNV-1a (64-bit) of n bytes: the checksum stored at the end of every checkpoint. */
+uint64_t checkpoint_checksum(const unsigned char *p, size_t n);
 void checkpoint_free(Checkpoint *ck);
 
 #endif

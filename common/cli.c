@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,9 +93,26 @@ static const char *choice_name(const char *choices, int index, char *buf, size_t
     return buf;
 }
 
+/* A user's argument as it appears in a message: control characters as \xNN (a newline in an
+ * argument must not break the message's one line), at most 60 bytes of it. */
+static const char *shown(const char *text, size_t len, char *buf, size_t size) {
+    size_t o = 0;
+    for (size_t i = 0; i < len && text[i] && o + 8 < size; i++) {
+        const unsigned char c = (unsigned char)text[i];
+        if (i == 60) {
+            o += (size_t)snprintf(buf + o, size - o, "...");
+            break;
+        }
+        if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+        else buf[o++] = (char)c;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 /* Parse text as the option's value; false with a message in err when it is not one. */
 static bool set_value(CliOption *o, const char *text, char *err, size_t err_size) {
-    char range[128];
+    char range[128], t[256];
     describe_range(range, sizeof range, o);
     if (o->kind == CLI_STRING) {
         *(const char **)o->value = text;
@@ -103,7 +121,7 @@ static bool set_value(CliOption *o, const char *text, char *err, size_t err_size
     if (o->kind == CLI_CHOICE) {
         int k = choice_index(o->choices, text);
         if (k < 0) {
-            snprintf(err, err_size, "%s: '%s' is not %s", o->name, text, range);
+            snprintf(err, err_size, "%s: '%s' is not %s", o->name, shown(text, SIZE_MAX, t, sizeof t), range);
             return false;
         }
         *(int *)o->value = k;
@@ -115,22 +133,24 @@ static bool set_value(CliOption *o, const char *text, char *err, size_t err_size
     if (o->kind == CLI_INT) {
         long long v = blank ? 0 : strtoll(text, &end, 10);
         if (blank || *end != '\0') {
-            snprintf(err, err_size, "%s: '%s' is not a whole number; expected %s", o->name, text, range);
+            snprintf(err, err_size, "%s: '%s' is not a whole number; expected %s", o->name,
+                     shown(text, SIZE_MAX, t, sizeof t), range);
             return false;
         }
         if (errno == ERANGE || v < o->min || v > o->max) {
-            snprintf(err, err_size, "%s: %s is out of range; expected %s", o->name, text, range);
+            snprintf(err, err_size, "%s: %s is out of range; expected %s", o->name, shown(text, SIZE_MAX, t, sizeof t), range);
             return false;
         }
         *(long long *)o->value = v;
     } else {
         double v = blank ? 0 : strtod(text, &end);
         if (blank || *end != '\0' || isnan(v)) {
-            snprintf(err, err_size, "%s: '%s' is not a number; expected %s", o->name, text, range);
+            snprintf(err, err_size, "%s: '%s' is not a number; expected %s", o->name, shown(text, SIZE_MAX, t, sizeof t),
+                     range);
             return false;
         }
         if (errno == ERANGE || !isfinite(v) || v < o->lo || v > o->hi) {
-            snprintf(err, err_size, "%s: %s is out of range; expected %s", o->name, text, range);
+            snprintf(err, err_size, "%s: %s is out of range; expected %s", o->name, shown(text, SIZE_MAX, t, sizeof t), range);
             return false;
         }
         *(double *)o->value = v;
@@ -151,10 +171,12 @@ CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv
     /* --help anywhere wins, before any value is changed, so that it shows the defaults. */
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return CLI_HELP;
+    char t[256];
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0) {
-            snprintf(err, err_size, "unexpected argument '%s' (options start with --; see --help)", arg);
+            snprintf(err, err_size, "unexpected argument '%s' (options start with --; see --help)",
+                     shown(arg, SIZE_MAX, t, sizeof t));
             return CLI_ERROR;
         }
         const char *eq = strchr(arg, '=');
@@ -162,13 +184,13 @@ CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv
         CliOption *o = find(spec->options, spec->n_options, arg, len);
         if (!o) o = find(shared, N_COMMON, arg, len);
         if (!o) {
-            snprintf(err, err_size, "unknown option '%.*s' (see --help for the list)", (int)len, arg);
+            snprintf(err, err_size, "unknown option '%s' (see --help for the list)", shown(arg, len, t, sizeof t));
             return CLI_ERROR;
         }
         o->seen = true;
         if (o->kind == CLI_FLAG) {
             if (eq) {
-                snprintf(err, err_size, "%s takes no value (got '%s')", o->name, eq + 1);
+                snprintf(err, err_size, "%s takes no value (got '%s')", o->name, shown(eq + 1, SIZE_MAX, t, sizeof t));
                 return CLI_ERROR;
             }
             *(bool *)o->value = true;

@@ -35,14 +35,29 @@ char *corpus_read_file(const char *path, size_t *len) {
     bool failed = ferror(f);
     fclose(f);
     if (failed) die(EXIT_RUNTIME, "cannot read %s: read error", path);
-    if (n == 0) die(EXIT_RUNTIME, "%s is empty", path);
     buf[n] = '\0';
-    void *nul = memchr(buf, '\0', n);
-    if (nul) die(EXIT_RUNTIME, "%s holds a NUL byte at offset %ld: not a text file", path, (long)((char *)nul - buf));
-    long bad = util_utf8_invalid_at(buf, n);
-    if (bad >= 0) die(EXIT_RUNTIME, "%s is not valid UTF-8: bad byte at offset %ld", path, bad);
+    char problem[128];
+    if (!corpus_text_ok(buf, n, problem, sizeof problem)) die(EXIT_RUNTIME, "%s %s", path, problem);
     if (len) *len = n;
     return buf;
+}
+
+bool corpus_text_ok(const char *text, size_t n, char *problem, size_t size) {
+    if (n == 0) {
+        snprintf(problem, size, "is empty");
+        return false;
+    }
+    const char *nul = memchr(text, '\0', n);
+    if (nul) {
+        snprintf(problem, size, "holds a NUL byte at offset %ld: not a text file", (long)(nul - text));
+        return false;
+    }
+    const long bad = util_utf8_invalid_at(text, n);
+    if (bad >= 0) {
+        snprintf(problem, size, "is not valid UTF-8: bad byte at offset %ld", bad);
+        return false;
+    }
+    return true;
 }
 
 /* ==== lines ==== */

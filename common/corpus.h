@@ -28,6 +28,9 @@ enum { VOCAB_UNK = 0, VOCAB_BOS = 1, VOCAB_EOS = 2 };
  * the problem when it is missing, unreadable, a directory, empty, holds a NUL byte, or is not
  * valid UTF-8 (with the byte offset). Free with free(). */
 char *corpus_read_file(const char *path, size_t *len);
+/* The checks of corpus_read_file on n bytes in memory, without exiting: true when they are text,
+ * else false with the problem in `problem` ("is empty", "is not valid UTF-8: bad byte at offset 3"). */
+bool corpus_text_ok(const char *text, size_t n, char *problem, size_t size);
 
 /* Lines of a text: pointers into one owned copy. */
 typedef struct {

@@ -91,6 +91,13 @@ static const struct {
     {{"--level", "byte"}, "--level: 'byte' is not one of char|word"},
     {{"--level", ""}, "--level: '' is not one of char|word"},
     {{"--level"}, "--level: missing value; expected one of char|word"},
+    /* a control character in an argument is shown escaped, so the message stays one line (found by
+       the fuzzer: tests/fuzz/regress/cli/), and a long one is cut */
+    {{"--\n"}, "unknown option '--\\x0a'"},
+    {{"--tokens", "1\n2"}, "--tokens: '1\\x0a2' is not a whole number"},
+    {{"--level", "\x1b[31m"}, "--level: '\\x1b[31m' is not one of"},
+    {{"--rate", "0.0000000000000000000000000000000000000000000000000000000000000000000001x"},
+     "--rate: '0.0000000000000000000000000000000000000000000000000000000000...' is not a number"},
 };
 
 START_TEST(test_bad_values) {
