@@ -253,18 +253,27 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
     render(p, name, false); /* the terminal already shows these matrices, shaded */
 }
 
-void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
-                const double *x, int n_points, const LineSeries *series, int n_series) {
+/* With lo and hi (one array per series, NULL for none), each point also carries an error bar from
+ * lo to hi: the .dat file gets the two extra columns after the series' y. */
+static void lines_figure(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
+                         int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
+                         int n_series) {
     if (!p->enabled) return;
     make_dirs(p->dir);
     AtomicFile d;
     atomic_open(&d, p->dir, name, ".dat");
     fprintf(d.f, "# x");
-    for (int s = 0; s < n_series; s++) fprintf(d.f, " | %s", series[s].title);
+    for (int s = 0; s < n_series; s++) {
+        fprintf(d.f, " | %s", series[s].title);
+        if (lo && lo[s]) fprintf(d.f, " (y, low, high)");
+    }
     fputc('\n', d.f);
     for (int i = 0; i < n_points; i++) {
         fprintf(d.f, "%.9g", x[i]);
-        for (int s = 0; s < n_series; s++) fprintf(d.f, " %.9g", series[s].y[i]);
+        for (int s = 0; s < n_series; s++) {
+            fprintf(d.f, " %.9g", series[s].y[i]);
+            if (lo && lo[s]) fprintf(d.f, " %.9g %.9g", lo[s][i], hi[s][i]);
+        }
         fputc('\n', d.f);
     }
     atomic_close(&d);
@@ -281,15 +290,39 @@ void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes 
     fputs("\nset grid\nset key outside right top box\n", a.f);
     if (axes->logx) fputs("set logscale x 2\n", a.f);
     if (axes->logy) fputs("set logscale y 10\n", a.f);
+    int col = 2, n_bars = 0; /* the column of series s's y; how many series have bars */
+    for (int s = 0; s < n_series; s++) n_bars += lo && lo[s];
+    if (n_bars) fputs("set offsets graph 0.04, graph 0.04, 0, 0\n", a.f);
     fputs("plot ", a.f);
-    for (int s = 0; s < n_series; s++) {
-        fprintf(a.f, "%s'%s.dat' using 1:%d with %s title ", s ? ", \\\n     " : "", name, s + 2,
-                series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'" : "linespoints lw 2");
+    for (int s = 0, b = 0; s < n_series; s++) {
+        const bool bars = lo && lo[s];
+        /* bars at the same x would hide each other: each series with bars is nudged sideways a little */
+        const double nudge = bars ? 0.06 * (b++ - 0.5 * (n_bars - 1)) : 0;
+        fprintf(a.f, "%s'%s.dat' using ", s ? ", \\\n     " : "", name);
+        if (nudge == 0) fputs("1", a.f);
+        else if (axes->logx) fprintf(a.f, "($1*2**(%g))", nudge);
+        else fprintf(a.f, "($1+(%g))", nudge);
+        fprintf(a.f, ":%d", col);
+        if (bars) fprintf(a.f, ":%d:%d", col + 1, col + 2);
+        fprintf(a.f, " with %s title ",
+                series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'" : bars ? "yerrorlines lw 2" : "linespoints lw 2");
         put_quoted(a.f, series[s].title);
+        col += bars ? 3 : 1;
     }
     fputc('\n', a.f);
     atomic_close(&a);
     render(p, name, true);
+}
+
+void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
+                const double *x, int n_points, const LineSeries *series, int n_series) {
+    lines_figure(p, name, title, axes, x, n_points, series, NULL, NULL, n_series);
+}
+
+void plot_lines_spread(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
+                       int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
+                       int n_series) {
+    lines_figure(p, name, title, axes, x, n_points, series, lo, hi, n_series);
 }
 
 void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,

@@ -64,6 +64,11 @@ typedef struct {
 /* One figure NAME.png: every series against x, with a legend. */
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series);
+/* The same, with a spread around each point drawn as an error bar from lo[s][i] to hi[s][i] (the
+ * smallest and largest over seeds, say); lo[s] = NULL leaves series s without bars. */
+void plot_lines_spread(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
+                       int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
+                       int n_series);
 
 /* Points (x[i], y[i]) each with a text label (a word next to its embedding, say). The numbers go to
  * NAME.dat, the labels into the script. */

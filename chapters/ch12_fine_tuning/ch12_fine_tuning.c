@@ -9,10 +9,15 @@
  * random weights with the same budget, over several seeds; and freezing the body against training
  * everything.
  *
- * The task, with labels for free: is a sentence of the synthetic language grammatical? Negatives are
- * real sentences whose closer was swapped for another class's, breaking the long-range agreement.
+ * Two tasks:
+ *   - by default, with labels for free: is a sentence of the synthetic language grammatical?
+ *     Negatives are real sentences whose closer was swapped for another class's, breaking the
+ *     long-range agreement;
+ *   - with --class-a and --class-b, real text: which of two files does a line come from (Tang
+ *     poems against Song poems from Debian's fortunes-zh, say; the README has the commands).
  *
  * Run: make ch12 && ./ch12_fine_tuning [--pretrain-steps S] [--ft-steps S] [--seeds N]
+ *                                      [--class-a FILE --class-b FILE]
  *                                      [--load-decoder FILE] [--load-encoder FILE]             */
 #include <math.h>
 #include <stdio.h>
@@ -32,10 +37,11 @@
 
 #define CHAPTER "ch12_fine_tuning"
 #define MAX_SEEDS 10
-#define N_SIZES 4
+#define N_SIZES 5
 
 typedef struct {
-    int *ids, n, label; /* </s> then the sentence's tokens; 1 grammatical, 0 not */
+    int *ids, n, label; /* </s> then the sentence's tokens; the label: 1 grammatical, 0 not, or the file */
+    const char *text;   /* the line as read (file task); NULL on the synthetic language */
 } Example;
 
 enum { DECODER, ENCODER, N_KINDS };
@@ -47,6 +53,9 @@ typedef struct {
     long long pretrain_steps, ft_steps, seeds;
     double ft_lr;
     const char *load[N_KINDS];
+    const char *class_path[2];   /* --class-a, --class-b: the file task */
+    const char *unlabelled_path; /* --unlabelled: more pre-training text for the file task */
+    Lines class_lines[2], unlabelled;
     Dataset data;
     int mask_id, V0;             /* V0: the vocabulary without [MASK] */
     Example *train, *val;
@@ -89,6 +98,119 @@ static Example *make_examples(const Chapter *ch, const TokenStream *s, int n_lin
     }
     *count = n;
     return ex;
+}
+
+/* The file task's example from one line: </s>, then the line's tokens, cut to the model's length. */
+static Example line_example(Chapter *ch, char *line, int label, int *cut) {
+    TokenStream s;
+    corpus_encode(&s, &ch->data.vocab, &line, 1, ch->data.level, false);
+    const long len = s.n - 1; /* without the closing </s> */
+    const int keep = len + 1 > ch->cfg[DECODER].max_len ? ch->cfg[DECODER].max_len - 1 : (int)len;
+    *cut += keep < len;
+    Example e = {xmalloc(sizeof(int) * (size_t)(keep + 1)), keep + 1, label, line};
+    e.ids[0] = VOCAB_EOS;
+    memcpy(e.ids + 1, s.id, sizeof(int) * (size_t)keep);
+    token_stream_free(&s);
+    return e;
+}
+
+/* Balanced examples from the two files' lines: each file's lines in a random order, then
+ * alternately one of A and one of B, as many pairs as the smaller file (and max) allows, so that any
+ * first N examples are half of each. */
+static Example *file_examples(Chapter *ch, char **lines[2], const int n[2], int max, int *count, int *cut, uint64_t seed) {
+    Rng rng;
+    rng_seed(&rng, seed, 123);
+    int *order[2];
+    for (int c = 0; c < 2; c++) {
+        order[c] = xmalloc(sizeof(int) * (size_t)n[c]);
+        for (int i = 0; i < n[c]; i++) order[c][i] = i;
+        for (int i = n[c] - 1; i > 0; i--) { /* Fisher-Yates */
+            const int j = (int)rng_below(&rng, (uint32_t)i + 1), t = order[c][i];
+            order[c][i] = order[c][j], order[c][j] = t;
+        }
+    }
+    int pairs = n[0] < n[1] ? n[0] : n[1];
+    if (pairs > max / 2) pairs = max / 2;
+    Example *ex = xmalloc(sizeof(Example) * (size_t)(2 * pairs + 1));
+    for (int i = 0; i < pairs; i++)
+        for (int c = 0; c < 2; c++) ex[2 * i + c] = line_example(ch, lines[c][order[c][i]], c, cut);
+    free(order[0]), free(order[1]);
+    *count = 2 * pairs;
+    return ex;
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The file task's corpus: each file split by the corpus rule (every 10th line to validation); the
+ * vocabulary and the pre-training text are the training lines of both files, their labels unused,
+ * and every line of --unlabelled when given. */
+static void load_files(Chapter *ch) {
+    Dataset *d = &ch->data;
+    memset(d, 0, sizeof *d);
+    d->level = LEVEL_WORD;
+    char **tr[2], **va[2];
+    int n_tr[2], n_va[2];
+    for (int c = 0; c < 2; c++) {
+        size_t bytes;
+        char *text = corpus_read_file(ch->class_path[c], &bytes);
+        lines_split(&ch->class_lines[c], text);
+        free(text);
+        const int n = ch->class_lines[c].n;
+        if (n < 10)
+            die(EXIT_RUNTIME, "%s has %d line%s with text: the task needs at least 10 (every 10th validates)",
+                ch->class_path[c], n, n == 1 ? "" : "s");
+        corpus_split(&ch->class_lines[c], &tr[c], &n_tr[c], &va[c], &n_va[c]);
+        printf("  label %d = %-20s %6d lines (%zu bytes): %d train, %d validate\n", c, base_name(ch->class_path[c]), n,
+               bytes, n_tr[c], n_va[c]);
+    }
+    int n_more = 0;
+    if (ch->unlabelled_path) {
+        size_t bytes;
+        char *text = corpus_read_file(ch->unlabelled_path, &bytes);
+        lines_split(&ch->unlabelled, text);
+        free(text);
+        n_more = ch->unlabelled.n;
+        if (n_more == 0) die(EXIT_RUNTIME, "%s has no line with text in it", ch->unlabelled_path);
+        printf("  unlabelled: %-20s %6d lines (%zu bytes): pre-training only\n", base_name(ch->unlabelled_path),
+               n_more, bytes);
+    }
+    const int n_all = n_tr[0] + n_tr[1] + n_more;
+    char **all = xmalloc(sizeof(char *) * (size_t)n_all);
+    memcpy(all, tr[0], sizeof(char *) * (size_t)n_tr[0]);
+    memcpy(all + n_tr[0], tr[1], sizeof(char *) * (size_t)n_tr[1]);
+    if (n_more) memcpy(all + n_tr[0] + n_tr[1], ch->unlabelled.line, sizeof(char *) * (size_t)n_more);
+    vocab_init(&d->vocab);
+    corpus_encode(&d->train, &d->vocab, all, n_all, d->level, true);
+    free(all);
+    printf("  word tokens (every CJK character is one); vocabulary from the pre-training text: |V| = %d;\n"
+           "  pre-training text: the training lines of both files%s, %ld tokens, without labels.\n",
+           d->vocab.size - 1, n_more ? " and the unlabelled file" : "", d->train.n);
+    int cut = 0;
+    ch->train = file_examples(ch, tr, n_tr, 4096, &ch->n_train, &cut, (uint64_t)ch->common.seed);
+    ch->val = file_examples(ch, va, n_va, 1000, &ch->n_val, &cut, (uint64_t)ch->common.seed + 1);
+    if (cut) printf("  %d line%s longer than %d tokens %s cut to %d.\n", cut, cut == 1 ? "" : "s",
+                    ch->cfg[DECODER].max_len - 1, cut == 1 ? "was" : "were", ch->cfg[DECODER].max_len - 1);
+    for (int c = 0; c < 2; c++) free(tr[c]), free(va[c]);
+}
+
+/* A rule that sees only the length: the majority label among training examples of the same length
+ * (of all of them for a length never seen), scored on validation. Whatever beats it used the words. */
+static double length_baseline(const Chapter *ch) {
+    const int L = ch->cfg[DECODER].max_len + 1;
+    int *count = calloc((size_t)L * 2, sizeof(int)), all[2] = {0, 0};
+    if (!count) die(EXIT_RUNTIME, "out of memory");
+    for (int i = 0; i < ch->n_train; i++) count[ch->train[i].n * 2 + ch->train[i].label]++, all[ch->train[i].label]++;
+    int right = 0;
+    for (int i = 0; i < ch->n_val; i++) {
+        const int *c = count + ch->val[i].n * 2;
+        const int guess = c[0] + c[1] ? c[1] > c[0] : all[1] > all[0];
+        right += guess == ch->val[i].label;
+    }
+    free(count);
+    return (double)right / ch->n_val;
 }
 
 /* ==== pre-training ==== */
@@ -228,9 +350,13 @@ int main(int argc, char **argv) {
     ch.data_flags = dataset_flags_default();
     ch.data_flags.level = LEVEL_WORD;
     ch.pretrain_steps = 600, ch.ft_steps = 100, ch.seeds = 3, ch.ft_lr = 1e-3;
-    CliOption opts[8];
+    CliOption opts[11];
     int n = 0;
     opts[n++] = cli_int("--lines", &ch.data_flags.lines, 1000, 2000000, "N", "lines of the synthetic language");
+    const int lines_flag = n - 1;
+    opts[n++] = cli_string("--class-a", &ch.class_path[0], "FILE", "lines of label 0 (with --class-b: the file task)");
+    opts[n++] = cli_string("--class-b", &ch.class_path[1], "FILE", "lines of label 1 (with --class-a)");
+    opts[n++] = cli_string("--unlabelled", &ch.unlabelled_path, "FILE", "more pre-training text (with --class-a/-b)");
     opts[n++] = cli_int("--pretrain-steps", &ch.pretrain_steps, 1, 1000000, "S", "pre-training steps of each model");
     opts[n++] = cli_int("--ft-steps", &ch.ft_steps, 1, 100000, "S", "fine-tuning steps (16 labelled sentences each)");
     opts[n++] = cli_int("--seeds", &ch.seeds, 1, MAX_SEEDS, "N", "fine-tuning runs per setting");
@@ -241,28 +367,55 @@ int main(int argc, char **argv) {
                              "labels, pre-trained against from scratch, frozen body against full fine-tuning.",
                     opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
+    const bool files = ch.class_path[0] || ch.class_path[1];
+    if (files && !(ch.class_path[0] && ch.class_path[1]))
+        die(EXIT_USAGE, "%s needs %s too: the file task tells the lines of two files apart",
+            ch.class_path[0] ? "--class-a" : "--class-b", ch.class_path[0] ? "--class-b" : "--class-a");
+    if (ch.unlabelled_path && !files)
+        die(EXIT_USAGE, "--unlabelled: adds pre-training text to the file task; give --class-a and --class-b too");
+    if (files && opts[lines_flag].seen)
+        die(EXIT_USAGE, "--lines: applies to the synthetic language only; with --class-a/--class-b the lines are the files'");
     plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
 
     printf("Chapter 12: pre-training, then fine-tuning (source document §2.1.3)\n");
-    print_section(stdout, 1, "The task: is the sentence grammatical?");
-    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
+    for (int k = 0; k < N_KINDS; k++) /* the vocabulary is filled in once the text is read */
+        ch.cfg[k] = (ModelConfig){.d_model = 64, .heads = 4, .d_ff = 256, .layers = 2, .max_len = 64,
+                                  .causal = k == DECODER, .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU,
+                                  .tied = true};
+    if (files) {
+        print_section(stdout, 1, "The task: which file does the line come from?");
+        load_files(&ch);
+        if (ch.data.train.n <= ch.cfg[DECODER].max_len)
+            die(EXIT_RUNTIME, "the training lines of %s and %s hold %ld tokens: pre-training needs more than %d",
+                ch.class_path[0], ch.class_path[1], ch.data.train.n, ch.cfg[DECODER].max_len);
+        printf("\n  Label 0 or 1: the file the line was read from. The larger file's lines are drawn down to\n"
+               "  the smaller's count, so that each label is half of the examples. %d labelled training\n"
+               "  lines, %d for validation. Examples:\n\n", ch.n_train, ch.n_val);
+        for (int i = 0; i < 4 && i < ch.n_train; i++) printf("    %d  %.80s\n", ch.train[i].label, ch.train[i].text);
+    } else {
+        print_section(stdout, 1, "The task: is the sentence grammatical?");
+        dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
+        ch.train = make_examples(&ch, &ch.data.train, ch.data.n_train, 4096, &ch.n_train, (uint64_t)ch.common.seed);
+        ch.val = make_examples(&ch, &ch.data.val, ch.data.n_val, 600, &ch.n_val, (uint64_t)ch.common.seed + 1);
+        printf("\n  Label 1: a sentence as generated. Label 0: the same sentence with its closer swapped for\n"
+               "  another class's, so that it no longer agrees with the marker at the start (chapter 1's\n"
+               "  long-range dependency). Half of each. %d labelled training sentences at most, %d for\n"
+               "  validation. Examples:\n\n", ch.n_train, ch.n_val);
+        for (int i = 0; i < 4 && i < ch.n_train; i++) {
+            char *text = corpus_decode(&ch.data.vocab, ch.train[i].ids + 1, ch.train[i].n - 1, LEVEL_WORD);
+            printf("    %d  %s\n", ch.train[i].label, text);
+            free(text);
+        }
+    }
+    if (ch.n_train < 16 || ch.n_val < 2)
+        die(EXIT_RUNTIME, "only %d labelled training and %d validation examples: the experiment needs 16 and 2",
+            ch.n_train, ch.n_val);
     ch.V0 = ch.data.vocab.size;
     ch.mask_id = vocab_add(&ch.data.vocab, "[MASK]");
-    for (int k = 0; k < N_KINDS; k++)
-        ch.cfg[k] = (ModelConfig){.vocab = k == DECODER ? ch.V0 : ch.V0 + 1, .d_model = 64, .heads = 4, .d_ff = 256,
-                                  .layers = 2, .max_len = 64, .causal = k == DECODER, .norm = NORM_PRE,
-                                  .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
-    ch.train = make_examples(&ch, &ch.data.train, ch.data.n_train, 4096, &ch.n_train, (uint64_t)ch.common.seed);
-    ch.val = make_examples(&ch, &ch.data.val, ch.data.n_val, 600, &ch.n_val, (uint64_t)ch.common.seed + 1);
-    printf("\n  Label 1: a sentence as generated. Label 0: the same sentence with its closer swapped for\n"
-           "  another class's, so that it no longer agrees with the marker at the start (chapter 1's\n"
-           "  long-range dependency). Half of each. %d labelled training sentences at most, %d for\n"
-           "  validation. Examples:\n\n", ch.n_train, ch.n_val);
-    for (int i = 0; i < 4 && i < ch.n_train; i++) {
-        char *text = corpus_decode(&ch.data.vocab, ch.train[i].ids + 1, ch.train[i].n - 1, LEVEL_WORD);
-        printf("    %d  %s\n", ch.train[i].label, text);
-        free(text);
-    }
+    ch.cfg[DECODER].vocab = ch.V0, ch.cfg[ENCODER].vocab = ch.V0 + 1;
+    const double by_length = length_baseline(&ch);
+    printf("\n  A rule that sees only the length (the majority label among training examples of the same\n"
+           "  length): %.1f%% on validation. Anything above it used the words.\n", 100 * by_length);
     print_section(stdout, 2, "Pre-training on the unlabelled text (no labels used)");
     if (!ch.load[DECODER] || !ch.load[ENCODER])
         printf("  No checkpoint given for %s: pre-training small ones here first (2 blocks, d_model 64).\n\n",
@@ -275,14 +428,16 @@ int main(int argc, char **argv) {
            "  encoder: h = the mean of the final hidden states over the positions: every position has seen\n"
            "           the whole sentence, and this encoder was never trained to gather it into one [CLS]\n"
            "           position;\n"
-           "  p(label) = softmax(h W + b), W (%d, 2). Fine-tuning: %lld steps of 16 labelled sentences drawn\n"
+           "  p(label) = softmax(h W + b), W (%d, 2). Fine-tuning: %lld steps of 16 labelled examples drawn\n"
            "  from the first N, AdamW at %g, the head and the body together (unless frozen).\n",
            ch.cfg[DECODER].d_model, ch.ft_steps, ch.ft_lr);
 
     print_section(stdout, 4, "Accuracy against the number of labels");
+    /* 16, 64, 256, 1024 labels, as far as the examples go; then all of them if that stopped short */
     int sizes[N_SIZES] = {16, 64, 256, 1024};
     int n_sizes = 0;
-    while (n_sizes < N_SIZES && sizes[n_sizes] <= ch.n_train) n_sizes++;
+    while (n_sizes < N_SIZES - 1 && sizes[n_sizes] <= ch.n_train) n_sizes++;
+    if (n_sizes < N_SIZES - 1 && sizes[n_sizes - 1] < ch.n_train) sizes[n_sizes++] = ch.n_train;
     double mean[N_KINDS][2][N_SIZES], lo[N_KINDS][2][N_SIZES], hi[N_KINDS][2][N_SIZES];
     for (int k = 0; k < N_KINDS; k++) {
         printf("  %s, validation accuracy over %lld seeds: mean (min .. max)\n", kind_name[k], ch.seeds);
@@ -316,10 +471,22 @@ int main(int argc, char **argv) {
     for (int si = 0; si < n_sizes; si++)
         ys[0][si] = 100 * mean[DECODER][0][si], ys[1][si] = 100 * mean[DECODER][1][si],
         ys[2][si] = 100 * mean[ENCODER][0][si], ys[3][si] = 100 * mean[ENCODER][1][si];
-    LineSeries s[4] = {{"decoder, pre-trained", ys[0], false}, {"decoder, from scratch", ys[1], false},
-                       {"encoder, pre-trained", ys[2], false}, {"encoder, from scratch", ys[3], false}};
-    LineAxes ax = {"labelled sentences (log scale)", "validation accuracy (%, mean over seeds)", true, false};
-    plot_lines(&ch.plot, "labels", "Fine-tuning: accuracy against the number of labels", &ax, x, n_sizes, s, 4);
+    double ylo[4][N_SIZES], yhi[4][N_SIZES];
+    for (int k = 0; k < N_KINDS; k++)
+        for (int pre = 0; pre < 2; pre++)
+            for (int si = 0; si < n_sizes; si++)
+                ylo[2 * k + pre][si] = 100 * lo[k][pre][si], yhi[2 * k + pre][si] = 100 * hi[k][pre][si];
+    double rule[N_SIZES];
+    for (int si = 0; si < n_sizes; si++) rule[si] = 100 * by_length;
+    const double *const los[5] = {ylo[0], ylo[1], ylo[2], ylo[3], NULL};
+    const double *const his[5] = {yhi[0], yhi[1], yhi[2], yhi[3], NULL};
+    LineSeries s[5] = {{"decoder, pre-trained", ys[0], false}, {"decoder, from scratch", ys[1], false},
+                       {"encoder, pre-trained", ys[2], false}, {"encoder, from scratch", ys[3], false},
+                       {"the length rule (section 1)", rule, true}};
+    LineAxes ax = {"labelled examples (log scale)", "validation accuracy (%): mean, bars from min to max over seeds",
+                   true, false};
+    plot_lines_spread(&ch.plot, "labels", "Fine-tuning: accuracy against the number of labels", &ax, x, n_sizes, s,
+                      los, his, 5);
 
     print_section(stdout, 5, "Freezing the body: only the head learns");
     const int nl = n_sizes >= 3 ? sizes[2] : sizes[n_sizes - 1];
@@ -354,5 +521,6 @@ int main(int argc, char **argv) {
     free(ch.train), free(ch.val);
     for (int k = 0; k < N_KINDS; k++) free(ch.pretrained[k]);
     dataset_free(&ch.data);
+    lines_free(&ch.class_lines[0]), lines_free(&ch.class_lines[1]), lines_free(&ch.unlabelled);
     return 0;
 }
