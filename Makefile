@@ -139,7 +139,8 @@ asan:
 # The test suite and every chapter (with small sizes) under valgrind's memcheck, built portable
 # (ARCH=) in build/valgrind: valgrind does not know every AVX-512 instruction -march=native may use.
 valgrind: check-deps
-	@$(MAKE) --no-print-directory BUILD=build/valgrind BINDIR=build/valgrind/bin ARCH= all build/valgrind/tests/run_tests
+	@$(MAKE) --no-print-directory BUILD=build/valgrind BINDIR=build/valgrind/bin ARCH= all build/valgrind/tests/run_tests \
+	    $(FUZZ_TARGETS:%=build/valgrind/fuzz/replay_%)
 	@sh tests/valgrind.sh build/valgrind/bin build/valgrind/tests/run_tests
 
 # ---- the benchmark: speed is measured here, never asserted in a test ----

@@ -124,7 +124,10 @@ void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tenso
             int bad = -1;
             SoftmaxStatus st = attention_forward(&oh, &c->scores[b * c->H + h], &c->weights[b * c->H + h], &qh, &kh,
                                                  &vh, c->causal ? &c->mask : NULL, &bad);
-            if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention head %d, row %d: %s", h, bad, softmax_status_text(st));
+            /* a NaN or an infinity in the scores means the model diverged: the head's output becomes
+               NaN, so that the loss does and the training loop can name the step */
+            if (st == SOFTMAX_NOT_FINITE) tensor_fill(&oh, NAN);
+            else if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention head %d, row %d: %s", h, bad, softmax_status_text(st));
         }
     linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (B T, C) x (C, C) -> (B T, C) */
 }

@@ -100,6 +100,21 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
     layout_params(&m->params, c, &count);
     m->n_params = count.used;
     CHECK((long)m->n_params == model_param_count(c), "layout %zu != formula %ld", m->n_params, model_param_count(c));
+    m->max_batch = max_batch;
+    m->x = xmalloc(sizeof(Tensor) * (size_t)(c->layers + 1));
+    m->cache = xcalloc((size_t)c->layers, sizeof(BlockCache));
+    Arena acount = {NULL, 0};
+    layout_acts(m, max_batch, c->max_len, &acount);
+    m->act_floats = acount.used;
+    /* Refuse a size the machine cannot hold before allocating any of it: parameters, gradients,
+     * AdamW's two moments, the activations, and each block's attention scores and weights. */
+    const double need = 4.0 * (4.0 * (double)m->n_params + (double)m->act_floats +
+                               2.0 * c->layers * (double)max_batch * c->heads * (double)c->max_len * c->max_len);
+    const double have = util_physical_memory();
+    if (have > 0 && need > have)
+        die(EXIT_USAGE, "this model would need %.1f GiB of memory (%zu parameters, activations for %d x %d tokens), "
+                        "more than this machine's %.1f GiB: make it or the batch smaller",
+            need / (1 << 30), m->n_params, max_batch, c->max_len, have / (1 << 30));
     m->param_mem = xcalloc(m->n_params, sizeof(float));
     m->grad_mem = xcalloc(m->n_params, sizeof(float));
     Arena pa = {m->param_mem, 0}, ga = {m->grad_mem, 0};
@@ -116,12 +131,6 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
     if (c->norm == NORM_PRE) tensor_fill(&m->params.lnf_g, 1.0f);
     if (!c->tied) tensor_randn(&m->params.lm_head, &rng, std);
 
-    m->max_batch = max_batch;
-    m->x = xmalloc(sizeof(Tensor) * (size_t)(c->layers + 1));
-    m->cache = xcalloc((size_t)c->layers, sizeof(BlockCache));
-    Arena acount = {NULL, 0};
-    layout_acts(m, max_batch, c->max_len, &acount);
-    m->act_floats = acount.used;
     m->act_mem = xcalloc(m->act_floats, sizeof(float));
     m->ids = xmalloc(sizeof(int) * (size_t)max_batch * (size_t)c->max_len);
     m->targets = xmalloc(sizeof(int) * (size_t)max_batch * (size_t)c->max_len);
@@ -349,4 +358,16 @@ void model_step(Model *m, KvCache *kv, int token) {
     if (c->tied) tensor_matmul(&kv->logits, &kv->x, false, &m->params.wte, true);
     else tensor_matmul(&kv->logits, &kv->x, false, &m->params.lm_head, false);
     kv->len++;
+}
+
+const ModelTensor *model_nonfinite_grad(const Model *m, long *element) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const Tensor *g = m->tensors[i].grad;
+        for (long k = 0; k < (long)g->rows * g->cols; k++)
+            if (!isfinite(g->data[k])) {
+                *element = k;
+                return &m->tensors[i];
+            }
+    }
+    return NULL;
 }

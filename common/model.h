@@ -84,6 +84,9 @@ void model_free(Model *m);
  * Returns the mean cross-entropy in nats. */
 double model_forward(Model *m, const int *ids, const int *targets, int B, int T);
 void model_zero_grad(Model *m);
+/* The first tensor (in memory order) whose gradient holds a NaN or an infinity, with the element
+ * in *element; NULL when every gradient is finite. */
+const ModelTensor *model_nonfinite_grad(const Model *m, long *element);
 /* Gradients of the last forward's loss, added into m->grads (call model_zero_grad first). */
 void model_backward(Model *m);
 /* Gradients from dL/dxf (B*T, C), the final hidden states m->xf of the last forward, added into

@@ -12,7 +12,13 @@ double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int 
         die(EXIT_RUNTIME, "training diverged: the loss is %g at step %ld; try a lower --lr (now %g)", loss, step, s->lr);
     model_zero_grad(m);
     model_backward(m);
-    grad_clip(m->grad_mem, m->n_params, s->clip);
+    const double norm = grad_clip(m->grad_mem, m->n_params, s->clip);
+    if (!isfinite(norm)) { /* stop before the update, so the parameters stay as they were */
+        long k = 0;
+        const ModelTensor *t = model_nonfinite_grad(m, &k);
+        die(EXIT_RUNTIME, "training diverged: the gradient of %s holds %g (element %ld) at step %ld; try a lower --lr (now %g)",
+            t ? t->name : "a tensor", t ? t->grad->data[k] : norm, k, step, s->lr);
+    }
     adamw_begin_step(opt);
     const float lr = lr_schedule(step - 1, s->warmup, s->steps, (float)s->lr, (float)s->lr / 10);
     for (int i = 0; i < m->n_tensors; i++) { /* each tensor: its place in the flat arrays, and its decay */

@@ -15,7 +15,8 @@ typedef struct {
 } Schedule;
 
 /* Step number `step` (1-based) on B sequences of T tokens; returns the loss before the update.
- * Exits with status 1 and a message naming the step if the loss is not finite. */
+ * Exits with status 1 and a message naming the step if the loss is not finite, or naming the step
+ * and the first tensor whose gradient is not, before any parameter changes. */
 double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step, const Schedule *s);
 
 /* The masked-LM corruption (chapter 11): each position is chosen with probability `rate` (</s>

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *program_name = "llm-notebook";
 
@@ -79,4 +80,9 @@ long util_utf8_invalid_at(const char *s, size_t n) {
         i += len;
     }
     return -1;
+}
+
+double util_physical_memory(void) {
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
 }

@@ -40,4 +40,7 @@ char *xstrdup(const char *s);
  * surrogates and code points above U+10FFFF are invalid), or -1 when all of it is valid. */
 long util_utf8_invalid_at(const char *s, size_t n);
 
+/* The machine's physical memory in bytes, or 0 when it cannot be known. */
+double util_physical_memory(void);
+
 #endif

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,6 +244,126 @@ END_TEST
 
 START_TEST(test_bad_ngram_arguments) {
     check_bad("ch01_ngram", &bad_ngram[_i]);
+}
+END_TEST
+
+/* ==== the bad-input matrix, generated from each chapter's --help ====
+ * Every option line of --help ("  --name META  help, lo..hi (default d)", or ": a|b|c" for a
+ * choice) gives the cases: a number option gets a non-number, no value, values below and above its
+ * range, a huge value, a negative and zero where they are out of range; a choice a word not in its
+ * list; a flag a value; a FILE to read a missing file, an empty one, a folder, binary data (and no
+ * read permission when not run as root). Each must give exit status 2 (1 for a file that cannot be
+ * used) and one line on stderr that names the option (or the file); usage errors also say what is
+ * expected. A new chapter or option joins the matrix by existing. */
+typedef struct {
+    int runs, failures;
+} MatrixCount;
+
+static void expect_refusal(const char *chapter, const char *const *args, int want_status, const char *must1,
+                           const char *must2) {
+    Run r = run(chapter, args);
+    bool ok = r.status == want_status && count_lines(r.err) == 1 && strncmp(r.err, chapter, strlen(chapter)) == 0;
+    ok = ok && (!must1 || strstr(r.err, must1)) && (!must2 || strstr(r.err, must2));
+    if (want_status == 2) ok = ok && r.out[0] == '\0';
+    ck_assert_msg(ok, "%s %s %s: exit %d (want %d), stderr \"%s\" (want \"%s\" and \"%s\")", chapter, args[0],
+                  args[1] ? args[1] : "", r.status, want_status, r.err, must1 ? must1 : "", must2 ? must2 : "");
+    run_free(&r);
+}
+
+START_TEST(test_bad_input_matrix) {
+    const char *chapter = chapters[_i];
+    Run help = run(chapter, (const char *[]){"--help", NULL});
+    ck_assert_int_eq(help.status, 0);
+    char dir[] = "/tmp/llm-notebook-matrix-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char missing[256], empty[256], binary[256], locked[256];
+    snprintf(missing, sizeof missing, "%s/missing.txt", dir), snprintf(empty, sizeof empty, "%s/empty.txt", dir);
+    snprintf(binary, sizeof binary, "%s/binary.bin", dir), snprintf(locked, sizeof locked, "%s/locked.txt", dir);
+    FILE *f = fopen(empty, "w");
+    fclose(f);
+    f = fopen(binary, "wb");
+    fwrite("\x7f" "ELF\0\1\2\3\xff\xfe", 1, 10, f);
+    fclose(f);
+    f = fopen(locked, "w");
+    fputs("some text\n", f);
+    fclose(f);
+    chmod(locked, 0);
+    const bool root = geteuid() == 0; /* root reads anything: no permission case */
+    int options = 0, cases = 0;
+    for (char *line = help.out; (line = strstr(line, "\n  --")) != NULL;) {
+        line += 3; /* at the option's name, without its dashes' leading spaces */
+        char name[64], meta[32] = "";
+        const char *end = strchr(line, '\n');
+        char text[512];
+        snprintf(text, sizeof text, "%.*s", (int)(end ? end - line : (long)strlen(line)), line);
+        ck_assert_int_eq(sscanf(text, "%63s", name), 1);
+        const char *after = text + strlen(name);
+        if (after[0] == ' ' && after[1] != ' ') sscanf(after, "%31s", meta);
+        if (strcmp(name, "--help") == 0) continue;
+        options++;
+        char value[64], want[160];
+        const char *dots = strstr(text, ".."), *paren = strstr(text, " (default ");
+        if (meta[0] == '\0') { /* a flag */
+            snprintf(value, sizeof value, "%s=1", name);
+            expect_refusal(chapter, (const char *[]){value, NULL}, 2, name, "takes no value"), cases++;
+        } else if (dots && paren && dots < paren) { /* a number with its range */
+            const char *lo_text = dots;
+            while (lo_text > text && lo_text[-1] != ' ') lo_text--;
+            const double lo = strtod(lo_text, NULL), hi = strtod(dots + 2, NULL);
+            expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+            Run r = run(chapter, (const char *[]){name, "x1", NULL}); /* the message tells the kind */
+            const bool whole = strstr(r.err, "is not a whole number") != NULL;
+            ck_assert_msg(r.status == 2 && (whole || strstr(r.err, "is not a number")), "%s %s x1: %s", chapter, name, r.err);
+            run_free(&r), cases++;
+            snprintf(want, sizeof want, "%s: ", name);
+            const char *huge = whole ? "99999999999999999999999" : "1e999";
+            expect_refusal(chapter, (const char *[]){name, huge, NULL}, 2, want, "is out of range; expected"), cases++;
+            if (whole) {
+                const long long ilo = strtoll(lo_text, NULL, 10), ihi = strtoll(dots + 2, NULL, 10);
+                if (ihi < 9223372036854775807LL) {
+                    snprintf(value, sizeof value, "%lld", ihi + 1);
+                    expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+                }
+                snprintf(value, sizeof value, "%lld", ilo - 1);
+                expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+                if (ilo > -1) expect_refusal(chapter, (const char *[]){name, "-1", NULL}, 2, want, "is out of range"), cases++;
+                if (ilo > 0) expect_refusal(chapter, (const char *[]){name, "0", NULL}, 2, want, "is out of range"), cases++;
+                expect_refusal(chapter, (const char *[]){name, "1.5", NULL}, 2, want, "is not a whole number"), cases++;
+            } else {
+                snprintf(value, sizeof value, "%.17g", hi * 2 + 1);
+                expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+                snprintf(value, sizeof value, "%.17g", lo > 0 ? lo / 2 : lo - 1);
+                expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+                if (lo > -1) expect_refusal(chapter, (const char *[]){name, "-1", NULL}, 2, want, "is out of range"), cases++;
+                if (lo > 0) expect_refusal(chapter, (const char *[]){name, "0", NULL}, 2, want, "is out of range"), cases++;
+                expect_refusal(chapter, (const char *[]){name, "nan", NULL}, 2, want, "is not a number"), cases++;
+            }
+        } else if (strchr(text, '|') && paren) { /* a choice */
+            expect_refusal(chapter, (const char *[]){name, "no-such-word", NULL}, 2, name, "is not one of"), cases++;
+            expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+        } else if (strcmp(meta, "FILE") == 0 && strcmp(name, "--save") != 0) { /* a file to read */
+            const char *bad[] = {missing, empty, dir, binary, root ? NULL : locked};
+            for (int k = 0; k < 5; k++) {
+                if (!bad[k]) continue;
+                Run r = run(chapter, (const char *[]){name, bad[k], "--no-plot", NULL});
+                /* 1: the file is unusable, naming it; 2: the option needs another one first */
+                const bool named = r.status == 1 && strstr(r.err, bad[k]) != NULL;
+                const bool usage = r.status == 2 && strstr(r.err, name) != NULL;
+                ck_assert_msg((named || usage) && count_lines(r.err) == 1, "%s %s %s: exit %d, stderr \"%s\"", chapter,
+                              name, bad[k], r.status, r.err);
+                run_free(&r), cases++;
+            }
+            expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+        } else { /* a free string (a sentence, a prompt, a folder): only a missing value is wrong */
+            expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+        }
+    }
+    ck_assert_int_gt(options, 5);
+    ck_assert_int_gt(cases, 3 * options);
+    run_free(&help);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -739,6 +861,150 @@ START_TEST(test_ch12_file_task) {
 }
 END_TEST
 
+/* ==== long runs: Ctrl-C and a kill during a save ==== */
+
+/* Start ./<program> with stdout and stderr going to files; returns its pid. */
+static pid_t spawn(const char *program, const char *const *args, const char *out, const char *err) {
+    char path[512];
+    const char *dir = getenv("NOTEBOOK_BINDIR");
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : ".", program);
+    const char *argv[64] = {path};
+    int argc = 1;
+    for (; args[argc - 1] && argc < 63; argc++) argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+    fflush(NULL);
+    const pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr)) _exit(126);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static char *read_all(const char *path, long *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq((long)fread(buf, 1, (size_t)n, f), n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len) *len = n;
+    return buf;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Ctrl-C during chapter 10's training: the step finishes, the checkpoint is saved, the exit status
+ * is 130, and the checkpoint resumes at the step the message names. */
+START_TEST(test_ch10_interrupt_saves) {
+    char dir[] = "/tmp/llm-notebook-int-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ckpt[256], out[256], err[256];
+    snprintf(ckpt, sizeof ckpt, "%s/run.ckpt", dir), snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    const pid_t pid = spawn("ch10_gpt_pretraining",
+                            (const char *[]){"--steps", "1000000", "--eval-every", "100000", "--lines", "1000", "--layers",
+                                             "1", "--d-model", "16", "--heads", "2", "--context", "16", "--no-plot",
+                                             "--save", ckpt, NULL},
+                            out, err);
+    bool training = false; /* wait (up to 5 minutes, for slow sanitizer builds) for the training table */
+    for (int i = 0; i < 3000 && !training; i++) {
+        char *text = read_all(out, NULL);
+        training = text && strstr(text, "train loss");
+        free(text);
+        if (!training) sleep_ms(100);
+    }
+    ck_assert_msg(training, "training never started");
+    sleep_ms(300);
+    kill(pid, SIGINT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
+    char *msg = read_all(err, NULL);
+    const char *p = strstr(msg, "interrupted after step ");
+    ck_assert_msg(p != NULL, "stderr: %s", msg);
+    ck_assert_int_eq(count_lines(msg), 1);
+    const long step = strtol(p + strlen("interrupted after step "), NULL, 10);
+    ck_assert_int_gt(step, 0);
+    free(msg);
+    char steps[32];
+    snprintf(steps, sizeof steps, "%ld", step);
+    Run r = run("ch10_gpt_pretraining",
+                (const char *[]){"--load", ckpt, "--steps", steps, "--lines", "1000", "--sample", "0", "--no-plot", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    char want[128];
+    snprintf(want, sizeof want, "the checkpoint has done %ld of --steps %ld", step, step);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\" in the output", want);
+    run_free(&r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* SIGKILL while chapter 10 writes its checkpoint over an older one (a 38 MB file, so the write takes
+ * a while): the moment FILE.tmp appears the process dies; the older checkpoint is still whole,
+ * byte for byte, and loads. */
+START_TEST(test_ch10_kill_during_save) {
+    char dir[] = "/tmp/llm-notebook-kill-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ckpt[256], tmp[300], out[256], err[256];
+    snprintf(ckpt, sizeof ckpt, "%s/big.ckpt", dir), snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
+    snprintf(out, sizeof out, "%s/out", dir), snprintf(err, sizeof err, "%s/err", dir);
+    const char *common[] = {"--sample", "0", "--lines", "200", "--eval-every", "1", "--no-plot", "--save", ckpt};
+    const char *first[32] = {"--d-model", "256", "--layers", "4", "--heads", "4", "--context", "16", "--batch", "1",
+                             "--steps", "1"};
+    int n = 12;
+    for (int i = 0; i < 9; i++) first[n++] = common[i];
+    first[n] = NULL;
+    Run r = run("ch10_gpt_pretraining", first);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    long len0;
+    char *before = read_all(ckpt, &len0);
+    ck_assert_int_gt(len0, 30000000);
+    const char *again[32] = {"--load", ckpt, "--steps", "2"};
+    n = 4;
+    for (int i = 0; i < 9; i++) again[n++] = common[i];
+    again[n] = NULL;
+    const pid_t pid = spawn("ch10_gpt_pretraining", again, out, err);
+    bool seen = false;
+    for (long i = 0; i < 3000000 && !seen; i++) { /* up to about 5 minutes */
+        seen = access(tmp, F_OK) == 0;
+        if (seen) kill(pid, SIGKILL);
+        else if (waitpid(pid, NULL, WNOHANG) == pid) break; /* finished without our seeing the save */
+        else nanosleep(&(struct timespec){0, 100000L}, NULL);
+    }
+    ck_assert_msg(seen, "never saw %s appear", tmp);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    long len1;
+    char *after = read_all(ckpt, &len1);
+    ck_assert_ptr_nonnull(after);
+    if (access(tmp, F_OK) == 0) { /* killed before the rename: the old file, untouched */
+        ck_assert_int_eq(len1, len0);
+        ck_assert(memcmp(before, after, (size_t)len0) == 0);
+    }
+    free(before), free(after);
+    r = run("ch10_gpt_pretraining", (const char *[]){"--load", ckpt, "--generate", "5", NULL});
+    ck_assert_msg(r.status == 0, "the checkpoint no longer loads: %s", r.err);
+    run_free(&r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Chapters 5 to 8: what they print as their checks must come out as checked. */
 START_TEST(test_layer_chapter_conclusions) {
     const struct {
@@ -792,6 +1058,8 @@ Suite *chapters_suite(void) {
     tcase_add_test(tc, test_ch11_checkpoint_kinds);
     tcase_add_test(tc, test_ch12_checks);
     tcase_add_test(tc, test_ch12_file_task);
+    tcase_add_test(tc, test_ch10_interrupt_saves);
+    tcase_add_test(tc, test_ch10_kill_during_save);
     tcase_add_test(tc, test_ch01_summary);
     tcase_add_test(tc, test_ch01_word_level_file);
     tcase_add_test(tc, test_ch03_experiment_flags);
@@ -799,5 +1067,9 @@ Suite *chapters_suite(void) {
     tcase_add_test(tc, test_ch04_conclusions);
     tcase_add_test(tc, test_figures_folder);
     suite_add_tcase(s, tc);
+    TCase *matrix = tcase_create("matrix"); /* alone: CK_RUN_CASE=matrix */
+    tcase_set_timeout(matrix, 1200);
+    tcase_add_loop_test(matrix, test_bad_input_matrix, 0, N_CHAPTERS);
+    suite_add_tcase(s, matrix);
     return s;
 }

@@ -212,6 +212,7 @@ Suite *model_suite(void) {
 
 #include "checkpoint.h"
 #include "optim.h"
+#include "train.h"
 
 static void fixed_batch(int *ids, int *targets, int B, int T, int V) {
     Rng r;
@@ -320,6 +321,40 @@ START_TEST(test_checkpoint_round_trip) {
 }
 END_TEST
 
+/* A NaN or an infinity in a gradient is found, and named: training stops on it before an update. */
+START_TEST(test_nonfinite_gradient_named) {
+    ModelConfig c = tiny(1);
+    Model m;
+    model_init(&m, &c, 1, 5);
+    model_zero_grad(&m);
+    long k = -1;
+    ck_assert_ptr_null(model_nonfinite_grad(&m, &k));
+    m.tensors[3].grad->data[2] = INFINITY;
+    m.tensors[5].grad->data[0] = NAN; /* a later tensor: the first one in memory order is named */
+    const ModelTensor *t = model_nonfinite_grad(&m, &k);
+    ck_assert_ptr_eq(t, &m.tensors[3]);
+    ck_assert_int_eq(k, 2);
+    ck_assert_str_eq(t->name, m.tensors[3].name);
+    model_free(&m);
+}
+END_TEST
+
+/* A NaN loss stops training with status 1 (Check runs this test in a child and wants that exit). */
+START_TEST(test_nan_loss_exits) {
+    ModelConfig c = tiny(1);
+    Model m;
+    model_init(&m, &c, 1, 5);
+    int ids[6], tg[6];
+    fixed_batch(ids, tg, 1, 6, c.vocab);
+    for (size_t i = 0; i < m.n_params; i++) m.param_mem[i] = NAN;
+    AdamW o;
+    adamw_init(&o, m.n_params, 0.9f, 0.95f, 1e-8f, 0.0f);
+    const Schedule sched = {10, 0, 1e-3, 1.0};
+    train_step(&m, &o, ids, tg, 1, 6, 1, &sched);
+    ck_abort_msg("train_step returned on a NaN loss");
+}
+END_TEST
+
 Suite *training_suite(void) {
     Suite *s = suite_create("training");
     TCase *tc = tcase_create("gpt");
@@ -327,6 +362,8 @@ Suite *training_suite(void) {
     tcase_add_test(tc, test_training_steps);
     tcase_add_loop_test(tc, test_kv_cache_matches_forward, 0, 16);
     tcase_add_test(tc, test_checkpoint_round_trip);
+    tcase_add_test(tc, test_nonfinite_gradient_named);
+    tcase_add_exit_test(tc, test_nan_loss_exits, 1);
     suite_add_tcase(s, tc);
     return s;
 }

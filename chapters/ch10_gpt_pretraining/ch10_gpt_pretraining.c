@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "interrupt.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
@@ -52,6 +53,7 @@ typedef struct {
     TrainState ts;
     Checkpoint ck;
     bool loaded;
+    bool interrupted;  /* Ctrl-C during training: save (with --save) and stop */
     Vocab *vocab;          /* the dataset's or the checkpoint's */
     TokenLevel level;
     int *train_ext, *val_ext; /* the streams with one leading </s>: every line follows a </s> */
@@ -276,6 +278,7 @@ static void section_train(Chapter *ch, Curve *curve) {
         return;
     }
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
+    fflush(stdout); /* training starts here: whoever watches the output (or sends Ctrl-C) can see it */
     Progress prog;
     progress_start(&prog, ch->steps);
     double running = 0;
@@ -294,6 +297,10 @@ static void section_train(Chapter *ch, Curve *curve) {
             fflush(stdout);
             curve->x[curve->n] = (double)s, curve->train[curve->n] = running / count, curve->val[curve->n] = val, curve->n++;
             running = 0, count = 0;
+        }
+        if (interrupt_requested()) { /* Ctrl-C: this step is done; main saves and stops */
+            ch->interrupted = true;
+            break;
         }
     }
     progress_end(&prog);
@@ -605,7 +612,25 @@ int main(int argc, char **argv) {
 
     section_model(&ch);
     Curve curve = {0};
+    interrupt_watch();
     section_train(&ch, &curve);
+    if (ch.interrupted) {
+        if (ch.save) checkpoint_save(ch.save, &ch.model, ch.vocab, ch.level, &ch.opt, &ch.ts);
+        fflush(stdout);
+        if (ch.save)
+            fprintf(stderr, "%s: interrupted after step %ld of %lld; saved %s (resume with --load %s)\n", CHAPTER,
+                    ch.ts.steps_done, ch.steps, ch.save, ch.save);
+        else
+            fprintf(stderr, "%s: interrupted after step %ld of %lld; nothing saved (no --save)\n", CHAPTER,
+                    ch.ts.steps_done, ch.steps);
+        free(curve.x), free(curve.train), free(curve.val);
+        free(ch.train_ext), free(ch.val_ext);
+        model_free(&ch.model);
+        adamw_free(&ch.opt);
+        if (ch.loaded) checkpoint_free(&ch.ck);
+        dataset_free(&ch.data);
+        return EXIT_INTERRUPTED;
+    }
     const double final = evaluate(&ch.model, ch.val_ext, ch.n_val_ext);
     NgramModel ng;
     int ngram_order = 1;

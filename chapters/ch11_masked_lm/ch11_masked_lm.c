@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "interrupt.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
@@ -222,7 +223,8 @@ typedef struct {
     int n;
 } Curves;
 
-static void train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, int variant, const long *unigram) {
+/* Returns the steps done: fewer than --steps when Ctrl-C stopped it (see interrupt.h). */
+static long train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, int variant, const long *unigram) {
     const int B = (int)ch->batch, T = ch->cfg.max_len;
     int *ids = xmalloc(sizeof(int) * (size_t)B * T), *tg = xmalloc(sizeof(int) * (size_t)B * T);
     int *kind = xmalloc(sizeof(int) * (size_t)B * T);
@@ -234,7 +236,8 @@ static void train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, i
     Progress prog;
     progress_start(&prog, ch->steps);
     int k = 0;
-    for (long s = 1; s <= ch->steps; s++) {
+    long s = 1;
+    for (; s <= ch->steps; s++) {
         make_batch(ch, ch->train_ext, ch->n_train_ext, ids, tg, kind, B, all_positions, &rng);
         const double loss = train_step(m, &opt, ids, tg, B, T, s, &sched);
         progress_update(&prog, s, loss, (double)B * T);
@@ -244,14 +247,19 @@ static void train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, i
             cv->x[k] = (double)s, cv->loss[variant][k] = e.loss, cv->acc[variant][k] = 100 * e.accuracy;
             k++;
         }
+        if (interrupt_requested()) break; /* this step is done */
     }
     progress_end(&prog);
     cv->n = k;
     adamw_free(&opt);
     free(ids), free(tg), free(kind);
+    return s > ch->steps ? ch->steps : s;
 }
 
-static void section_train(const Chapter *ch, Model *mlm, Model *dae, Curves *cv, const long *unigram) {
+/* Returns false when Ctrl-C stopped the training: *which (0 the masked LM, 1 the denoiser) and
+ * *step say where. */
+static bool section_train(const Chapter *ch, Model *mlm, Model *dae, Curves *cv, const long *unigram, int *which,
+                          long *step) {
     print_section(stdout, 5, "Training: the masked-LM loss against the denoising loss, same budget");
     printf("  Both models are the same bidirectional Transformer (%lld blocks, d_model %lld, %lld heads,\n"
            "  context %lld), see the same corrupted windows, %lld steps of %lld. The masked LM is scored on\n"
@@ -262,8 +270,10 @@ static void section_train(const Chapter *ch, Model *mlm, Model *dae, Curves *cv,
     const int points = (int)(ch->steps / ch->eval_every) + 2;
     cv->x = xmalloc(sizeof(double) * (size_t)points);
     for (int v = 0; v < 2; v++) cv->loss[v] = xmalloc(sizeof(double) * (size_t)points), cv->acc[v] = xmalloc(sizeof(double) * (size_t)points);
-    train(ch, mlm, false, cv, 0, unigram);
-    train(ch, dae, true, cv, 1, unigram);
+    for (int v = 0; v < 2; v++) {
+        *which = v, *step = train(ch, v == 0 ? mlm : dae, v == 1, cv, v, unigram);
+        if (*step < ch->steps) return false;
+    }
     printf("  %8s %14s %14s %16s %16s\n", "step", "MLM loss", "MLM accuracy", "denoising loss", "denoising acc.");
     for (int k = 0; k < cv->n; k++)
         printf("  %8.0f %14.4f %13.1f%% %16.4f %15.1f%%\n", cv->x[k], cv->loss[0][k], cv->acc[0][k], cv->loss[1][k], cv->acc[1][k]);
@@ -283,6 +293,7 @@ static void section_train(const Chapter *ch, Model *mlm, Model *dae, Curves *cv,
     LineSeries loss[2] = {{"masked LM", cv->loss[0], false}, {"denoising", cv->loss[1], false}};
     LineAxes al = {"training step", "loss on the chosen positions (nats)", false, false};
     plot_lines((Plotter *)&ch->plot, "loss", "Masked LM against denoising: loss on the chosen tokens", &al, cv->x, cv->n, loss, 2);
+    return true;
 }
 
 /* ---- 6. Right-hand context ---- */
@@ -465,7 +476,22 @@ int main(int argc, char **argv) {
         printf("  %s: loss %.4f, accuracy %.1f%% on the chosen positions (the most frequent token: %.1f%%)\n", ch.load,
                e.loss, 100 * e.accuracy, 100 * e.unigram_accuracy);
     } else {
-        section_train(&ch, &mlm, &dae, &cv, unigram);
+        interrupt_watch();
+        int which;
+        long step;
+        if (!section_train(&ch, &mlm, &dae, &cv, unigram, &which, &step)) { /* Ctrl-C */
+            if (ch.save) checkpoint_save(ch.save, &mlm, &ch.data.vocab, ch.data.level, NULL, NULL);
+            fflush(stdout);
+            fprintf(stderr, "%s: interrupted after step %ld of %lld of the %s; %s\n", CHAPTER, step, ch.steps,
+                    which == 0 ? "masked LM" : "denoiser (the masked LM had finished)",
+                    ch.save ? "saved the masked LM" : "nothing saved (no --save)");
+            free(cv.x);
+            for (int v = 0; v < 2; v++) free(cv.loss[v]), free(cv.acc[v]);
+            free(unigram), free(ch.train_ext), free(ch.val_ext);
+            model_free(&mlm), model_free(&dae);
+            dataset_free(&ch.data);
+            return EXIT_INTERRUPTED;
+        }
     }
     section_right_context(&ch, &mlm, ch.load ? NULL : &dae);
     section_fill(&ch, &mlm);
