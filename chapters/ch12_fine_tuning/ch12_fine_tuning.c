@@ -313,9 +313,9 @@ static double fine_tune(Chapter *ch, int kind, bool pretrained, int n_labels, in
 
 /* ==== the chapter ==== */
 
+/* With --load-<kind>: the checkpoint's parameters; else pre-training a new model here. Checkpoints
+ * are all read (and checked) before any pre-training starts, so a bad file is reported at once. */
 static void load_or_pretrain(Chapter *ch, int kind) {
-    Model m;
-    model_init(&m, &ch->cfg[kind], 16, (uint64_t)ch->common.seed + (uint64_t)kind);
     if (ch->load[kind]) {
         Checkpoint ck;
         checkpoint_load(&ck, ch->load[kind]);
@@ -335,12 +335,14 @@ static void load_or_pretrain(Chapter *ch, int kind) {
         printf("  %-30s loaded from %s\n", kind_name[kind], ch->load[kind]);
         checkpoint_free(&ck);
     } else {
+        Model m;
+        model_init(&m, &ch->cfg[kind], 16, (uint64_t)ch->common.seed + (uint64_t)kind);
         pretrain(ch, kind, &m);
         ch->n_params[kind] = m.n_params;
         ch->pretrained[kind] = xmalloc(sizeof(float) * m.n_params);
         memcpy(ch->pretrained[kind], m.param_mem, sizeof(float) * m.n_params);
+        model_free(&m);
     }
-    model_free(&m);
 }
 
 int main(int argc, char **argv) {
@@ -420,7 +422,9 @@ int main(int argc, char **argv) {
     if (!ch.load[DECODER] || !ch.load[ENCODER])
         printf("  No checkpoint given for %s: pre-training small ones here first (2 blocks, d_model 64).\n\n",
                !ch.load[DECODER] && !ch.load[ENCODER] ? "either model" : "one model");
-    for (int k = 0; k < N_KINDS; k++) load_or_pretrain(&ch, k);
+    for (int pass = 0; pass < 2; pass++) /* the checkpoints first, then pre-training */
+        for (int k = 0; k < N_KINDS; k++)
+            if ((ch.load[k] != NULL) == (pass == 0)) load_or_pretrain(&ch, k);
 
     print_section(stdout, 3, "The heads");
     printf("  decoder: h = the final hidden state at the last position, the only one that has read the\n"
