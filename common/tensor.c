@@ -97,25 +97,33 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
 /* ==== matrix product ====
  * C = op(A) op(B) (+ C), computed the way fast BLAS libraries do it, in three layers:
  *
- *  1. Packing. A block of op(B) (KC rows, all N columns) is copied into panels NR = 16 columns
- *     wide, each stored k by k: Bp[k][0..15]. A block of op(A) (MC rows, KC columns) is copied
+ *  1. Packing. A block of op(B) (KC rows, all N columns) is copied into panels NR columns wide
+ *     (two vector registers: 32 floats with AVX-512, 16 with AVX), each stored k by k:
+ *     Bp[k][0..NR). A block of op(A) (MC rows, KC columns) is copied
  *     into panels MR = 6 rows tall: Ap[k][0..5]. Packing reads A and B through their strides and
  *     either transpose, so the kernel below never sees a transpose, and reads both packs
  *     strictly sequentially. Edges are padded with zeros.
- *  2. The micro-kernel: a 6 x 16 tile of C is kept in 12 vector registers (8 floats each) for the
- *     whole k loop; each step broadcasts one value of A's panel and multiplies it into two
- *     vectors of B's panel: 12 fused multiply-adds per 8 loads.
- *  3. Blocking: KC = 256 keeps a B panel (256 x 16 floats, 16 KiB) in L1 and the A block
+ *  2. The micro-kernel: a 6 x NR tile of C is kept in 12 vector registers for the whole k loop;
+ *     each step broadcasts one value of A's panel and multiplies it into the two vectors of B's
+ *     panel: 12 fused multiply-adds per 8 loads.
+ *  3. Blocking: KC = 256 keeps a B panel (256 x 32 floats, 32 KiB) in L1 and the A block
  *     (120 x 256, 120 KiB) in L2 while the kernel sweeps them.
  * The order of the additions is fixed (k ascending, blocks in order), so results are the same
  * run after run; with OpenMP, threads take different row blocks of C, which changes nothing. */
 
+/* One vector register of floats: 16 with AVX-512 (64 bytes), else 8 (32 bytes: one AVX register,
+ * or two SSE registers on a portable build). */
+#ifdef __AVX512F__
+#define VW 16
+#else
+#define VW 8
+#endif
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+
 #define MR 6
-#define NR 16
+#define NR (2 * VW)
 #define KC 256
 #define MC 120
-
-typedef float v8 __attribute__((vector_size(32))); /* 8 floats: one AVX register */
 
 static bool tensors_overlap(const Tensor *a, const Tensor *b) {
     uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)tensor_at(a, a->rows - 1, a->cols);
@@ -166,33 +174,33 @@ static void pack_a(float *Ap, const Tensor *A, bool ta, int i0, int mc, int k0, 
 /* C[0..mr)[0..nr) += Ap (kc x MR) times Bp (kc x NR). The twelve accumulators are named
  * variables, not an array, so that the compiler keeps all of them in registers. */
 static void kernel(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr) {
-    v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
-    v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
+    vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
+    vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
     for (int k = 0; k < kc; k++, Ap += MR, Bp += NR) {
-        v8 b0, b1;
+        vf b0, b1;
         __builtin_memcpy(&b0, Bp, sizeof b0);
-        __builtin_memcpy(&b1, Bp + 8, sizeof b1);
+        __builtin_memcpy(&b1, Bp + VW, sizeof b1);
         /* row r of the tile: broadcast A's value, multiply into both halves of B's row */
 #define ROW(r, ca, cb) do { const float a = Ap[r]; ca += a * b0; cb += a * b1; } while (0)
         ROW(0, c0a, c0b); ROW(1, c1a, c1b); ROW(2, c2a, c2b);
         ROW(3, c3a, c3b); ROW(4, c4a, c4b); ROW(5, c5a, c5b);
 #undef ROW
     }
-    const v8 acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
+    const vf acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * (size_t)ldc;
         if (nr == NR) { /* a full row of the tile: add it as two vectors */
-            v8 lo, hi;
+            vf lo, hi;
             __builtin_memcpy(&lo, c, sizeof lo);
-            __builtin_memcpy(&hi, c + 8, sizeof hi);
+            __builtin_memcpy(&hi, c + VW, sizeof hi);
             lo += acc[r][0], hi += acc[r][1];
             __builtin_memcpy(c, &lo, sizeof lo);
-            __builtin_memcpy(c + 8, &hi, sizeof hi);
+            __builtin_memcpy(c + VW, &hi, sizeof hi);
             continue;
         }
         float row[NR];
         __builtin_memcpy(row, &acc[r][0], sizeof acc[r][0]);
-        __builtin_memcpy(row + 8, &acc[r][1], sizeof acc[r][1]);
+        __builtin_memcpy(row + VW, &acc[r][1], sizeof acc[r][1]);
         for (int j = 0; j < nr; j++) c[j] += row[j];
     }
 }
