@@ -99,10 +99,10 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
  *
  *  1. Packing. A block of op(B) (KC rows, all N columns) is copied into panels NR columns wide
  *     (two vector registers: 32 floats with AVX-512, 16 with AVX), each stored k by k:
- *     Bp[k][0..NR). A block of op(A) (MC rows, KC columns) is copied
- *     into panels MR = 6 rows tall: Ap[k][0..5]. Packing reads A and B through their strides and
- *     either transpose, so the kernel below never sees a transpose, and reads both packs
- *     strictly sequentially. Edges are padded with zeros.
+ *     Bp[k][0..NR), edges padded with zeros, so that the kernel reads it strictly sequentially
+ *     whatever B's stride or transpose. op(A) = A is read in place: six rows at a time, each row
+ *     sequential. op(A) = A^T would be read down columns, so a block of it (MC rows, KC columns)
+ *     is first copied into panels MR = 6 rows tall: Ap[k][0..5].
  *  2. The micro-kernel: a 6 x NR tile of C is kept in 12 vector registers for the whole k loop;
  *     each step broadcasts one value of A's panel and multiplies it into the two vectors of B's
  *     panel: 12 fused multiply-adds per 8 loads.
@@ -132,20 +132,19 @@ static bool tensors_overlap(const Tensor *a, const Tensor *b) {
 }
 
 /* Bp: for each panel of NR columns starting at j, kc rows of NR values (zero beyond N).
- * op(B)[k][j] is B[k][j] (rows read left to right) or, transposed, B[j][k]. */
+ * op(B)[k][j] is B[k][j] (rows read left to right) or, transposed, B[j][k]: then B's rows are read
+ * whole, each into one column of the panel, so that the reads stay sequential. */
 static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
-    for (int j = 0; j < N; j += NR) {
+    for (int j = 0; j < N; j += NR, Bp += (size_t)NR * kc) {
         const int w = N - j < NR ? N - j : NR;
-        for (int k = 0; k < kc; k++, Bp += NR) {
-            if (!tb) {
-                const float *src = tensor_at(B, k0 + k, j);
-                for (int c = 0; c < w; c++) Bp[c] = src[c];
-            } else {
-                const float *src = tensor_at(B, j, k0 + k);
-                for (int c = 0; c < w; c++) Bp[c] = src[(size_t)c * (size_t)B->stride];
+        if (w < NR) memset(Bp, 0, sizeof(float) * NR * (size_t)kc); /* the padding columns */
+        if (!tb)
+            for (int k = 0; k < kc; k++) memcpy(Bp + (size_t)k * NR, tensor_at(B, k0 + k, j), sizeof(float) * (size_t)w);
+        else
+            for (int c = 0; c < w; c++) {
+                const float *src = tensor_at(B, j + c, k0);
+                for (int k = 0; k < kc; k++) Bp[(size_t)k * NR + c] = src[k];
             }
-            for (int c = w; c < NR; c++) Bp[c] = 0.0f;
-        }
     }
 }
 
@@ -171,19 +170,24 @@ static void pack_a(float *Ap, const Tensor *A, bool ta, int i0, int mc, int k0, 
     }
 }
 
-/* C[0..mr)[0..nr) += Ap (kc x MR) times Bp (kc x NR). The twelve accumulators are named
- * variables, not an array, so that the compiler keeps all of them in registers. */
-static void kernel(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr) {
+/* C[0..mr)[0..nr) += A (MR x kc) times Bp (kc x NR). Row r of A is read at a[r][k * ks]: from a
+ * packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix (a[r] = its row, ks = 1). Rows
+ * past mr point at a valid row too; their sums are computed and never stored. The twelve
+ * accumulators are named variables, not an array, so that the compiler keeps them in registers. */
+static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *Bp, float *C, int ldc, int mr,
+                   int nr) {
     vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
-    for (int k = 0; k < kc; k++, Ap += MR, Bp += NR) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int k = 0; k < kc; k++, Bp += NR) {
         vf b0, b1;
         __builtin_memcpy(&b0, Bp, sizeof b0);
         __builtin_memcpy(&b1, Bp + VW, sizeof b1);
+        const ptrdiff_t at = k * ks;
         /* row r of the tile: broadcast A's value, multiply into both halves of B's row */
-#define ROW(r, ca, cb) do { const float a = Ap[r]; ca += a * b0; cb += a * b1; } while (0)
-        ROW(0, c0a, c0b); ROW(1, c1a, c1b); ROW(2, c2a, c2b);
-        ROW(3, c3a, c3b); ROW(4, c4a, c4b); ROW(5, c5a, c5b);
+#define ROW(ar, ca, cb) do { const float av = ar[at]; ca += av * b0; cb += av * b1; } while (0)
+        ROW(a0, c0a, c0b); ROW(a1, c1a, c1b); ROW(a2, c2a, c2b);
+        ROW(a3, c3a, c3b); ROW(a4, c4a, c4b); ROW(a5, c5a, c5b);
 #undef ROW
     }
     const vf acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
@@ -223,14 +227,21 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
 #pragma omp parallel for schedule(static) if (work > 4e6 && n_blocks > 1)
         for (int ib = 0; ib < n_blocks; ib++) {
             const int i0 = ib * MC, mc = M - i0 < MC ? M - i0 : MC;
-            float *Ap = xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc);
-            pack_a(Ap, A, ta, i0, mc, k0, kc, M);
-            for (int i = 0; i < mc; i += MR)
+            /* op(A) = A is read in place, row by row; op(A) = A^T is packed first, since its rows
+             * are A's columns */
+            float *Ap = ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
+            if (ta) pack_a(Ap, A, ta, i0, mc, k0, kc, M);
+            for (int i = 0; i < mc; i += MR) {
+                const int mr = mc - i < MR ? mc - i : MR;
+                const float *a[MR];
+                for (int r = 0; r < MR; r++)
+                    a[r] = ta ? Ap + (size_t)i * kc + r : tensor_at(A, i0 + i + (r < mr ? r : 0), k0);
                 for (int p = 0; p < n_panels; p++) {
                     const int j = p * NR;
-                    kernel(kc, Ap + (size_t)i * kc, Bp + (size_t)p * NR * kc, tensor_at(C, i0 + i, j), C->stride,
-                           mc - i < MR ? mc - i : MR, N - j < NR ? N - j : NR);
+                    kernel(kc, a, ta ? MR : 1, Bp + (size_t)p * NR * kc, tensor_at(C, i0 + i, j), C->stride, mr,
+                           N - j < NR ? N - j : NR);
                 }
+            }
             free(Ap);
         }
     }
@@ -254,11 +265,14 @@ SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
         const float *in = tensor_at(x, r, 0);
         float *o = tensor_at(out, r, 0);
         float max = -INFINITY;
-        bool finite = true;
+        int bad = 0; /* a NaN (x != x) or +inf anywhere */
+#pragma omp simd reduction(max : max) reduction(| : bad)
         for (int c = 0; c < x->cols; c++) {
-            if (isnan(in[c]) || in[c] == INFINITY) finite = false;
-            if (in[c] > max) max = in[c];
+            const float v = in[c];
+            bad |= (v != v) | (v == INFINITY);
+            max = v > max ? v : max;
         }
+        const bool finite = !bad;
         if (!finite || max == -INFINITY) {
             if (status == SOFTMAX_OK) {
                 status = finite ? SOFTMAX_ALL_MASKED : SOFTMAX_NOT_FINITE;
@@ -267,12 +281,13 @@ SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
             for (int c = 0; c < x->cols; c++) o[c] = NAN; /* never mistaken for a distribution */
             continue;
         }
-        /* exp(-inf - max) = exp(-inf) = 0 exactly, so masked entries contribute nothing. */
+        /* exp(-inf - max) = exp(-inf) = 0 exactly, so masked entries contribute nothing. The
+           exponentials are one vectorised loop; the sum (in double, in vector lanes) another. */
+#pragma omp simd
+        for (int c = 0; c < x->cols; c++) o[c] = exp_nonpositive(in[c] - max);
         double sum = 0.0;
-        for (int c = 0; c < x->cols; c++) {
-            o[c] = expf(in[c] - max);
-            sum += o[c];
-        }
+#pragma omp simd reduction(+ : sum)
+        for (int c = 0; c < x->cols; c++) sum += o[c];
         const float inv = (float)(1.0 / sum); /* sum >= 1: the max entry contributes exp(0) */
         for (int c = 0; c < x->cols; c++) o[c] *= inv;
     }

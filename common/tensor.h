@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rng.h"
 
@@ -76,6 +77,23 @@ typedef enum {
  * -inf (or holds NaN or +inf) is not computed: the status says why and *bad_row (if not NULL) which
  * row; out's other rows are still computed. out may alias x. */
 SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row);
+
+/* exp(x) for x <= 0 (softmax's x - max, GELU's -2|u|), written so that the compiler vectorises the
+ * loops that call it: no library call, no branch, no conversion. x = n ln 2 + r with |r| <= ln(2)/2;
+ * n is rounded by adding 1.5 * 2^23, after which it sits in the float's low bits; exp(r) is its
+ * Taylor polynomial to r^7 (truncation error below 2e-9 relative); 2^n is written into the
+ * exponent bits. Within about 2 float ulps of expf; exp(-inf) = 0 exactly, as is everything below
+ * -87 (where expf itself turns subnormal); NaN stays NaN. */
+static inline float exp_nonpositive(float x) {
+    union { float f; uint32_t u; } m = {.f = x * 1.44269504f + 12582912.0f}; /* x / ln 2, rounded */
+    const float n = m.f - 12582912.0f;
+    const float r = (x - n * 0.693145752f) - n * 1.42860677e-06f; /* ln 2 in two parts */
+    const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                    r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    union { uint32_t u; float f; } two_n = {.u = (m.u - 0x4B400000u + 127u) << 23};
+    return x < -87.0f ? 0.0f : p * two_n.f;
+}
+
 const char *softmax_status_text(SoftmaxStatus s);
 
 /* sum of a * b over all elements, accumulated in double (the loss L = sum(out * R) of the gradient

@@ -79,6 +79,13 @@ static void run_free(Run *r) {
     free(r->err);
 }
 
+/* Remove a test's temporary folder and everything in it (made readable first). */
+static void remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s' && rm -rf '%s'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -361,9 +368,7 @@ START_TEST(test_bad_input_matrix) {
     ck_assert_int_gt(options, 5);
     ck_assert_int_gt(cases, 3 * options);
     run_free(&help);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", dir, dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -406,9 +411,7 @@ START_TEST(test_bad_files) {
         ck_assert_int_eq(count_lines(r.err), 1);
         run_free(&r);
     }
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -454,9 +457,7 @@ START_TEST(test_ch01_word_level_file) {
     ck_assert_double_eq(summary_value(r.out, "validation_tokens"), 8); /* 6 words, '.', </s> */
     ck_assert_ptr_nonnull(strstr(r.out, "needs the synthetic language"));
     run_free(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -533,9 +534,7 @@ START_TEST(test_figures_folder) {
     ck_assert_ptr_nonnull(strstr(r.err, "not-a-folder"));
     ck_assert_int_eq(count_lines(r.err), 1);
     run_free(&r);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -674,9 +673,7 @@ START_TEST(test_ch10_checkpoints) {
     ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
     run_free(&r);
     free(da), free(dc);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -747,9 +744,7 @@ START_TEST(test_ch11_checkpoint_kinds) {
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "holds a causal (GPT) model"));
     run_free(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -799,9 +794,7 @@ START_TEST(test_ch12_checks) {
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
     run_free(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -855,9 +848,7 @@ START_TEST(test_ch12_file_task) {
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "it is a directory"));
     run_free(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -945,9 +936,7 @@ START_TEST(test_ch10_interrupt_saves) {
     snprintf(want, sizeof want, "the checkpoint has done %ld of --steps %ld", step, step);
     ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\" in the output", want);
     run_free(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -999,9 +988,7 @@ START_TEST(test_ch10_kill_during_save) {
     r = run("ch10_gpt_pretraining", (const char *[]){"--load", ckpt, "--generate", "5", NULL});
     ck_assert_msg(r.status == 0, "the checkpoint no longer loads: %s", r.err);
     run_free(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    remove_dir(dir);
 }
 END_TEST
 

@@ -102,6 +102,25 @@ END_TEST
 static void quiet_stderr(void) { ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr)); }
 
 /* A shape mismatch is a bug in the caller: it aborts with a message rather than read past a row. */
+/* The vectorisable exponential the softmax and GELU use, against exp in double on a dense grid of
+ * [-87, 0]: within 1.5 float ulps (2^-24 relative each; libm's expf is within 1), and exact at the
+ * ends that matter: exp(0) = 1, exp(-inf) = 0. */
+START_TEST(test_exp_nonpositive) {
+    double worst = 0;
+    for (int i = 0; i <= 870000; i++) {
+        const float x = -87.0f * (float)i / 870000.0f;
+        const double want = exp((double)x);
+        const double rel = fabs((double)exp_nonpositive(x) - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    ck_assert_msg(worst < 1.5 * 0x1p-24, "largest relative error %g", worst);
+    ck_assert_float_eq(exp_nonpositive(0.0f), 1.0f);
+    ck_assert_float_eq(exp_nonpositive(-INFINITY), 0.0f);
+    ck_assert_float_eq(exp_nonpositive(-1000.0f), 0.0f);
+    ck_assert(isnan(exp_nonpositive(NAN)));
+}
+END_TEST
+
 START_TEST(test_shape_mismatch_aborts) {
     quiet_stderr();
     Tensor x = tensor_new(2, 3), p = tensor_new(3, 2);
@@ -121,6 +140,7 @@ Suite *softmax_suite(void) {
     TCase *tc = tcase_create("rows");
     tcase_add_test(tc, test_hand_values);
     tcase_add_test(tc, test_rows_sum_to_one);
+    tcase_add_test(tc, test_exp_nonpositive);
     tcase_add_test(tc, test_stable_for_large_logits);
     tcase_add_test(tc, test_minus_inf_gives_exact_zero);
     tcase_add_test(tc, test_all_masked_row_is_an_error);
