@@ -101,6 +101,7 @@ FUZZ_SAN      = -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undef
 FUZZ_OBJ     := $(COMMON_SRC:%.c=$(FUZZ_DIR)/%.o)
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 
+.SECONDARY: $(FUZZ_OBJ) # kept between runs, not removed as intermediate files
 $(FUZZ_DIR)/common/%.o: common/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-unknown-pragmas -c $< -o $@
@@ -127,7 +128,7 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) $(BINDIR)/ch10_gpt_pretraining
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	  ./$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/made-seeds/$$t \
-	    tests/fuzz/seeds/$$t tests/fuzz/regress/$$t 2> $(FUZZ_DIR)/$$t.log; \
+	    $$(for d in tests/fuzz/seeds/$$t tests/fuzz/regress/$$t; do [ -d $$d ] && echo $$d; done) 2> $(FUZZ_DIR)/$$t.log; \
 	  status=$$?; grep -E '^(Done|stat::number_of_executed_units|INFO: seed corpus)' $(FUZZ_DIR)/$$t.log; \
 	  if [ $$status -ne 0 ]; then tail -40 $(FUZZ_DIR)/$$t.log; echo "fuzz_$$t found a crash: see $(FUZZ_DIR)/crashes/$$t/"; exit 1; fi; \
 	done
