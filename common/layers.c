@@ -8,14 +8,9 @@
 /* ==== linear ==== */
 
 void linear_forward(Tensor *out, const Tensor *x, const Tensor *W, const Tensor *b) {
-    tensor_matmul(out, x, false, W, false); /* (T, C_in) x (C_in, C_out) -> (T, C_out) */
-    if (!b) return;
-    CHECK(b->rows == 1 && b->cols == out->cols, "bias (%d, %d) for output (%d, %d)", b->rows, b->cols,
-          out->rows, out->cols);
-    for (int t = 0; t < out->rows; t++) {
-        float *o = tensor_at(out, t, 0);
-        for (int c = 0; c < out->cols; c++) o[c] += b->data[c];
-    }
+    /* (T, C_in) x (C_in, C_out) -> (T, C_out), each row starting from b */
+    if (b) tensor_matmul_bias(out, x, W, b);
+    else tensor_matmul(out, x, false, W, false);
 }
 
 void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, const Tensor *x, const Tensor *W) {

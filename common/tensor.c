@@ -135,17 +135,21 @@ static bool tensors_overlap(const Tensor *a, const Tensor *b) {
  * op(B)[k][j] is B[k][j] (rows read left to right) or, transposed, B[j][k]: then B's rows are read
  * whole, each into one column of the panel, so that the reads stay sequential. */
 static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
-    for (int j = 0; j < N; j += NR, Bp += (size_t)NR * kc) {
-        const int w = N - j < NR ? N - j : NR;
-        if (w < NR) memset(Bp, 0, sizeof(float) * NR * (size_t)kc); /* the padding columns */
-        if (!tb)
-            for (int k = 0; k < kc; k++) memcpy(Bp + (size_t)k * NR, tensor_at(B, k0 + k, j), sizeof(float) * (size_t)w);
-        else
-            for (int c = 0; c < w; c++) {
-                const float *src = tensor_at(B, j + c, k0);
-                for (int k = 0; k < kc; k++) Bp[(size_t)k * NR + c] = src[k];
-            }
-    }
+    const int full = N / NR, w = N % NR; /* whole panels, and the width of the last one if partial */
+    if (w) memset(Bp + (size_t)full * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* its padding */
+    if (!tb) /* row k of B, left to right, cut into the panels */
+        for (int k = 0; k < kc; k++) {
+            const float *src = tensor_at(B, k0 + k, 0);
+            float *dst = Bp + (size_t)k * NR;
+            for (int p = 0; p < full; p++, src += NR, dst += (size_t)NR * kc) memcpy(dst, src, sizeof(float) * NR);
+            if (w) memcpy(dst, src, sizeof(float) * (size_t)w);
+        }
+    else /* row n of B is column n of op(B): it goes down one column of its panel */
+        for (int n = 0; n < N; n++) {
+            const float *src = tensor_at(B, n, k0);
+            float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR;
+            for (int k = 0; k < kc; k++) dst[(size_t)k * NR] = src[k];
+        }
 }
 
 /* Ap: for each panel of MR rows starting at i, kc columns of MR values (zero beyond M).
@@ -170,12 +174,13 @@ static void pack_a(float *Ap, const Tensor *A, bool ta, int i0, int mc, int k0, 
     }
 }
 
-/* C[0..mr)[0..nr) += A (MR x kc) times Bp (kc x NR). Row r of A is read at a[r][k * ks]: from a
- * packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix (a[r] = its row, ks = 1). Rows
- * past mr point at a valid row too; their sums are computed and never stored. The twelve
+/* C[0..mr)[0..nr) += A (MR x kc) times Bp (kc x NR), or, when init is given, C = init + that
+ * (init: NR values, the same for every row: zeros, or a bias). Row r of A is read at a[r][k * ks]:
+ * from a packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix (a[r] = its row, ks = 1).
+ * Rows past mr point at a valid row too; their sums are computed and never stored. The twelve
  * accumulators are named variables, not an array, so that the compiler keeps them in registers. */
 static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *Bp, float *C, int ldc, int mr,
-                   int nr) {
+                   int nr, const float *init) {
     vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
@@ -193,10 +198,11 @@ static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *
     const vf acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * (size_t)ldc;
-        if (nr == NR) { /* a full row of the tile: add it as two vectors */
+        const float *base = init ? init : c; /* what the tile's sums are added to */
+        if (nr == NR) { /* a full row of the tile: two vectors */
             vf lo, hi;
-            __builtin_memcpy(&lo, c, sizeof lo);
-            __builtin_memcpy(&hi, c + VW, sizeof hi);
+            __builtin_memcpy(&lo, base, sizeof lo);
+            __builtin_memcpy(&hi, base + VW, sizeof hi);
             lo += acc[r][0], hi += acc[r][1];
             __builtin_memcpy(c, &lo, sizeof lo);
             __builtin_memcpy(c + VW, &hi, sizeof hi);
@@ -205,22 +211,37 @@ static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *
         float row[NR];
         __builtin_memcpy(row, &acc[r][0], sizeof acc[r][0]);
         __builtin_memcpy(row + VW, &acc[r][1], sizeof acc[r][1]);
-        for (int j = 0; j < nr; j++) c[j] += row[j];
+        for (int j = 0; j < nr; j++) c[j] = base[j] + row[j];
     }
 }
 
-static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate) {
+/* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
+ * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores. */
+static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
           "matmul: op(A) is (%d, %d), op(B) is (%d, %d), C is (%d, %d)", M, K, KB, N, C->rows,
           C->cols);
     CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
-    if (!accumulate) tensor_fill(C, 0.0f);
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* no products: C is init (or stays, when accumulating) */
+        if (!accumulate)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) *tensor_at(C, i, j) = init ? init[j] : 0.0f;
+        return;
+    }
     const int n_panels = (N + NR - 1) / NR;
+    /* the first k block starts from init: zeros or the bias, padded to whole panels */
+    float *start = NULL;
+    if (!accumulate) {
+        start = xcalloc((size_t)n_panels * NR, sizeof(float));
+        if (init) memcpy(start, init, sizeof(float) * (size_t)N);
+    }
     float *Bp = xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
+        const bool first = k0 == 0 && !accumulate;
         pack_b(Bp, B, tb, k0, kc, N);
         const int n_blocks = (M + MC - 1) / MC;
         const double work = (double)M * N * kc;
@@ -231,29 +252,37 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
              * are A's columns */
             float *Ap = ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
             if (ta) pack_a(Ap, A, ta, i0, mc, k0, kc, M);
-            for (int i = 0; i < mc; i += MR) {
-                const int mr = mc - i < MR ? mc - i : MR;
-                const float *a[MR];
-                for (int r = 0; r < MR; r++)
-                    a[r] = ta ? Ap + (size_t)i * kc + r : tensor_at(A, i0 + i + (r < mr ? r : 0), k0);
-                for (int p = 0; p < n_panels; p++) {
-                    const int j = p * NR;
+            /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
+            for (int p = 0; p < n_panels; p++) {
+                const int j = p * NR;
+                for (int i = 0; i < mc; i += MR) {
+                    const int mr = mc - i < MR ? mc - i : MR;
+                    const float *a[MR];
+                    for (int r = 0; r < MR; r++)
+                        a[r] = ta ? Ap + (size_t)i * kc + r : tensor_at(A, i0 + i + (r < mr ? r : 0), k0);
                     kernel(kc, a, ta ? MR : 1, Bp + (size_t)p * NR * kc, tensor_at(C, i0 + i, j), C->stride, mr,
-                           N - j < NR ? N - j : NR);
+                           N - j < NR ? N - j : NR, first ? start + j : NULL);
                 }
             }
             free(Ap);
         }
     }
     free(Bp);
+    free(start);
 }
 
 void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, false);
+    matmul(C, A, ta, B, tb, false, NULL);
 }
 
 void tensor_matmul_acc(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, true);
+    matmul(C, A, ta, B, tb, true, NULL);
+}
+
+void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias) {
+    CHECK(bias->rows == 1 && bias->cols == C->cols, "bias (%d, %d) for output (%d, %d)", bias->rows, bias->cols,
+          C->rows, C->cols);
+    matmul(C, A, false, B, false, false, bias->data);
 }
 
 /* ==== softmax ==== */

@@ -64,6 +64,9 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev);
 void tensor_matmul(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
 /* C += op(A) op(B): the form every backward pass uses, since gradients accumulate. */
 void tensor_matmul_acc(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
+/* C = A B + 1 bias: bias (1, N) is added to every row as the products are stored (no second pass
+ * over C); the bias is the first term of each sum. */
+void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias);
 
 typedef enum {
     SOFTMAX_OK = 0,

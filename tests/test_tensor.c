@@ -117,40 +117,52 @@ START_TEST(test_matmul_through_views) {
 }
 END_TEST
 
-/* Every transpose combination against a plain triple loop in double, on odd sizes.
+/* Every transpose combination against a plain triple loop in double, on odd sizes, in the three
+ * ways of storing: C = op(A) op(B) over a C full of NaN (the products must be stored, never added
+ * to what was there), C += op(A) op(B) over a C of known values, and C = A B + bias.
  * Tolerance: float accumulation of K products errs by at most about K * 2^-24 * sum_k |a b|, that is
- * 6e-8 K sum_k |a b|; the test allows 1e-5 sum_k |a b|, times K/64 past K = 64 (1.6e-7 K): room to spare. */
+ * 6e-8 K sum_k |a b|; the test allows 1e-5 sum_k |a b|, times K/64 past K = 64 (1.6e-7 K): room to
+ * spare. The starting value (the old C or the bias) is one more term of the sum. */
 START_TEST(test_matmul_against_reference) {
     Rng rng;
     rng_seed(&rng, 3, 11);
     /* 1 x 1, primes, and sizes across the kernel's blocks: rows past MC = 120 and not a multiple
-     * of MR = 6, depth past KC = 256, columns not a multiple of NR = 16 */
-    const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {16, 37, 9}, {33, 8, 17}, {131, 263, 33}, {7, 300, 130}};
+     * of MR = 6, depth past KC = 256, columns not a multiple of NR (16 or 32) */
+    const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {16, 37, 9}, {33, 8, 17}, {131, 263, 33}, {7, 300, 130}, {13, 520, 65}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-        for (int form = 0; form < 4; form++) {
-            const int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2];
-            const bool ta = form & 1, tb = form & 2;
-            Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K);
-            Tensor B = tb ? tensor_new(N, K) : tensor_new(K, N);
-            Tensor C = tensor_new(M, N);
-            tensor_randn(&A, &rng, 1.0f);
-            tensor_randn(&B, &rng, 1.0f);
-            tensor_matmul(&C, &A, ta, &B, tb);
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) {
-                    double ref = 0, mag = 0;
-                    for (int k = 0; k < K; k++) {
-                        double a = ta ? *tensor_at(&A, k, i) : *tensor_at(&A, i, k);
-                        double b = tb ? *tensor_at(&B, j, k) : *tensor_at(&B, k, j);
-                        ref += a * b;
-                        mag += fabs(a * b);
+        for (int form = 0; form < 4; form++)
+            for (int store = 0; store < 3; store++) {
+                const int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2];
+                const bool ta = form & 1, tb = form & 2;
+                if (store == 2 && (ta || tb)) continue; /* the bias form is A B + bias only */
+                Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K);
+                Tensor B = tb ? tensor_new(N, K) : tensor_new(K, N);
+                Tensor C = tensor_new(M, N), C0 = tensor_new(M, N), bias = tensor_new(1, N);
+                tensor_randn(&A, &rng, 1.0f);
+                tensor_randn(&B, &rng, 1.0f);
+                tensor_randn(&bias, &rng, 1.0f);
+                if (store == 1) tensor_randn(&C0, &rng, 1.0f);
+                if (store == 0) tensor_fill(&C, NAN);
+                else tensor_copy(&C, &C0);
+                if (store == 0) tensor_matmul(&C, &A, ta, &B, tb);
+                else if (store == 1) tensor_matmul_acc(&C, &A, ta, &B, tb);
+                else tensor_matmul_bias(&C, &A, &B, &bias);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double ref = store == 1 ? *tensor_at(&C0, i, j) : store == 2 ? bias.data[j] : 0.0;
+                        double mag = fabs(ref);
+                        for (int k = 0; k < K; k++) {
+                            double a = ta ? *tensor_at(&A, k, i) : *tensor_at(&A, i, k);
+                            double b = tb ? *tensor_at(&B, j, k) : *tensor_at(&B, k, j);
+                            ref += a * b;
+                            mag += fabs(a * b);
+                        }
+                        ck_assert_msg(fabs(*tensor_at(&C, i, j) - ref) <= 1e-5 * mag * (K > 64 ? K / 64.0 : 1.0) + 1e-30,
+                                      "%dx%dx%d form %d store %d (%d,%d): %g vs %g", M, K, N, form, store, i, j,
+                                      (double)*tensor_at(&C, i, j), ref);
                     }
-                    ck_assert_msg(fabs(*tensor_at(&C, i, j) - ref) <= 1e-5 * mag * (K > 64 ? K / 64.0 : 1.0) + 1e-30,
-                                  "%dx%dx%d form %d (%d,%d): %g vs %g", M, K, N, form, i, j,
-                                  (double)*tensor_at(&C, i, j), ref);
-                }
-            tensor_free(&A), tensor_free(&B), tensor_free(&C);
-        }
+                tensor_free(&A), tensor_free(&B), tensor_free(&C), tensor_free(&C0), tensor_free(&bias);
+            }
 }
 END_TEST
 

@@ -6,7 +6,9 @@
  *   2. training tokens/s and peak memory, config S (4 blocks, 4 heads, d_model 128, vocab 256,
  *      learned positions, pre-norm, GELU, tied, AdamW), B=4 T=64 and B=16 T=128, 1 and 2 threads
  *   3. generation tokens/s, 256 tokens with and without the key/value cache
- *   4. n-gram counting tokens/s (chapter 1), order 5 over 4 M characters of the synthetic language */
+ *   4. n-gram counting tokens/s (chapter 1), order 5 over 4 M characters of the synthetic language
+ *
+ * `./build/bench matmul train` runs only the sections named (matmul, train, generate, ngram). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,12 @@ static double matmul_gflops(int M, int K, int N, bool ta, bool tb, bool blas, do
 static void bench_matmul(void) {
     printf("1. matmul, 1 thread, GFLOP/s: median of %d (min .. max)\n\n", REPS);
     set_threads(1);
+#ifdef HAVE_OPENBLAS
+    openblas_set_num_threads(1); /* else it takes OMP_NUM_THREADS or every core */
+    /* OpenBLAS picks its kernels by the CPU it recognises; on a CPU newer than the library it may
+     * fall back to a slow generic one (OPENBLAS_CORETYPE=SkylakeX forces the AVX-512 kernels) */
+    printf("  %s; kernels for %s\n\n", openblas_get_config(), openblas_get_corename());
+#endif
     printf("  %-40s %22s", "shape M x K x N", "ours");
 #ifdef HAVE_OPENBLAS
     printf(" %22s %8s", "OpenBLAS sgemm", "ratio");
@@ -234,7 +242,19 @@ static void bench_ngram(void) {
     token_stream_free(&s), vocab_free(&v), lines_free(&l), synth_free(&sc), free(text);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    static const char *const names[] = {"matmul", "train", "generate", "ngram"};
+    static void (*const sections[])(void) = {bench_matmul, bench_training, bench_generation, bench_ngram};
+    bool run[4] = {argc == 1, argc == 1, argc == 1, argc == 1};
+    for (int a = 1; a < argc; a++) {
+        int s = 0;
+        while (s < 4 && strcmp(argv[a], names[s]) != 0) s++;
+        if (s == 4) {
+            fprintf(stderr, "bench: unknown section '%s' (expected matmul, train, generate or ngram)\n", argv[a]);
+            return 2;
+        }
+        run[s] = true;
+    }
     char model[256] = "unknown";
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
@@ -259,9 +279,7 @@ int main(void) {
            " (built without OpenMP)"
 #endif
     );
-    bench_matmul();
-    bench_training();
-    bench_generation();
-    bench_ngram();
+    for (int s = 0; s < 4; s++)
+        if (run[s]) sections[s]();
     return 0;
 }
