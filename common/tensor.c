@@ -102,12 +102,16 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
  *     Bp[k][0..NR), edges padded with zeros, so that the kernel reads it strictly sequentially
  *     whatever B's stride or transpose. op(A) = A is read in place: six rows at a time, each row
  *     sequential. op(A) = A^T would be read down columns, so a block of it (MC rows, KC columns)
- *     is first copied into panels MR = 6 rows tall: Ap[k][0..5].
+ *     is first copied into panels MR = 6 rows tall: Ap[k][0..5]. Both copies read their source
+ *     row by row, left to right, and scatter each row into the panels: sequential reads are what
+ *     the memory system is good at.
  *  2. The micro-kernel: a 6 x NR tile of C is kept in 12 vector registers for the whole k loop;
  *     each step broadcasts one value of A's panel and multiplies it into the two vectors of B's
- *     panel: 12 fused multiply-adds per 8 loads.
- *  3. Blocking: KC = 256 keeps a B panel (256 x 32 floats, 32 KiB) in L1 and the A block
- *     (120 x 256, 120 KiB) in L2 while the kernel sweeps them.
+ *     panel: 12 fused multiply-adds per 8 loads. At the end the tile is added to C, or, for the
+ *     first block of k, stored (over zeros or a bias row): C is never cleared in a separate pass.
+ *  3. Blocking: KC = 256 keeps a B panel (256 x 32 floats, 32 KiB) in L1 while every row tile of
+ *     the block (MC = 120 rows, 20 tiles) passes over it; the A block (120 x 256, 120 KiB) stays
+ *     in L2.
  * The order of the additions is fixed (k ascending, blocks in order), so results are the same
  * run after run; with OpenMP, threads take different row blocks of C, which changes nothing. */
 
@@ -152,25 +156,16 @@ static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
         }
 }
 
-/* Ap: for each panel of MR rows starting at i, kc columns of MR values (zero beyond M).
- * op(A)[i][k] is A[i][k] or, transposed, A[k][i]. */
-static void pack_a(float *Ap, const Tensor *A, bool ta, int i0, int mc, int k0, int kc, int M) {
-    for (int i = i0; i < i0 + mc; i += MR) {
-        const int h = M - i < MR ? M - i : MR;
-        if (!ta) {
-            const float *rows[MR];
-            for (int r = 0; r < h; r++) rows[r] = tensor_at(A, i + r, k0);
-            for (int k = 0; k < kc; k++, Ap += MR) {
-                for (int r = 0; r < h; r++) Ap[r] = rows[r][k];
-                for (int r = h; r < MR; r++) Ap[r] = 0.0f;
-            }
-        } else {
-            for (int k = 0; k < kc; k++, Ap += MR) {
-                const float *src = tensor_at(A, k0 + k, i); /* a row of A holds a column of op(A) */
-                for (int r = 0; r < h; r++) Ap[r] = src[r];
-                for (int r = h; r < MR; r++) Ap[r] = 0.0f;
-            }
-        }
+/* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
+ * the block). op(A)[i][k] is A[k][i]: row k of A is read left to right across the block and cut into the
+ * panels, so that the reads stay sequential. */
+static void pack_at(float *Ap, const Tensor *A, int i0, int mc, int k0, int kc) {
+    const int panels = (mc + MR - 1) / MR, h = mc - (panels - 1) * MR; /* h: rows of the last panel */
+    for (int k = 0; k < kc; k++) {
+        const float *src = tensor_at(A, k0 + k, i0);
+        float *dst = Ap + (size_t)k * MR;
+        for (int p = 0; p < panels - 1; p++, src += MR, dst += (size_t)MR * kc) memcpy(dst, src, sizeof(float) * MR);
+        for (int r = 0; r < MR; r++) dst[r] = r < h ? src[r] : 0.0f;
     }
 }
 
@@ -251,7 +246,7 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
             /* op(A) = A is read in place, row by row; op(A) = A^T is packed first, since its rows
              * are A's columns */
             float *Ap = ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
-            if (ta) pack_a(Ap, A, ta, i0, mc, k0, kc, M);
+            if (ta) pack_at(Ap, A, i0, mc, k0, kc);
             /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
             for (int p = 0; p < n_panels; p++) {
                 const int j = p * NR;
