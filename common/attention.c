@@ -51,6 +51,82 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
     tensor_free(&dA);
 }
 
+/* ==== one head, fused: the form multi-head attention runs ====
+ * The same arithmetic as attention_forward and attention_backward with the causal mask or none,
+ * done one query row at a time. Row i's scores exist only for the keys it may see (j <= i when
+ * causal): the masked half, whose weights are exactly 0, is never computed. Each row's scores are
+ * written straight into its row of the weights and softmaxed there, and the row is used at once;
+ * nothing of size T x T is made besides the weights themselves. The inner loops run over the head's
+ * d_k features, which are contiguous in every row of Q, K and V. */
+
+/* sum of a[d] b[d], in vector lanes (a fixed order for a given build) */
+static inline float dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int d = 0; d < n; d++) s += a[d] * b[d];
+    return s;
+}
+
+/* y += alpha x */
+static inline void axpy(float *y, float alpha, const float *x, int n) {
+#pragma omp simd
+    for (int d = 0; d < n; d++) y[d] += alpha * x[d];
+}
+
+SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor *Q, const Tensor *K,
+                                     const Tensor *V, bool causal, int *bad_row) {
+    const int T = Q->rows, Tk = K->rows, dk = Q->cols, dv = V->cols;
+    CHECK(K->cols == dk && V->rows == Tk && weights->rows == T && weights->cols == Tk && out->rows == T &&
+              out->cols == dv && (!causal || T == Tk),
+          "attention head: Q (%d, %d), K (%d, %d), V (%d, %d), weights (%d, %d), out (%d, %d)%s", T, dk, Tk,
+          K->cols, V->rows, dv, weights->rows, weights->cols, out->rows, out->cols, causal ? ", causal" : "");
+    const float scale = 1.0f / sqrtf((float)dk);
+    SoftmaxStatus status = SOFTMAX_OK;
+    for (int i = 0; i < T; i++) {
+        const int n = causal ? i + 1 : Tk; /* the keys row i sees */
+        const float *q = tensor_at(Q, i, 0);
+        float *a = tensor_at(weights, i, 0), *o = tensor_at(out, i, 0);
+        for (int j = 0; j < n; j++) a[j] = dot(q, tensor_at(K, j, 0), dk) * scale; /* s_ij = q_i . k_j / sqrt(d_k) */
+        for (int j = n; j < Tk; j++) a[j] = 0.0f;                                  /* masked: weight exactly 0 */
+        Tensor row = tensor_view(weights, i, 0, 1, n);
+        const SoftmaxStatus st = tensor_softmax_rows(&row, &row, NULL); /* a_i = softmax(s_i), in place */
+        if (st != SOFTMAX_OK && status == SOFTMAX_OK) {
+            status = st;
+            if (bad_row) *bad_row = i;
+        }
+        for (int d = 0; d < dv; d++) o[d] = 0.0f; /* o_i = sum_j a_ij v_j */
+        for (int j = 0; j < n; j++) axpy(o, a[j], tensor_at(V, j, 0), dv);
+    }
+    return status;
+}
+
+void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
+                             const Tensor *K, const Tensor *V, const Tensor *weights, bool causal) {
+    const int T = Q->rows, Tk = K->rows, dk = Q->cols, dv = V->cols;
+    const float scale = 1.0f / sqrtf((float)dk);
+    float *da = xmalloc(sizeof(float) * (size_t)Tk); /* one row of dA at a time */
+    for (int i = 0; i < T; i++) {
+        const int n = causal ? i + 1 : Tk; /* a_ij = 0 beyond: no gradient flows there */
+        const float *a = tensor_at(weights, i, 0), *g = tensor_at(dout, i, 0), *q = tensor_at(Q, i, 0);
+        float *dq = tensor_at(dQ, i, 0);
+        /* o_i = sum_j a_ij v_j:  da_ij = g_i . v_j;  dv_j += a_ij g_i */
+        double sum = 0.0; /* sum_j da_ij a_ij */
+        for (int j = 0; j < n; j++) {
+            da[j] = dot(g, tensor_at(V, j, 0), dv);
+            sum += (double)da[j] * a[j];
+            axpy(tensor_at(dV, j, 0), a[j], g, dv);
+        }
+        /* a_i = softmax(s_i):  ds_ij = a_ij (da_ij - sum);  s_ij = q_i . k_j scale:
+         * dq_i += ds_ij scale k_j;  dk_j += ds_ij scale q_i */
+        for (int j = 0; j < n; j++) {
+            const float ds = a[j] * (da[j] - (float)sum) * scale;
+            axpy(dq, ds, tensor_at(K, j, 0), dk);
+            axpy(tensor_at(dK, j, 0), ds, q, dk);
+        }
+    }
+    free(da);
+}
+
 /* ==== multi-head attention ==== */
 
 Tensor *mha_param(MhaParams *p, int i) {
@@ -75,10 +151,8 @@ void mha_params_free(MhaParams *p) {
 
 void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *a) {
     if (H < 1 || C % H != 0) die(EXIT_USAGE, "%d heads do not divide the width %d", H, C);
-    if (c->scores == NULL || c->cap < B * H) {
-        free(c->scores);
+    if (c->weights == NULL || c->cap < B * H) {
         free(c->weights);
-        c->scores = xmalloc(sizeof(Tensor) * (size_t)(B * H));
         c->weights = xmalloc(sizeof(Tensor) * (size_t)(B * H));
         c->cap = B * H;
     }
@@ -87,65 +161,76 @@ void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool ca
     c->concat = arena_take(a, B * T, C);
     c->dconcat = arena_take(a, B * T, C), c->dq = arena_take(a, B * T, C);
     c->dk = arena_take(a, B * T_kv, C), c->dv = arena_take(a, B * T_kv, C);
-    for (int i = 0; i < B * H; i++) c->scores[i] = arena_take(a, T, T_kv), c->weights[i] = arena_take(a, T, T_kv);
-    c->mask = arena_take(a, T, T);
-    if (causal && c->mask.data) attention_mask(&c->mask, MASK_CAUSAL);
+    for (int i = 0; i < B * H; i++) c->weights[i] = arena_take(a, T, T_kv);
 }
 
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {
-    c->scores = c->weights = NULL;
+    c->weights = NULL;
     mha_cache_layout(c, 1, T, T, C, H, causal, NULL);
 }
 
 void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H) {
-    c->scores = c->weights = NULL;
+    c->weights = NULL;
     mha_cache_layout(c, 1, T, T_kv, C, H, false, NULL);
 }
 
 void mha_cache_free(MhaCache *c) {
     tensor_free(&c->q), tensor_free(&c->k), tensor_free(&c->v), tensor_free(&c->concat);
     tensor_free(&c->dconcat), tensor_free(&c->dq), tensor_free(&c->dk), tensor_free(&c->dv);
-    for (int i = 0; i < c->B * c->H; i++) tensor_free(&c->scores[i]), tensor_free(&c->weights[i]);
-    free(c->scores);
+    for (int i = 0; i < c->B * c->H; i++) tensor_free(&c->weights[i]);
     free(c->weights);
-    tensor_free(&c->mask);
+}
+
+/* Worth starting threads for: the heads' work in multiply-adds, against OpenMP's cost of waking
+ * them (a few microseconds). Heads are independent, each done whole by one thread in the same
+ * order, so the thread count changes no bit. */
+static bool heads_in_parallel(const MhaCache *c) {
+    return (double)c->B * c->H * c->T * c->T_kv * (c->C / c->H) > 2e6;
 }
 
 void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
-    const int T = c->T, Tk = c->T_kv, hs = c->C / c->H;
+    const int T = c->T, Tk = c->T_kv, hs = c->C / c->H, n_heads = c->B * c->H;
     linear_forward(&c->q, xq, &p->Wq, &p->bq);  /* (B T, C) x (C, C) -> (B T, C): all sequences at once */
     linear_forward(&c->k, xkv, &p->Wk, &p->bk); /* (B T_kv, C) x (C, C) -> (B T_kv, C) */
     linear_forward(&c->v, xkv, &p->Wv, &p->bv);
-    for (int b = 0; b < c->B; b++)
-        for (int h = 0; h < c->H; h++) {
-            /* sequence b, head h: rows of sequence b, columns h*hs .. h*hs + hs - 1 */
-            Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
-            Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), oh = tensor_view(&c->concat, b * T, h * hs, T, hs);
-            int bad = -1;
-            SoftmaxStatus st = attention_forward(&oh, &c->scores[b * c->H + h], &c->weights[b * c->H + h], &qh, &kh,
-                                                 &vh, c->causal ? &c->mask : NULL, &bad);
-            /* a NaN or an infinity in the scores means the model diverged: the head's output becomes
-               NaN, so that the loss does and the training loop can name the step */
-            if (st == SOFTMAX_NOT_FINITE) tensor_fill(&oh, NAN);
-            else if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention head %d, row %d: %s", h, bad, softmax_status_text(st));
+    int first_bad = -1, bad_row = -1; /* the first head (b H + h) whose softmax failed, and its row */
+    SoftmaxStatus first_status = SOFTMAX_OK;
+#pragma omp parallel for schedule(static) if (heads_in_parallel(c))
+    for (int bh = 0; bh < n_heads; bh++) {
+        const int b = bh / c->H, h = bh % c->H;
+        /* sequence b, head h: rows of sequence b, columns h*hs .. h*hs + hs - 1 */
+        Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
+        Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), oh = tensor_view(&c->concat, b * T, h * hs, T, hs);
+        int bad = -1;
+        const SoftmaxStatus st = attention_head_forward(&oh, &c->weights[bh], &qh, &kh, &vh, c->causal, &bad);
+        /* a NaN or an infinity in the scores means the model diverged: the head's output becomes
+           NaN, so that the loss does and the training loop can name the step */
+        if (st == SOFTMAX_NOT_FINITE) tensor_fill(&oh, NAN);
+        else if (st != SOFTMAX_OK) {
+#pragma omp critical(mha_status)
+            if (first_bad < 0 || bh < first_bad) first_bad = bh, bad_row = bad, first_status = st;
         }
+    }
+    if (first_bad >= 0)
+        die(EXIT_RUNTIME, "attention head %d, row %d: %s", first_bad % c->H, bad_row, softmax_status_text(first_status));
     linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (B T, C) x (C, C) -> (B T, C) */
 }
 
 void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *dout, MhaCache *c,
                         const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
-    const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, B = c->B;
+    const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, n_heads = c->B * c->H;
     Tensor *dconcat = &c->dconcat, *dq = &c->dq, *dk = &c->dk, *dv = &c->dv;
     tensor_fill(dconcat, 0.0f), tensor_fill(dq, 0.0f), tensor_fill(dk, 0.0f), tensor_fill(dv, 0.0f);
     linear_backward(dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < c->H; h++) {
-            Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
-            Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), doh = tensor_view(dconcat, b * T, h * hs, T, hs);
-            Tensor dqh = tensor_view(dq, b * T, h * hs, T, hs), dkh = tensor_view(dk, b * Tk, h * hs, Tk, hs);
-            Tensor dvh = tensor_view(dv, b * Tk, h * hs, Tk, hs);
-            attention_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[b * c->H + h]);
-        }
+#pragma omp parallel for schedule(static) if (heads_in_parallel(c))
+    for (int bh = 0; bh < n_heads; bh++) {
+        const int b = bh / c->H, h = bh % c->H;
+        Tensor qh = tensor_view(&c->q, b * T, h * hs, T, hs), kh = tensor_view(&c->k, b * Tk, h * hs, Tk, hs);
+        Tensor vh = tensor_view(&c->v, b * Tk, h * hs, Tk, hs), doh = tensor_view(dconcat, b * T, h * hs, T, hs);
+        Tensor dqh = tensor_view(dq, b * T, h * hs, T, hs), dkh = tensor_view(dk, b * Tk, h * hs, Tk, hs);
+        Tensor dvh = tensor_view(dv, b * Tk, h * hs, Tk, hs);
+        attention_head_backward(&dqh, &dkh, &dvh, &doh, &qh, &kh, &vh, &c->weights[bh], c->causal);
+    }
     linear_backward(dxq, &g->Wq, &g->bq, dq, xq, &p->Wq);   /* q = xq W^Q + b^Q */
     linear_backward(dxkv, &g->Wk, &g->bk, dk, xkv, &p->Wk); /* k, v from xkv */
     linear_backward(dxkv, &g->Wv, &g->bv, dv, xkv, &p->Wv);

@@ -32,6 +32,16 @@ SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, co
 void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
                         const Tensor *K, const Tensor *V, const Tensor *weights);
 
+/* The same two computations for one head of a Transformer, with the causal mask or none, fused
+ * row by row: only the visible half of the scores is computed (the masked half's weights are
+ * written as exact zeros), no (T, T) scores are kept, and the backward pass allocates one row.
+ * causal needs T == T_kv. Equal to attention_forward/backward up to rounding (the sums run in
+ * another order); tests/test_attention.c compares them. */
+SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor *Q, const Tensor *K,
+                                     const Tensor *V, bool causal, int *bad_row);
+void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
+                             const Tensor *K, const Tensor *V, const Tensor *weights, bool causal);
+
 /* ==== multi-head self-attention (§2.2.2) ====
  *   q = x W^Q + b^Q, k = x W^K + b^K, v = x W^V + b^V          (T, C) x (C, C) -> (T, C)
  *   head_h = attention(q[:, h], k[:, h], v[:, h])               columns h*C/H .. (h+1)*C/H - 1
@@ -50,12 +60,10 @@ typedef struct {
     bool causal;
     Tensor q;         /* (B T, C), sequence b in rows b T .. b T + T - 1 */
     Tensor k, v;      /* (B T_kv, C) */
-    Tensor *scores;   /* B H tensors (T, T_kv), index b H + h: scaled scores (+ mask) */
-    Tensor *weights;  /* B H tensors (T, T_kv): softmax rows */
+    Tensor *weights;  /* B H tensors (T, T_kv), index b H + h: softmax rows (0 where masked) */
     Tensor concat;    /* (B T, C): the heads side by side */
-    Tensor mask;      /* (T, T): the causal mask, when causal */
     Tensor dconcat, dq, dk, dv; /* the backward pass's workspace: (B T, C) and (B T_kv, C) */
-    int cap;          /* entries allocated in scores and weights */
+    int cap;          /* entries allocated in weights */
 } MhaCache;
 
 /* Weights from N(0, std^2), biases 0. */

@@ -107,9 +107,8 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
     layout_acts(m, max_batch, c->max_len, &acount);
     m->act_floats = acount.used;
     /* Refuse a size the machine cannot hold before allocating any of it: parameters, gradients,
-     * AdamW's two moments, the activations, and each block's attention scores and weights. */
-    const double need = 4.0 * (4.0 * (double)m->n_params + (double)m->act_floats +
-                               2.0 * c->layers * (double)max_batch * c->heads * (double)c->max_len * c->max_len);
+     * AdamW's two moments, and the activations (each block's attention weights among them). */
+    const double need = 4.0 * (4.0 * (double)m->n_params + (double)m->act_floats);
     const double have = util_physical_memory();
     if (have > 0 && need > have)
         die(EXIT_USAGE, "this model would need %.1f GiB of memory (%zu parameters, activations for %d x %d tokens), "
@@ -141,7 +140,6 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
 void model_free(Model *m) {
     if (!m) return;
     for (int i = 0; i < m->cfg.layers; i++) {
-        free(m->cache[i].attn.scores);
         free(m->cache[i].attn.weights);
     }
     free(m->cache), free(m->x), free(m->act_mem);

@@ -93,6 +93,65 @@ START_TEST(test_influence_matrices) {
 }
 END_TEST
 
+/* The fused per-head attention that the Transformer runs against the step-by-step attention_forward
+ * and attention_backward (with the mask tensor, or none), on random inputs: self-attention with the
+ * causal mask (T = 13) and cross-attention with none (T = 7 queries, T_kv = 11 keys), d_k = 16.
+ * Tolerance: the two compute the same sums in another order. Scores are sums of 16 products of
+ * N(0, 1) values scaled by 1/4, so |s| is a few units and each differs by a few float ulps
+ * (1e-6); a weight's relative change is about the same, and outputs and gradients are sums of at
+ * most 13 such terms of size ~1: 1e-4 absolute (plus relative) leaves a factor of ten. The masked
+ * weights must be exact zeros. */
+START_TEST(test_head_fused_matches_reference) {
+    Rng rng;
+    rng_seed(&rng, 5, 9);
+    for (int cross = 0; cross < 2; cross++) {
+        const int T = cross ? 7 : 13, Tk = cross ? 11 : 13, dk = 16;
+        Tensor Q = tensor_new(T, dk), K = tensor_new(Tk, dk), V = tensor_new(Tk, dk), G = tensor_new(T, dk);
+        tensor_randn(&Q, &rng, 1.0f), tensor_randn(&K, &rng, 1.0f), tensor_randn(&V, &rng, 1.0f);
+        tensor_randn(&G, &rng, 1.0f);
+        Tensor M = tensor_new(T, T), S = tensor_new(T, Tk), A = tensor_new(T, Tk), O = tensor_new(T, dk);
+        Tensor A2 = tensor_new(T, Tk), O2 = tensor_new(T, dk);
+        attention_mask(&M, MASK_CAUSAL);
+        ck_assert_int_eq(attention_forward(&O, &S, &A, &Q, &K, &V, cross ? NULL : &M, NULL), SOFTMAX_OK);
+        tensor_fill(&A2, NAN), tensor_fill(&O2, NAN); /* everything must be written */
+        ck_assert_int_eq(attention_head_forward(&O2, &A2, &Q, &K, &V, !cross, NULL), SOFTMAX_OK);
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < Tk; j++) {
+                const float ref = *tensor_at(&A, i, j), got = *tensor_at(&A2, i, j);
+                if (!cross && j > i) ck_assert_msg(got == 0.0f, "masked weight (%d,%d) = %g", i, j, (double)got);
+                else ck_assert_msg(fabsf(got - ref) <= 1e-4f * (1 + fabsf(ref)), "weight (%d,%d) %g vs %g", i, j, (double)got, (double)ref);
+            }
+        ck_assert_double_le(tensor_max_abs_diff(&O, &O2), 1e-4);
+        /* backward, both accumulating into the same starting gradients */
+        Tensor dQ = tensor_new(T, dk), dK = tensor_new(Tk, dk), dV = tensor_new(Tk, dk);
+        Tensor dQ2 = tensor_new(T, dk), dK2 = tensor_new(Tk, dk), dV2 = tensor_new(Tk, dk);
+        tensor_randn(&dQ, &rng, 1.0f), tensor_randn(&dK, &rng, 1.0f), tensor_randn(&dV, &rng, 1.0f);
+        tensor_copy(&dQ2, &dQ), tensor_copy(&dK2, &dK), tensor_copy(&dV2, &dV);
+        attention_backward(&dQ, &dK, &dV, &G, &Q, &K, &V, &A);
+        attention_head_backward(&dQ2, &dK2, &dV2, &G, &Q, &K, &V, &A2, !cross);
+        ck_assert_double_le(tensor_max_abs_diff(&dQ, &dQ2), 1e-4);
+        ck_assert_double_le(tensor_max_abs_diff(&dK, &dK2), 1e-4);
+        ck_assert_double_le(tensor_max_abs_diff(&dV, &dV2), 1e-4);
+        Tensor *all[] = {&Q, &K, &V, &G, &M, &S, &A, &O, &A2, &O2, &dQ, &dK, &dV, &dQ2, &dK2, &dV2};
+        for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_free(all[t]);
+    }
+}
+END_TEST
+
+/* A NaN in one query row: the fused head reports it with the row's index, as the reference does. */
+START_TEST(test_head_fused_reports_bad_row) {
+    Tensor Q = tensor_new(4, 2), K = tensor_new(4, 2), V = tensor_new(4, 2), A = tensor_new(4, 4), O = tensor_new(4, 2);
+    tensor_fill(&K, 1.0f), tensor_fill(&V, 1.0f);
+    *tensor_at(&Q, 2, 1) = NAN;
+    int bad = -1;
+    ck_assert_int_eq(attention_head_forward(&O, &A, &Q, &K, &V, true, &bad), SOFTMAX_NOT_FINITE);
+    ck_assert_int_eq(bad, 2);
+    ck_assert(isnan(*tensor_at(&A, 2, 0)));
+    ck_assert_float_eq(*tensor_at(&A, 1, 0), 0.5f); /* the other rows are fine */
+    tensor_free(&Q), tensor_free(&K), tensor_free(&V), tensor_free(&A), tensor_free(&O);
+}
+END_TEST
+
 START_TEST(test_demo_same_word_same_embedding) {
     AttnDemo d;
     build_demo(&d, 6); /* "the cat sat on the mat": words 0 and 4 are both "the" */
@@ -114,6 +173,8 @@ Suite *attention_suite(void) {
     tcase_add_test(tc, test_no_leak_with_causal_mask);
     tcase_add_test(tc, test_influence_matrices);
     tcase_add_test(tc, test_demo_same_word_same_embedding);
+    tcase_add_test(tc, test_head_fused_matches_reference);
+    tcase_add_test(tc, test_head_fused_reports_bad_row);
     suite_add_tcase(s, tc);
     return s;
 }
