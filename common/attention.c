@@ -219,8 +219,10 @@ void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *d
                         const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
     const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, n_heads = c->B * c->H;
     Tensor *dconcat = &c->dconcat, *dq = &c->dq, *dk = &c->dk, *dv = &c->dv;
-    tensor_fill(dconcat, 0.0f), tensor_fill(dq, 0.0f), tensor_fill(dk, 0.0f), tensor_fill(dv, 0.0f);
-    linear_backward(dconcat, &g->Wo, &g->bo, dout, &c->concat, &p->Wo); /* out = concat W^O + b^O */
+    /* out = concat W^O + b^O: dconcat = dout W^O^T (stored: the workspace is this function's own) */
+    tensor_matmul(dconcat, dout, false, &p->Wo, true); /* (B T, C) x (C, C) */
+    linear_backward(NULL, &g->Wo, &g->bo, dout, &c->concat, &p->Wo);
+    tensor_fill(dq, 0.0f), tensor_fill(dk, 0.0f), tensor_fill(dv, 0.0f); /* the heads add into these */
 #pragma omp parallel for schedule(static) if (heads_in_parallel(c))
     for (int bh = 0; bh < n_heads; bh++) {
         const int b = bh / c->H, h = bh % c->H;

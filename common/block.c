@@ -82,22 +82,33 @@ void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tenso
 
 void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *c, const BlockParams *p,
                     NormPlacement norm, Activation act) {
-    Tensor ds2 = c->ds2, dmid = c->dmid, dfin = c->dfin, ds1 = c->ds1, dain = c->dain; /* views of the workspace */
-    tensor_fill(&ds2, 0.0f), tensor_fill(&dmid, 0.0f), tensor_fill(&dfin, 0.0f), tensor_fill(&ds1, 0.0f), tensor_fill(&dain, 0.0f);
+    /* Where a step is the identity (the norms of the other placement), its gradient is the incoming
+     * one itself: ds2 = dout and ds1 = dmid are then the same tensors, not copies. The buffers that
+     * a backward pass adds into are zeroed first. */
+    Tensor ds2 = *dout, ds1, dmid = c->dmid, dfin = c->dfin, dain = c->dain;
     /* out = LN2(s2) (post) or s2 (pre) */
-    if (norm == NORM_POST) layernorm_backward(&ds2, &g->ln2_g, &g->ln2_b, dout, &c->s2, &c->mean2, &c->rstd2, &p->ln2_g);
-    else tensor_copy(&ds2, dout);
+    if (norm == NORM_POST) {
+        ds2 = c->ds2;
+        tensor_fill(&ds2, 0.0f);
+        layernorm_backward(&ds2, &g->ln2_g, &g->ln2_b, dout, &c->s2, &c->mean2, &c->rstd2, &p->ln2_g);
+    }
     /* s2 = mid + f: both branches receive ds2 */
     tensor_copy(&dmid, &ds2);
+    tensor_fill(&dfin, 0.0f);
     ffn_backward(&dfin, &g->ffn, &ds2, &c->ffn, &p->ffn, &c->f_in, act);
     /* f_in = LN2(mid) (pre) or mid (post) */
     if (norm == NORM_PRE) layernorm_backward(&dmid, &g->ln2_g, &g->ln2_b, &dfin, &c->mid, &c->mean2, &c->rstd2, &p->ln2_g);
     else tensor_add(&dmid, &dmid, &dfin);
     /* mid = LN1(s1) (post) or s1 (pre) */
-    if (norm == NORM_POST) layernorm_backward(&ds1, &g->ln1_g, &g->ln1_b, &dmid, &c->s1, &c->mean1, &c->rstd1, &p->ln1_g);
-    else tensor_copy(&ds1, &dmid);
+    ds1 = dmid;
+    if (norm == NORM_POST) {
+        ds1 = c->ds1;
+        tensor_fill(&ds1, 0.0f);
+        layernorm_backward(&ds1, &g->ln1_g, &g->ln1_b, &dmid, &c->s1, &c->mean1, &c->rstd1, &p->ln1_g);
+    }
     /* s1 = x + att: x receives ds1 directly, and through attention */
     tensor_add(dx, dx, &ds1);
+    tensor_fill(&dain, 0.0f);
     mha_backward(&dain, &g->attn, &ds1, &c->attn, &p->attn, &c->a_in);
     /* a_in = LN1(x) (pre) or x (post) */
     if (norm == NORM_PRE) layernorm_backward(dx, &g->ln1_g, &g->ln1_b, &dain, &c->x, &c->mean1, &c->rstd1, &p->ln1_g);

@@ -274,9 +274,10 @@ void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, 
 
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act) {
-    tensor_fill(&c->da, 0.0f);
+    /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), dW2, db2 added */
+    tensor_matmul(&c->da, dout, false, &p->W2, true); /* (T, C) x (C, d_ff) */
+    linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
     tensor_fill(&c->dh, 0.0f);
-    linear_backward(&c->da, &g->W2, &g->b2, dout, &c->a, &p->W2); /* out = a W2 + b2 */
     if (act == ACT_RELU) relu_backward(&c->dh, &c->da, &c->h);    /* a = act(h) */
     else gelu_backward_kept(&c->dh, &c->da, &c->h, &c->th);
     linear_backward(dx, &g->W1, &g->b1, &c->dh, x, &p->W1);       /* h = x W1 + b1 */

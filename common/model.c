@@ -190,11 +190,11 @@ void model_backward(Model *m) {
     tensor_fill(&m->dlogits, 0.0f);
     crossentropy_backward(&m->dlogits, &m->probs, m->targets, 1.0f);
     /* logits = xf W_out */
-    tensor_fill(&m->dxf, 0.0f);
     if (c->tied) {
-        tensor_matmul_acc(&m->dxf, &m->dlogits, false, &m->params.wte, false);   /* (BT, V) x (V, C) */
+        tensor_matmul(&m->dxf, &m->dlogits, false, &m->params.wte, false);       /* (BT, V) x (V, C) */
         tensor_matmul_acc(&m->grads.wte, &m->dlogits, true, &m->xf, false);      /* (V, BT) x (BT, C) */
     } else {
+        tensor_fill(&m->dxf, 0.0f);
         linear_backward(&m->dxf, &m->grads.lm_head, NULL, &m->dlogits, &m->xf, &m->params.lm_head);
     }
     model_backward_hidden(m, &m->dxf);
