@@ -151,14 +151,17 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
     for (int t = 0; t < x->rows; t++) {
         const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
         const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
-        double mean_d = 0, mean_dx = 0;
+        double mean_d = 0, mean_dx = 0; /* in double, in vector lanes (a fixed order, run to run) */
+#pragma omp simd reduction(+ : mean_d, mean_dx)
         for (int c = 0; c < C; c++) {
             const float xhat = (xt[c] - m) * r, dxhat = g[c] * gamma->data[c];
             mean_d += dxhat;
             mean_dx += dxhat * xhat;
-            if (dbeta) dbeta->data[c] += g[c];
-            if (dgamma) dgamma->data[c] += g[c] * xhat;
         }
+        if (dbeta)
+            for (int c = 0; c < C; c++) dbeta->data[c] += g[c];
+        if (dgamma)
+            for (int c = 0; c < C; c++) dgamma->data[c] += g[c] * ((xt[c] - m) * r);
         mean_d /= C;
         mean_dx /= C;
         if (!dx) continue;
@@ -179,12 +182,21 @@ double crossentropy_forward(Tensor *probs, const Tensor *logits, const int *targ
     for (int t = 0; t < logits->rows; t++) {
         const float *z = tensor_at(logits, t, 0);
         float *p = tensor_at(probs, t, 0);
+        const int V = logits->cols;
         float m = -INFINITY;
-        for (int v = 0; v < logits->cols; v++) m = fmaxf(m, z[v]);
+#pragma omp simd reduction(max : m)
+        for (int v = 0; v < V; v++) m = z[v] > m ? z[v] : m; /* a NaN is not the max: it reaches the sum below */
+        /* p = exp(z - m) / sum: the exponentials of values <= 0 (vectorised, see tensor.h), their
+         * sum in double; a NaN or an infinity in z makes the sum, and so the loss, NaN */
         double sum = 0;
-        for (int v = 0; v < logits->cols; v++) sum += exp((double)z[v] - m);
+#pragma omp simd reduction(+ : sum)
+        for (int v = 0; v < V; v++) {
+            p[v] = exp_nonpositive(z[v] - m);
+            sum += p[v];
+        }
         const double log_sum = log(sum);
-        for (int v = 0; v < logits->cols; v++) p[v] = (float)exp((double)z[v] - m - log_sum);
+        const float inv = (float)(1.0 / sum);
+        for (int v = 0; v < V; v++) p[v] *= inv;
         if (targets[t] < 0) continue;
         CHECK(targets[t] < logits->cols, "target %d of %d classes", targets[t], logits->cols);
         /* -log p[target] = -(z_target - m - log sum exp(z - m)), exact even where p underflows */
