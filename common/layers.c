@@ -2,6 +2,7 @@
 #include "layers.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "util.h"
 
@@ -93,6 +94,7 @@ void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
 
 void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x) {
     CHECK(tensor_same_shape(out, x) && tensor_same_shape(th, x), "gelu shapes");
+#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * x->cols))
     for (int t = 0; t < x->rows; t++) {
         const float *xv = tensor_at(x, t, 0);
         float *o = tensor_at(out, t, 0), *k = tensor_at(th, t, 0);
@@ -107,6 +109,7 @@ void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x) {
 
 void gelu_backward_kept(Tensor *dx, const Tensor *dout, const Tensor *x, const Tensor *th) {
     /* the derivative of gelu_backward, with tanh u read instead of recomputed */
+#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * x->cols))
     for (int t = 0; t < x->rows; t++) {
         const float *xv = tensor_at(x, t, 0), *k = tensor_at(th, t, 0), *g = tensor_at(dout, t, 0);
         float *d = tensor_at(dx, t, 0);
@@ -123,6 +126,7 @@ void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x,
                        const Tensor *beta, float eps) {
     const int C = x->cols;
     CHECK(tensor_same_shape(out, x) && gamma->cols == C && beta->cols == C, "layernorm shapes");
+#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * C))
     for (int t = 0; t < x->rows; t++) {
         const float *xt = tensor_at(x, t, 0);
         double m = 0, v = 0; /* the sums in double, in vector lanes (omp simd: a fixed order, run to run) */
@@ -148,6 +152,18 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
      * d r / dx_c = -r^3 (x_c - mean) / C. Collecting the three paths gives
      *   dx = r (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)). */
     const int C = x->cols;
+    /* dgamma and dbeta sum over the rows: one pass, in row order */
+    for (int t = 0; t < x->rows && (dgamma || dbeta); t++) {
+        const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
+        const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
+        if (dbeta)
+            for (int c = 0; c < C; c++) dbeta->data[c] += g[c];
+        if (dgamma)
+            for (int c = 0; c < C; c++) dgamma->data[c] += g[c] * ((xt[c] - m) * r);
+    }
+    if (!dx) return;
+    /* dx row by row: each row on its own, so rows can go to different threads */
+#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * C))
     for (int t = 0; t < x->rows; t++) {
         const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
         const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
@@ -158,13 +174,8 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
             mean_d += dxhat;
             mean_dx += dxhat * xhat;
         }
-        if (dbeta)
-            for (int c = 0; c < C; c++) dbeta->data[c] += g[c];
-        if (dgamma)
-            for (int c = 0; c < C; c++) dgamma->data[c] += g[c] * ((xt[c] - m) * r);
         mean_d /= C;
         mean_dx /= C;
-        if (!dx) continue;
         float *d = tensor_at(dx, t, 0);
         for (int c = 0; c < C; c++) {
             const float xhat = (xt[c] - m) * r, dxhat = g[c] * gamma->data[c];
@@ -177,12 +188,13 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
 
 double crossentropy_forward(Tensor *probs, const Tensor *logits, const int *targets) {
     CHECK(tensor_same_shape(probs, logits), "cross-entropy shapes");
-    double total = 0;
-    int counted = 0;
-    for (int t = 0; t < logits->rows; t++) {
+    const int rows = logits->rows, V = logits->cols;
+    for (int t = 0; t < rows; t++) CHECK(targets[t] < V, "target %d of %d classes", targets[t], V);
+    double *row_loss = xmalloc(sizeof(double) * (size_t)rows); /* summed in row order below */
+#pragma omp parallel for schedule(static) if (worth_threads((double)rows * V))
+    for (int t = 0; t < rows; t++) {
         const float *z = tensor_at(logits, t, 0);
         float *p = tensor_at(probs, t, 0);
-        const int V = logits->cols;
         float m = -INFINITY;
 #pragma omp simd reduction(max : m)
         for (int v = 0; v < V; v++) m = z[v] > m ? z[v] : m; /* a NaN is not the max: it reaches the sum below */
@@ -197,12 +209,14 @@ double crossentropy_forward(Tensor *probs, const Tensor *logits, const int *targ
         const double log_sum = log(sum);
         const float inv = (float)(1.0 / sum);
         for (int v = 0; v < V; v++) p[v] *= inv;
-        if (targets[t] < 0) continue;
-        CHECK(targets[t] < logits->cols, "target %d of %d classes", targets[t], logits->cols);
         /* -log p[target] = -(z_target - m - log sum exp(z - m)), exact even where p underflows */
-        total += -((double)z[targets[t]] - m - log_sum);
-        counted++;
+        row_loss[t] = targets[t] < 0 ? 0.0 : -((double)z[targets[t]] - m - log_sum);
     }
+    double total = 0;
+    int counted = 0;
+    for (int t = 0; t < rows; t++)
+        if (targets[t] >= 0) total += row_loss[t], counted++;
+    free(row_loss);
     return counted ? total / counted : 0.0;
 }
 
@@ -212,6 +226,7 @@ void crossentropy_backward(Tensor *dlogits, const Tensor *probs, const int *targ
     for (int t = 0; t < probs->rows; t++) counted += targets[t] >= 0;
     if (counted == 0) return;
     const float scale = dloss / (float)counted;
+#pragma omp parallel for schedule(static) if (worth_threads((double)probs->rows * probs->cols))
     for (int t = 0; t < probs->rows; t++) {
         if (targets[t] < 0) continue;
         const float *p = tensor_at(probs, t, 0);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor.h"
 #include "util.h"
 
 void adamw_init(AdamW *o, size_t n, float beta1, float beta2, float eps, float weight_decay) {
@@ -29,6 +30,7 @@ void adamw_update(AdamW *o, float *p, const float *g, size_t offset, size_t coun
     const float c1 = 1.0f - powf(o->beta1, (float)o->step), c2 = 1.0f - powf(o->beta2, (float)o->step);
     float *m = o->m + offset, *v = o->v + offset;
     const float wd = decay ? o->weight_decay : 0.0f;
+#pragma omp parallel for schedule(static) if (worth_threads((double)count))
     for (size_t i = 0; i < count; i++) {
         m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g[i];
         v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g[i] * g[i];
@@ -38,11 +40,13 @@ void adamw_update(AdamW *o, float *p, const float *g, size_t offset, size_t coun
 }
 
 double grad_clip(float *g, size_t n, double max_norm) {
-    double s = 0;
+    double s = 0; /* in vector lanes: a fixed order for a given build */
+#pragma omp simd reduction(+ : s)
     for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
     const double norm = sqrt(s);
     if (norm > max_norm && norm > 0) {
         const float scale = (float)(max_norm / norm);
+#pragma omp parallel for schedule(static) if (worth_threads((double)n))
         for (size_t i = 0; i < n; i++) g[i] *= scale;
     }
     return norm;

@@ -58,6 +58,7 @@ bool tensor_same_shape(const Tensor *a, const Tensor *b) {
 /* ==== elementwise ==== */
 
 void tensor_fill(Tensor *t, float value) {
+#pragma omp parallel for schedule(static) if (worth_threads((double)t->rows * t->cols))
     for (int r = 0; r < t->rows; r++) {
         float *row = tensor_at(t, r, 0);
         for (int c = 0; c < t->cols; c++) row[c] = value;
@@ -66,6 +67,7 @@ void tensor_fill(Tensor *t, float value) {
 
 void tensor_copy(Tensor *dst, const Tensor *src) {
     CHECK_SAME_SHAPE(dst, src);
+#pragma omp parallel for schedule(static) if (worth_threads((double)dst->rows * dst->cols))
     for (int r = 0; r < dst->rows; r++)
         memmove(tensor_at(dst, r, 0), tensor_at(src, r, 0), (size_t)dst->cols * sizeof(float));
 }
@@ -73,6 +75,7 @@ void tensor_copy(Tensor *dst, const Tensor *src) {
 void tensor_add(Tensor *out, const Tensor *a, const Tensor *b) {
     CHECK_SAME_SHAPE(out, a);
     CHECK_SAME_SHAPE(out, b);
+#pragma omp parallel for schedule(static) if (worth_threads((double)out->rows * out->cols))
     for (int r = 0; r < out->rows; r++) {
         float *o = tensor_at(out, r, 0);
         const float *x = tensor_at(a, r, 0), *y = tensor_at(b, r, 0);
@@ -82,6 +85,7 @@ void tensor_add(Tensor *out, const Tensor *a, const Tensor *b) {
 
 void tensor_scale(Tensor *out, const Tensor *a, float s) {
     CHECK_SAME_SHAPE(out, a);
+#pragma omp parallel for schedule(static) if (worth_threads((double)out->rows * out->cols))
     for (int r = 0; r < out->rows; r++) {
         float *o = tensor_at(out, r, 0);
         const float *x = tensor_at(a, r, 0);

@@ -355,6 +355,45 @@ START_TEST(test_nan_loss_exits) {
 }
 END_TEST
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Training steps on 1 and on 2 threads end in the same bits: the matmul splits rows of C, the
+ * heads run whole on one thread each, elementwise loops split rows, and every sum is taken in one
+ * fixed order whatever the thread count. The model is large enough that every parallel loop does
+ * split (more than 32 K floats per pass, heads' work above 2e6 multiply-adds), pre-norm and
+ * post-norm. */
+START_TEST(test_threads_same_bits) {
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    for (int norm = 0; norm < 2; norm++) {
+        ModelConfig c = {.vocab = 64, .d_model = 64, .heads = 4, .d_ff = 256, .layers = 2, .max_len = 64, .causal = true,
+                         .norm = norm ? NORM_PRE : NORM_POST, .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
+        const int B = 8, T = 64;
+        int ids[8 * 64], tg[8 * 64];
+        for (int i = 0; i < B * T; i++) ids[i] = (i * 7 + 3) % 64, tg[i] = (i * 5 + 1) % 64;
+        Model m[2];
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            omp_set_num_threads(k + 1);
+            model_init(&m[k], &c, B, 4);
+            AdamW opt;
+            adamw_init(&opt, m[k].n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+            const Schedule sch = {10, 0, 1e-3, 1.0};
+            for (int step = 1; step <= 3; step++) loss[k] = train_step(&m[k], &opt, ids, tg, B, T, step, &sch);
+            adamw_free(&opt);
+        }
+        omp_set_num_threads(saved);
+        ck_assert(loss[0] == loss[1]);
+        ck_assert(memcmp(m[0].param_mem, m[1].param_mem, sizeof(float) * m[0].n_params) == 0);
+        ck_assert(memcmp(m[0].grad_mem, m[1].grad_mem, sizeof(float) * m[0].n_params) == 0);
+        model_free(&m[0]), model_free(&m[1]);
+    }
+#endif
+}
+END_TEST
+
 Suite *training_suite(void) {
     Suite *s = suite_create("training");
     TCase *tc = tcase_create("gpt");
@@ -364,6 +403,7 @@ Suite *training_suite(void) {
     tcase_add_test(tc, test_checkpoint_round_trip);
     tcase_add_test(tc, test_nonfinite_gradient_named);
     tcase_add_exit_test(tc, test_nan_loss_exits, 1);
+    tcase_add_test(tc, test_threads_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }
