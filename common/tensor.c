@@ -145,19 +145,23 @@ static bool tensors_overlap(const Tensor *a, const Tensor *b) {
 static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
     const int full = N / NR, w = N % NR; /* whole panels, and the width of the last one if partial */
     if (w) memset(Bp + (size_t)full * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* its padding */
-    if (!tb) /* row k of B, left to right, cut into the panels */
+    const bool threads = worth_threads((double)kc * N); /* rows of the copy are independent */
+    if (!tb) { /* row k of B, left to right, cut into the panels */
+#pragma omp parallel for schedule(static) if (threads)
         for (int k = 0; k < kc; k++) {
             const float *src = tensor_at(B, k0 + k, 0);
             float *dst = Bp + (size_t)k * NR;
             for (int p = 0; p < full; p++, src += NR, dst += (size_t)NR * kc) memcpy(dst, src, sizeof(float) * NR);
             if (w) memcpy(dst, src, sizeof(float) * (size_t)w);
         }
-    else /* row n of B is column n of op(B): it goes down one column of its panel */
+    } else { /* row n of B is column n of op(B): it goes down one column of its panel */
+#pragma omp parallel for schedule(static) if (threads)
         for (int n = 0; n < N; n++) {
             const float *src = tensor_at(B, n, k0);
             float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR;
             for (int k = 0; k < kc; k++) dst[(size_t)k * NR] = src[k];
         }
+    }
 }
 
 /* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
@@ -242,11 +246,14 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         const int kc = K - k0 < KC ? K - k0 : KC;
         const bool first = k0 == 0 && !accumulate;
         pack_b(Bp, B, tb, k0, kc, N);
-        const int n_blocks = (M + MC - 1) / MC;
+        /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not
+         * 120 + 8), so that threads taking blocks get equal shares */
+        const int share = (M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC); /* M over the fewest blocks */
+        const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
         const double work = (double)M * N * kc;
 #pragma omp parallel for schedule(static) if (work > 4e6 && n_blocks > 1)
         for (int ib = 0; ib < n_blocks; ib++) {
-            const int i0 = ib * MC, mc = M - i0 < MC ? M - i0 : MC;
+            const int i0 = ib * block, mc = M - i0 < block ? M - i0 : block;
             /* op(A) = A is read in place, row by row; op(A) = A^T is packed first, since its rows
              * are A's columns */
             float *Ap = ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
