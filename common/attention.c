@@ -53,16 +53,18 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
 
 /* ==== one head, in blocks of query rows: the form multi-head attention runs ====
  * The same arithmetic as attention_forward and attention_backward with the causal mask or none,
- * done for ROWS query rows at a time. With the causal mask, rows r0 .. r0 + ROWS - 1 see keys
- * 0 .. r0 + ROWS - 1 at most, so each block's products stop there: the blocks right of the
- * diagonal, whose weights are exactly 0, are never computed (10 of 16 blocks are at T = 128).
- * Within a block each row is scaled, cut at its own last visible key and softmaxed in place in the
- * weights; the products use the matmul kernel on views, so nothing of size T x T is made besides
- * the weights themselves (the backward pass works in one block of ROWS x T_kv). */
-enum { ROWS = 32 };
+ * done for ROWS query rows at a time through the matmul kernel. With the causal mask, query row i
+ * sees keys 0 .. i: a block of rows r0 .. r0 + ROWS - 1 needs keys up to r0 + ROWS - 1 only, and
+ * inside the block the products are triangular (tensor_matmul_tri skips the tiles right of the
+ * diagonal, and the sums over the zero weights there). So the masked half of the scores, whose
+ * weights are exactly 0, is (up to tiles straddling the diagonal) never computed. Each row's
+ * scores are scaled, cut at its own last visible key and softmaxed in place in the weights;
+ * nothing of size T x T is made besides the weights themselves (the backward pass works in one
+ * block of ROWS x T_kv). */
+enum { ROWS = 64 };
 
-/* Row i of a block: s = scores of the n keys the block computed, of which the first `seen` are
- * visible to this row. Scale them, zero the rest of the row (up to `width`), softmax in place. */
+/* Row i of a block: s = its scores, of which the first `seen` are visible. Scale them, write exact
+ * zeros over the rest of the row (up to `width`), softmax the visible part in place. */
 static SoftmaxStatus softmax_visible(float *s, int seen, int width, float scale) {
     for (int j = 0; j < seen; j++) s[j] *= scale;
     for (int j = seen; j < width; j++) s[j] = 0.0f; /* masked: weight exactly 0 */
@@ -81,9 +83,11 @@ SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor 
     SoftmaxStatus status = SOFTMAX_OK;
     for (int r0 = 0; r0 < T; r0 += ROWS) {
         const int rows = T - r0 < ROWS ? T - r0 : ROWS, n = causal ? r0 + rows : Tk; /* keys the block sees */
+        /* block row i is query r0 + i: causal, it sees key j for j <= i + r0 */
+        const Triangle seen = {causal ? TRI_C_LOWER : TRI_NONE, r0}, zeros_after = {causal ? TRI_A_LOWER : TRI_NONE, r0};
         Tensor qb = tensor_view(Q, r0, 0, rows, dk), kb = tensor_view(K, 0, 0, n, dk), vb = tensor_view(V, 0, 0, n, dv);
         Tensor ab = tensor_view(weights, r0, 0, rows, n), ob = tensor_view(out, r0, 0, rows, dv);
-        tensor_matmul(&ab, &qb, false, &kb, true); /* (rows, d_k) x (d_k, n) -> (rows, n): Q K^T */
+        tensor_matmul_tri(&ab, &qb, false, &kb, true, false, seen); /* (rows, d_k) x (d_k, n): Q K^T */
         for (int i = 0; i < rows; i++) {
             const SoftmaxStatus st = softmax_visible(tensor_at(weights, r0 + i, 0), causal ? r0 + i + 1 : Tk, Tk, scale);
             if (st != SOFTMAX_OK && status == SOFTMAX_OK) {
@@ -91,7 +95,7 @@ SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor 
                 if (bad_row) *bad_row = r0 + i;
             }
         }
-        tensor_matmul(&ob, &ab, false, &vb, false); /* (rows, n) x (n, d_v) -> (rows, d_v): A V */
+        tensor_matmul_tri(&ob, &ab, false, &vb, false, false, zeros_after); /* (rows, n) x (n, d_v): A V */
     }
     return status;
 }
@@ -101,27 +105,37 @@ void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *d
     const int T = Q->rows, Tk = K->rows, dk = Q->cols, dv = V->cols;
     const float scale = 1.0f / sqrtf((float)dk);
     Tensor ds = tensor_new(ROWS < T ? ROWS : T, Tk); /* one block of dA, then dS */
-    for (int r0 = 0; r0 < T; r0 += ROWS) {
+    /* the blocks from the last: the first one done sees every key, so it stores dK and dV whole
+     * and the others add to them; each block's rows of dQ are its own */
+    const int last = (T - 1) / ROWS * ROWS;
+    for (int r0 = last; r0 >= 0; r0 -= ROWS) {
         const int rows = T - r0 < ROWS ? T - r0 : ROWS, n = causal ? r0 + rows : Tk;
+        const bool add = r0 != last;
+        /* block row i sees key j for j <= i + r0; in the transposed products, key row j is seen by
+         * block rows i >= j - r0 */
+        const Triangle seen = {causal ? TRI_C_LOWER : TRI_NONE, r0}, zeros_after = {causal ? TRI_A_LOWER : TRI_NONE, r0};
+        const Triangle zeros_before = {causal ? TRI_A_UPPER : TRI_NONE, -r0};
         Tensor qb = tensor_view(Q, r0, 0, rows, dk), kb = tensor_view(K, 0, 0, n, dk), vb = tensor_view(V, 0, 0, n, dv);
         Tensor ab = tensor_view(weights, r0, 0, rows, n), gb = tensor_view(dout, r0, 0, rows, dv);
         Tensor dqb = tensor_view(dQ, r0, 0, rows, dk), dkb = tensor_view(dK, 0, 0, n, dk), dvb = tensor_view(dV, 0, 0, n, dv);
         Tensor dsb = tensor_view(&ds, 0, 0, rows, n);
-        /* out = A V:  dA = dout V^T;  dV += A^T dout */
-        tensor_matmul(&dsb, &gb, false, &vb, true);     /* (rows, d_v) x (d_v, n) */
-        tensor_matmul_acc(&dvb, &ab, true, &gb, false); /* (n, rows) x (rows, d_v) */
+        /* out = A V:  dA = dout V^T;  dV = A^T dout */
+        tensor_matmul_tri(&dsb, &gb, false, &vb, true, false, seen);        /* (rows, d_v) x (d_v, n) */
+        tensor_matmul_tri(&dvb, &ab, true, &gb, false, add, zeros_before); /* (n, rows) x (rows, d_v) */
         /* A = softmax(S) by rows:  dS_ij = A_ij (dA_ij - sum_k dA_ik A_ik), times the scale of
-         * S = Q K^T scale; masked entries have A_ij = 0 and get nothing */
+         * S = Q K^T scale; masked entries get exact zeros (dA there was not computed) */
         for (int i = 0; i < rows; i++) {
+            const int m = causal ? r0 + i + 1 : Tk; /* the keys row i sees */
             float *d = tensor_at(&dsb, i, 0);
             const float *a = tensor_at(&ab, i, 0);
             double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < n; j++) sum += (double)d[j] * a[j];
-            for (int j = 0; j < n; j++) d[j] = a[j] * (d[j] - (float)sum) * scale;
+            for (int j = 0; j < m; j++) sum += (double)d[j] * a[j];
+            for (int j = 0; j < m; j++) d[j] = a[j] * (d[j] - (float)sum) * scale;
+            for (int j = m; j < n; j++) d[j] = 0.0f;
         }
-        tensor_matmul_acc(&dqb, &dsb, false, &kb, false); /* dQ += dS K:   (rows, n) x (n, d_k) */
-        tensor_matmul_acc(&dkb, &dsb, true, &qb, false);  /* dK += dS^T Q: (n, rows) x (rows, d_k) */
+        tensor_matmul_tri(&dqb, &dsb, false, &kb, false, false, zeros_after); /* dQ = dS K:   (rows, n) x (n, d_k) */
+        tensor_matmul_tri(&dkb, &dsb, true, &qb, false, add, zeros_before);  /* dK = dS^T Q: (n, rows) x (rows, d_k) */
     }
     tensor_free(&ds);
 }
@@ -222,7 +236,7 @@ void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *d
     /* out = concat W^O + b^O: dconcat = dout W^O^T (stored: the workspace is this function's own) */
     tensor_matmul(dconcat, dout, false, &p->Wo, true); /* (B T, C) x (C, C) */
     linear_backward(NULL, &g->Wo, &g->bo, dout, &c->concat, &p->Wo);
-    tensor_fill(dq, 0.0f), tensor_fill(dk, 0.0f), tensor_fill(dv, 0.0f); /* the heads add into these */
+    /* each head writes its own columns of dq, dk and dv whole */
 #pragma omp parallel for schedule(static) if (heads_in_parallel(c))
     for (int bh = 0; bh < n_heads; bh++) {
         const int b = bh / c->H, h = bh % c->H;

@@ -32,11 +32,12 @@ SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, co
 void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,
                         const Tensor *K, const Tensor *V, const Tensor *weights);
 
-/* The same two computations for one head of a Transformer, with the causal mask or none, fused
- * row by row: only the visible half of the scores is computed (the masked half's weights are
- * written as exact zeros), no (T, T) scores are kept, and the backward pass allocates one row.
- * causal needs T == T_kv. Equal to attention_forward/backward up to rounding (the sums run in
- * another order); tests/test_attention.c compares them. */
+/* The same two computations for one head of a Transformer, with the causal mask or none, in
+ * blocks of query rows: only the visible part of the scores is computed (the masked part's weights
+ * are written as exact zeros), no (T, T) scores are kept, and the backward pass works in one block
+ * of rows. causal needs T == T_kv. Unlike attention_backward, the backward pass STORES dQ, dK and dV
+ * (it computes each whole; multi-head attention gives every head its own columns). Equal to
+ * attention_forward/backward up to rounding; tests/test_attention.c compares them. */
 SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor *Q, const Tensor *K,
                                      const Tensor *V, bool causal, int *bad_row);
 void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, const Tensor *Q,

@@ -219,8 +219,11 @@ static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *
 }
 
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
- * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores. */
-static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init) {
+ * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores.
+ * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
+ * tile that straddles the diagonal is computed whole. */
+static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init,
+                   Triangle tri) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
@@ -262,12 +265,20 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
             for (int p = 0; p < n_panels; p++) {
                 const int j = p * NR;
                 for (int i = 0; i < mc; i += MR) {
-                    const int mr = mc - i < MR ? mc - i : MR;
+                    const int mr = mc - i < MR ? mc - i : MR, top = i0 + i; /* the tile's rows: top .. top + mr - 1 */
+                    /* the products k0 + kb .. k0 + ke - 1 of this block are the ones the tile needs */
+                    int kb = 0, ke = kc;
+                    if (tri.kind == TRI_C_LOWER && j > top + mr - 1 + tri.offset) continue; /* right of the diagonal */
+                    if (tri.kind == TRI_A_LOWER) ke = top + mr + tri.offset - k0; /* op(A)[i][k] = 0 past k = i + offset */
+                    if (tri.kind == TRI_A_UPPER) kb = top + tri.offset - k0;      /* ... before k = i + offset */
+                    ke = ke < 0 ? 0 : ke > kc ? kc : ke;
+                    kb = kb < 0 ? 0 : kb > ke ? ke : kb;
+                    if (kb == ke && !first) continue; /* nothing to add (the first block still stores init) */
                     const float *a[MR];
                     for (int r = 0; r < MR; r++)
-                        a[r] = ta ? Ap + (size_t)i * kc + r : tensor_at(A, i0 + i + (r < mr ? r : 0), k0);
-                    kernel(kc, a, ta ? MR : 1, Bp + (size_t)p * NR * kc, tensor_at(C, i0 + i, j), C->stride, mr,
-                           N - j < NR ? N - j : NR, first ? start + j : NULL);
+                        a[r] = ta ? Ap + (size_t)i * kc + r + (size_t)kb * MR : tensor_at(A, top + (r < mr ? r : 0), k0 + kb);
+                    kernel(ke - kb, a, ta ? MR : 1, Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
+                           C->stride, mr, N - j < NR ? N - j : NR, first ? start + j : NULL);
                 }
             }
             free(Ap);
@@ -277,18 +288,24 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     free(start);
 }
 
+static const Triangle FULL = {TRI_NONE, 0};
+
 void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, false, NULL);
+    matmul(C, A, ta, B, tb, false, NULL, FULL);
 }
 
 void tensor_matmul_acc(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, true, NULL);
+    matmul(C, A, ta, B, tb, true, NULL, FULL);
+}
+
+void tensor_matmul_tri(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, Triangle tri) {
+    matmul(C, A, ta, B, tb, accumulate, NULL, tri);
 }
 
 void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias) {
     CHECK(bias->rows == 1 && bias->cols == C->cols, "bias (%d, %d) for output (%d, %d)", bias->rows, bias->cols,
           C->rows, C->cols);
-    matmul(C, A, false, B, false, false, bias->data);
+    matmul(C, A, false, B, false, false, bias->data, FULL);
 }
 
 /* ==== softmax ==== */

@@ -74,6 +74,20 @@ void tensor_matmul_acc(Tensor *C, const Tensor *A, bool transpose_a, const Tenso
  * over C); the bias is the first term of each sum. */
 void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias);
 
+/* Products with a triangle of zeros, as causal attention has (keys after the query are masked):
+ *   TRI_C_LOWER: only C[i][j] with j <= i + offset is wanted; the rest of C may be left unwritten
+ *   TRI_A_LOWER: op(A)[i][k] = 0 for k > i + offset, so the sums stop there
+ *   TRI_A_UPPER: op(A)[i][k] = 0 for k < i + offset, so the sums start there
+ * The skipping is per tile of six rows: zeros inside a tile that straddles the diagonal are still
+ * multiplied, so they must be exact zeros in A (and B finite there). accumulate: C += instead of =. */
+typedef enum { TRI_NONE, TRI_C_LOWER, TRI_A_LOWER, TRI_A_UPPER } TriangleKind;
+typedef struct {
+    TriangleKind kind;
+    int offset;
+} Triangle;
+void tensor_matmul_tri(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b, bool accumulate,
+                       Triangle tri);
+
 typedef enum {
     SOFTMAX_OK = 0,
     SOFTMAX_ALL_MASKED, /* a row whose entries are all -inf: no distribution exists */

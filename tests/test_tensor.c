@@ -166,6 +166,49 @@ START_TEST(test_matmul_against_reference) {
 }
 END_TEST
 
+/* The triangular products against the plain triple loop: op(A) with exact zeros on one side of a
+ * diagonal (TRI_A_LOWER, TRI_A_UPPER), or only C's lower part wanted (TRI_C_LOWER), for several
+ * offsets, both forms of A, storing and accumulating, with a depth past KC = 256 and sizes that
+ * cut tiles (6 rows, 16 or 32 columns) across the diagonal. Tolerance as in the test above. */
+START_TEST(test_matmul_triangles) {
+    Rng rng;
+    rng_seed(&rng, 8, 2);
+    const int sizes[][3] = {{37, 41, 29}, {70, 300, 45}, {64, 64, 32}};
+    const int offsets[] = {0, -13, 20};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int kind = TRI_C_LOWER; kind <= TRI_A_UPPER; kind++)
+            for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++)
+                for (int form = 0; form < 4; form++) {
+                    const int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2], off = offsets[o];
+                    const bool ta = form & 1, acc = form & 2;
+                    Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K), B = tensor_new(K, N);
+                    Tensor C = tensor_new(M, N), C0 = tensor_new(M, N);
+                    tensor_randn(&A, &rng, 1.0f), tensor_randn(&B, &rng, 1.0f), tensor_randn(&C0, &rng, 1.0f);
+                    for (int i = 0; i < M; i++)
+                        for (int k = 0; k < K; k++) {
+                            const bool zero = (kind == TRI_A_LOWER && k > i + off) || (kind == TRI_A_UPPER && k < i + off);
+                            if (zero) *(ta ? tensor_at(&A, k, i) : tensor_at(&A, i, k)) = 0.0f;
+                        }
+                    tensor_copy(&C, &C0);
+                    tensor_matmul_tri(&C, &A, ta, &B, false, acc, (Triangle){(TriangleKind)kind, off});
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            if (kind == TRI_C_LOWER && j > i + off) continue; /* not wanted */
+                            double ref = acc ? *tensor_at(&C0, i, j) : 0.0, mag = fabs(ref);
+                            for (int k = 0; k < K; k++) {
+                                const double a = ta ? *tensor_at(&A, k, i) : *tensor_at(&A, i, k);
+                                ref += a * *tensor_at(&B, k, j);
+                                mag += fabs(a * *tensor_at(&B, k, j));
+                            }
+                            ck_assert_msg(fabs(*tensor_at(&C, i, j) - ref) <= 1e-5 * mag * (K > 64 ? K / 64.0 : 1.0) + 1e-30,
+                                          "%dx%dx%d kind %d offset %d form %d (%d,%d): %g vs %g", M, K, N, kind, off, form,
+                                          i, j, (double)*tensor_at(&C, i, j), ref);
+                        }
+                    tensor_free(&A), tensor_free(&B), tensor_free(&C), tensor_free(&C0);
+                }
+}
+END_TEST
+
 START_TEST(test_max_abs_diff) {
     Tensor a = from(1, 3, (const float[]){1, -INFINITY, 3});
     Tensor b = from(1, 3, (const float[]){1.5f, -INFINITY, 2});
@@ -230,6 +273,7 @@ Suite *tensor_suite(void) {
     tcase_add_test(tc, test_views_share_memory);
     tcase_add_test(tc, test_matmul_through_views);
     tcase_add_test(tc, test_matmul_against_reference);
+    tcase_add_test(tc, test_matmul_triangles);
     tcase_add_test(tc, test_max_abs_diff);
     tcase_add_test(tc, test_pca_by_hand);
     tcase_add_test(tc, test_matmul_threads_same_bits);
