@@ -70,6 +70,12 @@ static inline float gelu_tanh(float u) {
     return copysignf((1.0f - e) / (1.0f + e), u);
 }
 
+/* g'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 a x^2), given th = tanh u: the slope
+ * of g(x) = 0.5 x (1 + tanh u), u = k (x + a x^3). */
+static inline float gelu_slope(float v, float th) {
+    return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * GELU_A * v * v);
+}
+
 void gelu_forward(Tensor *out, const Tensor *x) {
     CHECK(tensor_same_shape(out, x), "gelu shapes");
     for (int t = 0; t < x->rows; t++)
@@ -81,14 +87,11 @@ void gelu_forward(Tensor *out, const Tensor *x) {
 }
 
 void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
-    /* g(x) = 0.5 x (1 + tanh u),  u = k (x + a x^3):
-     * g'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 a x^2). */
     for (int t = 0; t < x->rows; t++)
         for (int c = 0; c < x->cols; c++) {
             float v = *tensor_at(x, t, c);
             float th = gelu_tanh(GELU_K * (v + GELU_A * v * v * v));
-            float slope = 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * GELU_A * v * v);
-            *tensor_at(dx, t, c) += slope * *tensor_at(dout, t, c);
+            *tensor_at(dx, t, c) += gelu_slope(v, th) * *tensor_at(dout, t, c);
         }
 }
 
@@ -113,10 +116,7 @@ void gelu_backward_kept(Tensor *dx, const Tensor *dout, const Tensor *x, const T
     for (int t = 0; t < x->rows; t++) {
         const float *xv = tensor_at(x, t, 0), *k = tensor_at(th, t, 0), *g = tensor_at(dout, t, 0);
         float *d = tensor_at(dx, t, 0);
-        for (int c = 0; c < x->cols; c++) {
-            const float v = xv[c], tv = k[c];
-            d[c] += (0.5f * (1.0f + tv) + 0.5f * v * (1.0f - tv * tv) * GELU_K * (1.0f + 3.0f * GELU_A * v * v)) * g[c];
-        }
+        for (int c = 0; c < x->cols; c++) d[c] += gelu_slope(xv[c], k[c]) * g[c];
     }
 }
 
@@ -268,7 +268,6 @@ void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) {
     c->a = arena_take(a, T, d_ff);
     c->th = arena_take(a, T, d_ff);
     c->da = arena_take(a, T, d_ff);
-    c->dh = arena_take(a, T, d_ff);
 }
 
 void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng) {
@@ -289,7 +288,6 @@ void ffn_cache_free(FfnCache *c) {
     tensor_free(&c->a);
     tensor_free(&c->th);
     tensor_free(&c->da);
-    tensor_free(&c->dh);
 }
 
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
@@ -304,10 +302,18 @@ void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, con
     /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), dW2, db2 added */
     tensor_matmul(&c->da, dout, false, &p->W2, true); /* (T, C) x (C, d_ff) */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
-    tensor_fill(&c->dh, 0.0f);
-    if (act == ACT_RELU) relu_backward(&c->dh, &c->da, &c->h);    /* a = act(h) */
-    else gelu_backward_kept(&c->dh, &c->da, &c->h, &c->th);
-    linear_backward(dx, &g->W1, &g->b1, &c->dh, x, &p->W1);       /* h = x W1 + b1 */
+    /* a = act(h): dh = da act'(h), in place over da (it is not needed after) */
+    Tensor *dh = &c->da;
+#pragma omp parallel for schedule(static) if (worth_threads((double)dh->rows * dh->cols))
+    for (int t = 0; t < dh->rows; t++) {
+        const float *h = tensor_at(&c->h, t, 0), *th = tensor_at(&c->th, t, 0);
+        float *d = tensor_at(dh, t, 0);
+        if (act == ACT_RELU)
+            for (int k = 0; k < dh->cols; k++) d[k] = h[k] > 0 ? d[k] : 0.0f; /* relu_backward's slope */
+        else
+            for (int k = 0; k < dh->cols; k++) d[k] *= gelu_slope(h[k], th[k]);
+    }
+    linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }
 
 /* ==== positional encoding ==== */

@@ -64,7 +64,7 @@ typedef struct {
 typedef struct {
     Tensor h, a;   /* (T, d_ff): before and after the activation */
     Tensor th;     /* (T, d_ff): GELU's tanh, kept for the backward pass */
-    Tensor da, dh; /* (T, d_ff): the backward pass's workspace, allocated once */
+    Tensor da;     /* (T, d_ff): the backward pass's workspace (da, then dh in place), allocated once */
 } FfnCache;
 
 /* W1 from N(0, 1/d), W2 from N(0, 1/d_ff), biases 0 (rng NULL: all zero, for gradients). */

@@ -238,11 +238,13 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         return;
     }
     const int n_panels = (N + NR - 1) / NR;
-    /* the first k block starts from init: zeros or the bias, padded to whole panels */
-    float *start = NULL;
-    if (!accumulate) {
-        start = xcalloc((size_t)n_panels * NR, sizeof(float));
-        if (init) memcpy(start, init, sizeof(float) * (size_t)N);
+    /* the first k block starts from init: zeros (one panel's worth, used for every panel) or the
+     * bias, copied and padded to whole panels */
+    static const float zeros[NR];
+    float *bias = NULL;
+    if (!accumulate && init) {
+        bias = xcalloc((size_t)n_panels * NR, sizeof(float));
+        memcpy(bias, init, sizeof(float) * (size_t)N);
     }
     float *Bp = xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
     for (int k0 = 0; k0 < K; k0 += KC) {
@@ -278,14 +280,14 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
                     for (int r = 0; r < MR; r++)
                         a[r] = ta ? Ap + (size_t)i * kc + r + (size_t)kb * MR : tensor_at(A, top + (r < mr ? r : 0), k0 + kb);
                     kernel(ke - kb, a, ta ? MR : 1, Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
-                           C->stride, mr, N - j < NR ? N - j : NR, first ? start + j : NULL);
+                           C->stride, mr, N - j < NR ? N - j : NR, !first ? NULL : bias ? bias + j : zeros);
                 }
             }
             free(Ap);
         }
     }
     free(Bp);
-    free(start);
+    free(bias);
 }
 
 static const Triangle FULL = {TRI_NONE, 0};
