@@ -518,6 +518,43 @@ static void eval_file(Chapter *ch) {
     lines_free(&lines);
 }
 
+/* Ctrl-C stopped training after a whole step: save with --save, say where it stopped (stderr). */
+static void report_interruption(Chapter *ch) {
+    if (ch->save) checkpoint_save(ch->save, &ch->model, ch->vocab, ch->level, &ch->opt, &ch->ts);
+    fflush(stdout);
+    if (ch->save)
+        fprintf(stderr, "%s: interrupted after step %ld of %lld; saved %s (resume with --load %s)\n", CHAPTER,
+                ch->ts.steps_done, ch->steps, ch->save, ch->save);
+    else
+        fprintf(stderr, "%s: interrupted after step %ld of %lld; nothing saved (no --save)\n", CHAPTER,
+                ch->ts.steps_done, ch->steps);
+}
+
+/* Sections 3 to 8 and the summary, once training has run to its end. */
+static void after_training(Chapter *ch, const Curve *curve) {
+    const double final = evaluate(&ch->model, ch->val_ext, ch->n_val_ext);
+    NgramModel ng;
+    int ngram_order = 1;
+    const double ngram_nats = best_ngram(ch, &ng, &ngram_order);
+    section_compare(ch, curve, final, ngram_nats, ngram_order);
+    section_long_range(ch, &ng);
+    section_samples(ch);
+    section_cache(ch);
+    print_section(stdout, 8, "Checkpoint");
+    if (ch->save) {
+        checkpoint_save(ch->save, &ch->model, ch->vocab, ch->level, &ch->opt, &ch->ts);
+        struct stat st;
+        stat(ch->save, &st);
+        printf("  wrote %s (%lld bytes): configuration, vocabulary, %zu parameters, AdamW's moments, the\n"
+               "  data sampler's state. Resume with --load %s --steps N; generate with --load %s --generate N.\n",
+               ch->save, (long long)st.st_size, ch->model.n_params, ch->save, ch->save);
+    } else {
+        printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
+    }
+    summary(ch, final, ngram_nats);
+    ngram_free(&ng);
+}
+
 int main(int argc, char **argv) {
     Chapter ch;
     memset(&ch, 0, sizeof ch);
@@ -614,50 +651,14 @@ int main(int argc, char **argv) {
     Curve curve = {0};
     interrupt_watch();
     section_train(&ch, &curve);
-    if (ch.interrupted) {
-        if (ch.save) checkpoint_save(ch.save, &ch.model, ch.vocab, ch.level, &ch.opt, &ch.ts);
-        fflush(stdout);
-        if (ch.save)
-            fprintf(stderr, "%s: interrupted after step %ld of %lld; saved %s (resume with --load %s)\n", CHAPTER,
-                    ch.ts.steps_done, ch.steps, ch.save, ch.save);
-        else
-            fprintf(stderr, "%s: interrupted after step %ld of %lld; nothing saved (no --save)\n", CHAPTER,
-                    ch.ts.steps_done, ch.steps);
-        free(curve.x), free(curve.train), free(curve.val);
-        free(ch.train_ext), free(ch.val_ext);
-        model_free(&ch.model);
-        adamw_free(&ch.opt);
-        if (ch.loaded) checkpoint_free(&ch.ck);
-        dataset_free(&ch.data);
-        return EXIT_INTERRUPTED;
-    }
-    const double final = evaluate(&ch.model, ch.val_ext, ch.n_val_ext);
-    NgramModel ng;
-    int ngram_order = 1;
-    const double ngram_nats = best_ngram(&ch, &ng, &ngram_order);
-    section_compare(&ch, &curve, final, ngram_nats, ngram_order);
-    section_long_range(&ch, &ng);
-    section_samples(&ch);
-    section_cache(&ch);
-    print_section(stdout, 8, "Checkpoint");
-    if (ch.save) {
-        checkpoint_save(ch.save, &ch.model, ch.vocab, ch.level, &ch.opt, &ch.ts);
-        struct stat st;
-        stat(ch.save, &st);
-        printf("  wrote %s (%lld bytes): configuration, vocabulary, %zu parameters, AdamW's moments, the\n"
-               "  data sampler's state. Resume with --load %s --steps N; generate with --load %s --generate N.\n",
-               ch.save, (long long)st.st_size, ch.model.n_params, ch.save, ch.save);
-    } else {
-        printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
-    }
-    summary(&ch, final, ngram_nats);
+    if (ch.interrupted) report_interruption(&ch);
+    else after_training(&ch, &curve);
 
     free(curve.x), free(curve.train), free(curve.val);
-    ngram_free(&ng);
     free(ch.train_ext), free(ch.val_ext);
     model_free(&ch.model);
     adamw_free(&ch.opt);
     if (ch.loaded) checkpoint_free(&ch.ck);
     dataset_free(&ch.data);
-    return 0;
+    return ch.interrupted ? EXIT_INTERRUPTED : 0;
 }

@@ -400,6 +400,30 @@ static void section_fill(const Chapter *ch, Model *m) {
 }
 
 
+/* Sections 6 to 9, once the masked LM is trained or loaded (dae: the denoiser, NULL when loaded). */
+static void after_training(Chapter *ch, Model *mlm, Model *dae, const Curves *cv, const long *unigram) {
+    section_right_context(ch, mlm, dae);
+    section_fill(ch, mlm);
+
+    print_section(stdout, 8, "Checkpoint");
+    if (ch->save) {
+        checkpoint_save(ch->save, mlm, &ch->data.vocab, ch->data.level, NULL, NULL);
+        printf("  wrote %s: the masked LM in chapter 10's format (bidirectional, with [MASK] as the last word).\n", ch->save);
+    } else {
+        printf("  (--save FILE keeps the masked LM; --load FILE uses it again without training)\n");
+    }
+    print_section(stdout, 9, "Summary");
+    const Eval e = evaluate(ch, mlm, 256, unigram);
+    printf("corpus: %s\nlevel: %s\nmasked_accuracy: %.4f\nmasked_loss: %.6g\nunigram_accuracy: %.4f\n",
+           ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path, level_name(ch->data.level), e.accuracy, e.loss,
+           e.unigram_accuracy);
+    if (dae) printf("denoising_accuracy: %.4f\n", cv->acc[1][cv->n - 1] / 100);
+    if (ch->data.val_synth_index) {
+        long total;
+        printf("right_context_accuracy: %.4f\n", right_context_accuracy(ch, mlm, &total));
+    }
+}
+
 int main(int argc, char **argv) {
     Chapter ch;
     memset(&ch, 0, sizeof ch);
@@ -469,6 +493,7 @@ int main(int argc, char **argv) {
     section_loss(&ch, &mlm);
     section_condition(&ch);
     Curves cv = {0};
+    bool interrupted = false;
     if (ch.load) {
         memcpy(mlm.param_mem, ck.params, sizeof(float) * ck.n_params);
         print_section(stdout, 5, "Training: skipped, the masked LM comes from the checkpoint");
@@ -480,48 +505,21 @@ int main(int argc, char **argv) {
         int which;
         long step;
         if (!section_train(&ch, &mlm, &dae, &cv, unigram, &which, &step)) { /* Ctrl-C */
+            interrupted = true;
             if (ch.save) checkpoint_save(ch.save, &mlm, &ch.data.vocab, ch.data.level, NULL, NULL);
             fflush(stdout);
             fprintf(stderr, "%s: interrupted after step %ld of %lld of the %s; %s\n", CHAPTER, step, ch.steps,
                     which == 0 ? "masked LM" : "denoiser (the masked LM had finished)",
                     ch.save ? "saved the masked LM" : "nothing saved (no --save)");
-            free(cv.x);
-            for (int v = 0; v < 2; v++) free(cv.loss[v]), free(cv.acc[v]);
-            free(unigram), free(ch.train_ext), free(ch.val_ext);
-            model_free(&mlm), model_free(&dae);
-            dataset_free(&ch.data);
-            return EXIT_INTERRUPTED;
         }
     }
-    section_right_context(&ch, &mlm, ch.load ? NULL : &dae);
-    section_fill(&ch, &mlm);
+    if (!interrupted) after_training(&ch, &mlm, ch.load ? NULL : &dae, &cv, unigram);
 
-    print_section(stdout, 8, "Checkpoint");
-    if (ch.save) {
-        checkpoint_save(ch.save, &mlm, &ch.data.vocab, ch.data.level, NULL, NULL);
-        printf("  wrote %s: the masked LM in chapter 10's format (bidirectional, with [MASK] as the last word).\n", ch.save);
-    } else {
-        printf("  (--save FILE keeps the masked LM; --load FILE uses it again without training)\n");
-    }
-    print_section(stdout, 9, "Summary");
-    const Eval e = evaluate(&ch, &mlm, 256, unigram);
-    printf("corpus: %s\nlevel: %s\nmasked_accuracy: %.4f\nmasked_loss: %.6g\nunigram_accuracy: %.4f\n",
-           ch.data.synthetic ? "synthetic" : ch.data_flags.corpus_path, level_name(ch.data.level), e.accuracy, e.loss,
-           e.unigram_accuracy);
-    if (!ch.load) printf("denoising_accuracy: %.4f\n", cv.acc[1][cv.n - 1] / 100);
-    if (ch.data.val_synth_index) {
-        long total;
-        printf("right_context_accuracy: %.4f\n", right_context_accuracy(&ch, &mlm, &total));
-    }
-
-    if (!ch.load) {
-        free(cv.x);
-        for (int v = 0; v < 2; v++) free(cv.loss[v]), free(cv.acc[v]);
-    } else {
-        checkpoint_free(&ck);
-    }
+    free(cv.x); /* all NULL when the model was loaded */
+    for (int v = 0; v < 2; v++) free(cv.loss[v]), free(cv.acc[v]);
+    if (ch.load) checkpoint_free(&ck);
     free(unigram), free(ch.train_ext), free(ch.val_ext);
     model_free(&mlm), model_free(&dae);
     dataset_free(&ch.data);
-    return 0;
+    return interrupted ? EXIT_INTERRUPTED : 0;
 }
