@@ -69,15 +69,24 @@ void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tenso
     if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, x, &p->ln1_g, &p->ln1_b, LN_EPS);
     else tensor_copy(&c->a_in, x);
     mha_forward(&c->att, &c->attn, &p->attn, &c->a_in);  /* (T, C) -> (T, C) */
-    tensor_add(&c->s1, x, &c->att);                      /* residual 1 */
-    if (norm == NORM_POST) layernorm_forward(&c->mid, &c->mean1, &c->rstd1, &c->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
-    else tensor_copy(&c->mid, &c->s1);
+    /* residual 1: s1 = x + att, then mid = LN1(s1) (post); pre-norm's mid is s1 itself, written
+     * there directly (s1 is kept only for post-norm's backward pass) */
+    if (norm == NORM_POST) {
+        tensor_add(&c->s1, x, &c->att);
+        layernorm_forward(&c->mid, &c->mean1, &c->rstd1, &c->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
+    } else {
+        tensor_add(&c->mid, x, &c->att);
+    }
     if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, LN_EPS);
     else tensor_copy(&c->f_in, &c->mid);
     ffn_forward(&c->f, &c->ffn, &p->ffn, &c->f_in, act); /* (T, C) -> (T, d_ff) -> (T, C) */
-    tensor_add(&c->s2, &c->mid, &c->f);                  /* residual 2 */
-    if (norm == NORM_POST) layernorm_forward(out, &c->mean2, &c->rstd2, &c->s2, &p->ln2_g, &p->ln2_b, LN_EPS);
-    else tensor_copy(out, &c->s2);
+    /* residual 2: s2 = mid + f, then out = LN2(s2) (post), or out = s2 written directly (pre) */
+    if (norm == NORM_POST) {
+        tensor_add(&c->s2, &c->mid, &c->f);
+        layernorm_forward(out, &c->mean2, &c->rstd2, &c->s2, &p->ln2_g, &p->ln2_b, LN_EPS);
+    } else {
+        tensor_add(out, &c->mid, &c->f);
+    }
 }
 
 void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *c, const BlockParams *p,

@@ -31,7 +31,8 @@ typedef struct {
     FfnCache ffn;
     Tensor x;                  /* (T, C) the block's input */
     Tensor a_in, att, s1, mid; /* (T, C) attention input and output, first sum, FFN residual input */
-    Tensor f_in, f, s2;        /* (T, C) FFN input and output, second sum */
+    Tensor f_in, f, s2;        /* (T, C) FFN input and output, second sum (s1, s2: post-norm only;
+                                  pre-norm writes its sums straight into mid and the output) */
     Tensor mean1, rstd1, mean2, rstd2; /* (T, 1) the two norms' statistics */
     Tensor ds2, dmid, dfin, ds1, dain; /* (T, C) the backward pass's workspace, allocated once */
 } BlockCache;
