@@ -179,7 +179,7 @@ static void bench_training(void) {
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         fflush(stdout);
         const pid_t pid = fork();
-        if (pid == 0) train_child(configs[i][0], configs[i][1], configs[i][2], configs[i][0] == 4 ? 15 : 5);
+        if (pid == 0) train_child(configs[i][0], configs[i][1], configs[i][2], configs[i][0] == 4 ? 15 : 10);
         int st;
         waitpid(pid, &st, 0);
     }
