@@ -39,7 +39,7 @@ static void layout_params(ModelParams *p, const ModelConfig *c, Arena *a) {
 static void layout_acts(Model *m, int B, int T, Arena *a) {
     const ModelConfig *c = &m->cfg;
     const int C = c->d_model, BT = B * T;
-    m->pe = arena_take(a, c->max_len, C);
+    m->pe = arena_take(a, c->max_len, C); /* first: the same place for every shape */
     for (int l = 0; l <= c->layers; l++) m->x[l] = arena_take(a, BT, C);
     for (int l = 0; l < c->layers; l++) block_cache_layout(&m->cache[l], B, T, C, c->heads, c->d_ff, c->causal, a);
     m->xf = arena_take(a, BT, C), m->lnf_mean = arena_take(a, BT, 1), m->lnf_rstd = arena_take(a, BT, 1);
@@ -49,12 +49,12 @@ static void layout_acts(Model *m, int B, int T, Arena *a) {
     m->B = B, m->T = T;
 }
 
-/* Lay the activation views out for B sequences of T tokens inside the one allocation. */
+/* Lay the activation views out for B sequences of T tokens inside the one allocation. The
+ * sinusoidal table comes first in it whatever the shape, so it is computed once (model_init). */
 static void use_shape(Model *m, int B, int T) {
     if (m->B == B && m->T == T) return;
     Arena a = {m->act_mem, 0};
     layout_acts(m, B, T, &a);
-    posenc_sinusoidal(&m->pe);
 }
 
 static void list_tensors(Model *m) {
@@ -135,6 +135,7 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
     m->targets = xmalloc(sizeof(int) * (size_t)max_batch * (size_t)c->max_len);
     m->B = m->T = -1;
     use_shape(m, max_batch, c->max_len);
+    posenc_sinusoidal(&m->pe);
 }
 
 void model_free(Model *m) {
