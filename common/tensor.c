@@ -336,12 +336,13 @@ SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
             continue;
         }
         /* exp(-inf - max) = exp(-inf) = 0 exactly, so masked entries contribute nothing. The
-           exponentials are one vectorised loop; the sum (in double, in vector lanes) another. */
-#pragma omp simd
-        for (int c = 0; c < x->cols; c++) o[c] = exp_nonpositive(in[c] - max);
+           exponentials and their sum (in double, in vector lanes) are one vectorised loop. */
         double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
-        for (int c = 0; c < x->cols; c++) sum += o[c];
+        for (int c = 0; c < x->cols; c++) {
+            o[c] = exp_nonpositive(in[c] - max);
+            sum += o[c];
+        }
         const float inv = (float)(1.0 / sum); /* sum >= 1: the max entry contributes exp(0) */
         for (int c = 0; c < x->cols; c++) o[c] *= inv;
     }
