@@ -165,8 +165,8 @@ static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
 }
 
 /* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
- * the block). op(A)[i][k] is A[k][i]: row k of A is read left to right across the block and cut into the
- * panels, so that the reads stay sequential. */
+ * the block). op(A)[i][k] is A[k][i]: row k of A is read left to right across the block and cut
+ * into the panels, so that the reads stay sequential. */
 static void pack_at(float *Ap, const Tensor *A, int i0, int mc, int k0, int kc) {
     const int panels = (mc + MR - 1) / MR, h = mc - (panels - 1) * MR; /* h: rows of the last panel */
     for (int k = 0; k < kc; k++) {
