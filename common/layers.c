@@ -110,16 +110,6 @@ void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x) {
     }
 }
 
-void gelu_backward_kept(Tensor *dx, const Tensor *dout, const Tensor *x, const Tensor *th) {
-    /* the derivative of gelu_backward, with tanh u read instead of recomputed */
-#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * x->cols))
-    for (int t = 0; t < x->rows; t++) {
-        const float *xv = tensor_at(x, t, 0), *k = tensor_at(th, t, 0), *g = tensor_at(dout, t, 0);
-        float *d = tensor_at(dx, t, 0);
-        for (int c = 0; c < x->cols; c++) d[c] += gelu_slope(xv[c], k[c]) * g[c];
-    }
-}
-
 /* ==== layer norm ==== */
 
 void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x, const Tensor *gamma,

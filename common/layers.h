@@ -29,9 +29,9 @@ void tanh_backward(Tensor *dx, const Tensor *dout, const Tensor *y);
 void gelu_forward(Tensor *out, const Tensor *x);
 void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
 /* The same, with th (same shape) keeping tanh(u) from the forward pass for the backward pass:
- * tanh is the expensive part, and this computes it once instead of twice. */
+ * tanh is the expensive part, and this computes it once instead of twice (the FFN's backward pass
+ * reads th). */
 void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x);
-void gelu_backward_kept(Tensor *dx, const Tensor *dout, const Tensor *x, const Tensor *th);
 
 /* ---- layer norm, over the features of each row ---- */
 /* out[t] = gamma * (x[t] - mean_t) / sqrt(var_t + eps) + beta; mean (T, 1) and rstd (T, 1) =
