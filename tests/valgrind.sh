@@ -11,7 +11,10 @@ check() {
     # shellcheck disable=SC2086
     $vg "$@" > /dev/null || { echo "make valgrind: errors in: $*" >&2; fail=1; }
 }
-check "$runner"   # Check forks each test; valgrind follows the forks (not the exec'd chapters)
+# Check forks each test; valgrind follows the forks (not the exec'd chapters). Code under memcheck
+# runs some 20-50 times slower, so each test's time limit is stretched as much.
+export CK_TIMEOUT_MULTIPLIER=50
+check "$runner"
 small="--lines 1000 --no-plot"
 for c in ch01_ngram ch03_self_attention ch04_masked_attention ch05_multi_head_attention \
          ch06_positional_encoding ch07_layer_norm ch08_feed_forward_residual ch09_transformer_block; do
