@@ -247,14 +247,14 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         memcpy(bias, init, sizeof(float) * (size_t)N);
     }
     float *Bp = xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
+    /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not 120 + 8),
+     * so that threads taking blocks get equal shares */
+    const int share = (M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC); /* M over the fewest blocks */
+    const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
         const bool first = k0 == 0 && !accumulate;
         pack_b(Bp, B, tb, k0, kc, N);
-        /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not
-         * 120 + 8), so that threads taking blocks get equal shares */
-        const int share = (M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC); /* M over the fewest blocks */
-        const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
         const double work = (double)M * N * kc;
 #pragma omp parallel for schedule(static) if (work > 4e6 && n_blocks > 1)
         for (int ib = 0; ib < n_blocks; ib++) {

@@ -491,6 +491,22 @@ static void section_cache(Chapter *ch) {
     free(ids), free(t_cached), free(t_full), free(xs);
 }
 
+/* ---- 8. Checkpoint ---- */
+static void section_checkpoint(Chapter *ch) {
+    print_section(stdout, 8, "Checkpoint");
+    if (!ch->save) {
+        printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
+        return;
+    }
+    checkpoint_save(ch->save, &ch->model, ch->vocab, ch->level, &ch->opt, &ch->ts);
+    struct stat st;
+    stat(ch->save, &st);
+    printf("  wrote %s (%lld bytes): configuration, vocabulary, %zu parameters, AdamW's moments, the\n"
+           "  data sampler's state. Resume with --load %s --steps N; generate with --load %s --generate N.\n",
+           ch->save, (long long)st.st_size, ch->model.n_params, ch->save, ch->save);
+}
+
+/* ---- 9. Summary ---- */
 static void summary(Chapter *ch, double final, double ngram_nats) {
     print_section(stdout, 9, "Summary");
     printf("corpus: %s\nlevel: %s\nparameters: %zu\nsteps: %ld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
@@ -530,7 +546,7 @@ static void report_interruption(Chapter *ch) {
                 ch->ts.steps_done, ch->steps);
 }
 
-/* Sections 3 to 8 and the summary, once training has run to its end. */
+/* Sections 4 to 9, once training has run to its end. */
 static void after_training(Chapter *ch, const Curve *curve) {
     const double final = evaluate(&ch->model, ch->val_ext, ch->n_val_ext);
     NgramModel ng;
@@ -540,17 +556,7 @@ static void after_training(Chapter *ch, const Curve *curve) {
     section_long_range(ch, &ng);
     section_samples(ch);
     section_cache(ch);
-    print_section(stdout, 8, "Checkpoint");
-    if (ch->save) {
-        checkpoint_save(ch->save, &ch->model, ch->vocab, ch->level, &ch->opt, &ch->ts);
-        struct stat st;
-        stat(ch->save, &st);
-        printf("  wrote %s (%lld bytes): configuration, vocabulary, %zu parameters, AdamW's moments, the\n"
-               "  data sampler's state. Resume with --load %s --steps N; generate with --load %s --generate N.\n",
-               ch->save, (long long)st.st_size, ch->model.n_params, ch->save, ch->save);
-    } else {
-        printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
-    }
+    section_checkpoint(ch);
     summary(ch, final, ngram_nats);
     ngram_free(&ng);
 }
