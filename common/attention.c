@@ -63,13 +63,46 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
  * block of ROWS x T_kv). */
 enum { ROWS = 64 };
 
-/* Row i of a block: s = its scores, of which the first `seen` are visible. Scale them, write exact
- * zeros over the rest of the row (up to `width`), softmax the visible part in place. */
+/* The loops over a row's visible entries run on to a multiple of LANES (within the row), with the
+ * entries past the visible ones selected to 0: rows of 1 .. T entries would otherwise end in up to
+ * 15 scalar steps, each as slow as a whole vector step (they took most of the softmax's time). */
+enum { LANES = 16 };
+static int padded(int seen, int width) {
+    const int p = (seen + LANES - 1) / LANES * LANES;
+    return p < width ? p : width;
+}
+
+/* Row i of a block: s = its scores, of which the first `seen` are visible. Scale them, softmax the
+ * visible part in place (as tensor_softmax_rows does: less the max, exponentials summed in
+ * double), write exact zeros over the rest of the row (up to `width`). A row holding NaN or +inf,
+ * or only -inf, becomes NaN; the status says which. */
 static SoftmaxStatus softmax_visible(float *s, int seen, int width, float scale) {
-    for (int j = 0; j < seen; j++) s[j] *= scale;
-    for (int j = seen; j < width; j++) s[j] = 0.0f; /* masked: weight exactly 0 */
-    Tensor row = {.data = s, .rows = 1, .cols = seen, .stride = seen};
-    return tensor_softmax_rows(&row, &row, NULL);
+    const int p = padded(seen, width);
+    float max = -INFINITY;
+    int bad = 0; /* a NaN (v != v) or +inf */
+#pragma omp simd reduction(max : max) reduction(| : bad)
+    for (int j = 0; j < p; j++) {
+        const float v = j < seen ? s[j] * scale : -INFINITY; /* past seen: anything, even unset */
+        s[j] = v;
+        bad |= (v != v) | (v == INFINITY);
+        max = v > max ? v : max;
+    }
+    if (bad || max == -INFINITY) { /* no distribution: never mistaken for one */
+        for (int j = 0; j < width; j++) s[j] = j < seen ? NAN : 0.0f;
+        return bad ? SOFTMAX_NOT_FINITE : SOFTMAX_ALL_MASKED;
+    }
+    double sum = 0.0; /* >= 1: the max entry contributes exp(0) */
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < p; j++) {
+        const float e = exp_nonpositive(s[j] - max); /* exp(-inf) = 0: the padding adds nothing */
+        s[j] = e;
+        sum += e;
+    }
+    const float inv = (float)(1.0 / sum);
+#pragma omp simd
+    for (int j = 0; j < p; j++) s[j] *= inv;
+    for (int j = p; j < width; j++) s[j] = 0.0f; /* masked: weight exactly 0 */
+    return SOFTMAX_OK;
 }
 
 SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor *Q, const Tensor *K,
@@ -128,11 +161,13 @@ void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *d
             const int m = causal ? r0 + i + 1 : Tk; /* the keys row i sees */
             float *d = tensor_at(&dsb, i, 0);
             const float *a = tensor_at(&ab, i, 0);
+            const int p = padded(m, n); /* past m, d was not computed: selected away */
             double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < m; j++) sum += (double)d[j] * a[j];
-            for (int j = 0; j < m; j++) d[j] = a[j] * (d[j] - (float)sum) * scale;
-            for (int j = m; j < n; j++) d[j] = 0.0f;
+            for (int j = 0; j < p; j++) sum += j < m ? (double)d[j] * a[j] : 0.0;
+#pragma omp simd
+            for (int j = 0; j < p; j++) d[j] = j < m ? a[j] * (d[j] - (float)sum) * scale : 0.0f;
+            for (int j = p; j < n; j++) d[j] = 0.0f;
         }
         tensor_matmul_tri(&dqb, &dsb, false, &kb, false, false, zeros_after); /* dQ = dS K:   (rows, n) x (n, d_k) */
         tensor_matmul_tri(&dkb, &dsb, true, &qb, false, add, zeros_before);  /* dK = dS^T Q: (n, rows) x (rows, d_k) */
