@@ -152,7 +152,9 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
             for (int c = 0; c < C; c++) dgamma->data[c] += g[c] * ((xt[c] - m) * r);
     }
     if (!dx) return;
-    /* dx row by row: each row on its own, so rows can go to different threads */
+    /* dx row by row: each row on its own, so rows can go to different threads. gam is a local:
+     * read through gamma inside the loop, it stopped the loop's vectorising */
+    const float *gam = gamma->data;
 #pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * C))
     for (int t = 0; t < x->rows; t++) {
         const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
@@ -160,7 +162,7 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
         double mean_d = 0, mean_dx = 0; /* in double, in vector lanes (a fixed order, run to run) */
 #pragma omp simd reduction(+ : mean_d, mean_dx)
         for (int c = 0; c < C; c++) {
-            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gamma->data[c];
+            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gam[c];
             mean_d += dxhat;
             mean_dx += dxhat * xhat;
         }
@@ -168,7 +170,7 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
         mean_dx /= C;
         float *d = tensor_at(dx, t, 0);
         for (int c = 0; c < C; c++) {
-            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gamma->data[c];
+            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gam[c];
             d[c] += r * (dxhat - (float)mean_d - xhat * (float)mean_dx);
         }
     }

@@ -315,13 +315,14 @@ void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tenso
 SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
     CHECK_SAME_SHAPE(out, x);
     SoftmaxStatus status = SOFTMAX_OK;
+    const int n = x->cols; /* a local: read through x inside the loops, the bound stopped their vectorising */
     for (int r = 0; r < x->rows; r++) {
         const float *in = tensor_at(x, r, 0);
         float *o = tensor_at(out, r, 0);
         float max = -INFINITY;
         int bad = 0; /* a NaN (x != x) or +inf anywhere */
 #pragma omp simd reduction(max : max) reduction(| : bad)
-        for (int c = 0; c < x->cols; c++) {
+        for (int c = 0; c < n; c++) {
             const float v = in[c];
             bad |= (v != v) | (v == INFINITY);
             max = v > max ? v : max;
@@ -332,19 +333,19 @@ SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
                 status = finite ? SOFTMAX_ALL_MASKED : SOFTMAX_NOT_FINITE;
                 if (bad_row) *bad_row = r;
             }
-            for (int c = 0; c < x->cols; c++) o[c] = NAN; /* never mistaken for a distribution */
+            for (int c = 0; c < n; c++) o[c] = NAN; /* never mistaken for a distribution */
             continue;
         }
         /* exp(-inf - max) = exp(-inf) = 0 exactly, so masked entries contribute nothing. The
            exponentials and their sum (in double, in vector lanes) are one vectorised loop. */
         double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
-        for (int c = 0; c < x->cols; c++) {
+        for (int c = 0; c < n; c++) {
             o[c] = exp_nonpositive(in[c] - max);
             sum += o[c];
         }
         const float inv = (float)(1.0 / sum); /* sum >= 1: the max entry contributes exp(0) */
-        for (int c = 0; c < x->cols; c++) o[c] *= inv;
+        for (int c = 0; c < n; c++) o[c] *= inv;
     }
     return status;
 }
