@@ -30,12 +30,15 @@ void adamw_update(AdamW *o, float *p, const float *g, size_t offset, size_t coun
     const float c1 = 1.0f - powf(o->beta1, (float)o->step), c2 = 1.0f - powf(o->beta2, (float)o->step);
     float *m = o->m + offset, *v = o->v + offset;
     const float wd = decay ? o->weight_decay : 0.0f;
+    /* locals, not o->...: the stores to m, v and p could (for all the compiler knows) change a
+     * float inside *o, so it would reload them on every element and not vectorise the loop */
+    const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
 #pragma omp parallel for schedule(static) if (worth_threads((double)count))
     for (size_t i = 0; i < count; i++) {
-        m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g[i];
-        v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g[i] * g[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         const float mhat = m[i] / c1, vhat = v[i] / c2;
-        p[i] -= lr * (mhat / (sqrtf(vhat) + o->eps) + wd * p[i]);
+        p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
     }
 }
 
