@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -233,8 +234,7 @@ void embedding_forward(Tensor *out, const Tensor *table, const int *ids) {
     CHECK(out->cols == table->cols, "embedding widths %d and %d", out->cols, table->cols);
     for (int t = 0; t < out->rows; t++) {
         CHECK(ids[t] >= 0 && ids[t] < table->rows, "token id %d outside 0..%d", ids[t], table->rows - 1);
-        Tensor dst = tensor_row(out, t), src = tensor_row(table, ids[t]);
-        tensor_copy(&dst, &src);
+        memcpy(tensor_at(out, t, 0), tensor_at(table, ids[t], 0), sizeof(float) * (size_t)out->cols); /* a row */
     }
 }
 

@@ -142,26 +142,31 @@ static bool tensors_overlap(const Tensor *a, const Tensor *b) {
 /* Bp: for each panel of NR columns starting at j, kc rows of NR values (zero beyond N).
  * op(B)[k][j] is B[k][j] (rows read left to right) or, transposed, B[j][k]: then B's rows are read
  * whole, each into one column of the panel, so that the reads stay sequential. */
-static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
+static void pack_b_row(float *Bp, const Tensor *B, int k0, int kc, int N, int k) { /* row k of B, cut into the panels */
     const int full = N / NR, w = N % NR; /* whole panels, and the width of the last one if partial */
-    if (w) memset(Bp + (size_t)full * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* its padding */
-    const bool threads = worth_threads((double)kc * N); /* rows of the copy are independent */
-    if (!tb) { /* row k of B, left to right, cut into the panels */
-#pragma omp parallel for schedule(static) if (threads)
-        for (int k = 0; k < kc; k++) {
-            const float *src = tensor_at(B, k0 + k, 0);
-            float *dst = Bp + (size_t)k * NR;
-            for (int p = 0; p < full; p++, src += NR, dst += (size_t)NR * kc) memcpy(dst, src, sizeof(float) * NR);
-            if (w) memcpy(dst, src, sizeof(float) * (size_t)w);
-        }
-    } else { /* row n of B is column n of op(B): it goes down one column of its panel */
-#pragma omp parallel for schedule(static) if (threads)
-        for (int n = 0; n < N; n++) {
-            const float *src = tensor_at(B, n, k0);
-            float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR;
-            for (int k = 0; k < kc; k++) dst[(size_t)k * NR] = src[k];
-        }
-    }
+    const float *src = tensor_at(B, k0 + k, 0);
+    float *dst = Bp + (size_t)k * NR;
+    for (int p = 0; p < full; p++, src += NR, dst += (size_t)NR * kc) memcpy(dst, src, sizeof(float) * NR);
+    if (w) memcpy(dst, src, sizeof(float) * (size_t)w);
+}
+
+static void pack_bt_row(float *Bp, const Tensor *B, int k0, int kc, int n) { /* row n of B: column n of op(B) */
+    const float *src = tensor_at(B, n, k0);
+    float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR; /* down one column of its panel */
+    for (int k = 0; k < kc; k++) dst[(size_t)k * NR] = src[k];
+}
+
+static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
+    if (N % NR) memset(Bp + (size_t)(N / NR) * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* the last panel's padding */
+    const int rows = tb ? N : kc; /* the rows of B read, each independent of the others */
+    /* threads only when worth it: libgomp enters a parallel region even when its `if` clause is
+     * false, and makes a system call (a futex wake) as it leaves: thousands of small products a
+     * training step would pay that for nothing */
+    if (worth_threads((double)kc * N)) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) tb ? pack_bt_row(Bp, B, k0, kc, r) : pack_b_row(Bp, B, k0, kc, N, r);
+    } else
+        for (int r = 0; r < rows; r++) tb ? pack_bt_row(Bp, B, k0, kc, r) : pack_b_row(Bp, B, k0, kc, N, r);
 }
 
 /* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
@@ -218,6 +223,51 @@ static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *
     }
 }
 
+/* What the row blocks of one k block share. */
+typedef struct {
+    Tensor *C;
+    const Tensor *A;
+    bool ta;
+    const float *Bp;      /* op(B)'s rows k0 .. k0 + kc - 1, packed */
+    int k0, kc, N, n_panels;
+    int block;            /* rows per row block */
+    const float *init;    /* the first k block starts from this, else NULL: add to C */
+    bool init_is_row;     /* init is a bias of N values (padded), not one panel of zeros */
+    Triangle tri;
+} KBlock;
+
+/* Row block ib of C (rows ib * block ..) over one k block. */
+static void row_block(const KBlock *s, int ib) {
+    const Tensor *A = s->A, *C = s->C;
+    const int M = C->rows, i0 = ib * s->block, mc = M - i0 < s->block ? M - i0 : s->block, kc = s->kc, k0 = s->k0;
+    const Triangle tri = s->tri;
+    /* op(A) = A is read in place, row by row; op(A) = A^T is packed first, since its rows are A's
+     * columns */
+    float *Ap = s->ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
+    if (s->ta) pack_at(Ap, A, i0, mc, k0, kc);
+    /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
+    for (int p = 0; p < s->n_panels; p++) {
+        const int j = p * NR;
+        for (int i = 0; i < mc; i += MR) {
+            const int mr = mc - i < MR ? mc - i : MR, top = i0 + i; /* the tile's rows: top .. top + mr - 1 */
+            /* the products k0 + kb .. k0 + ke - 1 of this block are the ones the tile needs */
+            int kb = 0, ke = kc;
+            if (tri.kind == TRI_C_LOWER && j > top + mr - 1 + tri.offset) continue; /* right of the diagonal */
+            if (tri.kind == TRI_A_LOWER) ke = top + mr + tri.offset - k0; /* op(A)[i][k] = 0 past k = i + offset */
+            if (tri.kind == TRI_A_UPPER) kb = top + tri.offset - k0;      /* ... before k = i + offset */
+            ke = ke < 0 ? 0 : ke > kc ? kc : ke;
+            kb = kb < 0 ? 0 : kb > ke ? ke : kb;
+            if (kb == ke && !s->init) continue; /* nothing to add (the first block still stores init) */
+            const float *a[MR];
+            for (int r = 0; r < MR; r++)
+                a[r] = s->ta ? Ap + (size_t)i * kc + r + (size_t)kb * MR : tensor_at(A, top + (r < mr ? r : 0), k0 + kb);
+            kernel(ke - kb, a, s->ta ? MR : 1, s->Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
+                   C->stride, mr, s->N - j < NR ? s->N - j : NR, s->init && s->init_is_row ? s->init + j : s->init);
+        }
+    }
+    free(Ap);
+}
+
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
  * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores.
  * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
@@ -253,38 +303,16 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
-        const bool first = k0 == 0 && !accumulate;
         pack_b(Bp, B, tb, k0, kc, N);
-        const double work = (double)M * N * kc;
-#pragma omp parallel for schedule(static) if (work > 4e6 && n_blocks > 1)
-        for (int ib = 0; ib < n_blocks; ib++) {
-            const int i0 = ib * block, mc = M - i0 < block ? M - i0 : block;
-            /* op(A) = A is read in place, row by row; op(A) = A^T is packed first, since its rows
-             * are A's columns */
-            float *Ap = ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
-            if (ta) pack_at(Ap, A, i0, mc, k0, kc);
-            /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
-            for (int p = 0; p < n_panels; p++) {
-                const int j = p * NR;
-                for (int i = 0; i < mc; i += MR) {
-                    const int mr = mc - i < MR ? mc - i : MR, top = i0 + i; /* the tile's rows: top .. top + mr - 1 */
-                    /* the products k0 + kb .. k0 + ke - 1 of this block are the ones the tile needs */
-                    int kb = 0, ke = kc;
-                    if (tri.kind == TRI_C_LOWER && j > top + mr - 1 + tri.offset) continue; /* right of the diagonal */
-                    if (tri.kind == TRI_A_LOWER) ke = top + mr + tri.offset - k0; /* op(A)[i][k] = 0 past k = i + offset */
-                    if (tri.kind == TRI_A_UPPER) kb = top + tri.offset - k0;      /* ... before k = i + offset */
-                    ke = ke < 0 ? 0 : ke > kc ? kc : ke;
-                    kb = kb < 0 ? 0 : kb > ke ? ke : kb;
-                    if (kb == ke && !first) continue; /* nothing to add (the first block still stores init) */
-                    const float *a[MR];
-                    for (int r = 0; r < MR; r++)
-                        a[r] = ta ? Ap + (size_t)i * kc + r + (size_t)kb * MR : tensor_at(A, top + (r < mr ? r : 0), k0 + kb);
-                    kernel(ke - kb, a, ta ? MR : 1, Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
-                           C->stride, mr, N - j < NR ? N - j : NR, !first ? NULL : bias ? bias + j : zeros);
-                }
-            }
-            free(Ap);
-        }
+        const bool first = k0 == 0 && !accumulate;
+        const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri};
+        /* threads take row blocks when there is enough work; else no parallel region at all (see
+         * pack_b) */
+        if ((double)M * N * kc > 4e6 && n_blocks > 1) {
+#pragma omp parallel for schedule(static)
+            for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
+        } else
+            for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
     }
     free(Bp);
     free(bias);
