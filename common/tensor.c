@@ -105,8 +105,9 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
  *     (two vector registers: 32 floats with AVX-512, 16 with AVX), each stored k by k:
  *     Bp[k][0..NR), edges padded with zeros, so that the kernel reads it strictly sequentially
  *     whatever B's stride or transpose. op(A) = A is read in place: six rows at a time, each row
- *     sequential. op(A) = A^T would be read down columns, so a block of it (MC rows, KC columns)
- *     is first copied into panels MR = 6 rows tall: Ap[k][0..5]. Both copies read their source
+ *     sequential. op(A) = A^T would be read down columns, so when several panels of B will read
+ *     it, a block of it (MC rows, KC columns) is first copied into panels MR = 6 rows tall:
+ *     Ap[k][0..5] (with one panel it is read in place). Both copies read their source
  *     row by row, left to right, and scatter each row into the panels: sequential reads are what
  *     the memory system is good at.
  *  2. The micro-kernel: a 6 x NR tile of C is kept in 12 vector registers for the whole k loop;
@@ -184,7 +185,8 @@ static void pack_at(float *Ap, const Tensor *A, int i0, int mc, int k0, int kc) 
 
 /* C[0..mr)[0..nr) += A (MR x kc) times Bp (kc x NR), or, when init is given, C = init + that
  * (init: NR values, the same for every row: zeros, or a bias). Row r of A is read at a[r][k * ks]:
- * from a packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix (a[r] = its row, ks = 1).
+ * from a packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix: a[r] = its row, ks = 1,
+ * or, for A^T, a[r] = its column r, ks = A's stride.
  * Rows past mr point at a valid row too; their sums are computed and never stored. The twelve
  * accumulators are named variables, not an array, so that the compiler keeps them in registers. */
 static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *Bp, float *C, int ldc, int mr,
@@ -241,10 +243,13 @@ static void row_block(const KBlock *s, int ib) {
     const Tensor *A = s->A, *C = s->C;
     const int M = C->rows, i0 = ib * s->block, mc = M - i0 < s->block ? M - i0 : s->block, kc = s->kc, k0 = s->k0;
     const Triangle tri = s->tri;
-    /* op(A) = A is read in place, row by row; op(A) = A^T is packed first, since its rows are A's
-     * columns */
-    float *Ap = s->ta ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
-    if (s->ta) pack_at(Ap, A, i0, mc, k0, kc);
+    /* op(A) = A is read in place, row by row. op(A) = A^T is packed first when more than one panel
+     * of B will read it: in place, a tile's six values at each k are six neighbours in one row of
+     * A, and each k moves on to another row. With a single panel (attention's products with d_k
+     * columns) A^T is read once either way, and packing would only add a copy. */
+    const bool packed = s->ta && s->n_panels > 1;
+    float *Ap = packed ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
+    if (packed) pack_at(Ap, A, i0, mc, k0, kc);
     /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
     for (int p = 0; p < s->n_panels; p++) {
         const int j = p * NR;
@@ -258,10 +263,13 @@ static void row_block(const KBlock *s, int ib) {
             ke = ke < 0 ? 0 : ke > kc ? kc : ke;
             kb = kb < 0 ? 0 : kb > ke ? ke : kb;
             if (kb == ke && !s->init) continue; /* nothing to add (the first block still stores init) */
-            const float *a[MR];
-            for (int r = 0; r < MR; r++)
-                a[r] = s->ta ? Ap + (size_t)i * kc + r + (size_t)kb * MR : tensor_at(A, top + (r < mr ? r : 0), k0 + kb);
-            kernel(ke - kb, a, s->ta ? MR : 1, s->Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
+            const float *a[MR]; /* row r of the tile: op(A)[top + r][k0 + kb + k] at a[r][k * ks] */
+            for (int r = 0; r < MR; r++) {
+                const int row = top + (r < mr ? r : 0); /* rows past mr repeat the first */
+                a[r] = packed ? Ap + (size_t)i * kc + r + (size_t)kb * MR
+                     : s->ta ? tensor_at(A, k0 + kb, row) : tensor_at(A, row, k0 + kb);
+            }
+            kernel(ke - kb, a, packed ? MR : s->ta ? A->stride : 1, s->Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
                    C->stride, mr, s->N - j < NR ? s->N - j : NR, s->init && s->init_is_row ? s->init + j : s->init);
         }
     }

@@ -127,8 +127,10 @@ START_TEST(test_matmul_against_reference) {
     Rng rng;
     rng_seed(&rng, 3, 11);
     /* 1 x 1, primes, and sizes across the kernel's blocks: rows past MC = 120 and not a multiple
-     * of MR = 6, depth past KC = 256, columns not a multiple of NR (16 or 32) */
-    const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {16, 37, 9}, {33, 8, 17}, {131, 263, 33}, {7, 300, 130}, {13, 520, 65}};
+     * of MR = 6, depth past KC = 256, columns not a multiple of NR (16 or 32); one panel of B
+     * (where A^T is read in place, not packed) with depth past KC */
+    const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {16, 37, 9}, {33, 8, 17}, {131, 263, 33}, {7, 300, 130}, {13, 520, 65},
+                            {125, 301, 14}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int form = 0; form < 4; form++)
             for (int store = 0; store < 3; store++) {
