@@ -96,21 +96,6 @@ void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
         }
 }
 
-void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x) {
-    CHECK(tensor_same_shape(out, x) && tensor_same_shape(th, x), "gelu shapes");
-#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * x->cols))
-    for (int t = 0; t < x->rows; t++) {
-        const float *xv = tensor_at(x, t, 0);
-        float *o = tensor_at(out, t, 0), *k = tensor_at(th, t, 0);
-#pragma omp simd
-        for (int c = 0; c < x->cols; c++) {
-            const float v = xv[c];
-            k[c] = gelu_tanh(GELU_K * (v + GELU_A * v * v * v));
-            o[c] = 0.5f * v * (1.0f + k[c]);
-        }
-    }
-}
-
 /* ==== layer norm ==== */
 
 void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x, const Tensor *gamma,
@@ -256,9 +241,8 @@ void ffn_params_layout(FfnParams *p, int d, int d_ff, Arena *a) {
 }
 
 void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) {
-    c->h = arena_take(a, T, d_ff);
+    c->slope = arena_take(a, T, d_ff);
     c->a = arena_take(a, T, d_ff);
-    c->th = arena_take(a, T, d_ff);
     c->da = arena_take(a, T, d_ff);
 }
 
@@ -276,34 +260,64 @@ void ffn_params_free(FfnParams *p) {
 void ffn_cache_init(FfnCache *c, int T, int d_ff) { ffn_cache_layout(c, T, d_ff, NULL); }
 
 void ffn_cache_free(FfnCache *c) {
-    tensor_free(&c->h);
+    tensor_free(&c->slope);
     tensor_free(&c->a);
-    tensor_free(&c->th);
     tensor_free(&c->da);
 }
 
+/* a = act(h) and the slope act'(h), for a block of rows of h that the product has just finished
+ * (a TileStep, see tensor.h): the block is still in L2, so the activation makes no pass over memory
+ * of its own, and the slope, all the backward pass needs of h, is written over h. */
+typedef struct {
+    Tensor *a;
+    Activation act;
+} ActivateRows;
+
+static void activate_rows(const void *ctx, Tensor *h, int r0, int c0, int rows, int cols) {
+    const ActivateRows *t = ctx;
+    for (int r = r0; r < r0 + rows; r++) {
+        float *x = tensor_at(h, r, c0), *o = tensor_at(t->a, r, c0);
+        if (t->act == ACT_RELU)
+            for (int k = 0; k < cols; k++) {
+                o[k] = x[k] > 0 ? x[k] : 0.0f;
+                x[k] = x[k] > 0 ? 1.0f : 0.0f; /* relu_backward's slope: 0 at the kink */
+            }
+        else
+#pragma omp simd
+            for (int k = 0; k < cols; k++) {
+                const float v = x[k], th = gelu_tanh(GELU_K * (v + GELU_A * v * v * v));
+                o[k] = 0.5f * v * (1.0f + th);
+                x[k] = gelu_slope(v, th);
+            }
+    }
+}
+
+void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, Activation act) {
+    CHECK(tensor_same_shape(slope, a), "ffn: slope (%d, %d), a (%d, %d)", slope->rows, slope->cols, a->rows, a->cols);
+    const ActivateRows step = {a, act};
+    /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), written where the slope goes, then a = act(h) */
+    tensor_matmul_then(slope, x, false, &p->W1, false, &p->b1, (TileStep){activate_rows, &step});
+}
+
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
-    linear_forward(&c->h, x, &p->W1, &p->b1);        /* (T, d) -> (T, d_ff) */
-    if (act == ACT_RELU) relu_forward(&c->a, &c->h); /* elementwise */
-    else gelu_forward_keep(&c->a, &c->th, &c->h);
-    linear_forward(out, &c->a, &p->W2, &p->b2);      /* (T, d_ff) -> (T, d) */
+    ffn_hidden(&c->slope, &c->a, p, x, act);    /* a = act(x W1 + b1), and its slope */
+    c->act = act;
+    linear_forward(out, &c->a, &p->W2, &p->b2); /* (T, d_ff) -> (T, d) */
 }
 
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act) {
+    CHECK(act == c->act, "ffn_backward: the forward pass ran another activation");
     /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), dW2, db2 added */
-    tensor_matmul(&c->da, dout, false, &p->W2, true); /* (T, C) x (C, d_ff) */
+    Tensor *dh = &c->da;
+    tensor_matmul(dh, dout, false, &p->W2, true); /* (T, C) x (C, d_ff) */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
     /* a = act(h): dh = da act'(h), in place over da (it is not needed after) */
-    Tensor *dh = &c->da;
 #pragma omp parallel for schedule(static) if (worth_threads((double)dh->rows * dh->cols))
     for (int t = 0; t < dh->rows; t++) {
-        const float *h = tensor_at(&c->h, t, 0), *th = tensor_at(&c->th, t, 0);
+        const float *s = tensor_at(&c->slope, t, 0);
         float *d = tensor_at(dh, t, 0);
-        if (act == ACT_RELU)
-            for (int k = 0; k < dh->cols; k++) d[k] = h[k] > 0 ? d[k] : 0.0f; /* relu_backward's slope */
-        else
-            for (int k = 0; k < dh->cols; k++) d[k] *= gelu_slope(h[k], th[k]);
+        for (int k = 0; k < dh->cols; k++) d[k] *= s[k];
     }
     linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }

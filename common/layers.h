@@ -28,10 +28,6 @@ void tanh_backward(Tensor *dx, const Tensor *dout, const Tensor *y);
 /* GELU, the tanh form used by GPT-2 and BERT: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 void gelu_forward(Tensor *out, const Tensor *x);
 void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
-/* The same, with th (same shape) keeping tanh(u) from the forward pass for the backward pass:
- * tanh is the expensive part, and this computes it once instead of twice (the FFN's backward pass
- * reads th). */
-void gelu_forward_keep(Tensor *out, Tensor *th, const Tensor *x);
 
 /* ---- layer norm, over the features of each row ---- */
 /* out[t] = gamma * (x[t] - mean_t) / sqrt(var_t + eps) + beta; mean (T, 1) and rstd (T, 1) =
@@ -62,8 +58,9 @@ typedef struct {
     Tensor W2, b2; /* (d_ff, d), (1, d) */
 } FfnParams;
 typedef struct {
-    Tensor h, a;   /* (T, d_ff): before and after the activation */
-    Tensor th;     /* (T, d_ff): GELU's tanh, kept for the backward pass */
+    Tensor slope;  /* (T, d_ff): act'(h), all the backward pass needs of h = x W1 + b1 */
+    Tensor a;      /* (T, d_ff): act(h) */
+    Activation act; /* the forward pass's */
     Tensor da;     /* (T, d_ff): the backward pass's workspace (da, then dh in place), allocated once */
 } FfnCache;
 
@@ -76,6 +73,10 @@ void ffn_params_free(FfnParams *p);
 void ffn_cache_init(FfnCache *c, int T, int d_ff);
 void ffn_cache_free(FfnCache *c);
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act);
+/* Its first half: a = act(h) and slope = act'(h) for h = x W1 + b1, both (T, d_ff). The product
+ * writes h into slope; each block of rows is then activated and overwritten by its slope while it
+ * is still in the cache (the same values as relu_forward and gelu_forward, with no pass of their own). */
+void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, Activation act);
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act);
 

@@ -236,6 +236,7 @@ typedef struct {
     const float *init;    /* the first k block starts from this, else NULL: add to C */
     bool init_is_row;     /* init is a bias of N values (padded), not one panel of zeros */
     Triangle tri;
+    TileStep then;        /* run on the row block when this is the last k block (fn NULL: none) */
 } KBlock;
 
 /* Row block ib of C (rows ib * block ..) over one k block. */
@@ -274,6 +275,8 @@ static void row_block(const KBlock *s, int ib) {
         }
     }
     free(Ap);
+    /* the block's rows are finished when this was the last k block: they are still in L2 */
+    if (s->then.fn) s->then.fn(s->then.ctx, s->C, i0, 0, mc, s->N);
 }
 
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
@@ -281,7 +284,7 @@ static void row_block(const KBlock *s, int ib) {
  * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
  * tile that straddles the diagonal is computed whole. */
 static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init,
-                   Triangle tri) {
+                   Triangle tri, TileStep then) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
@@ -293,6 +296,7 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         if (!accumulate)
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) *tensor_at(C, i, j) = init ? init[j] : 0.0f;
+        if (then.fn) then.fn(then.ctx, C, 0, 0, M, N);
         return;
     }
     const int n_panels = (N + NR - 1) / NR;
@@ -313,7 +317,9 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         const int kc = K - k0 < KC ? K - k0 : KC;
         pack_b(Bp, B, tb, k0, kc, N);
         const bool first = k0 == 0 && !accumulate;
-        const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri};
+        const TileStep none = {NULL, NULL};
+        const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri,
+                          k0 + kc == K ? then : none};
         /* threads take row blocks when there is enough work; else no parallel region at all (see
          * pack_b) */
         if ((double)M * N * kc > 4e6 && n_blocks > 1) {
@@ -327,23 +333,28 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
 }
 
 static const Triangle FULL = {TRI_NONE, 0};
+static const TileStep NOTHING = {NULL, NULL};
 
 void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, false, NULL, FULL);
+    matmul(C, A, ta, B, tb, false, NULL, FULL, NOTHING);
 }
 
 void tensor_matmul_acc(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, true, NULL, FULL);
+    matmul(C, A, ta, B, tb, true, NULL, FULL, NOTHING);
 }
 
 void tensor_matmul_tri(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, Triangle tri) {
-    matmul(C, A, ta, B, tb, accumulate, NULL, tri);
+    matmul(C, A, ta, B, tb, accumulate, NULL, tri, NOTHING);
 }
 
 void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias) {
-    CHECK(bias->rows == 1 && bias->cols == C->cols, "bias (%d, %d) for output (%d, %d)", bias->rows, bias->cols,
-          C->rows, C->cols);
-    matmul(C, A, false, B, false, false, bias->data, FULL);
+    tensor_matmul_then(C, A, false, B, false, bias, NOTHING);
+}
+
+void tensor_matmul_then(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, const Tensor *bias, TileStep then) {
+    CHECK(!bias || (bias->rows == 1 && bias->cols == C->cols), "bias (%d, %d) for output (%d, %d)", bias->rows,
+          bias->cols, C->rows, C->cols);
+    matmul(C, A, ta, B, tb, false, bias ? bias->data : NULL, FULL, then);
 }
 
 /* ==== softmax ==== */

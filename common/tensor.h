@@ -74,6 +74,20 @@ void tensor_matmul_acc(Tensor *C, const Tensor *A, bool transpose_a, const Tenso
  * over C); the bias is the first term of each sum. */
 void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias);
 
+/* A step run on each finished block of rows of C while the block is still in the cache (L2):
+ * fn(ctx, C, r0, c0, rows, cols) may read and rewrite C[r0 .. r0 + rows)[c0 .. c0 + cols), or write
+ * the same block of another tensor. It runs once per block (at most 120 rows, every column), after
+ * the last product of its sums, on the thread that computed it. So an elementwise step that follows
+ * a product (the feed-forward network's activation) needs no pass over memory of its own. (Per
+ * 6 x 32 tile, in L1, was slower: rows 6 at a time are too short a stream for the prefetcher.) */
+typedef struct {
+    void (*fn)(const void *ctx, Tensor *C, int r0, int c0, int rows, int cols);
+    const void *ctx;
+} TileStep;
+/* C = op(A) op(B) + bias (bias: a (1, N) row, or NULL for none), then `then` on each tile. */
+void tensor_matmul_then(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b,
+                        const Tensor *bias, TileStep then);
+
 /* Products with a triangle of zeros, as causal attention has (keys after the query are masked):
  *   TRI_C_LOWER: only C[i][j] with j <= i + offset is wanted; the rest of C may be left unwritten
  *   TRI_A_LOWER: op(A)[i][k] = 0 for k > i + offset, so the sums stop there

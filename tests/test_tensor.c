@@ -266,6 +266,66 @@ START_TEST(test_matmul_threads_same_bits) {
 }
 END_TEST
 
+/* A TileStep sees each element of C exactly once, after its whole sum: with K = 300 past KC = 256
+ * the sums are built in two k blocks, and a step run after the first would see partial sums. The
+ * step copies what it sees and counts its visits; C itself must be what tensor_matmul (with the
+ * bias) gives, bit for bit, in every transpose form and with both thread counts. */
+typedef struct {
+    Tensor *seen, *visits;
+} Watch;
+
+static void watch_tile(const void *ctx, Tensor *C, int r0, int c0, int rows, int cols) {
+    const Watch *w = ctx;
+    for (int r = r0; r < r0 + rows; r++)
+        for (int c = c0; c < c0 + cols; c++) {
+            *tensor_at(w->seen, r, c) = *tensor_at(C, r, c);
+            *tensor_at(w->visits, r, c) += 1.0f;
+        }
+}
+
+START_TEST(test_matmul_tile_step) {
+    Rng rng;
+    rng_seed(&rng, 8, 13);
+    const int M = 131, K = 300, N = 45;
+    for (int form = 0; form < 4; form++)
+        for (int threads = 1; threads <= 2; threads++) {
+            const bool ta = form & 1, tb = form & 2;
+#ifdef _OPENMP
+            const int saved = omp_get_max_threads();
+            omp_set_num_threads(threads);
+#endif
+            Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K), B = tb ? tensor_new(N, K) : tensor_new(K, N);
+            Tensor bias = tensor_new(1, N), C = tensor_new(M, N), ref = tensor_new(M, N);
+            Tensor seen = tensor_new(M, N), visits = tensor_new(M, N);
+            tensor_randn(&A, &rng, 1.0f), tensor_randn(&B, &rng, 1.0f), tensor_randn(&bias, &rng, 1.0f);
+            tensor_matmul(&ref, &A, ta, &B, tb);
+            tensor_fill(&C, NAN); /* every element must be stored */
+            const Watch w = {&seen, &visits};
+            tensor_matmul_then(&C, &A, ta, &B, tb, NULL, (TileStep){watch_tile, &w});
+            for (int r = 0; r < M; r++) {
+                ck_assert(tensor_rows_identical(&C, &ref, r));
+                ck_assert(tensor_rows_identical(&seen, &C, r));
+                for (int c = 0; c < N; c++) ck_assert_float_eq(*tensor_at(&visits, r, c), 1.0f);
+            }
+            if (!ta && !tb) { /* with the bias: the same as tensor_matmul_bias */
+                tensor_fill(&visits, 0.0f);
+                tensor_matmul_bias(&ref, &A, &B, &bias);
+                tensor_matmul_then(&C, &A, ta, &B, tb, &bias, (TileStep){watch_tile, &w});
+                for (int r = 0; r < M; r++) {
+                    ck_assert(tensor_rows_identical(&C, &ref, r));
+                    ck_assert(tensor_rows_identical(&seen, &C, r));
+                    for (int c = 0; c < N; c++) ck_assert_float_eq(*tensor_at(&visits, r, c), 1.0f);
+                }
+            }
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+            Tensor *all[] = {&A, &B, &bias, &C, &ref, &seen, &visits};
+            for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_free(all[t]);
+        }
+}
+END_TEST
+
 Suite *tensor_suite(void) {
     Suite *s = suite_create("tensor");
     TCase *tc = tcase_create("ops");
@@ -279,6 +339,7 @@ Suite *tensor_suite(void) {
     tcase_add_test(tc, test_max_abs_diff);
     tcase_add_test(tc, test_pca_by_hand);
     tcase_add_test(tc, test_matmul_threads_same_bits);
+    tcase_add_test(tc, test_matmul_tile_step);
     suite_add_tcase(s, tc);
     return s;
 }
