@@ -51,16 +51,15 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
     tensor_free(&dA);
 }
 
-/* ==== one head, in blocks of query rows: the form multi-head attention runs ====
+/* ==== one head, the form multi-head attention runs ====
  * The same arithmetic as attention_forward and attention_backward with the causal mask or none,
- * done for ROWS query rows at a time through the matmul kernel. With the causal mask, query row i
- * sees keys 0 .. i: a block of rows r0 .. r0 + ROWS - 1 needs keys up to r0 + ROWS - 1 only, and
- * inside the block the products are triangular (tensor_matmul_tri skips the tiles right of the
- * diagonal, and the sums over the zero weights there). So the masked half of the scores, whose
- * weights are exactly 0, is (up to tiles straddling the diagonal) never computed. Each row's
- * scores are scaled, cut at its own last visible key and softmaxed in place in the weights;
- * nothing of size T x T is made besides the weights themselves (the backward pass works in one
- * block of ROWS x T_kv). */
+ * through the matmul kernel's triangular products. With the causal mask, query row i sees keys
+ * 0 .. i: tensor_matmul_tri skips the tiles right of the diagonal, and the sums over the zero
+ * weights there. So the masked half of the scores, whose weights are exactly 0, is (up to tiles
+ * straddling the diagonal) never computed. Each row's scores are scaled, cut at its own last
+ * visible key and softmaxed in place in the weights. Nothing of size T x T is made besides the
+ * weights themselves: the backward pass works on ROWS query rows at a time, in one block of
+ * ROWS x T_kv (a block of rows r0 .. r0 + ROWS - 1 needs keys up to r0 + ROWS - 1 only). */
 enum { ROWS = 64 };
 
 /* The loops over a row's visible entries run on to a multiple of LANES (within the row), with the
@@ -113,23 +112,18 @@ SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor 
           "attention head: Q (%d, %d), K (%d, %d), V (%d, %d), weights (%d, %d), out (%d, %d)%s", T, dk, Tk,
           K->cols, V->rows, dv, weights->rows, weights->cols, out->rows, out->cols, causal ? ", causal" : "");
     const float scale = 1.0f / sqrtf((float)dk);
+    /* all the rows at once (the forward pass needs no workspace): query i sees key j for j <= i */
+    const Triangle seen = {causal ? TRI_C_LOWER : TRI_NONE, 0}, zeros_after = {causal ? TRI_A_LOWER : TRI_NONE, 0};
+    tensor_matmul_tri(weights, Q, false, K, true, false, seen); /* (T, d_k) x (d_k, T_kv): Q K^T */
     SoftmaxStatus status = SOFTMAX_OK;
-    for (int r0 = 0; r0 < T; r0 += ROWS) {
-        const int rows = T - r0 < ROWS ? T - r0 : ROWS, n = causal ? r0 + rows : Tk; /* keys the block sees */
-        /* block row i is query r0 + i: causal, it sees key j for j <= i + r0 */
-        const Triangle seen = {causal ? TRI_C_LOWER : TRI_NONE, r0}, zeros_after = {causal ? TRI_A_LOWER : TRI_NONE, r0};
-        Tensor qb = tensor_view(Q, r0, 0, rows, dk), kb = tensor_view(K, 0, 0, n, dk), vb = tensor_view(V, 0, 0, n, dv);
-        Tensor ab = tensor_view(weights, r0, 0, rows, n), ob = tensor_view(out, r0, 0, rows, dv);
-        tensor_matmul_tri(&ab, &qb, false, &kb, true, false, seen); /* (rows, d_k) x (d_k, n): Q K^T */
-        for (int i = 0; i < rows; i++) {
-            const SoftmaxStatus st = softmax_visible(tensor_at(weights, r0 + i, 0), causal ? r0 + i + 1 : Tk, Tk, scale);
-            if (st != SOFTMAX_OK && status == SOFTMAX_OK) {
-                status = st;
-                if (bad_row) *bad_row = r0 + i;
-            }
+    for (int i = 0; i < T; i++) {
+        const SoftmaxStatus st = softmax_visible(tensor_at(weights, i, 0), causal ? i + 1 : Tk, Tk, scale);
+        if (st != SOFTMAX_OK && status == SOFTMAX_OK) {
+            status = st;
+            if (bad_row) *bad_row = i;
         }
-        tensor_matmul_tri(&ob, &ab, false, &vb, false, false, zeros_after); /* (rows, n) x (n, d_v): A V */
     }
+    tensor_matmul_tri(out, weights, false, V, false, false, zeros_after); /* (T, T_kv) x (T_kv, d_v): A V */
     return status;
 }
 
