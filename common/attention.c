@@ -77,25 +77,29 @@ static int padded(int seen, int width) {
  * or only -inf, becomes NaN; the status says which. */
 static SoftmaxStatus softmax_visible(float *s, int seen, int width, float scale) {
     const int p = padded(seen, width);
-    float max = -INFINITY;
-    int bad = 0; /* a NaN (v != v) or +inf */
-#pragma omp simd reduction(max : max) reduction(| : bad)
+    float max = -INFINITY; /* a NaN is never the max: it reaches the sum below */
+#pragma omp simd reduction(max : max)
     for (int j = 0; j < p; j++) {
         const float v = j < seen ? s[j] * scale : -INFINITY; /* past seen: anything, even unset */
         s[j] = v;
-        bad |= (v != v) | (v == INFINITY);
         max = v > max ? v : max;
     }
-    if (bad || max == -INFINITY) { /* no distribution: never mistaken for one */
-        for (int j = 0; j < width; j++) s[j] = j < seen ? NAN : 0.0f;
-        return bad ? SOFTMAX_NOT_FINITE : SOFTMAX_ALL_MASKED;
-    }
-    double sum = 0.0; /* >= 1: the max entry contributes exp(0) */
+    double sum = 0.0; /* >= 1 (the max entry contributes exp(0)), or NaN */
+    if (max > -INFINITY) {
 #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < p; j++) {
-        const float e = exp_nonpositive(s[j] - max); /* exp(-inf) = 0: the padding adds nothing */
-        s[j] = e;
-        sum += e;
+        for (int j = 0; j < p; j++) {
+            const float e = exp_nonpositive(s[j] - max); /* exp(-inf) = 0: the padding adds nothing */
+            s[j] = e;
+            sum += e;
+        }
+    }
+    /* only -inf visible (the max is -inf), or a NaN or +inf among them (exp(NaN) or exp(inf - inf)
+     * made the sum NaN): no distribution, and nothing that could be mistaken for one */
+    if (!(max > -INFINITY) || sum != sum) {
+        bool nan = sum != sum;
+        for (int j = 0; j < seen; j++) nan |= s[j] != s[j]; /* a row of NaN has the max -inf too */
+        for (int j = 0; j < width; j++) s[j] = j < seen ? NAN : 0.0f;
+        return nan ? SOFTMAX_NOT_FINITE : SOFTMAX_ALL_MASKED;
     }
     const float inv = (float)(1.0 / sum);
 #pragma omp simd

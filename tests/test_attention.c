@@ -140,7 +140,8 @@ START_TEST(test_head_fused_matches_reference) {
 }
 END_TEST
 
-/* A NaN in one query row: the fused head reports it with the row's index, as the reference does. */
+/* A NaN in one query row: the fused head reports it with the row's index, as the reference does;
+ * likewise a row whose scores are all -inf, or +inf. */
 START_TEST(test_head_fused_reports_bad_row) {
     Tensor Q = tensor_new(4, 2), K = tensor_new(4, 2), V = tensor_new(4, 2), A = tensor_new(4, 4), O = tensor_new(4, 2);
     tensor_fill(&K, 1.0f), tensor_fill(&V, 1.0f);
@@ -150,6 +151,15 @@ START_TEST(test_head_fused_reports_bad_row) {
     ck_assert_int_eq(bad, 2);
     ck_assert(isnan(*tensor_at(&A, 2, 0)));
     ck_assert_float_eq(*tensor_at(&A, 1, 0), 0.5f); /* the other rows are fine */
+    /* scores of -inf only (no distribution) and of +inf (inf - inf in the softmax) */
+    *tensor_at(&Q, 2, 1) = 0.0f;
+    *tensor_at(&Q, 3, 0) = -INFINITY, *tensor_at(&Q, 3, 1) = -INFINITY;
+    ck_assert_int_eq(attention_head_forward(&O, &A, &Q, &K, &V, true, &bad), SOFTMAX_ALL_MASKED);
+    ck_assert_int_eq(bad, 3);
+    ck_assert(isnan(*tensor_at(&A, 3, 3)));
+    *tensor_at(&Q, 3, 0) = INFINITY, *tensor_at(&Q, 3, 1) = INFINITY;
+    ck_assert_int_eq(attention_head_forward(&O, &A, &Q, &K, &V, true, &bad), SOFTMAX_NOT_FINITE);
+    ck_assert_int_eq(bad, 3);
     tensor_free(&Q), tensor_free(&K), tensor_free(&V), tensor_free(&A), tensor_free(&O);
 }
 END_TEST
