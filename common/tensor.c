@@ -332,7 +332,7 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
                           k0 + kc == K ? then : none};
         /* threads take row blocks when there is enough work; else no parallel region at all (see
          * pack_b) */
-        if ((double)M * N * kc > 4e6 && n_blocks > 1) {
+        if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads_available() > 1) {
 #pragma omp parallel for schedule(static)
             for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
         } else

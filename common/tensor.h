@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "rng.h"
 
 typedef struct {
@@ -59,11 +63,20 @@ void tensor_scale(Tensor *out, const Tensor *a, float s);
 /* Every element drawn from N(0, stddev^2), row by row. */
 void tensor_randn(Tensor *t, Rng *rng, float stddev);
 
+/* The threads OpenMP may use (OMP_NUM_THREADS), 1 in a build without OpenMP. */
+static inline int threads_available(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Whether a loop over this many floats is worth OpenMP's threads: waking them costs a few
  * microseconds, a pass over 32 K floats takes about that long. Elementwise loops split by rows or
  * elements, and every element is still computed by one thread in the same way, so the thread count
  * changes no bit. */
-static inline bool worth_threads(double floats) { return floats >= 32768.0; }
+static inline bool worth_threads(double floats) { return floats >= 32768.0 && threads_available() > 1; }
 
 /* C = op(A) op(B), where op(X) is X or, when the flag is set, X^T read in place (no transposed copy
  * is made). Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N). C must not overlap A or B. */
