@@ -17,9 +17,10 @@ void linear_forward(Tensor *out, const Tensor *x, const Tensor *W, const Tensor 
 
 void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, const Tensor *x, const Tensor *W) {
     /* y = x W + b, so dL/dx = dL/dy W^T, dL/dW = x^T dL/dy, dL/db = sum over rows of dL/dy. */
-    if (dx) tensor_matmul_acc(dx, dout, false, W, true);  /* (T, C_out) x (C_out, C_in) */
-    if (dW) tensor_matmul_acc(dW, x, true, dout, false);  /* (C_in, T) x (T, C_out) */
-    if (db)
+    if (dx) tensor_matmul_acc(dx, dout, false, W, true); /* (T, C_out) x (C_out, C_in) */
+    if (dW && db) tensor_matmul_acc_colsums(dW, x, true, dout, false, db); /* (C_in, T) x (T, C_out), and db */
+    else if (dW) tensor_matmul_acc(dW, x, true, dout, false);
+    else if (db)
         for (int t = 0; t < dout->rows; t++) {
             const float *g = tensor_at(dout, t, 0);
             for (int c = 0; c < dout->cols; c++) db->data[c] += g[c];

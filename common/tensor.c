@@ -294,7 +294,7 @@ static void row_block(const KBlock *s, int ib) {
  * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
  * tile that straddles the diagonal is computed whole. */
 static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init,
-                   Triangle tri, TileStep then) {
+                   Triangle tri, TileStep then, float *colsums) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
@@ -326,6 +326,14 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
         pack_b(Bp, B, tb, k0, kc, N);
+        if (colsums) /* op(B)'s column sums, read from the packed copy while it is in cache: row by row, as a plain loop would */
+            for (int p = 0; p < n_panels; p++) {
+                const float *row = Bp + (size_t)p * NR * kc;
+                float *sum = colsums + p * NR;
+                const int w = N - p * NR < NR ? N - p * NR : NR;
+                for (int k = 0; k < kc; k++, row += NR)
+                    for (int c = 0; c < w; c++) sum[c] += row[c];
+            }
         const bool first = k0 == 0 && !accumulate;
         const TileStep none = {NULL, NULL};
         const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri,
@@ -346,15 +354,21 @@ static const Triangle FULL = {TRI_NONE, 0};
 static const TileStep NOTHING = {NULL, NULL};
 
 void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, false, NULL, FULL, NOTHING);
+    matmul(C, A, ta, B, tb, false, NULL, FULL, NOTHING, NULL);
 }
 
 void tensor_matmul_acc(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
-    matmul(C, A, ta, B, tb, true, NULL, FULL, NOTHING);
+    matmul(C, A, ta, B, tb, true, NULL, FULL, NOTHING, NULL);
+}
+
+void tensor_matmul_acc_colsums(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, Tensor *sums) {
+    CHECK(sums->rows == 1 && sums->cols == C->cols, "column sums (%d, %d) for output (%d, %d)", sums->rows, sums->cols,
+          C->rows, C->cols);
+    matmul(C, A, ta, B, tb, true, NULL, FULL, NOTHING, sums->data);
 }
 
 void tensor_matmul_tri(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, Triangle tri) {
-    matmul(C, A, ta, B, tb, accumulate, NULL, tri, NOTHING);
+    matmul(C, A, ta, B, tb, accumulate, NULL, tri, NOTHING, NULL);
 }
 
 void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias) {
@@ -364,7 +378,7 @@ void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tenso
 void tensor_matmul_then(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, const Tensor *bias, TileStep then) {
     CHECK(!bias || (bias->rows == 1 && bias->cols == C->cols), "bias (%d, %d) for output (%d, %d)", bias->rows,
           bias->cols, C->rows, C->cols);
-    matmul(C, A, ta, B, tb, false, bias ? bias->data : NULL, FULL, then);
+    matmul(C, A, ta, B, tb, false, bias ? bias->data : NULL, FULL, then, NULL);
 }
 
 /* ==== softmax ==== */

@@ -83,6 +83,10 @@ static inline bool worth_threads(double floats) { return floats >= 32768.0 && th
 void tensor_matmul(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
 /* C += op(A) op(B): the form every backward pass uses, since gradients accumulate. */
 void tensor_matmul_acc(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
+/* The same, and sums (1, N) += the column sums of op(B), taken from the packed copy of op(B) (no
+ * pass of their own over B), added row by row in order: a linear layer's bias gradient. */
+void tensor_matmul_acc_colsums(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b,
+                               Tensor *sums);
 /* C = A B + 1 bias: bias (1, N) is added to every row as the products are stored (no second pass
  * over C); the bias is the first term of each sum. */
 void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias);

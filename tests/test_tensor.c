@@ -326,6 +326,31 @@ START_TEST(test_matmul_tile_step) {
 }
 END_TEST
 
+/* The column sums that ride along with a product (a bias gradient) are the plain loop's, bit for bit:
+ * the same rows added in the same order, in every transpose form, past KC and NR, added to what
+ * was there. */
+START_TEST(test_matmul_colsums) {
+    Rng rng;
+    rng_seed(&rng, 6, 17);
+    const int M = 19, K = 300, N = 45;
+    for (int form = 0; form < 4; form++) {
+        const bool ta = form & 1, tb = form & 2;
+        Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K), B = tb ? tensor_new(N, K) : tensor_new(K, N);
+        Tensor C = tensor_new(M, N), ref = tensor_new(M, N), sums = tensor_new(1, N), want = tensor_new(1, N);
+        tensor_randn(&A, &rng, 1.0f), tensor_randn(&B, &rng, 1.0f), tensor_randn(&sums, &rng, 1.0f);
+        tensor_copy(&want, &sums);
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < N; j++) want.data[j] += tb ? *tensor_at(&B, j, k) : *tensor_at(&B, k, j);
+        tensor_matmul_acc(&ref, &A, ta, &B, tb);
+        tensor_matmul_acc_colsums(&C, &A, ta, &B, tb, &sums);
+        ck_assert(tensor_rows_identical(&sums, &want, 0));
+        for (int r = 0; r < M; r++) ck_assert(tensor_rows_identical(&C, &ref, r));
+        Tensor *all[] = {&A, &B, &C, &ref, &sums, &want};
+        for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_free(all[t]);
+    }
+}
+END_TEST
+
 Suite *tensor_suite(void) {
     Suite *s = suite_create("tensor");
     TCase *tc = tcase_create("ops");
@@ -340,6 +365,7 @@ Suite *tensor_suite(void) {
     tcase_add_test(tc, test_pca_by_hand);
     tcase_add_test(tc, test_matmul_threads_same_bits);
     tcase_add_test(tc, test_matmul_tile_step);
+    tcase_add_test(tc, test_matmul_colsums);
     suite_add_tcase(s, tc);
     return s;
 }
