@@ -2,7 +2,9 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "layers.h"
 #include "util.h"
@@ -75,15 +77,73 @@ static int padded(int seen, int width) {
  * visible part in place (as tensor_softmax_rows does: less the max, exponentials summed in
  * double), write exact zeros over the rest of the row (up to `width`). A row holding NaN or +inf,
  * or only -inf, becomes NaN; the status says which. */
+/* LANES floats as one value (the GCC and Clang vector extension: one AVX-512 register, or several
+ * narrower ones), and as many 32-bit integers, for masks. */
+typedef float lanes_f __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t lanes_i __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+/* Scale the row's first p scores, set those from `seen` on to -inf, and return the row's max. The
+ * max is kept per lane in a vector and the lanes are compared in a short tree at the end: gcc's
+ * `omp simd reduction(max)` ended every row in a slow scalar epilogue (128 causal rows took 12.9 us
+ * with it, 7.5 us this way). A NaN is never the max (x > max is false): it reaches the sum. */
+static float scale_and_max(float *s, int seen, int p, float scale) {
+    const lanes_i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const lanes_f neg_inf = (lanes_f){0} - INFINITY;
+    lanes_f max = neg_inf;
+    int j = 0;
+    for (; j + LANES <= p; j += LANES) {
+        lanes_f x;
+        memcpy(&x, s + j, sizeof x);
+        x *= scale;
+        const lanes_i visible = lane + j < seen; /* all ones where visible; past seen: anything, even unset */
+        x = (lanes_f)((visible & (lanes_i)x) | (~visible & (lanes_i)neg_inf));
+        memcpy(s + j, &x, sizeof x);
+        const lanes_i bigger = x > max;
+        max = (lanes_f)((bigger & (lanes_i)x) | (~bigger & (lanes_i)max));
+    }
+    float m[LANES];
+    memcpy(m, &max, sizeof m);
+    for (; j < p; j++) { /* a row that ends short of a whole vector (T not a multiple of LANES) */
+        const float v = j < seen ? s[j] * scale : -INFINITY;
+        s[j] = v;
+        m[0] = v > m[0] ? v : m[0];
+    }
+    for (int w = LANES / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+    return m[0];
+}
+
+/* sum_j d[j] a[j] in double over j < seen, for a row whose entries past seen may be anything (they
+ * are selected away): in vector lanes with a tree at the end, for the same reason as above. */
+typedef float half_f __attribute__((vector_size(LANES / 2 * sizeof(float))));
+typedef double half_d __attribute__((vector_size(LANES / 2 * sizeof(double))));
+
+static double visible_dot(const float *d, const float *a, int seen, int p) {
+    const lanes_i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    half_d lo = {0}, hi = {0};
+    int j = 0;
+    for (; j + LANES <= p; j += LANES) {
+        lanes_f x, y;
+        memcpy(&x, d + j, sizeof x), memcpy(&y, a + j, sizeof y);
+        x = (lanes_f)((lane + j < seen) & (lanes_i)x); /* 0.0f (all bits clear) past seen */
+        half_f x0, x1, y0, y1;
+        memcpy(&x0, &x, sizeof x0), memcpy(&x1, (char *)&x + sizeof x0, sizeof x1);
+        memcpy(&y0, &y, sizeof y0), memcpy(&y1, (char *)&y + sizeof y0, sizeof y1);
+        lo += __builtin_convertvector(x0, half_d) * __builtin_convertvector(y0, half_d);
+        hi += __builtin_convertvector(x1, half_d) * __builtin_convertvector(y1, half_d);
+    }
+    double t[LANES / 2];
+    lo += hi;
+    memcpy(t, &lo, sizeof t);
+    for (; j < p; j++) t[0] += j < seen ? (double)d[j] * a[j] : 0.0; /* a row short of a whole vector */
+    for (int w = LANES / 4; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) t[l] += t[l + w];
+    return t[0];
+}
+
 static SoftmaxStatus softmax_visible(float *s, int seen, int width, float scale) {
     const int p = padded(seen, width);
-    float max = -INFINITY; /* a NaN is never the max: it reaches the sum below */
-#pragma omp simd reduction(max : max)
-    for (int j = 0; j < p; j++) {
-        const float v = j < seen ? s[j] * scale : -INFINITY; /* past seen: anything, even unset */
-        s[j] = v;
-        max = v > max ? v : max;
-    }
+    const float max = scale_and_max(s, seen, p, scale);
     double sum = 0.0; /* >= 1 (the max entry contributes exp(0)), or NaN */
     if (max > -INFINITY) {
 #pragma omp simd reduction(+ : sum)
@@ -160,9 +220,7 @@ void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *d
             float *d = tensor_at(&dsb, i, 0);
             const float *a = tensor_at(&ab, i, 0);
             const int p = padded(m, n); /* past m, d was not computed: selected away */
-            double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < p; j++) sum += j < m ? (double)d[j] * a[j] : 0.0;
+            const double sum = visible_dot(d, a, m, p);
 #pragma omp simd
             for (int j = 0; j < p; j++) d[j] = j < m ? a[j] * (d[j] - (float)sum) * scale : 0.0f;
             for (int j = p; j < n; j++) d[j] = 0.0f;
