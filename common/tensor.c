@@ -329,10 +329,12 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         if (colsums) /* op(B)'s column sums, read from the packed copy while it is in cache: row by row, as a plain loop would */
             for (int p = 0; p < n_panels; p++) {
                 const float *row = Bp + (size_t)p * NR * kc;
-                float *sum = colsums + p * NR;
-                const int w = N - p * NR < NR ? N - p * NR : NR;
+                const int w = N - p * NR < NR ? N - p * NR : NR; /* past w, the panel's padding: zeros */
+                float sum[NR] = {0}; /* a local, kept in registers (the output could alias the panel) */
+                memcpy(sum, colsums + p * NR, sizeof(float) * (size_t)w);
                 for (int k = 0; k < kc; k++, row += NR)
-                    for (int c = 0; c < w; c++) sum[c] += row[c];
+                    for (int c = 0; c < NR; c++) sum[c] += row[c];
+                memcpy(colsums + p * NR, sum, sizeof(float) * (size_t)w);
             }
         const bool first = k0 == 0 && !accumulate;
         const TileStep none = {NULL, NULL};
