@@ -293,6 +293,14 @@ static void activate_rows(const void *ctx, Tensor *h, int r0, int c0, int rows, 
     }
 }
 
+static void times_slope(const void *slope, Tensor *d, int r0, int c0, int rows, int cols) { /* d *= slope */
+    for (int r = r0; r < r0 + rows; r++) {
+        const float *s = tensor_at(slope, r, c0);
+        float *g = tensor_at(d, r, c0);
+        for (int k = 0; k < cols; k++) g[k] *= s[k];
+    }
+}
+
 void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, Activation act) {
     CHECK(tensor_same_shape(slope, a), "ffn: slope (%d, %d), a (%d, %d)", slope->rows, slope->cols, a->rows, a->cols);
     const ActivateRows step = {a, act};
@@ -309,17 +317,11 @@ void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, 
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act) {
     CHECK(act == c->act, "ffn_backward: the forward pass ran another activation");
-    /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), dW2, db2 added */
+    /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), and, as each block of
+     * its rows is finished, a = act(h): dh = da act'(h), in place over da (it is not needed after) */
     Tensor *dh = &c->da;
-    tensor_matmul(dh, dout, false, &p->W2, true); /* (T, C) x (C, d_ff) */
+    tensor_matmul_then(dh, dout, false, &p->W2, true, NULL, (TileStep){times_slope, &c->slope}); /* (T, C) x (C, d_ff) */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
-    /* a = act(h): dh = da act'(h), in place over da (it is not needed after) */
-#pragma omp parallel for schedule(static) if (worth_threads((double)dh->rows * dh->cols))
-    for (int t = 0; t < dh->rows; t++) {
-        const float *s = tensor_at(&c->slope, t, 0);
-        float *d = tensor_at(dh, t, 0);
-        for (int k = 0; k < dh->cols; k++) d[k] *= s[k];
-    }
     linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }
 
