@@ -129,14 +129,24 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
      * d r / dx_c = -r^3 (x_c - mean) / C. Collecting the three paths gives
      *   dx = r (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)). */
     const int C = x->cols;
-    /* dgamma and dbeta sum over the rows: one pass, in row order */
-    for (int t = 0; t < x->rows && (dgamma || dbeta); t++) {
-        const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
-        const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
-        if (dbeta)
-            for (int c = 0; c < C; c++) dbeta->data[c] += g[c];
-        if (dgamma)
-            for (int c = 0; c < C; c++) dgamma->data[c] += g[c] * ((xt[c] - m) * r);
+    /* dgamma and dbeta sum over the rows, in row order, GROUP columns at a time in local sums (kept
+     * in registers; summed in place, they were stored and reloaded on every row) */
+    enum { GROUP = 64 };
+    for (int c0 = 0; c0 < C && (dgamma || dbeta); c0 += GROUP) {
+        const int w = C - c0 < GROUP ? C - c0 : GROUP;
+        float sg[GROUP] = {0}, sb[GROUP] = {0};
+        if (dgamma) memcpy(sg, dgamma->data + c0, sizeof(float) * (size_t)w);
+        if (dbeta) memcpy(sb, dbeta->data + c0, sizeof(float) * (size_t)w);
+        for (int t = 0; t < x->rows; t++) {
+            const float *xt = tensor_at(x, t, c0), *g = tensor_at(dout, t, c0);
+            const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
+            for (int c = 0; c < w; c++) {
+                sb[c] += g[c];
+                sg[c] += g[c] * ((xt[c] - m) * r);
+            }
+        }
+        if (dgamma) memcpy(dgamma->data + c0, sg, sizeof(float) * (size_t)w);
+        if (dbeta) memcpy(dbeta->data + c0, sb, sizeof(float) * (size_t)w);
     }
     if (!dx) return;
     /* dx row by row: each row on its own, so rows can go to different threads. gam is a local:
