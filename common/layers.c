@@ -131,7 +131,7 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
     const int C = x->cols;
     /* dgamma and dbeta sum over the rows, in row order, GROUP columns at a time in local sums (kept
      * in registers; summed in place, they were stored and reloaded on every row) */
-    enum { GROUP = 64 };
+    enum { GROUP = 128 };
     for (int c0 = 0; c0 < C && (dgamma || dbeta); c0 += GROUP) {
         const int w = C - c0 < GROUP ? C - c0 : GROUP;
         float sg[GROUP] = {0}, sb[GROUP] = {0};
