@@ -320,8 +320,12 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     }
     float *Bp = xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
     /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not 120 + 8),
-     * so that threads taking blocks get equal shares */
-    const int share = (M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC); /* M over the fewest blocks */
+     * and as many as a multiple of the threads (512 rows on 2 threads: 6 blocks, 270 + 242 rows
+     * each, not 5 blocks split 3 + 2), so that threads taking blocks get equal shares. How the
+     * rows are cut changes no sum. */
+    const int threads = threads_available();
+    const int fewest = (M + MC - 1) / MC, wanted = threads > 1 ? (fewest + threads - 1) / threads * threads : fewest;
+    const int share = (M + wanted - 1) / wanted; /* M over that many blocks */
     const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
@@ -342,7 +346,7 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
                           k0 + kc == K ? then : none};
         /* threads take row blocks when there is enough work; else no parallel region at all (see
          * pack_b) */
-        if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads_available() > 1) {
+        if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads > 1) {
 #pragma omp parallel for schedule(static)
             for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
         } else
