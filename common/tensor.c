@@ -289,6 +289,18 @@ static void row_block(const KBlock *s, int ib) {
     if (s->then.fn) s->then.fn(s->then.ctx, s->C, i0, 0, mc, s->N);
 }
 
+/* colsums[j] += the sum of column j of panel p of Bp (kc rows), read from the packed copy while it
+ * is in cache, row by row as a plain loop over op(B) would add them. */
+static void panel_colsums(float *colsums, const float *Bp, int p, int kc, int N) {
+    const float *row = Bp + (size_t)p * NR * kc;
+    const int w = N - p * NR < NR ? N - p * NR : NR; /* past w, the panel's padding: zeros */
+    float sum[NR] = {0}; /* a local, kept in registers (the output could alias the panel) */
+    memcpy(sum, colsums + p * NR, sizeof(float) * (size_t)w);
+    for (int k = 0; k < kc; k++, row += NR)
+        for (int c = 0; c < NR; c++) sum[c] += row[c];
+    memcpy(colsums + p * NR, sum, sizeof(float) * (size_t)w);
+}
+
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
  * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores.
  * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
@@ -330,27 +342,27 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
         pack_b(Bp, B, tb, k0, kc, N);
-        if (colsums) /* op(B)'s column sums, read from the packed copy while it is in cache: row by row, as a plain loop would */
-            for (int p = 0; p < n_panels; p++) {
-                const float *row = Bp + (size_t)p * NR * kc;
-                const int w = N - p * NR < NR ? N - p * NR : NR; /* past w, the panel's padding: zeros */
-                float sum[NR] = {0}; /* a local, kept in registers (the output could alias the panel) */
-                memcpy(sum, colsums + p * NR, sizeof(float) * (size_t)w);
-                for (int k = 0; k < kc; k++, row += NR)
-                    for (int c = 0; c < NR; c++) sum[c] += row[c];
-                memcpy(colsums + p * NR, sum, sizeof(float) * (size_t)w);
-            }
         const bool first = k0 == 0 && !accumulate;
         const TileStep none = {NULL, NULL};
         const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri,
                           k0 + kc == K ? then : none};
         /* threads take row blocks when there is enough work; else no parallel region at all (see
          * pack_b) */
+        /* op(B)'s column sums when asked for (panel by panel, each by one thread), then the row blocks */
         if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads > 1) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel
+            {
+                if (colsums) {
+#pragma omp for schedule(static) nowait
+                    for (int p = 0; p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
+                }
+#pragma omp for schedule(static)
+                for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
+            }
+        } else {
+            for (int p = 0; colsums && p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
             for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
-        } else
-            for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
+        }
     }
     free(Bp);
     free(bias);

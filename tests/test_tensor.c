@@ -328,24 +328,37 @@ END_TEST
 
 /* The column sums that ride along with a product (a bias gradient) are the plain loop's, bit for bit:
  * the same rows added in the same order, in every transpose form, past KC and NR, added to what
- * was there. */
+ * was there; on 1 and 2 threads, the larger shape large enough for the threaded path. */
 START_TEST(test_matmul_colsums) {
     Rng rng;
     rng_seed(&rng, 6, 17);
-    const int M = 19, K = 300, N = 45;
-    for (int form = 0; form < 4; form++) {
-        const bool ta = form & 1, tb = form & 2;
+    const int shapes[][3] = {{19, 300, 45}, {130, 300, 200}};
+    for (int run = 0; run < 8; run++) {
+        const int M = shapes[run / 4 % 2][0], K = shapes[run / 4 % 2][1], N = shapes[run / 4 % 2][2];
+        const bool ta = run & 1, tb = run & 2;
         Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K), B = tb ? tensor_new(N, K) : tensor_new(K, N);
-        Tensor C = tensor_new(M, N), ref = tensor_new(M, N), sums = tensor_new(1, N), want = tensor_new(1, N);
+        Tensor ref = tensor_new(M, N), sums = tensor_new(1, N), want = tensor_new(1, N);
         tensor_randn(&A, &rng, 1.0f), tensor_randn(&B, &rng, 1.0f), tensor_randn(&sums, &rng, 1.0f);
         tensor_copy(&want, &sums);
         for (int k = 0; k < K; k++)
             for (int j = 0; j < N; j++) want.data[j] += tb ? *tensor_at(&B, j, k) : *tensor_at(&B, k, j);
         tensor_matmul_acc(&ref, &A, ta, &B, tb);
-        tensor_matmul_acc_colsums(&C, &A, ta, &B, tb, &sums);
-        ck_assert(tensor_rows_identical(&sums, &want, 0));
-        for (int r = 0; r < M; r++) ck_assert(tensor_rows_identical(&C, &ref, r));
-        Tensor *all[] = {&A, &B, &C, &ref, &sums, &want};
+        for (int threads = 1; threads <= 2; threads++) {
+            Tensor C2 = tensor_new(M, N), sums2 = tensor_new(1, N);
+            tensor_copy(&sums2, &sums);
+#ifdef _OPENMP
+            const int saved = omp_get_max_threads();
+            omp_set_num_threads(threads);
+#endif
+            tensor_matmul_acc_colsums(&C2, &A, ta, &B, tb, &sums2);
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+            ck_assert_msg(tensor_rows_identical(&sums2, &want, 0), "%d x %d x %d form %d, %d threads", M, K, N, run % 4, threads);
+            for (int r = 0; r < M; r++) ck_assert(tensor_rows_identical(&C2, &ref, r));
+            tensor_free(&C2), tensor_free(&sums2);
+        }
+        Tensor *all[] = {&A, &B, &ref, &sums, &want};
         for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_free(all[t]);
     }
 }
