@@ -73,14 +73,11 @@ static int padded(int seen, int width) {
     return p < width ? p : width;
 }
 
-/* Row i of a block: s = its scores, of which the first `seen` are visible. Scale them, softmax the
- * visible part in place (as tensor_softmax_rows does: less the max, exponentials summed in
- * double), write exact zeros over the rest of the row (up to `width`). A row holding NaN or +inf,
- * or only -inf, becomes NaN; the status says which. */
 /* LANES floats as one value (the GCC and Clang vector extension: one AVX-512 register, or several
  * narrower ones), and as many 32-bit integers, for masks. */
 typedef float lanes_f __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t lanes_i __attribute__((vector_size(LANES * sizeof(int32_t))));
+_Static_assert(LANES == 16, "the lane numbers below are written out for 16 lanes");
 
 /* Scale the row's first p scores, set those from `seen` on to -inf, and return the row's max. The
  * max is kept per lane in a vector and the lanes are compared in a short tree at the end: gcc's
@@ -141,6 +138,10 @@ static double visible_dot(const float *d, const float *a, int seen, int p) {
     return t[0];
 }
 
+/* Row i of the weights: s = its scores, of which the first `seen` are visible. Scale them, softmax
+ * the visible part in place (as tensor_softmax_rows does: less the max, exponentials summed in
+ * double), write exact zeros over the rest of the row (up to `width`). A row holding NaN or +inf,
+ * or only -inf, becomes NaN; the status says which. */
 static SoftmaxStatus softmax_visible(float *s, int seen, int width, float scale) {
     const int p = padded(seen, width);
     const float max = scale_and_max(s, seen, p, scale);
