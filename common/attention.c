@@ -289,9 +289,11 @@ void mha_cache_free(MhaCache *c) {
 /* Worth starting threads for: the heads' work in multiply-adds, against OpenMP's cost of waking
  * them (a few microseconds). Heads are independent, each done whole by one thread in the same
  * order, so the thread count changes no bit. */
+#ifdef _OPENMP /* (used only in the pragmas: a build without OpenMP would warn that it is unused) */
 static bool heads_in_parallel(const MhaCache *c) {
     return (double)c->B * c->H * c->T * c->T_kv * (c->C / c->H) > 2e6;
 }
+#endif
 
 void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tensor *xq, const Tensor *xkv) {
     const int T = c->T, Tk = c->T_kv, hs = c->C / c->H, n_heads = c->B * c->H;
@@ -312,7 +314,9 @@ void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tenso
            NaN, so that the loss does and the training loop can name the step */
         if (st == SOFTMAX_NOT_FINITE) tensor_fill(&oh, NAN);
         else if (st != SOFTMAX_OK) {
+#ifdef _OPENMP
 #pragma omp critical(mha_status)
+#endif
             if (first_bad < 0 || bh < first_bad) first_bad = bh, bad_row = bad, first_status = st;
         }
     }
