@@ -277,7 +277,7 @@ void ffn_cache_free(FfnCache *c) {
 }
 
 /* a = act(h) and the slope act'(h), for a block of rows of h that the product has just finished
- * (a TileStep, see tensor.h): the block is still in L2, so the activation makes no pass over memory
+ * (a BlockStep, see tensor.h): the block is still in L2, so the activation makes no pass over memory
  * of its own, and the slope, all the backward pass needs of h, is written over h. */
 typedef struct {
     Tensor *a;
@@ -315,7 +315,7 @@ void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, A
     CHECK(tensor_same_shape(slope, a), "ffn: slope (%d, %d), a (%d, %d)", slope->rows, slope->cols, a->rows, a->cols);
     const ActivateRows step = {a, act};
     /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), written where the slope goes, then a = act(h) */
-    tensor_matmul_then(slope, x, false, &p->W1, false, &p->b1, (TileStep){activate_rows, &step});
+    tensor_matmul_then(slope, x, false, &p->W1, false, &p->b1, (BlockStep){activate_rows, &step});
 }
 
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
@@ -330,7 +330,7 @@ void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, con
     /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), and, as each block of
      * its rows is finished, a = act(h): dh = da act'(h), in place over da (it is not needed after) */
     Tensor *dh = &c->da;
-    tensor_matmul_then(dh, dout, false, &p->W2, true, NULL, (TileStep){times_slope, &c->slope}); /* (T, C) x (C, d_ff) */
+    tensor_matmul_then(dh, dout, false, &p->W2, true, NULL, (BlockStep){times_slope, &c->slope}); /* (T, C) x (C, d_ff) */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
     linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }

@@ -99,7 +99,7 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
 }
 
 /* ==== matrix product ====
- * C = op(A) op(B) (+ C), computed the way fast BLAS libraries do it, in three layers:
+ * C = op(A) op(B) (+ C), computed the way fast BLAS libraries do it, in three layers and a fourth:
  *
  *  1. Packing. A block of op(B) (KC rows, all N columns) is copied into panels NR columns wide
  *     (two vector registers: 32 floats with AVX-512, 16 with AVX), each stored k by k:
@@ -117,6 +117,9 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
  *  3. Blocking: KC = 256 keeps a B panel (256 x 32 floats, 32 KiB) in L1 while every row tile of
  *     the block (MC = 120 rows, 20 tiles) passes over it; the A block (120 x 256, 120 KiB) stays
  *     in L2.
+ *  4. What rides on a product, so that it needs no pass over memory of its own: after the last
+ *     block of k, a BlockStep (when given) runs on each finished row block of C while it is still
+ *     in L2; and each packed block of op(B) gives its column sums (when asked for).
  * The order of the additions is fixed (k ascending, blocks in order), so results are the same
  * run after run; with OpenMP, threads take different row blocks of C, which changes nothing. */
 
@@ -225,6 +228,8 @@ static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *
     }
 }
 
+static const BlockStep NOTHING = {NULL, NULL};
+
 /* What the row blocks of one k block share. */
 typedef struct {
     Tensor *C;
@@ -236,7 +241,7 @@ typedef struct {
     const float *init;    /* the first k block starts from this, else NULL: add to C */
     bool init_is_row;     /* init is a bias of N values (padded), not one panel of zeros */
     Triangle tri;
-    TileStep then;        /* run on the row block when this is the last k block (fn NULL: none) */
+    BlockStep then;        /* run on the row block when this is the last k block (fn NULL: none) */
 } KBlock;
 
 /* Row block ib of C (rows ib * block ..) over one k block. */
@@ -272,7 +277,7 @@ static void row_block(const KBlock *s, int ib) {
             }
             /* ask for the next tile's rows while this one computes: its part of C (to be written), and
              * on the first panel its rows of A (on later panels they are in L2). Rows 6 at a time are
-             * too short a stream for the hardware's prefetcher to find (about 2% of a training step). */
+             * too short a stream for the hardware's prefetcher to find (1-2% of a training step, run side by side). */
             for (int r = 0; r < MR && i + MR + r < mc; r++) {
                 const float *c = tensor_at(C, top + MR + r, j);
                 __builtin_prefetch(c, 1);
@@ -306,7 +311,7 @@ static void panel_colsums(float *colsums, const float *Bp, int p, int kc, int N)
  * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
  * tile that straddles the diagonal is computed whole. */
 static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init,
-                   Triangle tri, TileStep then, float *colsums) {
+                   Triangle tri, BlockStep then, float *colsums) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
@@ -343,9 +348,8 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         const int kc = K - k0 < KC ? K - k0 : KC;
         pack_b(Bp, B, tb, k0, kc, N);
         const bool first = k0 == 0 && !accumulate;
-        const TileStep none = {NULL, NULL};
         const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri,
-                          k0 + kc == K ? then : none};
+                          k0 + kc == K ? then : NOTHING};
         /* threads take row blocks when there is enough work; else no parallel region at all (see
          * pack_b) */
         /* op(B)'s column sums when asked for (panel by panel, each by one thread), then the row blocks */
@@ -369,7 +373,6 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
 }
 
 static const Triangle FULL = {TRI_NONE, 0};
-static const TileStep NOTHING = {NULL, NULL};
 
 void tensor_matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb) {
     matmul(C, A, ta, B, tb, false, NULL, FULL, NOTHING, NULL);
@@ -393,7 +396,7 @@ void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tenso
     tensor_matmul_then(C, A, false, B, false, bias, NOTHING);
 }
 
-void tensor_matmul_then(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, const Tensor *bias, TileStep then) {
+void tensor_matmul_then(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, const Tensor *bias, BlockStep then) {
     CHECK(!bias || (bias->rows == 1 && bias->cols == C->cols), "bias (%d, %d) for output (%d, %d)", bias->rows,
           bias->cols, C->rows, C->cols);
     matmul(C, A, ta, B, tb, false, bias ? bias->data : NULL, FULL, then, NULL);

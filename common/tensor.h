@@ -100,10 +100,10 @@ void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tenso
 typedef struct {
     void (*fn)(const void *ctx, Tensor *C, int r0, int c0, int rows, int cols);
     const void *ctx;
-} TileStep;
-/* C = op(A) op(B) + bias (bias: a (1, N) row, or NULL for none), then `then` on each tile. */
+} BlockStep;
+/* C = op(A) op(B) + bias (bias: a (1, N) row, or NULL for none), then `then` on each block of rows. */
 void tensor_matmul_then(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b,
-                        const Tensor *bias, TileStep then);
+                        const Tensor *bias, BlockStep then);
 
 /* Products with a triangle of zeros, as causal attention has (keys after the query are masked):
  *   TRI_C_LOWER: only C[i][j] with j <= i + offset is wanted; the rest of C may be left unwritten

@@ -266,7 +266,7 @@ START_TEST(test_matmul_threads_same_bits) {
 }
 END_TEST
 
-/* A TileStep sees each element of C exactly once, after its whole sum: with K = 300 past KC = 256
+/* A BlockStep sees each element of C exactly once, after its whole sum: with K = 300 past KC = 256
  * the sums are built in two k blocks, and a step run after the first would see partial sums. The
  * step copies what it sees and counts its visits; C itself must be what tensor_matmul (with the
  * bias) gives, bit for bit, in every transpose form and with both thread counts. */
@@ -274,7 +274,7 @@ typedef struct {
     Tensor *seen, *visits;
 } Watch;
 
-static void watch_tile(const void *ctx, Tensor *C, int r0, int c0, int rows, int cols) {
+static void watch_block(const void *ctx, Tensor *C, int r0, int c0, int rows, int cols) {
     const Watch *w = ctx;
     for (int r = r0; r < r0 + rows; r++)
         for (int c = c0; c < c0 + cols; c++) {
@@ -283,7 +283,7 @@ static void watch_tile(const void *ctx, Tensor *C, int r0, int c0, int rows, int
         }
 }
 
-START_TEST(test_matmul_tile_step) {
+START_TEST(test_matmul_block_step) {
     Rng rng;
     rng_seed(&rng, 8, 13);
     const int M = 131, K = 300, N = 45;
@@ -301,7 +301,7 @@ START_TEST(test_matmul_tile_step) {
             tensor_matmul(&ref, &A, ta, &B, tb);
             tensor_fill(&C, NAN); /* every element must be stored */
             const Watch w = {&seen, &visits};
-            tensor_matmul_then(&C, &A, ta, &B, tb, NULL, (TileStep){watch_tile, &w});
+            tensor_matmul_then(&C, &A, ta, &B, tb, NULL, (BlockStep){watch_block, &w});
             for (int r = 0; r < M; r++) {
                 ck_assert(tensor_rows_identical(&C, &ref, r));
                 ck_assert(tensor_rows_identical(&seen, &C, r));
@@ -310,7 +310,7 @@ START_TEST(test_matmul_tile_step) {
             if (!ta && !tb) { /* with the bias: the same as tensor_matmul_bias */
                 tensor_fill(&visits, 0.0f);
                 tensor_matmul_bias(&ref, &A, &B, &bias);
-                tensor_matmul_then(&C, &A, ta, &B, tb, &bias, (TileStep){watch_tile, &w});
+                tensor_matmul_then(&C, &A, ta, &B, tb, &bias, (BlockStep){watch_block, &w});
                 for (int r = 0; r < M; r++) {
                     ck_assert(tensor_rows_identical(&C, &ref, r));
                     ck_assert(tensor_rows_identical(&seen, &C, r));
@@ -377,7 +377,7 @@ Suite *tensor_suite(void) {
     tcase_add_test(tc, test_max_abs_diff);
     tcase_add_test(tc, test_pca_by_hand);
     tcase_add_test(tc, test_matmul_threads_same_bits);
-    tcase_add_test(tc, test_matmul_tile_step);
+    tcase_add_test(tc, test_matmul_block_step);
     tcase_add_test(tc, test_matmul_colsums);
     suite_add_tcase(s, tc);
     return s;

@@ -268,10 +268,7 @@ int main(int argc, char **argv) {
             }
         fclose(f);
     }
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
+    const int threads = threads_available();
     printf("make bench: %s, %ld cores online, OpenMP threads %d%s\n\n", model, sysconf(_SC_NPROCESSORS_ONLN), threads,
 #ifdef _OPENMP
            ""
