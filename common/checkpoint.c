@@ -1,7 +1,7 @@
 /* checkpoint: the binary format described in checkpoint.h. */
 #include "checkpoint.h"
 
-#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -57,8 +57,21 @@ uint64_t checkpoint_checksum(const unsigned char *p, size_t n) {
     return h;
 }
 
-void checkpoint_save(const char *path, const Model *m, const Vocab *vocab, TokenLevel level, const AdamW *opt,
-                     const TrainState *ts) {
+static void put_f64(Buf *b, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put_u64(b, u);
+}
+
+/* A version-2 section: its tag, its length, then what `body` holds. */
+static void put_section(Buf *b, const char tag[4], const Buf *body) {
+    put(b, tag, 4);
+    put_u64(b, body->len);
+    if (body->len) put(b, body->data, body->len);
+}
+
+unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLevel level, const AdamW *opt,
+                                    const TrainState *ts, size_t *len) {
     const ModelConfig *c = &m->cfg;
     Buf b = {0};
     put(&b, MAGIC, 8);
@@ -69,9 +82,9 @@ void checkpoint_save(const char *path, const Model *m, const Vocab *vocab, Token
     put_u32(&b, (uint32_t)(level == LEVEL_WORD));
     put_u32(&b, (uint32_t)vocab->size);
     for (int i = 0; i < vocab->size; i++) {
-        const uint32_t len = (uint32_t)strlen(vocab->word[i]);
-        put_u32(&b, len);
-        put(&b, vocab->word[i], len);
+        const uint32_t wl = (uint32_t)strlen(vocab->word[i]);
+        put_u32(&b, wl);
+        put(&b, vocab->word[i], wl);
     }
     put_u64(&b, m->n_params);
     put_f32s(&b, m->param_mem, m->n_params);
@@ -88,22 +101,40 @@ void checkpoint_save(const char *path, const Model *m, const Vocab *vocab, Token
         put_f32s(&b, zeros, m->n_params);
         free(zeros);
     }
-    put_u64(&b, checkpoint_checksum(b.data, b.len));
-
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) die(EXIT_USAGE, "--save: the file name is too long");
-    FILE *f = fopen(tmp, "wb");
-    if (!f) die(EXIT_RUNTIME, "cannot write %s: %s", tmp, strerror(errno));
-    bool ok = fwrite(b.data, 1, b.len, f) == b.len;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok; /* on the disk before the rename makes it the checkpoint */
-    ok = fclose(f) == 0 && ok;
-    free(b.data);
-    if (!ok) {
-        remove(tmp);
-        die(EXIT_RUNTIME, "error while writing %s (disk full?); %s is unchanged", tmp, path);
+    if (ts && ts->has_schedule) {
+        Buf s = {0};
+        put_f64(&s, ts->schedule.lr);
+        put_u64(&s, (uint64_t)ts->schedule.warmup);
+        put_u64(&s, (uint64_t)ts->schedule.steps);
+        put_f64(&s, ts->schedule.clip);
+        put_f64(&s, ts->schedule.lr / 10); /* where the cosine ends (train.h) */
+        put_section(&b, "schd", &s);
+        free(s.data);
     }
-    if (rename(tmp, path) != 0) die(EXIT_RUNTIME, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (ts && (ts->n_history > 0 || ts->running_steps > 0)) {
+        Buf s = {0};
+        put_u32(&s, (uint32_t)ts->n_history);
+        for (int i = 0; i < ts->n_history; i++) {
+            put_u64(&s, (uint64_t)ts->history[i].step);
+            put_f64(&s, ts->history[i].train);
+            put_f64(&s, ts->history[i].val);
+        }
+        put_f64(&s, ts->running_loss);
+        put_u64(&s, (uint64_t)ts->running_steps);
+        put_section(&b, "loss", &s);
+        free(s.data);
+    }
+    put_u64(&b, checkpoint_checksum(b.data, b.len));
+    *len = b.len;
+    return b.data;
+}
+
+void checkpoint_save(const char *path, const Model *m, const Vocab *vocab, TokenLevel level, const AdamW *opt,
+                     const TrainState *ts) {
+    size_t len;
+    unsigned char *data = checkpoint_serialize(m, vocab, level, opt, ts, &len);
+    util_write_file(path, data, len);
+    free(data);
 }
 
 /* ==== reading ==== */
@@ -168,6 +199,154 @@ static float *get_f32s(Reader *r, size_t n, const char *what) {
     return v;
 }
 
+static double get_f64(Reader *r, const char *what) {
+    const uint64_t u = get_u64(r, what);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+/* The name of the parameter tensor that holds flat element k, in the file's order (see
+ * checkpoint.h), and k's index inside it. */
+static void tensor_of(const ModelConfig *c, size_t k, char *name, size_t size, size_t *elem) {
+    const size_t C = (size_t)c->d_model, V = (size_t)c->vocab;
+    size_t at = 0;
+#define SPAN(label, n)                                                                            \
+    do {                                                                                          \
+        if (k < at + (n)) {                                                                       \
+            snprintf(name, size, "%s", label);                                                    \
+            *elem = k - at;                                                                       \
+            return;                                                                               \
+        }                                                                                         \
+        at += (n);                                                                                \
+    } while (0)
+    SPAN("wte", V * C);
+    if (c->pos == POS_LEARNED) SPAN("wpe", (size_t)c->max_len * C);
+    BlockParams bp;
+    Arena count = {NULL, 0}; /* only the shapes and names of one block's tensors */
+    block_params_layout(&bp, c->d_model, c->d_ff, &count);
+    for (int l = 0; l < c->layers; l++)
+        for (int i = 0; i < BLOCK_N_TENSORS; i++) {
+            const char *part;
+            const Tensor *t = block_tensor(&bp, i, &part);
+            char label[64];
+            snprintf(label, sizeof label, "block%d.%s", l, part);
+            SPAN(label, (size_t)t->rows * (size_t)t->cols);
+        }
+    if (c->norm == NORM_PRE) {
+        SPAN("lnf.g", C);
+        SPAN("lnf.b", C);
+    }
+    SPAN("lm_head", C * V);
+#undef SPAN
+    snprintf(name, size, "?");
+    *elem = k;
+}
+
+/* The first element of v[0..n) that is not finite (or negative, with nonneg), naming its tensor. */
+static bool check_finite(Reader *r, const ModelConfig *c, const float *v, size_t n, bool nonneg, const char *what) {
+    if (r->failed || !v) return false;
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k]) || (nonneg && v[k] < 0)) {
+            char name[64];
+            size_t e;
+            tensor_of(c, k, name, sizeof name, &e);
+            return fail(r, "%s of %s holds %g at element %zu: the checkpoint is unusable", what, name, (double)v[k], e);
+        }
+    return true;
+}
+
+/* Each configuration field within what a chapter can train; false with the field named. */
+static bool check_config(Reader *r, const int32_t cfg[11]) {
+    static const char *const field[11] = {"vocab", "d_model", "heads", "d_ff", "layers", "max_len",
+                                          "causal", "norm", "pos", "act", "tied"};
+    static const int32_t lo[11] = {3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
+    static const int32_t hi[11] = {CHECKPOINT_MAX_VOCAB, CHECKPOINT_MAX_D_MODEL, CHECKPOINT_MAX_HEADS,
+                                   CHECKPOINT_MAX_D_FF, CHECKPOINT_MAX_LAYERS, CHECKPOINT_MAX_LEN, 1, 1, 1, 1, 1};
+    for (int i = 0; i < 11; i++)
+        if (cfg[i] < lo[i] || cfg[i] > hi[i])
+            return fail(r, "invalid model configuration in the checkpoint: %s is %d, outside %d..%d%s", field[i], cfg[i],
+                        lo[i], hi[i], i == 0 ? " (there are three special tokens: <unk>, <s>, </s>)" : "");
+    if (cfg[1] % cfg[2] != 0)
+        return fail(r, "invalid model configuration in the checkpoint: heads %d do not divide d_model %d", cfg[2], cfg[1]);
+    return true;
+}
+
+/* The version-2 sections, from r->pos to the checksum. */
+static void read_sections(Reader *r, Checkpoint *ck) {
+    bool seen_schd = false, seen_loss = false;
+    while (!r->failed && r->pos + 8 < r->len) {
+        if (r->len - 8 - r->pos < 12) {
+            fail(r, "truncated checkpoint (a section header at byte %zu)", r->pos);
+            return;
+        }
+        char tag[5] = {0};
+        memcpy(tag, r->p + r->pos, 4);
+        r->pos += 4;
+        const uint64_t n = get_u64(r, "a section");
+        if (n > r->len - 8 - r->pos) {
+            fail(r, "truncated checkpoint (section '%.4s' of %llu bytes at byte %zu)", tag, (unsigned long long)n, r->pos);
+            return;
+        }
+        const size_t end = r->pos + (size_t)n;
+        bool *seen = strcmp(tag, "schd") == 0 ? &seen_schd : strcmp(tag, "loss") == 0 ? &seen_loss : NULL;
+        if (seen && *seen) {
+            fail(r, "section '%s' appears twice", tag);
+            return;
+        }
+        if (seen == &seen_schd) {
+            Schedule *s = &ck->train.schedule;
+            if (n != 40) {
+                fail(r, "section 'schd' has %llu bytes, not 40", (unsigned long long)n);
+                return;
+            }
+            s->lr = get_f64(r, "the schedule");
+            s->warmup = (long)get_u64(r, "the schedule");
+            s->steps = (long)get_u64(r, "the schedule");
+            s->clip = get_f64(r, "the schedule");
+            const double final = get_f64(r, "the schedule");
+            if (!(s->lr > 0 && s->lr <= 1) || !(s->clip > 0 && s->clip <= 1e6) || s->warmup < 0 ||
+                s->warmup > CHECKPOINT_MAX_STEPS || s->steps < 1 || s->steps > CHECKPOINT_MAX_STEPS)
+                fail(r, "invalid schedule: peak rate %g, warm-up %ld, total %ld steps, clipping %g", s->lr, s->warmup,
+                     s->steps, s->clip);
+            else if (!(fabs(final - s->lr / 10) <= 1e-12 * s->lr))
+                fail(r, "the schedule ends at %g, but this program decays to a tenth of the peak (%g)", final, s->lr / 10);
+            ck->train.has_schedule = true;
+        } else if (seen == &seen_loss) {
+            const uint32_t count = get_u32(r, "the loss history");
+            if ((uint64_t)count * 24 + 20 != n) {
+                fail(r, "section 'loss' has %llu bytes for %u points", (unsigned long long)n, count);
+                return;
+            }
+            ck->train.history = xmalloc(sizeof(LossPoint) * (count ? count : 1));
+            ck->train.n_history = (int)count;
+            for (uint32_t i = 0; i < count && !r->failed; i++) {
+                LossPoint *q = &ck->train.history[i];
+                q->step = (long)get_u64(r, "the loss history");
+                q->train = get_f64(r, "the loss history");
+                q->val = get_f64(r, "the loss history");
+                if (q->step < 0 || q->step > ck->train.steps_done || (i > 0 && q->step <= q[-1].step) ||
+                    !isfinite(q->train) || !isfinite(q->val))
+                    fail(r, "loss history point %u (step %ld, losses %g and %g) is out of order or not finite", i, q->step,
+                         q->train, q->val);
+            }
+            ck->train.running_loss = get_f64(r, "the loss history");
+            ck->train.running_steps = (long)get_u64(r, "the loss history");
+            const long last = count ? ck->train.history[count - 1].step : 0;
+            if (!r->failed && (!isfinite(ck->train.running_loss) || ck->train.running_steps < 0 ||
+                               ck->train.running_steps > ck->train.steps_done - last))
+                fail(r, "the loss history's last %ld steps (after step %ld) do not fit the %ld steps done",
+                     ck->train.running_steps, last, ck->train.steps_done);
+        } else if (tag[0] >= 'A' && tag[0] <= 'Z') {
+            fail(r, "the checkpoint needs section '%.4s', which this program does not know (a newer program wrote it)",
+                 tag);
+            return;
+        }
+        if (seen) *seen = true;
+        r->pos = end; /* an optional section this program does not know is skipped */
+    }
+}
+
 bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, char *err, size_t err_size) {
     memset(ck, 0, sizeof *ck);
     Reader r = {data, len, 0, err, err_size, false};
@@ -175,8 +354,9 @@ bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, cha
     r.pos = 8;
     const uint32_t version = get_u32(&r, "the version");
     if (r.failed) return false;
-    if (version != CHECKPOINT_VERSION)
-        return fail(&r, "checkpoint version %u, but this program reads version %d", version, CHECKPOINT_VERSION);
+    if (version != 1 && version != CHECKPOINT_VERSION)
+        return fail(&r, "checkpoint version %u, but this program reads versions 1 and %d", version, CHECKPOINT_VERSION);
+    ck->version = version;
     /* the checksum first: everything after this point can trust its bytes */
     if (len < r.pos + 8 && !need(&r, 8, "the checksum")) return false;
     uint64_t stored = 0;
@@ -184,17 +364,18 @@ bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, cha
     int32_t cfg[11];
     for (int i = 0; i < 11; i++) cfg[i] = (int32_t)get_u32(&r, "the configuration");
     if (r.failed) return false;
+    if (checkpoint_checksum(data, len - 8) != stored) return fail(&r, "checksum mismatch: the checkpoint is corrupted");
+    if (!check_config(&r, cfg)) return false;
     ModelConfig *c = &ck->cfg;
     *c = (ModelConfig){.vocab = cfg[0], .d_model = cfg[1], .heads = cfg[2], .d_ff = cfg[3], .layers = cfg[4],
                        .max_len = cfg[5], .causal = cfg[6] != 0, .norm = cfg[7] ? NORM_PRE : NORM_POST,
                        .pos = cfg[8] ? POS_LEARNED : POS_SINUSOIDAL, .act = cfg[9] ? ACT_GELU : ACT_RELU,
                        .tied = cfg[10] != 0};
     const char *cerr = model_config_error(c);
-    if (cerr || c->vocab > 10000000 || c->d_model > 65536 || c->d_ff > 1 << 20 || c->layers > 1024 ||
-        c->max_len > 1 << 20)
-        return fail(&r, "invalid model configuration in the checkpoint (%s)", cerr ? cerr : "sizes too large");
-    if (checkpoint_checksum(data, len - 8) != stored) return fail(&r, "checksum mismatch: the checkpoint is corrupted");
-    ck->level = get_u32(&r, "the token level") ? LEVEL_WORD : LEVEL_CHAR;
+    if (cerr) return fail(&r, "invalid model configuration in the checkpoint (%s)", cerr);
+    const uint32_t level = get_u32(&r, "the token level");
+    if (!r.failed && level > 1) return fail(&r, "token level %u, but 0 (characters) and 1 (words) are the only ones", level);
+    ck->level = level ? LEVEL_WORD : LEVEL_CHAR;
     const uint32_t n_words = get_u32(&r, "the vocabulary size");
     if (r.failed) return false;
     if ((int64_t)n_words != c->vocab) return fail(&r, "%u words in the vocabulary but vocab = %d", n_words, c->vocab);
@@ -206,8 +387,9 @@ bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, cha
         memcpy(w, data + r.pos, wl);
         w[wl] = '\0';
         r.pos += wl;
-        const int id = strlen(w) == wl ? vocab_add(&ck->vocab, w) : -1;
-        if (id != (int)i) fail(&r, "vocabulary entry %u is a NUL-holding, duplicate or out-of-order word", i);
+        const bool text = wl > 0 && strlen(w) == wl && util_utf8_invalid_at(w, wl) < 0;
+        const int id = text ? vocab_add(&ck->vocab, w) : -1;
+        if (id != (int)i) fail(&r, "vocabulary entry %u is empty, not UTF-8 text, a duplicate or out of order", i);
         free(w);
         if (r.failed) break;
     }
@@ -215,13 +397,25 @@ bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, cha
     if (!r.failed && (int64_t)ck->n_params != (int64_t)model_param_count(c))
         fail(&r, "%zu parameters stored, but the configuration needs %ld", ck->n_params, model_param_count(c));
     ck->params = get_f32s(&r, ck->n_params, "the parameters");
-    ck->adam_step = (long)get_u64(&r, "the optimiser step");
-    ck->train.steps_done = (long)get_u64(&r, "the training step");
+    check_finite(&r, c, ck->params, ck->n_params, false, "the parameter");
+    const int64_t adam_step = (int64_t)get_u64(&r, "the optimiser step");
+    const int64_t steps_done = (int64_t)get_u64(&r, "the training step");
     ck->train.data_rng.state = get_u64(&r, "the data generator");
     ck->train.data_rng.inc = get_u64(&r, "the data generator");
+    if (!r.failed && (adam_step < 0 || adam_step > CHECKPOINT_MAX_STEPS || steps_done < 0 || steps_done > CHECKPOINT_MAX_STEPS))
+        fail(&r, "AdamW's step %lld or the steps done %lld outside 0..%d", (long long)adam_step, (long long)steps_done,
+             CHECKPOINT_MAX_STEPS);
+    if (!r.failed && steps_done > 0 && (ck->train.data_rng.inc & 1) == 0)
+        fail(&r, "the data sampler's increment is even: not a state this program writes");
+    ck->adam_step = (long)adam_step;
+    ck->train.steps_done = (long)steps_done;
     ck->adam_m = get_f32s(&r, ck->n_params, "the optimiser moments");
     ck->adam_v = get_f32s(&r, ck->n_params, "the optimiser moments");
-    if (!r.failed && r.pos + 8 != len) fail(&r, "%zu unexpected bytes before the checksum", len - 8 - r.pos);
+    check_finite(&r, c, ck->adam_m, ck->n_params, false, "AdamW's first moment");
+    check_finite(&r, c, ck->adam_v, ck->n_params, true, "AdamW's second moment");
+    if (!r.failed && version >= 2) read_sections(&r, ck);
+    if (!r.failed && r.pos + 8 > len) fail(&r, "truncated checkpoint (the moments run into the checksum)");
+    if (!r.failed && r.pos + 8 < len) fail(&r, "%zu unexpected bytes before the checksum", len - 8 - r.pos);
     if (r.failed) {
         checkpoint_free(ck);
         return false;
@@ -230,33 +424,93 @@ bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, cha
 }
 
 void checkpoint_load(Checkpoint *ck, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die(EXIT_RUNTIME, "cannot read checkpoint %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *data = xmalloc(cap);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            unsigned char *bigger = realloc(data, cap);
-            if (!bigger) die(EXIT_RUNTIME, "out of memory reading %s", path);
-            data = bigger;
-        }
-        size_t got = fread(data + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    const bool failed = ferror(f);
-    fclose(f);
-    if (failed) die(EXIT_RUNTIME, "cannot read checkpoint %s: read error", path);
+    size_t len;
+    /* 4 x 10^7 parameters (three arrays of floats) is beyond every chapter's largest model */
+    unsigned char *data = (unsigned char *)util_read_file(path, UTIL_MAX_FILE_BYTES, &len, "checkpoint");
     char err[256];
     const bool ok = checkpoint_parse(ck, data, len, err, sizeof err);
     free(data);
     if (!ok) die(EXIT_RUNTIME, "%s: %s", path, err);
 }
 
+/* The value of a number option, and whether it was given. */
+static bool given(const CliOption *opts, int n, const char *name, double *value) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(opts[i].name, name) == 0) {
+            if (value) *value = opts[i].kind == CLI_INT ? (double)*(const long long *)opts[i].value : *(const double *)opts[i].value;
+            return opts[i].seen;
+        }
+    return false;
+}
+
+Schedule checkpoint_schedule(const Checkpoint *ck, const char *path, Schedule flags, const CliOption *opts, int n_opts,
+                             long *stop, FILE *out) {
+    const TrainState *t = &ck->train;
+    *stop = flags.steps;
+    if (!t->has_schedule) {
+        if (t->steps_done > 0)
+            fprintf(out, "  %s holds no learning-rate schedule (version %u): the schedule is built from the flags, a\n"
+                         "  warm-up of %ld steps and a cosine to step %ld, which continues the earlier run exactly only\n"
+                         "  if it used the same --steps, --warmup and --lr.\n",
+                    path, ck->version, flags.warmup, flags.steps);
+        return flags;
+    }
+    const Schedule s = t->schedule;
+    const struct {
+        const char *flag;
+        double have;
+    } fixed[] = {{"--lr", s.lr}, {"--warmup", (double)s.warmup}, {"--clip", s.clip}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        double v;
+        if (given(opts, n_opts, fixed[i].flag, &v) && v != fixed[i].have)
+            die(EXIT_USAGE, "%s: %g, but the checkpoint %s trains with %g: a resumed run continues its stored schedule",
+                fixed[i].flag, v, path, fixed[i].have);
+    }
+    if (!given(opts, n_opts, "--steps", NULL)) *stop = s.steps;
+    fprintf(out, "  the stored schedule continues: peak rate %g, warm-up %ld steps, cosine down to %g at step %ld", s.lr,
+            s.warmup, s.lr / 10, s.steps);
+    if (*stop > s.steps && *stop > t->steps_done)
+        fprintf(out, ";\n  steps %ld to %ld go beyond it and run at its final rate %g (a run of %ld steps from the start\n"
+                     "  would have decayed over all of them: this is a longer run, not the same one)",
+                (s.steps > t->steps_done ? s.steps : t->steps_done) + 1, *stop, s.lr / 10, *stop);
+    fprintf(out, ".\n");
+    return s;
+}
+
+void checkpoint_check_flags(const Checkpoint *ck, const char *path, const CliOption *opts, int n_opts) {
+    const ModelConfig *c = &ck->cfg;
+    const struct {
+        const char *flag;
+        int have;
+    } sizes[] = {{"--layers", c->layers}, {"--heads", c->heads}, {"--d-model", c->d_model}, {"--d-ff", c->d_ff},
+                 {"--context", c->max_len}},
+      choices[] = {{"--norm", c->norm == NORM_PRE}, {"--pos", c->pos == POS_LEARNED}, {"--act", c->act == ACT_GELU},
+                   {"--level", ck->level == LEVEL_WORD}};
+    for (int i = 0; i < n_opts; i++) {
+        const CliOption *o = &opts[i];
+        if (!o->seen) continue;
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            if (o->kind != CLI_INT || strcmp(o->name, sizes[k].flag) != 0) continue;
+            long long v = *(const long long *)o->value;
+            if (v == 0 && strcmp(o->name, "--d-ff") == 0) v = 4LL * c->d_model; /* 0 means 4 x d_model */
+            if (v != sizes[k].have)
+                die(EXIT_USAGE, "%s: %lld, but the checkpoint %s was trained with %d", o->name, v, path, sizes[k].have);
+        }
+        for (size_t k = 0; k < sizeof choices / sizeof choices[0]; k++) {
+            if (o->kind != CLI_CHOICE || strcmp(o->name, choices[k].flag) != 0) continue;
+            const int v = *(const int *)o->value;
+            if (v != choices[k].have) {
+                char given[32], have[32];
+                die(EXIT_USAGE, "%s: %s, but the checkpoint %s was trained with %s", o->name,
+                    cli_choice_name(o, v, given, sizeof given), path, cli_choice_name(o, choices[k].have, have, sizeof have));
+            }
+        }
+    }
+}
+
 void checkpoint_free(Checkpoint *ck) {
     if (!ck) return;
     vocab_free(&ck->vocab);
-    free(ck->params), free(ck->adam_m), free(ck->adam_v);
+    free(ck->params), free(ck->adam_m), free(ck->adam_v), free(ck->train.history);
     memset(ck, 0, sizeof *ck);
 }

@@ -93,6 +93,10 @@ static const char *choice_name(const char *choices, int index, char *buf, size_t
     return buf;
 }
 
+const char *cli_choice_name(const CliOption *o, int index, char *buf, size_t size) {
+    return choice_name(o->choices, index, buf, size);
+}
+
 /* A user's argument as it appears in a message: control characters as \xNN (a newline in an
  * argument must not break the message's one line), at most 60 bytes of it. */
 static const char *shown(const char *text, size_t len, char *buf, size_t size) {
@@ -110,11 +114,47 @@ static const char *shown(const char *text, size_t len, char *buf, size_t size) {
     return buf;
 }
 
+bool cli_is_path(const CliOption *o) {
+    return o->kind == CLI_STRING && o->meta && (strcmp(o->meta, "FILE") == 0 || strcmp(o->meta, "DIR") == 0);
+}
+
+/* A decimal number as a person writes it: [sign] digits [. digits] [e [sign] digits]. strtod would
+ * also take hexadecimal ("0x10" is 16), "inf" and "nan", which no whole-number flag accepts either. */
+static bool decimal(const char *t) {
+    if (*t == '+' || *t == '-') t++;
+    const size_t whole = strspn(t, "0123456789");
+    t += whole;
+    size_t frac = 0;
+    if (*t == '.') frac = strspn(++t, "0123456789"), t += frac;
+    if (whole + frac == 0) return false;
+    if (*t == 'e' || *t == 'E') {
+        t++;
+        if (*t == '+' || *t == '-') t++;
+        const size_t exp = strspn(t, "0123456789");
+        if (exp == 0) return false;
+        t += exp;
+    }
+    return *t == '\0';
+}
+
 /* Parse text as the option's value; false with a message in err when it is not one. */
 static bool set_value(CliOption *o, const char *text, char *err, size_t err_size) {
     char range[128], t[256];
     describe_range(range, sizeof range, o);
     if (o->kind == CLI_STRING) {
+        if (cli_is_path(o)) {
+            if (text[0] == '\0') {
+                snprintf(err, err_size, "%s: an empty name; expected a %s name", o->name, strcmp(o->meta, "DIR") == 0 ? "folder" : "file");
+                return false;
+            }
+        } else {
+            const long bad = util_utf8_invalid_at(text, strlen(text));
+            if (bad >= 0) {
+                snprintf(err, err_size, "%s: not valid UTF-8 at byte %ld (0x%02x); expected UTF-8 text", o->name, bad,
+                         (unsigned char)text[bad]);
+                return false;
+            }
+        }
         *(const char **)o->value = text;
         return true;
     }
@@ -143,8 +183,8 @@ static bool set_value(CliOption *o, const char *text, char *err, size_t err_size
         }
         *(long long *)o->value = v;
     } else {
-        double v = blank ? 0 : strtod(text, &end);
-        if (blank || *end != '\0' || isnan(v)) {
+        double v = blank || !decimal(text) ? 0 : strtod(text, &end);
+        if (blank || !decimal(text) || *end != '\0' || isnan(v)) {
             snprintf(err, err_size, "%s: '%s' is not a number; expected %s", o->name, shown(text, SIZE_MAX, t, sizeof t),
                      range);
             return false;

@@ -5,7 +5,12 @@
  * Parsing is strict: a value that is not entirely a number, a number outside the option's range, a
  * missing value, an unknown option or a stray argument is a usage error: one line on stderr naming
  * the option and its valid range, exit status 2. --help prints every option with its range and
- * default, and exits 0. */
+ * default, and exits 0.
+ *
+ * Numbers are decimal (a real option refuses "0x10", "inf" and "nan" as a whole-number one does).
+ * A string option whose meta is "FILE" or "DIR" names a path: any bytes, but not an empty name.
+ * Every other string option is text a program reads (a sentence, a prompt): it must be valid UTF-8,
+ * checked here once, the same check as a text file's (util_utf8_invalid_at). */
 #ifndef CLI_H
 #define CLI_H
 
@@ -55,6 +60,12 @@ CliOption cli_string(const char *name, const char **value, const char *meta, con
 CliOption cli_choice(const char *name, int *value, const char *choices, const char *help);
 
 typedef enum { CLI_PARSED, CLI_HELP, CLI_ERROR } CliResult;
+
+/* The index-th word of a CLI_CHOICE option ("pre" for index 1 of "post|pre"), copied into buf. */
+const char *cli_choice_name(const CliOption *o, int index, char *buf, size_t size);
+
+/* True for a string option that names a file or folder (meta "FILE" or "DIR"), not text. */
+bool cli_is_path(const CliOption *o);
 
 CliCommon cli_common_defaults(void);
 

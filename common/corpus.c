@@ -1,12 +1,10 @@
 /* corpus: files, lines, tokens, vocabulary (see corpus.h). */
 #include "corpus.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "rng.h"
 #include "util.h"
@@ -14,28 +12,8 @@
 /* ==== files ==== */
 
 char *corpus_read_file(const char *path, size_t *len) {
-    struct stat st;
-    if (stat(path, &st) != 0) die(EXIT_RUNTIME, "cannot read %s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) die(EXIT_RUNTIME, "cannot read %s: it is a directory", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) die(EXIT_RUNTIME, "cannot read %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap *= 2;
-            char *bigger = realloc(buf, cap);
-            if (!bigger) die(EXIT_RUNTIME, "out of memory reading %s", path);
-            buf = bigger;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) die(EXIT_RUNTIME, "cannot read %s: read error", path);
-    buf[n] = '\0';
+    size_t n;
+    char *buf = util_read_file(path, UTIL_MAX_FILE_BYTES, &n, NULL);
     char problem[128];
     if (!corpus_text_ok(buf, n, problem, sizeof problem)) die(EXIT_RUNTIME, "%s %s", path, problem);
     if (len) *len = n;
@@ -62,6 +40,8 @@ bool corpus_text_ok(const char *text, size_t n, char *problem, size_t size) {
 
 /* ==== lines ==== */
 
+static bool line_has_text(const char *line);
+
 void lines_split(Lines *out, const char *text) {
     memset(out, 0, sizeof *out);
     out->buffer = xstrdup(text);
@@ -73,7 +53,7 @@ void lines_split(Lines *out, const char *text) {
         if (end) *end = '\0';
         size_t len = strlen(p);
         if (len > 0 && p[len - 1] == '\r') p[--len] = '\0';
-        if (p[strspn(p, " \t\r\f\v")] != '\0') { /* keep lines with something visible */
+        if (line_has_text(p)) { /* keep lines with something visible */
             if (out->n == cap) {
                 cap *= 2;
                 char **bigger = realloc(out->line, sizeof(char *) * (size_t)cap);
@@ -105,11 +85,20 @@ void corpus_split(const Lines *all, char ***train, int *n_train, char ***val, in
 
 /* ==== tokens ==== */
 
-/* Decode one code point at s (valid UTF-8 assumed); returns its length in bytes. */
+/* Decode one code point at s; returns its length in bytes. Text is validated as UTF-8 where it
+ * enters (files, command-line text), but a broken sequence here still never reads past the NUL:
+ * a lead byte without its continuation bytes is one byte, U+FFFD. */
 static int decode_utf8(const unsigned char *s, unsigned *cp) {
     if (s[0] < 0x80) { *cp = s[0]; return 1; }
-    if (s[0] < 0xE0) { *cp = ((s[0] & 0x1Fu) << 6) | (s[1] & 0x3Fu); return 2; }
-    if (s[0] < 0xF0) { *cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu); return 3; }
+    const int len = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
+    bool whole = len > 1; /* a continuation byte cannot start a code point */
+    for (int k = 1; k < len && whole; k++) whole = (s[k] & 0xC0) == 0x80; /* a NUL stops here too */
+    if (!whole) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    if (len == 2) { *cp = ((s[0] & 0x1Fu) << 6) | (s[1] & 0x3Fu); return 2; }
+    if (len == 3) { *cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu); return 3; }
     *cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
     return 4;
 }
@@ -124,6 +113,17 @@ static bool is_standalone(unsigned cp) {
 }
 
 static bool is_space(unsigned cp) { return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\f' || cp == '\v' || cp == 0xA0 || cp == 0x3000; }
+
+/* A line holds text when one of its code points is not a space (ASCII blanks, U+00A0 and U+3000
+ * included: a line of ideographic spaces has no token at the word level and nothing to learn). */
+static bool line_has_text(const char *line) {
+    for (const unsigned char *p = (const unsigned char *)line; *p;) {
+        unsigned cp;
+        p += decode_utf8(p, &cp);
+        if (!is_space(cp)) return true;
+    }
+    return false;
+}
 
 static bool is_word_char(unsigned cp) {
     if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '\'';

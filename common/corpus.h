@@ -3,7 +3,8 @@
  * the train/validation split.
  *
  * Conventions (the same as the n-gram toolkits):
- *   - a line is a sentence; empty and all-blank lines are skipped; a trailing '\r' is dropped;
+ *   - a line is a sentence; empty and all-blank lines are skipped (blank: ASCII whitespace, U+00A0
+ *     and U+3000, the spaces the word level separates on); a trailing '\r' is dropped;
  *   - char level: every Unicode code point is a token, spaces included (Chinese works unchanged);
  *   - word level: ASCII letters are lower-cased; a word is a run of letters, digits, apostrophes
  *     and non-ASCII letters; every other visible ASCII character is a token of its own, and so is
@@ -24,9 +25,10 @@ typedef enum { LEVEL_CHAR, LEVEL_WORD } TokenLevel;
 
 enum { VOCAB_UNK = 0, VOCAB_BOS = 1, VOCAB_EOS = 2 };
 
-/* The whole file as a NUL-terminated string. Exits with status 1 and one line naming the file and
- * the problem when it is missing, unreadable, a directory, empty, holds a NUL byte, or is not
- * valid UTF-8 (with the byte offset). Free with free(). */
+/* The whole file as a NUL-terminated string (read by util_read_file). Exits with status 1 and one
+ * line naming the file and the problem when it is missing, unreadable, a directory, not a regular
+ * file (a FIFO or a device: never waited on or read without end), larger than 1 GiB, empty, holds a
+ * NUL byte, or is not valid UTF-8 (with the byte offset). Free with free(). */
 char *corpus_read_file(const char *path, size_t *len);
 /* The checks of corpus_read_file on n bytes in memory, without exiting: true when they are text,
  * else false with the problem in `problem` ("is empty", "is not valid UTF-8: bad byte at offset 3"). */

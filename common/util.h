@@ -43,4 +43,31 @@ long util_utf8_invalid_at(const char *s, size_t n);
 /* The machine's physical memory in bytes, or 0 when it cannot be known. */
 double util_physical_memory(void);
 
+/* ==== files the user names ====
+ * Every file a program reads goes through util_read_file, every file it keeps through
+ * util_write_file, and every --save target is checked by util_check_output before any work starts.
+ * A failure is one line naming the file, and exit status 1 (2 for util_check_output: a bad flag). */
+
+/* The largest file util_read_file reads (1 GiB): far above any corpus or checkpoint here. */
+#define UTIL_MAX_FILE_BYTES ((size_t)1 << 30)
+
+/* The whole of a regular file, NUL-terminated (the NUL is not counted in *len), allocated here.
+ * Refused without blocking or reading: a missing or unreadable file, a directory, a FIFO, a device
+ * (/dev/zero, /dev/urandom) or any other non-regular file, and a file larger than max_bytes. `what`
+ * names the file's role in messages ("checkpoint", "corpus"): "cannot read checkpoint F: ...". */
+char *util_read_file(const char *path, size_t max_bytes, size_t *len, const char *what);
+
+/* Check, before any work, that `path` (the value of `flag`) can become a file this program writes:
+ * not empty, its folder exists and is writable, and it is either absent or a regular file (not a
+ * directory, a symbolic link, a device or a FIFO). Exits with status 2 and one line otherwise. */
+void util_check_output(const char *flag, const char *path);
+
+/* Write data[0..len) to path atomically: into a new, exclusively created temporary file in the
+ * same folder, named "<path>.tmp-XXXXXX" (a leftover one is recognisable and never reused: each
+ * save makes a fresh name), flushed to the disk, then renamed over path. SIGINT, SIGTERM and SIGHUP
+ * wait until the rename is done, so Ctrl-C cannot leave half a file. A target that exists and is
+ * not a regular file (a device, a symbolic link, a directory) is refused; on every failure the
+ * temporary file is removed and path is unchanged. Exits with status 1 and one line on failure. */
+void util_write_file(const char *path, const void *data, size_t len);
+
 #endif

@@ -80,7 +80,11 @@ static const struct {
     {{"--tokens"}, "--tokens: missing value; expected a whole number from 2 to 17"},
     {{"--rate", "1.5"}, "--rate: 1.5 is out of range; expected a number from 0 to 1"},
     {{"--rate", "nan"}, "--rate: 'nan' is not a number"},
-    {{"--rate", "inf"}, "--rate: inf is out of range"},
+    {{"--rate", "inf"}, "--rate: 'inf' is not a number"},
+    {{"--rate", "0x0.1"}, "--rate: '0x0.1' is not a number"}, /* decimal only, as the whole numbers */
+    {{"--rate", "1e999"}, "--rate: 1e999 is out of range"},
+    {{"--name", "caf\xe9"}, "--name: not valid UTF-8 at byte 3 (0xe9)"},
+    {{"--figures", ""}, "--figures: an empty name; expected a folder name"},
     {{"--rate", "0.5.1"}, "--rate: '0.5.1' is not a number"},
     {{"--seed", "-3"}, "--seed: -3 is out of range; expected a whole number from 0 to"},
     {{"--precision", "10"}, "--precision: 10 is out of range; expected a whole number from 0 to 9"},

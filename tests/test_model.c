@@ -291,7 +291,7 @@ START_TEST(test_checkpoint_round_trip) {
     rng_seed(&r, 1, 2);
     for (size_t i = 0; i < m.n_params; i++) o.m[i] = rng_uniform(&r), o.v[i] = rng_uniform(&r);
     o.step = 17;
-    TrainState ts = {42, {0}};
+    TrainState ts = {.steps_done = 42};
     rng_seed(&ts.data_rng, 9, 9);
     char path[] = "/tmp/llm-notebook-ckpt-XXXXXX";
     int fd = mkstemp(path);

@@ -1,15 +1,81 @@
-/* fuzz_checkpoint: the checkpoint reader on arbitrary bytes and on mutations of a valid checkpoint.
+/* fuzz_checkpoint: the checkpoint reader on arbitrary bytes and on mutations of a valid checkpoint,
+ * and then the code that uses what it read.
  *
  * The first byte chooses the mode: when it is odd, the rest gets a correct checksum written over
  * its last 8 bytes before parsing, so that mutations reach the fields behind the checksum test
  * instead of all stopping there. Promises checked: the parser returns, never exits or crashes; a
  * refusal comes with a one-line reason and leaves nothing allocated; an accepted checkpoint is
- * consistent (vocabulary size, parameter count, every word found under its own id). */
+ * consistent (vocabulary size, parameter count, every word found under its own id, every
+ * parameter and moment finite, the schedule and history in range). Then, as the chapters do with
+ * a loaded checkpoint: the model is built with its parameters, scores a few tokens (a line
+ * ending in </s>, as chapter 10's --eval does), generates a few after a </s> with the key/value
+ * cache (causal models, as --generate), and takes one training step from the stored optimiser
+ * state and schedule (as a resume does). Under ASan and UBSan, so a configuration that passes the
+ * reader but breaks the model (a vocabulary without the special tokens, an AdamW step that
+ * overflows, a context too long for memory) is found here and not by a user. */
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "checkpoint.h"
 #include "fuzz.h"
+#include "train.h"
+
+/* A model whose activations need more than this many floats is not built: the fuzzer's memory is
+ * small. The reader's limits (checkpoint.h) are what keep a real run within reason. */
+#define MAX_ACT_FLOATS 4e6
+
+static void use_model(const Checkpoint *ck, const uint8_t *data, size_t size) {
+    const ModelConfig *c = &ck->cfg;
+    const int T = c->max_len < 6 ? c->max_len : 6;
+    const double L = c->max_len; /* model_init lays out activations for a whole context */
+    const double acts = (double)c->layers * ((double)c->heads * L * L + L * (12.0 * c->d_model + 3.0 * c->d_ff)) +
+                        L * c->d_model + 4.0 * L * c->vocab;
+    if (acts > MAX_ACT_FLOATS || 4.0 * (double)ck->n_params > MAX_ACT_FLOATS) return;
+    Model m;
+    model_init(&m, c, 1, 1);
+    memcpy(m.param_mem, ck->params, sizeof(float) * ck->n_params);
+    /* a line of tokens from the input, ending in </s>, and the next token of each as the target */
+    int ids[6], tg[6];
+    for (int t = 0; t < T; t++) ids[t] = t == 0 ? VOCAB_EOS : (int)(data[t % size] % (unsigned)c->vocab);
+    for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[t + 1] : VOCAB_EOS;
+    const double loss = model_forward(&m, ids, tg, 1, T);
+    (void)loss; /* finite parameters can still overflow; a NaN loss is reported by the chapters */
+    if (c->causal) {
+        KvCache kv;
+        kv_init(&kv, &m);
+        int tok = VOCAB_EOS;
+        for (int i = 0; i < T; i++) {
+            model_step(&m, &kv, tok);
+            int best = VOCAB_EOS; /* the likeliest token other than <s>, as greedy sampling picks */
+            for (int v = 0; v < c->vocab; v++)
+                if (v != VOCAB_BOS && kv.logits.data[v] > kv.logits.data[best]) best = v;
+            FUZZ_CHECK(best >= 0 && best < c->vocab);
+            tok = best;
+        }
+        kv_free(&kv);
+    }
+    /* one training step from the stored state, when its gradients are finite (train_step stops
+     * the program otherwise, which is the chapters' promise, not a crash) */
+    model_forward(&m, ids, tg, 1, T);
+    model_zero_grad(&m);
+    model_backward(&m);
+    long elem;
+    if (isfinite(model_forward(&m, ids, tg, 1, T)) && model_nonfinite_grad(&m, &elem) == NULL) {
+        model_zero_grad(&m);
+        AdamW opt;
+        adamw_init(&opt, m.n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+        memcpy(opt.m, ck->adam_m, sizeof(float) * ck->n_params);
+        memcpy(opt.v, ck->adam_v, sizeof(float) * ck->n_params);
+        opt.step = ck->adam_step;
+        const long step = ck->train.steps_done + 1;
+        const Schedule s = ck->train.has_schedule ? ck->train.schedule : (Schedule){step, 0, 1e-3, 1.0};
+        train_step(&m, &opt, ids, tg, 1, T, step, &s);
+        FUZZ_CHECK(opt.step == ck->adam_step + 1);
+        adamw_free(&opt);
+    }
+    model_free(&m);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -24,15 +90,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Checkpoint ck;
     char err[256] = "";
     if (checkpoint_parse(&ck, buf, n, err, sizeof err)) {
-        FUZZ_CHECK(ck.vocab.size == ck.cfg.vocab);
+        FUZZ_CHECK(ck.vocab.size == ck.cfg.vocab && ck.cfg.vocab >= 3);
         FUZZ_CHECK((long)ck.n_params == model_param_count(&ck.cfg));
         FUZZ_CHECK(ck.params && ck.adam_m && ck.adam_v);
-        FUZZ_CHECK(model_config_error(&ck.cfg) == NULL);
+        FUZZ_CHECK(model_config_error(&ck.cfg) == NULL && ck.cfg.max_len <= CHECKPOINT_MAX_LEN);
+        FUZZ_CHECK(ck.adam_step >= 0 && ck.adam_step <= CHECKPOINT_MAX_STEPS);
+        FUZZ_CHECK(ck.train.steps_done >= 0 && ck.train.steps_done <= CHECKPOINT_MAX_STEPS);
+        for (size_t i = 0; i < ck.n_params; i++)
+            FUZZ_CHECK(isfinite(ck.params[i]) && isfinite(ck.adam_m[i]) && isfinite(ck.adam_v[i]) && ck.adam_v[i] >= 0);
         for (int id = 0; id < ck.vocab.size; id++) FUZZ_CHECK(vocab_find(&ck.vocab, ck.vocab.word[id]) == id);
+        for (int i = 0; i < ck.train.n_history; i++)
+            FUZZ_CHECK(ck.train.history[i].step <= ck.train.steps_done && isfinite(ck.train.history[i].val));
+        use_model(&ck, data, size);
         checkpoint_free(&ck);
     } else {
         FUZZ_CHECK(err[0] != '\0' && strchr(err, '\n') == NULL);
         FUZZ_CHECK(ck.params == NULL && ck.adam_m == NULL && ck.adam_v == NULL && ck.vocab.word == NULL);
+        FUZZ_CHECK(ck.train.history == NULL);
     }
     free(buf);
     return 0;

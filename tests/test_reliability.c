@@ -1,0 +1,541 @@
+/* Reliability: the defects a hostile user found (issue 24), each as a reproducer, and the
+ * checkpoint's version 2 (the schedule and the loss history, issue 18).
+ *
+ * Library-level cases run the code in a child process when it is meant to exit (or could hang:
+ * a FIFO), with a time limit and a memory limit, and check the exit status and the one line on
+ * stderr. Chapter-level cases run the binaries with tiny sizes. Crafted checkpoints are made here:
+ * a real one from checkpoint_serialize, a field changed, the checksum written again. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "corpus.h"
+#include "tests.h"
+#include "util.h"
+
+/* ==== running code that exits ==== */
+
+typedef struct {
+    int status; /* exit status, or 128 + signal (SIGALRM: the time limit) */
+    char *out, *err;
+} Outcome;
+
+static char *read_back(FILE *f) {
+    fflush(f);
+    const long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    buf[fread(buf, 1, (size_t)n, f)] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void outcome_free(Outcome *o) { free(o->out), free(o->err); }
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* In a child with stdout and stderr captured, at most `seconds` and 512 MiB of address space:
+ * either fn(arg) (program == NULL) or ./program args. With pending_sigint the child starts with
+ * a Ctrl-C waiting behind a blocked SIGINT, which reaches the program once it watches for it
+ * (interrupt_watch): a Ctrl-C at a known moment, without racing the program. */
+static Outcome run_child(void (*fn)(const void *), const void *arg, const char *program, const char *const *args,
+                         int seconds, bool pending_sigint) {
+    FILE *out = tmpfile(), *err = tmpfile();
+    ck_assert(out && err);
+    fflush(NULL);
+    const pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fileno(out), STDOUT_FILENO), dup2(fileno(err), STDERR_FILENO);
+        alarm((unsigned)seconds);
+#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer reserves terabytes of address space */
+        struct rlimit lim = {(rlim_t)512 << 20, (rlim_t)512 << 20};
+        if (!program) setrlimit(RLIMIT_AS, &lim);
+#endif
+        if (pending_sigint) {
+            sigset_t s;
+            sigemptyset(&s), sigaddset(&s, SIGINT);
+            sigprocmask(SIG_BLOCK, &s, NULL);
+            raise(SIGINT);
+        }
+        if (!program) {
+            util_set_program("test");
+            fn(arg);
+            fflush(NULL);
+            _exit(0);
+        }
+        char path[512];
+        const char *dir = getenv("NOTEBOOK_BINDIR");
+        snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : ".", program);
+        const char *argv[64] = {path};
+        int argc = 1;
+        for (; args && args[argc - 1] && argc < 63; argc++) argv[argc] = args[argc - 1];
+        argv[argc] = NULL;
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    fseek(out, 0, SEEK_END), fseek(err, 0, SEEK_END);
+    Outcome o = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), read_back(out), read_back(err)};
+    return o;
+}
+
+static Outcome run_fn(void (*fn)(const void *), const void *arg) { return run_child(fn, arg, NULL, NULL, 10, false); }
+
+/* The outcome must be `status` with one line on stderr holding `must` (and `also`, when given). */
+static void expect(const Outcome *o, int status, const char *must, const char *also) {
+    ck_assert_msg(o->status == status && count_lines(o->err) == 1 && strstr(o->err, must) &&
+                      (!also || strstr(o->err, also)),
+                  "exit %d (want %d), stderr \"%s\" (want \"%s\"%s%s)", o->status, status, o->err, must,
+                  also ? " and " : "", also ? also : "");
+}
+
+/* A fresh folder under /tmp, removed by remove_dir. */
+static void make_dir(char *dir) {
+    strcpy(dir, "/tmp/llm-notebook-rel-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Files in dir whose names start with prefix. */
+static int files_starting(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ==== defect 2 and the minor ones: the command line ==== */
+
+typedef struct {
+    const char *prompt, *file, *figures_unused;
+    double rate;
+    CliOption opts[3];
+    CliSpec spec;
+    CliCommon common;
+    char err[512];
+} CliFixture;
+
+static CliResult parse2(CliFixture *f, const char *flag, const char *value) {
+    memset(f, 0, sizeof *f);
+    f->prompt = "", f->file = NULL, f->rate = 0.5;
+    f->opts[0] = cli_string("--prompt", &f->prompt, "TEXT", "text");
+    f->opts[1] = cli_string("--load", &f->file, "FILE", "a file");
+    f->opts[2] = cli_real("--rate", &f->rate, 0, 100, "R", "a rate");
+    f->spec = (CliSpec){"prog", "test", f->opts, 3};
+    f->common = cli_common_defaults();
+    const char *argv[] = {"prog", flag, value, NULL};
+    return cli_parse_args(&f->spec, &f->common, 3, (char **)argv, f->err, sizeof f->err);
+}
+
+START_TEST(test_cli_text_is_utf8) {
+    CliFixture f;
+    ck_assert_int_eq(parse2(&f, "--prompt", "zo \xe4"), CLI_ERROR); /* a lead byte at the very end */
+    ck_assert_ptr_nonnull(strstr(f.err, "--prompt: not valid UTF-8 at byte 3 (0xe4)"));
+    ck_assert_int_eq(parse2(&f, "--prompt", "caf\xe9 au lait"), CLI_ERROR);
+    ck_assert_int_eq(parse2(&f, "--prompt", "\xed\xa0\x80"), CLI_ERROR); /* a surrogate */
+    ck_assert_int_eq(parse2(&f, "--prompt", "一 只 猫 zo"), CLI_PARSED);
+    ck_assert_str_eq(f.prompt, "一 只 猫 zo");
+    ck_assert_int_eq(parse2(&f, "--load", "caf\xe9.ckpt"), CLI_PARSED); /* a path is any bytes */
+    ck_assert_int_eq(parse2(&f, "--load", ""), CLI_ERROR);
+    ck_assert_ptr_nonnull(strstr(f.err, "--load: an empty name"));
+    ck_assert_int_eq(parse2(&f, "--figures", ""), CLI_ERROR); /* '' would have meant the root folder */
+    ck_assert_ptr_nonnull(strstr(f.err, "--figures: an empty name; expected a folder name"));
+}
+END_TEST
+
+START_TEST(test_cli_decimal_only) {
+    CliFixture f;
+    const char *refused[] = {"0x10", "0X1p3", "inf", "infinity", "nan", "1e", ".", "+", "1.5x", "--1"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ck_assert_msg(parse2(&f, "--rate", refused[i]) == CLI_ERROR, "'%s' accepted", refused[i]);
+        ck_assert_ptr_nonnull(strstr(f.err, "is not a number"));
+    }
+    const struct {
+        const char *text;
+        double v;
+    } good[] = {{"16", 16}, {"1.5", 1.5}, {".5", 0.5}, {"5.", 5}, {"1e-3", 1e-3}, {"+2.5E1", 25}, {"0", 0}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(parse2(&f, "--rate", good[i].text) == CLI_PARSED, "'%s': %s", good[i].text, f.err);
+        ck_assert_double_eq(f.rate, good[i].v);
+    }
+}
+END_TEST
+
+/* The tokenizer on a broken sequence at the end of a string stops at the NUL (it used to read on
+ * into the next argument): four tokens, the last the lone byte. */
+START_TEST(test_tokenizer_stops_at_nul) {
+    char *s = malloc(5);
+    memcpy(s, "zo \xe4", 5);
+    char **tok;
+    int n = tokenize_line(s, LEVEL_CHAR, &tok);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(tok[3], "\xe4");
+    tokens_free(tok, n);
+    ck_assert_int_eq((n = tokenize_line(s, LEVEL_WORD, &tok)), 2); /* "zo" and the byte, alone */
+    tokens_free(tok, n);
+    free(s);
+}
+END_TEST
+
+/* ==== defect 16: lines of Unicode spaces are no text ==== */
+
+START_TEST(test_unicode_blank_lines) {
+    Lines l;
+    lines_split(&l, "\xc2\xa0\xc2\xa0\n\xe3\x80\x80 \xe3\x80\x80\n \t\n zo ze\n\xe3\x80\x80x\n");
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_str_eq(l.line[0], " zo ze");
+    lines_free(&l);
+}
+END_TEST
+
+/* ==== defects 8 and 9: FIFOs and endless devices ==== */
+
+static void read_corpus(const void *path) { free(corpus_read_file(path, NULL)); }
+
+static void read_checkpoint(const void *path) {
+    Checkpoint ck;
+    checkpoint_load(&ck, path);
+    checkpoint_free(&ck);
+}
+
+START_TEST(test_no_fifo_or_device_is_read) {
+    char dir[64], fifo[128];
+    make_dir(dir);
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    Outcome o = run_fn(read_corpus, fifo); /* used to wait for a writer forever */
+    expect(&o, 1, fifo, "not a regular file");
+    outcome_free(&o);
+    o = run_fn(read_checkpoint, fifo);
+    expect(&o, 1, "cannot read checkpoint", "not a regular file");
+    outcome_free(&o);
+    const char *endless[] = {"/dev/zero", "/dev/urandom"}; /* used to be read until memory ran out */
+    for (int i = 0; i < 2; i++) {
+        if (access(endless[i], R_OK) != 0) continue;
+        o = run_fn(read_corpus, endless[i]);
+        expect(&o, 1, endless[i], "not a regular file");
+        outcome_free(&o);
+        o = run_fn(read_checkpoint, endless[i]);
+        expect(&o, 1, endless[i], "not a regular file");
+        outcome_free(&o);
+    }
+    remove_dir(dir);
+}
+END_TEST
+
+/* ==== crafted checkpoints (defects 5, 6, 7, 15) ==== */
+
+static const ModelConfig tiny_cfg = {.vocab = 8, .d_model = 8, .heads = 2, .d_ff = 16, .layers = 1, .max_len = 8,
+                                     .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_GELU,
+                                     .tied = true};
+
+typedef struct {
+    unsigned char *data;
+    size_t len;
+    size_t after_params; /* offset of AdamW's step */
+    size_t params;       /* offset of the first parameter */
+} Crafted;
+
+/* A real checkpoint of a tiny model trained for 3 steps, with a schedule and a loss history. */
+static Crafted crafted(const ModelConfig *c) {
+    Model m;
+    model_init(&m, c, 1, 7);
+    Vocab v;
+    vocab_init(&v);
+    for (int i = 3; i < c->vocab; i++) {
+        char w[16];
+        snprintf(w, sizeof w, "w%d", i);
+        vocab_add(&v, w);
+    }
+    AdamW o;
+    adamw_init(&o, m.n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+    o.step = 3;
+    LossPoint h[2] = {{0, 2.1, 2.0}, {3, 1.9, 1.8}};
+    TrainState ts = {.steps_done = 3, .has_schedule = true, .schedule = {10, 2, 1e-3, 1.0}, .history = h, .n_history = 2};
+    rng_seed(&ts.data_rng, 1, 10);
+    Crafted k = {0};
+    k.data = checkpoint_serialize(&m, &v, LEVEL_CHAR, &o, &ts, &k.len);
+    k.params = 64 + 8;
+    for (int i = 0; i < v.size; i++) k.params += 4 + strlen(v.word[i]);
+    k.after_params = k.params + 4 * m.n_params;
+    adamw_free(&o), vocab_free(&v), model_free(&m);
+    return k;
+}
+
+static void put32(Crafted *k, size_t off, uint32_t v) {
+    for (int i = 0; i < 4; i++) k->data[off + i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(Crafted *k, size_t off, uint64_t v) {
+    for (int i = 0; i < 8; i++) k->data[off + i] = (unsigned char)(v >> (8 * i));
+}
+
+static void reseal(Crafted *k) { put64(k, k->len - 8, checkpoint_checksum(k->data, k->len - 8)); }
+
+/* Parse must refuse with a message holding `must`. */
+static void refused(Crafted *k, const char *must) {
+    reseal(k);
+    Checkpoint ck;
+    char err[256] = "";
+    const bool ok = checkpoint_parse(&ck, k->data, k->len, err, sizeof err);
+    if (ok) checkpoint_free(&ck);
+    ck_assert_msg(!ok, "accepted a checkpoint that should fail with \"%s\"", must);
+    ck_assert_msg(strstr(err, must) != NULL, "got \"%s\", want \"%s\"", err, must);
+    free(k->data);
+}
+
+START_TEST(test_crafted_checkpoints_refused) {
+    Crafted k = crafted(&tiny_cfg);
+    put32(&k, 12, 2); /* vocab 2: fewer than the three special tokens (aborted on --generate) */
+    put32(&k, 60, 2);
+    refused(&k, "vocab is 2, outside 3..");
+    k = crafted(&tiny_cfg);
+    put64(&k, k.after_params, (uint64_t)-1); /* AdamW's step -1 (aborted on resume) */
+    refused(&k, "AdamW's step -1");
+    k = crafted(&tiny_cfg);
+    put64(&k, k.after_params, (uint64_t)INT64_MAX); /* overflowed on the next step */
+    refused(&k, "AdamW's step 9223372036854775807");
+    k = crafted(&tiny_cfg);
+    put64(&k, k.after_params + 8, (uint64_t)-5);
+    refused(&k, "steps done -5");
+    k = crafted(&tiny_cfg);
+    put32(&k, 12 + 5 * 4, 8192); /* max_len 8192 with sinusoidal positions: 45 KB asking for 9 GB */
+    refused(&k, "max_len is 8192, outside 1..4096");
+    k = crafted(&tiny_cfg);
+    put32(&k, 12 + 6 * 4, 2); /* causal must be 0 or 1 */
+    refused(&k, "causal is 2");
+    k = crafted(&tiny_cfg);
+    /* a NaN in block 0's W^Q: wte (8 x 8), ln1.g, ln1.b (8 each), then Wq; its element 5 */
+    put32(&k, k.params + 4 * (64 + 16 + 5), 0x7fc00000u);
+    refused(&k, "the parameter of block0.attn.Wq holds nan at element 5");
+    k = crafted(&tiny_cfg);
+    put32(&k, k.params + 4 * 3, 0x7f800000u); /* +inf in wte */
+    refused(&k, "the parameter of wte holds inf at element 3");
+    k = crafted(&tiny_cfg);
+    const size_t n_params = (k.after_params - k.params) / 4;
+    put32(&k, k.after_params + 32 + 4 * n_params + 4 * 2, 0xbf800000u); /* -1 as a second moment */
+    refused(&k, "AdamW's second moment of wte holds -1 at element 2");
+    k = crafted(&tiny_cfg);
+    put32(&k, 56, 7); /* a token level that does not exist */
+    refused(&k, "token level 7");
+}
+END_TEST
+
+/* Version 2's sections: the schedule and the history come back; an unknown optional section is
+ * skipped, an unknown required one refused; a version 1 file (no sections) still loads. */
+START_TEST(test_checkpoint_v2_sections) {
+    Crafted k = crafted(&tiny_cfg);
+    Checkpoint ck;
+    char err[256] = "";
+    ck_assert_msg(checkpoint_parse(&ck, k.data, k.len, err, sizeof err), "%s", err);
+    ck_assert_int_eq(ck.version, 2);
+    ck_assert(ck.train.has_schedule);
+    ck_assert_int_eq(ck.train.schedule.steps, 10);
+    ck_assert_int_eq(ck.train.schedule.warmup, 2);
+    ck_assert_double_eq(ck.train.schedule.lr, 1e-3);
+    ck_assert_double_eq(ck.train.schedule.clip, 1.0);
+    ck_assert_int_eq(ck.train.n_history, 2);
+    ck_assert_int_eq(ck.train.history[1].step, 3);
+    ck_assert_double_eq(ck.train.history[1].val, 1.8);
+    checkpoint_free(&ck);
+    const size_t n_params = (k.after_params - k.params) / 4;
+    const size_t sections = k.after_params + 32 + 8 * n_params; /* after the two moments */
+    /* an optional section a later program might write, inserted first: skipped */
+    Crafted more = {malloc(k.len + 15), k.len + 15, k.after_params, k.params};
+    memcpy(more.data, k.data, sections);
+    memcpy(more.data + sections, "bpem\3\0\0\0\0\0\0\0abc", 15);
+    memcpy(more.data + sections + 15, k.data + sections, k.len - sections);
+    reseal(&more);
+    ck_assert_msg(checkpoint_parse(&ck, more.data, more.len, err, sizeof err), "%s", err);
+    ck_assert(ck.train.has_schedule && ck.train.n_history == 2);
+    checkpoint_free(&ck);
+    more.data[sections] = 'B'; /* the same section, required: an older program must refuse */
+    refused(&more, "needs section 'Bpem'");
+    /* the history with its steps out of order */
+    Crafted bad = {malloc(k.len), k.len, k.after_params, k.params};
+    memcpy(bad.data, k.data, k.len);
+    const size_t loss = sections + 12 + 40 + 12 + 4; /* schd header and body, loss header, count */
+    ck_assert_int_eq(k.len, loss + 2 * 24 + 16 + 8);
+    put64(&bad, loss + 24, 0);
+    refused(&bad, "loss history point 1");
+    /* version 1: the same file without its sections */
+    Crafted v1 = {malloc(sections + 8), sections + 8, k.after_params, k.params};
+    memcpy(v1.data, k.data, sections);
+    put32(&v1, 8, 1);
+    reseal(&v1);
+    ck_assert_msg(checkpoint_parse(&ck, v1.data, v1.len, err, sizeof err), "%s", err);
+    ck_assert_int_eq(ck.version, 1);
+    ck_assert(!ck.train.has_schedule && ck.train.n_history == 0);
+    ck_assert_int_eq(ck.train.steps_done, 3);
+    checkpoint_free(&ck);
+    free(v1.data);
+    put32(&k, 8, 3);
+    refused(&k, "checkpoint version 3, but this program reads versions 1 and 2");
+}
+END_TEST
+
+/* ==== defects 3, 11, 12 and the minor one: where a checkpoint is written ==== */
+
+static Model save_model;
+static Vocab save_vocab;
+
+static void save_to(const void *path) { checkpoint_save(path, &save_model, &save_vocab, LEVEL_CHAR, NULL, NULL); }
+
+static void check_output(const void *path) { util_check_output("--save", path); }
+
+START_TEST(test_save_targets) {
+    model_init(&save_model, &tiny_cfg, 1, 3);
+    vocab_init(&save_vocab);
+    for (int i = 3; i < tiny_cfg.vocab; i++) vocab_add(&save_vocab, (const char[]){(char)('a' + i), 0});
+    char dir[64], path[128], victim[128], planted[160], fifo[128], link[128], sub[128], missing[160];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/model.ckpt", dir), snprintf(victim, sizeof victim, "%s/victim.txt", dir);
+    snprintf(planted, sizeof planted, "%s.tmp", path), snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(link, sizeof link, "%s/link.ckpt", dir), snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(missing, sizeof missing, "%s/no/such/folder/x.ckpt", dir);
+    /* defect 12: a link planted where the temporary file used to go is never followed */
+    write_text(victim, "keep me\n");
+    ck_assert_int_eq(symlink(victim, planted), 0);
+    Outcome o = run_fn(save_to, path);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    outcome_free(&o);
+    long n;
+    FILE *f = fopen(victim, "r");
+    char text[32] = "";
+    n = (long)fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    ck_assert_int_eq(n, 8);
+    ck_assert_str_eq(text, "keep me\n");
+    Checkpoint ck;
+    checkpoint_load(&ck, path);
+    checkpoint_free(&ck);
+    /* defect 11: a failed rename (onto a folder) leaves no temporary file */
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    o = run_fn(save_to, sub);
+    expect(&o, 1, sub, "not a regular file");
+    outcome_free(&o);
+    ck_assert_int_eq(files_starting(dir, "sub.tmp"), 0);
+    /* defect 3: a FIFO (or a device, as root) is not replaced; nor a symbolic link (minor) */
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(symlink(path, link), 0);
+    const char *kept[] = {fifo, link};
+    for (int i = 0; i < 2; i++) {
+        o = run_fn(save_to, kept[i]);
+        expect(&o, 1, kept[i], "not a regular file");
+        outcome_free(&o);
+        struct stat st;
+        ck_assert_int_eq(lstat(kept[i], &st), 0);
+        ck_assert(i == 0 ? S_ISFIFO(st.st_mode) : S_ISLNK(st.st_mode));
+    }
+    ck_assert_int_eq(files_starting(dir, "fifo.tmp") + files_starting(dir, "link.ckpt.tmp"), 0);
+    /* defect 13: the same targets, and a missing folder and '', refused before any work */
+    const struct {
+        const char *path, *message;
+    } before[] = {{"", "an empty file name"},      {sub, "is a directory"}, {fifo, "is not a regular file"},
+                  {link, "is a symbolic link"},    {missing, "cannot create a file in the folder"},
+                  {"/dev/null", "is not a regular file"}};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        o = run_fn(check_output, before[i].path);
+        expect(&o, 2, "--save: ", before[i].message);
+        outcome_free(&o);
+    }
+    o = run_fn(check_output, path); /* an existing regular file, and a new name, are fine */
+    ck_assert_int_eq(o.status, 0);
+    outcome_free(&o);
+    char fresh[160];
+    snprintf(fresh, sizeof fresh, "%s/new.ckpt", dir);
+    o = run_fn(check_output, fresh);
+    ck_assert_int_eq(o.status, 0);
+    ck_assert_int_eq(access(fresh, F_OK), -1); /* nothing left behind by the check */
+    ck_assert_int_eq(files_starting(dir, ".write-test"), 0);
+    outcome_free(&o);
+    remove_dir(dir);
+    vocab_free(&save_vocab), model_free(&save_model);
+}
+END_TEST
+
+/* ==== defect 14: flags that contradict a loaded checkpoint ==== */
+
+static void check_flags(const void *which) {
+    Crafted k = crafted(&tiny_cfg);
+    Checkpoint ck;
+    char err[256];
+    if (!checkpoint_parse(&ck, k.data, k.len, err, sizeof err)) _exit(99);
+    long long d_model = 32, d_ff = 0;
+    int level = 1, norm = 1;
+    CliOption o[4] = {cli_int("--d-model", &d_model, 4, 2048, "C", "width"), cli_int("--d-ff", &d_ff, 0, 100, "F", "ffn"),
+                      cli_choice("--level", &level, "char|word", "level"), cli_choice("--norm", &norm, "post|pre", "n")};
+    const int w = *(const int *)which;
+    if (w == 0) o[0].seen = true;      /* 32 against 8 */
+    if (w == 1) o[2].seen = true;      /* word against char */
+    if (w == 2) d_ff = 16, o[1].seen = true, o[3].seen = true; /* both agree */
+    if (w == 3) d_ff = 0, o[1].seen = true; /* 0 means 4 x d_model = 32, not 16 */
+    checkpoint_check_flags(&ck, "m.ckpt", o, 4);
+    checkpoint_free(&ck);
+    free(k.data);
+}
+
+START_TEST(test_checkpoint_flags_agree) {
+    const int which[4] = {0, 1, 2, 3};
+    Outcome o = run_fn(check_flags, &which[0]);
+    expect(&o, 2, "--d-model: 32, but the checkpoint m.ckpt was trained with 8", NULL);
+    outcome_free(&o);
+    o = run_fn(check_flags, &which[1]);
+    expect(&o, 2, "--level: word, but the checkpoint m.ckpt was trained with char", NULL);
+    outcome_free(&o);
+    o = run_fn(check_flags, &which[2]);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    outcome_free(&o);
+    o = run_fn(check_flags, &which[3]);
+    expect(&o, 2, "--d-ff: 32, but the checkpoint m.ckpt was trained with 16", NULL);
+    outcome_free(&o);
+}
+END_TEST
+
+Suite *reliability_suite(void) {
+    Suite *s = suite_create("reliability");
+    TCase *tc = tcase_create("library");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_cli_text_is_utf8);
+    tcase_add_test(tc, test_cli_decimal_only);
+    tcase_add_test(tc, test_tokenizer_stops_at_nul);
+    tcase_add_test(tc, test_unicode_blank_lines);
+    tcase_add_test(tc, test_no_fifo_or_device_is_read);
+    tcase_add_test(tc, test_crafted_checkpoints_refused);
+    tcase_add_test(tc, test_checkpoint_v2_sections);
+    tcase_add_test(tc, test_save_targets);
+    tcase_add_test(tc, test_checkpoint_flags_agree);
+    suite_add_tcase(s, tc);
+    return s;
+}
