@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "chapter_run.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "corpus.h"
@@ -24,11 +25,6 @@
 #include "util.h"
 
 /* ==== running code that exits ==== */
-
-typedef struct {
-    int status; /* exit status, or 128 + signal (SIGALRM: the time limit) */
-    char *out, *err;
-} Outcome;
 
 static char *read_back(FILE *f) {
     fflush(f);
@@ -41,19 +37,11 @@ static char *read_back(FILE *f) {
     return buf;
 }
 
-static void outcome_free(Outcome *o) { free(o->out), free(o->err); }
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 /* In a child with stdout and stderr captured, at most `seconds` and 512 MiB of address space:
  * either fn(arg) (program == NULL) or ./program args. With pending_sigint the child starts with
  * a Ctrl-C waiting behind a blocked SIGINT, which reaches the program once it watches for it
  * (interrupt_watch): a Ctrl-C at a known moment, without racing the program. */
-static Outcome run_child(void (*fn)(const void *), const void *arg, const char *program, const char *const *args,
+static Run run_child(void (*fn)(const void *), const void *arg, const char *program, const char *const *args,
                          int seconds, bool pending_sigint) {
     FILE *out = tmpfile(), *err = tmpfile();
     ck_assert(out && err);
@@ -92,30 +80,24 @@ static Outcome run_child(void (*fn)(const void *), const void *arg, const char *
     int st = 0;
     waitpid(pid, &st, 0);
     fseek(out, 0, SEEK_END), fseek(err, 0, SEEK_END);
-    Outcome o = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), read_back(out), read_back(err)};
+    Run o = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), read_back(out), read_back(err)};
     return o;
 }
 
-static Outcome run_fn(void (*fn)(const void *), const void *arg) { return run_child(fn, arg, NULL, NULL, 10, false); }
+static Run run_fn(void (*fn)(const void *), const void *arg) { return run_child(fn, arg, NULL, NULL, 10, false); }
 
 /* The outcome must be `status` with one line on stderr holding `must` (and `also`, when given). */
-static void expect(const Outcome *o, int status, const char *must, const char *also) {
+static void expect(const Run *o, int status, const char *must, const char *also) {
     ck_assert_msg(o->status == status && count_lines(o->err) == 1 && strstr(o->err, must) &&
                       (!also || strstr(o->err, also)),
                   "exit %d (want %d), stderr \"%s\" (want \"%s\"%s%s)", o->status, status, o->err, must,
                   also ? " and " : "", also ? also : "");
 }
 
-/* A fresh folder under /tmp, removed by remove_dir. */
+/* A fresh folder under /tmp, removed by remove_dir (chapter_run.h). */
 static void make_dir(char *dir) {
     strcpy(dir, "/tmp/llm-notebook-rel-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
 }
 
 /* Files in dir whose names start with prefix. */
@@ -234,21 +216,21 @@ START_TEST(test_no_fifo_or_device_is_read) {
     make_dir(dir);
     snprintf(fifo, sizeof fifo, "%s/pipe", dir);
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-    Outcome o = run_fn(read_corpus, fifo); /* used to wait for a writer forever */
+    Run o = run_fn(read_corpus, fifo); /* used to wait for a writer forever */
     expect(&o, 1, fifo, "not a regular file");
-    outcome_free(&o);
+    run_free(&o);
     o = run_fn(read_checkpoint, fifo);
     expect(&o, 1, "cannot read checkpoint", "not a regular file");
-    outcome_free(&o);
+    run_free(&o);
     const char *endless[] = {"/dev/zero", "/dev/urandom"}; /* used to be read until memory ran out */
     for (int i = 0; i < 2; i++) {
         if (access(endless[i], R_OK) != 0) continue;
         o = run_fn(read_corpus, endless[i]);
         expect(&o, 1, endless[i], "not a regular file");
-        outcome_free(&o);
+        run_free(&o);
         o = run_fn(read_checkpoint, endless[i]);
         expect(&o, 1, endless[i], "not a regular file");
-        outcome_free(&o);
+        run_free(&o);
     }
     remove_dir(dir);
 }
@@ -427,9 +409,9 @@ START_TEST(test_save_targets) {
     /* defect 12: a link planted where the temporary file used to go is never followed */
     write_text(victim, "keep me\n");
     ck_assert_int_eq(symlink(victim, planted), 0);
-    Outcome o = run_fn(save_to, path);
+    Run o = run_fn(save_to, path);
     ck_assert_msg(o.status == 0, "%s", o.err);
-    outcome_free(&o);
+    run_free(&o);
     long n;
     FILE *f = fopen(victim, "r");
     char text[32] = "";
@@ -444,7 +426,7 @@ START_TEST(test_save_targets) {
     ck_assert_int_eq(mkdir(sub, 0700), 0);
     o = run_fn(save_to, sub);
     expect(&o, 1, sub, "not a regular file");
-    outcome_free(&o);
+    run_free(&o);
     ck_assert_int_eq(files_starting(dir, "sub.tmp"), 0);
     /* defect 3: a FIFO (or a device, as root) is not replaced; nor a symbolic link (minor) */
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
@@ -453,7 +435,7 @@ START_TEST(test_save_targets) {
     for (int i = 0; i < 2; i++) {
         o = run_fn(save_to, kept[i]);
         expect(&o, 1, kept[i], "not a regular file");
-        outcome_free(&o);
+        run_free(&o);
         struct stat st;
         ck_assert_int_eq(lstat(kept[i], &st), 0);
         ck_assert(i == 0 ? S_ISFIFO(st.st_mode) : S_ISLNK(st.st_mode));
@@ -468,18 +450,18 @@ START_TEST(test_save_targets) {
     for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
         o = run_fn(check_output, before[i].path);
         expect(&o, 2, "--save: ", before[i].message);
-        outcome_free(&o);
+        run_free(&o);
     }
     o = run_fn(check_output, path); /* an existing regular file, and a new name, are fine */
     ck_assert_int_eq(o.status, 0);
-    outcome_free(&o);
+    run_free(&o);
     char fresh[160];
     snprintf(fresh, sizeof fresh, "%s/new.ckpt", dir);
     o = run_fn(check_output, fresh);
     ck_assert_int_eq(o.status, 0);
     ck_assert_int_eq(access(fresh, F_OK), -1); /* nothing left behind by the check */
     ck_assert_int_eq(files_starting(dir, ".write-test"), 0);
-    outcome_free(&o);
+    run_free(&o);
     remove_dir(dir);
     vocab_free(&save_vocab), model_free(&save_model);
 }
@@ -508,18 +490,18 @@ static void check_flags(const void *which) {
 
 START_TEST(test_checkpoint_flags_agree) {
     const int which[4] = {0, 1, 2, 3};
-    Outcome o = run_fn(check_flags, &which[0]);
+    Run o = run_fn(check_flags, &which[0]);
     expect(&o, 2, "--d-model: 32, but the checkpoint m.ckpt was trained with 8", NULL);
-    outcome_free(&o);
+    run_free(&o);
     o = run_fn(check_flags, &which[1]);
     expect(&o, 2, "--level: word, but the checkpoint m.ckpt was trained with char", NULL);
-    outcome_free(&o);
+    run_free(&o);
     o = run_fn(check_flags, &which[2]);
     ck_assert_msg(o.status == 0, "%s", o.err);
-    outcome_free(&o);
+    run_free(&o);
     o = run_fn(check_flags, &which[3]);
     expect(&o, 2, "--d-ff: 32, but the checkpoint m.ckpt was trained with 16", NULL);
-    outcome_free(&o);
+    run_free(&o);
 }
 END_TEST
 
