@@ -14,6 +14,7 @@ int main(void) {
     srunner_add_suite(sr, layers_suite());
     srunner_add_suite(sr, model_suite());
     srunner_add_suite(sr, training_suite());
+    srunner_add_suite(sr, options_suite());
     srunner_add_suite(sr, corpus_suite());
     srunner_add_suite(sr, synth_suite());
     srunner_add_suite(sr, ngram_suite());
