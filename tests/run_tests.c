@@ -35,6 +35,7 @@ static const Entry suites[] = {
     {"layers", layers_suite, 1},
     {"model", model_suite, 4},
     {"training", training_suite, 3},
+    {"options", options_suite, 1},
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
