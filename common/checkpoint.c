@@ -444,15 +444,17 @@ static bool given(const CliOption *opts, int n, const char *name, double *value)
 }
 
 Schedule checkpoint_schedule(const Checkpoint *ck, const char *path, Schedule flags, const CliOption *opts, int n_opts,
-                             long *stop, FILE *out) {
+                             long *stop, char *note, size_t note_size) {
     const TrainState *t = &ck->train;
     *stop = flags.steps;
+    note[0] = '\0';
     if (!t->has_schedule) {
         if (t->steps_done > 0)
-            fprintf(out, "  %s holds no learning-rate schedule (version %u): the schedule is built from the flags, a\n"
-                         "  warm-up of %ld steps and a cosine to step %ld, which continues the earlier run exactly only\n"
-                         "  if it used the same --steps, --warmup and --lr.\n",
-                    path, ck->version, flags.warmup, flags.steps);
+            snprintf(note, note_size,
+                     "  %s holds no learning-rate schedule (version %u): the schedule is built from the flags, a\n"
+                     "  warm-up of %ld steps and a cosine to step %ld, which continues the earlier run exactly only\n"
+                     "  if it used the same --steps, --warmup and --lr.\n",
+                     path, ck->version, flags.warmup, flags.steps);
         return flags;
     }
     const Schedule s = t->schedule;
@@ -467,45 +469,15 @@ Schedule checkpoint_schedule(const Checkpoint *ck, const char *path, Schedule fl
                 fixed[i].flag, v, path, fixed[i].have);
     }
     if (!given(opts, n_opts, "--steps", NULL)) *stop = s.steps;
-    fprintf(out, "  the stored schedule continues: peak rate %g, warm-up %ld steps, cosine down to %g at step %ld", s.lr,
-            s.warmup, s.lr / 10, s.steps);
-    if (*stop > s.steps && *stop > t->steps_done)
-        fprintf(out, ";\n  steps %ld to %ld go beyond it and run at its final rate %g (a run of %ld steps from the start\n"
-                     "  would have decayed over all of them: this is a longer run, not the same one)",
-                (s.steps > t->steps_done ? s.steps : t->steps_done) + 1, *stop, s.lr / 10, *stop);
-    fprintf(out, ".\n");
+    int n = snprintf(note, note_size, "  the stored schedule continues: peak rate %g, warm-up %ld steps, cosine down to %g at step %ld",
+                     s.lr, s.warmup, s.lr / 10, s.steps);
+    if (*stop > s.steps && *stop > t->steps_done && n > 0 && (size_t)n < note_size)
+        n += snprintf(note + n, note_size - (size_t)n,
+                      ";\n  steps %ld to %ld go beyond it and run at its final rate %g (a run of %ld steps from the start\n"
+                      "  would have decayed over all of them: this is a longer run, not the same one)",
+                      (s.steps > t->steps_done ? s.steps : t->steps_done) + 1, *stop, s.lr / 10, *stop);
+    if (n > 0 && (size_t)n < note_size) snprintf(note + n, note_size - (size_t)n, ".\n");
     return s;
-}
-
-void checkpoint_check_flags(const Checkpoint *ck, const char *path, const CliOption *opts, int n_opts) {
-    const ModelConfig *c = &ck->cfg;
-    const struct {
-        const char *flag;
-        int have;
-    } sizes[] = {{"--layers", c->layers}, {"--heads", c->heads}, {"--d-model", c->d_model}, {"--d-ff", c->d_ff},
-                 {"--context", c->max_len}},
-      choices[] = {{"--norm", c->norm == NORM_PRE}, {"--pos", c->pos == POS_LEARNED}, {"--act", c->act == ACT_GELU},
-                   {"--level", ck->level == LEVEL_WORD}};
-    for (int i = 0; i < n_opts; i++) {
-        const CliOption *o = &opts[i];
-        if (!o->seen) continue;
-        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-            if (o->kind != CLI_INT || strcmp(o->name, sizes[k].flag) != 0) continue;
-            long long v = *(const long long *)o->value;
-            if (v == 0 && strcmp(o->name, "--d-ff") == 0) v = 4LL * c->d_model; /* 0 means 4 x d_model */
-            if (v != sizes[k].have)
-                die(EXIT_USAGE, "%s: %lld, but the checkpoint %s was trained with %d", o->name, v, path, sizes[k].have);
-        }
-        for (size_t k = 0; k < sizeof choices / sizeof choices[0]; k++) {
-            if (o->kind != CLI_CHOICE || strcmp(o->name, choices[k].flag) != 0) continue;
-            const int v = *(const int *)o->value;
-            if (v != choices[k].have) {
-                char given[32], have[32];
-                die(EXIT_USAGE, "%s: %s, but the checkpoint %s was trained with %s", o->name,
-                    cli_choice_name(o, v, given, sizeof given), path, cli_choice_name(o, choices[k].have, have, sizeof have));
-            }
-        }
-    }
 }
 
 void checkpoint_free(Checkpoint *ck) {

@@ -128,20 +128,14 @@ unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLev
 uint64_t checkpoint_checksum(const unsigned char *p, size_t n);
 void checkpoint_free(Checkpoint *ck);
 
-/* The learning-rate schedule a run that loaded ck trains with (the flags' one, `flags`, for a new
- * run), and the step it stops at in *stop (--steps, `flags.steps`). With a stored schedule (version
- * 2): --lr, --warmup and --clip given with other values than the stored ones are a usage error
- * (exit 2); without --steps the run goes on to the stored total; and the stored schedule
- * continues exactly, beyond its total at its final rate, which a line on out says. Without one
- * (version 1, or a model saved without training): the flags' schedule, which a line on out says
- * when the checkpoint had trained. opts: the chapter's options, to see which flags were given. */
+/* The learning-rate schedule a run that loaded ck trains with, and the step it stops at in *stop.
+ * flags: the schedule the command line describes (steps = --steps); opts: the chapter's options,
+ * to see which flags were given. With a stored schedule (version 2): --lr, --warmup and --clip
+ * given with other values than the stored ones are a usage error (exit 2); without --steps the run
+ * goes on to the stored total; the stored schedule continues exactly, beyond its total at its
+ * final rate. Without one (version 1, or a model saved untrained): the flags' schedule. note
+ * receives what the chapter should print about it (lines ending in '\n', or nothing). */
 Schedule checkpoint_schedule(const Checkpoint *ck, const char *path, Schedule flags, const CliOption *opts, int n_opts,
-                             long *stop, FILE *out);
-
-/* Flags that describe the model must agree with a loaded checkpoint: for each of --layers,
- * --heads, --d-model, --d-ff (0: 4 x d_model), --context (max_len), --norm, --pos, --act and
- * --level found in opts and given on the command line, a value other than the checkpoint's is a
- * usage error (exit 2) naming the flag, both values and the file. */
-void checkpoint_check_flags(const Checkpoint *ck, const char *path, const CliOption *opts, int n_opts);
+                             long *stop, char *note, size_t note_size);
 
 #endif

@@ -93,10 +93,6 @@ static const char *choice_name(const char *choices, int index, char *buf, size_t
     return buf;
 }
 
-const char *cli_choice_name(const CliOption *o, int index, char *buf, size_t size) {
-    return choice_name(o->choices, index, buf, size);
-}
-
 /* A user's argument as it appears in a message: control characters as \xNN (a newline in an
  * argument must not break the message's one line), at most 60 bytes of it. */
 static const char *shown(const char *text, size_t len, char *buf, size_t size) {
@@ -208,9 +204,15 @@ CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv
                          size_t err_size) {
     CliOption shared[N_COMMON];
     common_options(shared, common);
-    /* --help anywhere wins, before any value is changed, so that it shows the defaults. */
-    for (int i = 1; i < argc; i++)
+    /* --help anywhere wins, before any value is changed, so that it shows the defaults; but not as
+     * the value of an option (--prompt -h is a prompt: found by fuzz_text) */
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return CLI_HELP;
+        if (strncmp(argv[i], "--", 2) != 0 || strchr(argv[i], '=')) continue;
+        const CliOption *o = find(spec->options, spec->n_options, argv[i], strlen(argv[i]));
+        if (!o) o = find(shared, N_COMMON, argv[i], strlen(argv[i]));
+        if (o && o->kind != CLI_FLAG) i++; /* its value */
+    }
     char t[256];
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];

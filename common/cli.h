@@ -61,9 +61,6 @@ CliOption cli_choice(const char *name, int *value, const char *choices, const ch
 
 typedef enum { CLI_PARSED, CLI_HELP, CLI_ERROR } CliResult;
 
-/* The index-th word of a CLI_CHOICE option ("pre" for index 1 of "post|pre"), copied into buf. */
-const char *cli_choice_name(const CliOption *o, int index, char *buf, size_t size);
-
 /* True for a string option that names a file or folder (meta "FILE" or "DIR"), not text. */
 bool cli_is_path(const CliOption *o);
 

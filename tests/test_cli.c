@@ -119,6 +119,10 @@ END_TEST
 START_TEST(test_help_wins) {
     Fixture f;
     setup(&f);
+    const char *value[] = {"prog", "--name", "-h"}; /* -h as a value is a value (found by fuzz_text) */
+    ck_assert_int_eq(parse(&f, 3, value), CLI_PARSED);
+    ck_assert_str_eq(f.name, "-h");
+    setup(&f);
     const char *argv[] = {"prog", "--tokens", "9", "--bogus", "--help"};
     ck_assert_int_eq(parse(&f, 5, argv), CLI_HELP);
     ck_assert_int_eq(f.tokens, 6); /* nothing was parsed: --help shows the defaults */

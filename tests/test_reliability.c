@@ -86,6 +86,11 @@ static Run run_child(void (*fn)(const void *), const void *arg, const char *prog
 
 static Run run_fn(void (*fn)(const void *), const void *arg) { return run_child(fn, arg, NULL, NULL, 10, false); }
 
+/* ./program args: at most 120 s (sanitizer builds are slow). */
+static Run run_program(const char *program, const char *const *args) {
+    return run_child(NULL, NULL, program, args, 120, false);
+}
+
 /* The outcome must be `status` with one line on stderr holding `must` (and `also`, when given). */
 static void expect(const Run *o, int status, const char *must, const char *also) {
     ck_assert_msg(o->status == status && count_lines(o->err) == 1 && strstr(o->err, must) &&
@@ -467,41 +472,164 @@ START_TEST(test_save_targets) {
 }
 END_TEST
 
-/* ==== defect 14: flags that contradict a loaded checkpoint ==== */
+/* ==== the chapters ==== */
 
-static void check_flags(const void *which) {
-    Crafted k = crafted(&tiny_cfg);
-    Checkpoint ck;
-    char err[256];
-    if (!checkpoint_parse(&ck, k.data, k.len, err, sizeof err)) _exit(99);
-    long long d_model = 32, d_ff = 0;
-    int level = 1, norm = 1;
-    CliOption o[4] = {cli_int("--d-model", &d_model, 4, 2048, "C", "width"), cli_int("--d-ff", &d_ff, 0, 100, "F", "ffn"),
-                      cli_choice("--level", &level, "char|word", "level"), cli_choice("--norm", &norm, "post|pre", "n")};
-    const int w = *(const int *)which;
-    if (w == 0) o[0].seen = true;      /* 32 against 8 */
-    if (w == 1) o[2].seen = true;      /* word against char */
-    if (w == 2) d_ff = 16, o[1].seen = true, o[3].seen = true; /* both agree */
-    if (w == 3) d_ff = 0, o[1].seen = true; /* 0 means 4 x d_model = 32, not 16 */
-    checkpoint_check_flags(&ck, "m.ckpt", o, 4);
-    checkpoint_free(&ck);
-    free(k.data);
+/* A tiny chapter 10 run: these flags, then `extra` (NULL-terminated). */
+static Run run10(const char *const *extra, bool pending_sigint) {
+    const char *args[48] = {"--lines", "200", "--layers", "1", "--d-model", "8", "--heads", "2", "--context", "8",
+                            "--sample", "0", "--no-plot"};
+    int n = 13;
+    for (int i = 0; extra[i]; i++) args[n++] = extra[i];
+    args[n] = NULL;
+    return run_child(NULL, NULL, "ch10_gpt_pretraining", args, 120, pending_sigint);
 }
 
-START_TEST(test_checkpoint_flags_agree) {
-    const int which[4] = {0, 1, 2, 3};
-    Run o = run_fn(check_flags, &which[0]);
-    expect(&o, 2, "--d-model: 32, but the checkpoint m.ckpt was trained with 8", NULL);
-    run_free(&o);
-    o = run_fn(check_flags, &which[1]);
-    expect(&o, 2, "--level: word, but the checkpoint m.ckpt was trained with char", NULL);
-    run_free(&o);
-    o = run_fn(check_flags, &which[2]);
+/* Defects 3 and 13 (and the symbolic-link one): a --save target is checked before training. */
+START_TEST(test_save_checked_first) {
+    char dir[64], missing[128], fifo[128];
+    make_dir(dir);
+    snprintf(missing, sizeof missing, "%s/none/x.ckpt", dir), snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *targets[] = {missing, fifo, dir, ""};
+    for (int i = 0; i < 4; i++) {
+        Run o = run10((const char *[]){"--steps", "20", "--save", targets[i], NULL}, false);
+        expect(&o, 2, "--save: ", NULL);
+        ck_assert_msg(strstr(o.out, "train loss") == NULL, "trained before refusing --save %s", targets[i]);
+        run_free(&o);
+    }
+    struct stat st;
+    ck_assert(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+    remove_dir(dir);
+}
+END_TEST
+/* Defect 17: a prompt longer than the context is kept in part, and the run says so. */
+START_TEST(test_ch10_long_prompt) {
+    char dir[64], path[128];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/chr.ckpt", dir);
+    Run o = run10((const char *[]){"--steps", "2", "--save", path, NULL}, false);
     ck_assert_msg(o.status == 0, "%s", o.err);
     run_free(&o);
-    o = run_fn(check_flags, &which[3]);
-    expect(&o, 2, "--d-ff: 32, but the checkpoint m.ckpt was trained with 16", NULL);
+    o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", path, "--generate", "3", "--prompt",
+                                                             "zo ba ze . xa pel xe .", NULL});
+    expect(&o, 0, "--prompt: 22 tokens", "context of 8");
+    ck_assert_ptr_nonnull(strstr(o.out, "zo ba ze . xa pel xe .")); /* the whole prompt is shown */
     run_free(&o);
+    remove_dir(dir);
+}
+END_TEST
+
+/* Defect 10: Ctrl-C during chapter 10's sections after training (here one waiting before the
+ * program starts, and no training left to do) stops it there: one line, status 130, saved. */
+START_TEST(test_ch10_ctrl_c_after_training) {
+    char dir[64], path[128];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/after.ckpt", dir);
+    Run o = run10((const char *[]){"--steps", "0", "--save", path, NULL}, true);
+    expect(&o, 130, "interrupted after step 0 of 0; saved", NULL);
+    ck_assert_msg(strstr(o.out, "Summary") == NULL, "ran to the end:\n%s", o.out);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    run_free(&o);
+    remove_dir(dir);
+}
+END_TEST
+
+/* Defect 16: lines of non-breaking or ideographic spaces are no text. */
+START_TEST(test_text_without_tokens) {
+    char dir[64], blank[128];
+    make_dir(dir);
+    snprintf(blank, sizeof blank, "%s/blank.txt", dir);
+    FILE *f = fopen(blank, "w");
+    for (int i = 0; i < 30; i++) fputs(i % 2 ? "\xc2\xa0\xc2\xa0\n" : "\xe3\x80\x80\n", f);
+    fclose(f);
+    Run o = run_program("ch02_neural_lm", (const char *[]){"--corpus", blank, "--level", "word", "--no-plot", NULL});
+    expect(&o, 1, blank, "no line with text");
+    run_free(&o);
+    o = run_program("ch11_masked_lm", (const char *[]){"--val-file", blank, "--steps", "2", "--no-plot", NULL});
+    expect(&o, 1, blank, "no line with text");
+    run_free(&o);
+    remove_dir(dir);
+}
+END_TEST
+static Checkpoint load_ck(const char *path) {
+    Checkpoint ck;
+    checkpoint_load(&ck, path);
+    return ck;
+}
+
+/* Issue 18: a run stopped by Ctrl-C and resumed with --load alone (the stored schedule, to its
+ * stored total) ends in the same parameters, optimiser state and loss history as the run that was
+ * never stopped; extending a finished run says what it does, and its table starts from step 0;
+ * a version 1 file still loads. */
+START_TEST(test_resume_continues_the_schedule) {
+    char dir[64], a[128], b[128], c[128], d[128], v1[128];
+    make_dir(dir);
+    snprintf(a, sizeof a, "%s/a", dir), snprintf(b, sizeof b, "%s/b", dir), snprintf(c, sizeof c, "%s/c", dir);
+    snprintf(d, sizeof d, "%s/d", dir), snprintf(v1, sizeof v1, "%s/v1", dir);
+    Run o = run10((const char *[]){"--steps", "30", "--warmup", "5", "--eval-every", "10", "--save", a, NULL}, true);
+    expect(&o, 130, "interrupted after step 1 of 30", NULL);
+    run_free(&o);
+    o = run10((const char *[]){"--load", a, "--eval-every", "10", "--save", b, NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    ck_assert_ptr_nonnull(strstr(o.out, "the stored schedule continues: peak rate 0.003, warm-up 5 steps"));
+    run_free(&o);
+    o = run10((const char *[]){"--steps", "30", "--warmup", "5", "--eval-every", "10", "--save", c, NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    const char *table = strstr(o.out, "      10 "); /* the straight run's rows for steps 10, 20, 30 */
+    ck_assert_ptr_nonnull(table);
+    char rows[256];
+    snprintf(rows, sizeof rows, "%.*s", (int)(strstr(table, "      30 ") + 48 - table), table);
+    run_free(&o);
+    Checkpoint kb = load_ck(b), kc = load_ck(c);
+    ck_assert_int_eq(kb.train.steps_done, 30);
+    ck_assert(memcmp(kb.params, kc.params, sizeof(float) * kc.n_params) == 0);
+    ck_assert(memcmp(kb.adam_m, kc.adam_m, sizeof(float) * kc.n_params) == 0);
+    ck_assert(memcmp(kb.adam_v, kc.adam_v, sizeof(float) * kc.n_params) == 0);
+    ck_assert(kb.train.has_schedule && kb.train.schedule.steps == 30 && kb.train.schedule.warmup == 5);
+    ck_assert_int_eq(kb.train.n_history, 4); /* steps 0, 10, 20, 30 */
+    ck_assert_int_eq(kc.train.n_history, 4);
+    ck_assert(memcmp(kb.train.history, kc.train.history, 4 * sizeof(LossPoint)) == 0);
+    checkpoint_free(&kb), checkpoint_free(&kc);
+    /* extending the finished run: the stored schedule's final rate, said; the table from step 0 */
+    o = run10((const char *[]){"--load", c, "--steps", "40", "--eval-every", "10", "--save", d, NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    ck_assert_ptr_nonnull(strstr(o.out, "steps 31 to 40 go beyond it and run at its final rate 0.0003"));
+    ck_assert_msg(strstr(o.out, rows) != NULL, "the resumed table does not repeat the stored rows:\n%s\nin\n%s", rows, o.out);
+    ck_assert_ptr_nonnull(strstr(o.out, "      40 "));
+    run_free(&o);
+    Checkpoint kd = load_ck(d);
+    ck_assert_int_eq(kd.train.n_history, 5);
+    ck_assert_int_eq(kd.train.schedule.steps, 30);
+    checkpoint_free(&kd);
+    o = run10((const char *[]){"--load", c, "--lr", "0.001", NULL}, false);
+    expect(&o, 2, "--lr: 0.001, but the checkpoint", NULL);
+    run_free(&o);
+    /* version 1: c without its sections */
+    FILE *f = fopen(c, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *bytes = malloc(1 << 20);
+    const size_t len = fread(bytes, 1, 1 << 20, f);
+    fclose(f);
+    Checkpoint parsed;
+    char err[256];
+    ck_assert(checkpoint_parse(&parsed, bytes, len, err, sizeof err));
+    const size_t end = len - 8 - (12 + 40) - (12 + 20 + 24 * 4); /* both sections off */
+    checkpoint_free(&parsed);
+    Crafted k = {bytes, end + 8, 0, 0};
+    put32(&k, 8, 1);
+    reseal(&k);
+    f = fopen(v1, "wb");
+    fwrite(k.data, 1, k.len, f);
+    fclose(f);
+    free(bytes);
+    o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", v1, "--generate", "5", NULL});
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    run_free(&o);
+    o = run10((const char *[]){"--load", v1, "--steps", "35", NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    ck_assert_ptr_nonnull(strstr(o.out, "holds no learning-rate schedule (version 1)"));
+    run_free(&o);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -517,7 +645,14 @@ Suite *reliability_suite(void) {
     tcase_add_test(tc, test_crafted_checkpoints_refused);
     tcase_add_test(tc, test_checkpoint_v2_sections);
     tcase_add_test(tc, test_save_targets);
-    tcase_add_test(tc, test_checkpoint_flags_agree);
     suite_add_tcase(s, tc);
+    TCase *ch = tcase_create("chapters");
+    tcase_set_timeout(ch, 300);
+    tcase_add_test(ch, test_save_checked_first);
+    tcase_add_test(ch, test_ch10_long_prompt);
+    tcase_add_test(ch, test_ch10_ctrl_c_after_training);
+    tcase_add_test(ch, test_text_without_tokens);
+    tcase_add_test(ch, test_resume_continues_the_schedule);
+    suite_add_tcase(s, ch);
     return s;
 }

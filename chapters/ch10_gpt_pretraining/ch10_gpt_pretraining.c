@@ -60,6 +60,9 @@ typedef struct {
     Model model;
     AdamW opt;
     TrainState ts;
+    Schedule sched;           /* the learning-rate schedule training follows (the checkpoint's, resuming) */
+    char sched_note[512];     /* what section 3 says about it when resuming */
+    LossPoint *history;       /* the loss table so far, for the checkpoint (ts.history points here) */
     Checkpoint ck;
     bool loaded;
     bool interrupted;         /* Ctrl-C during training: save (with --save) and stop */
@@ -100,6 +103,8 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
                              "and the true floor, the long-range dependency, sampling with a KV cache, checkpoints.",
                     o, n};
     cli_parse(&spec, &ch->common, argc, argv);
+    if (ch->save) util_check_output("--save", ch->save); /* before any work, not after training */
+    ch->sched = options_schedule(&ch->tf);
     if ((ch->eval_path || ch->generate) && !ch->load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
     if (!ch->load) options_check_heads(&ch->mf);
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
@@ -114,6 +119,10 @@ static void load_checkpoint(Chapter *ch) {
     ch->loaded = true;
     ch->vocab = &ch->ck.vocab;
     ch->level = ch->ck.level;
+    long stop;
+    ch->sched = checkpoint_schedule(&ch->ck, ch->load, ch->sched, ch->opts, ch->n_opts, &stop, ch->sched_note,
+                                    sizeof ch->sched_note);
+    ch->tf.steps = stop;
 }
 
 /* ==== 1. The corpus ==== */
@@ -225,6 +234,17 @@ typedef struct {
     int n;
 } Curve;
 
+/* The loss table so far (and the steps after its last row) into the training state, which a
+ * checkpoint stores with the schedule: a resumed run's table and figure start at step 0. */
+static void keep_history(Chapter *ch, const Curve *curve, double running, long count) {
+    free(ch->history);
+    ch->history = xmalloc(sizeof(LossPoint) * (size_t)(curve->n + 1));
+    for (int i = 0; i < curve->n; i++) ch->history[i] = (LossPoint){(long)curve->x[i], curve->train[i], curve->val[i]};
+    ch->ts.history = ch->history, ch->ts.n_history = curve->n;
+    ch->ts.running_loss = running, ch->ts.running_steps = count;
+    ch->ts.has_schedule = true, ch->ts.schedule = ch->sched;
+}
+
 static void section_3_train(Chapter *ch, Curve *curve) {
     Model *m = &ch->model;
     const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
@@ -232,9 +252,10 @@ static void section_3_train(Chapter *ch, Curve *curve) {
     printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
            "  matrices only); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
            "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
-           ch->tf.steps, B, T, ch->tf.weight_decay, ch->tf.warmup, ch->tf.lr, ch->tf.clip);
+           ch->tf.steps, B, T, ch->tf.weight_decay, (long long)ch->sched.warmup, ch->sched.lr, ch->sched.clip);
+    printf("%s", ch->sched_note);
     int *ids = xmalloc(sizeof(int) * (size_t)B * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)B * (size_t)T);
-    const int max_points = (int)(ch->tf.steps / ch->tf.eval_every) + 3;
+    const int max_points = (int)(ch->tf.steps / ch->tf.eval_every) + 3 + ch->ts.n_history;
     curve->x = xmalloc(sizeof(double) * (size_t)max_points), curve->train = xmalloc(sizeof(double) * (size_t)max_points);
     curve->val = xmalloc(sizeof(double) * (size_t)max_points);
     curve->n = 0;
@@ -247,21 +268,28 @@ static void section_3_train(Chapter *ch, Curve *curve) {
         const double v0 = evaluate(m, ch->val_ext, ch->n_val_ext);
         curve->x[curve->n] = 0, curve->train[curve->n] = first, curve->val[curve->n] = v0, curve->n++;
     }
+    for (int i = 0; i < ch->ts.n_history; i++) /* resuming: the rows so far, from the checkpoint */
+        curve->x[i] = (double)ch->ts.history[i].step, curve->train[i] = ch->ts.history[i].train,
+        curve->val[i] = ch->ts.history[i].val, curve->n = i + 1;
+    double running = ch->ts.steps_done > 0 ? ch->ts.running_loss : 0;
+    long count = ch->ts.steps_done > 0 ? ch->ts.running_steps : 0;
+    keep_history(ch, curve, running, count);
     if (ch->ts.steps_done >= ch->tf.steps) {
         printf("  nothing to train: the checkpoint has done %ld of --steps %lld\n", ch->ts.steps_done, ch->tf.steps);
         free(ids), free(tg);
         return;
     }
+    if (curve->n > 1) printf("  (the rows up to step %ld come from %s)\n", (long)curve->x[curve->n - 1], ch->load);
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
+    for (int i = 0; i < curve->n; i++)
+        if (curve->x[i] > 0)
+            printf("  %8ld %12.4f %12.4f %12.4f\n", (long)curve->x[i], curve->train[i], curve->val[i], exp(curve->val[i]));
     fflush(stdout); /* training starts here: whoever watches the output (or sends Ctrl-C) can see it */
     Progress prog;
     progress_start(&prog, ch->tf.steps);
-    double running = 0;
-    long count = 0;
     for (long s = ch->ts.steps_done + 1; s <= ch->tf.steps; s++) {
         one_batch(ch, ids, tg);
-        const Schedule sched = options_schedule(&ch->tf);
-        const double loss = train_step(m, &ch->opt, ids, tg, B, T, s, &sched);
+        const double loss = train_step(m, &ch->opt, ids, tg, B, T, s, &ch->sched);
         ch->ts.steps_done = s;
         running += loss, count++;
         progress_update(&prog, s, loss, (double)B * T);
@@ -278,6 +306,7 @@ static void section_3_train(Chapter *ch, Curve *curve) {
             break;
         }
     }
+    keep_history(ch, curve, running, count);
     progress_end(&prog);
     free(ids), free(tg);
 }
@@ -556,18 +585,20 @@ static void eval_file(Chapter *ch) {
     lines_free(&lines);
 }
 
-/* Encode a prompt with the model's vocabulary (unknown tokens become <unk>), after a </s>. */
-static int encode_prompt(const Chapter *ch, const char *prompt, int *out, int max) {
-    int n = 0;
-    out[n++] = VOCAB_EOS;
+/* A prompt in the model's vocabulary (unknown tokens become <unk>) after a </s>, in an array with
+ * room for `more` tokens after it; *len is the prompt's length with the </s>. */
+static int *encode_prompt(const Chapter *ch, const char *prompt, long more, int *len) {
     char **tok;
     const int k = tokenize_line(prompt, ch->level, &tok);
-    for (int i = 0; i < k && n < max; i++) {
+    int *out = xmalloc(sizeof(int) * (size_t)(k + 1 + more));
+    out[0] = VOCAB_EOS;
+    for (int i = 0; i < k; i++) {
         const int id = vocab_find(ch->vocab, tok[i]);
-        out[n++] = id < 0 ? VOCAB_UNK : id;
+        out[i + 1] = id < 0 ? VOCAB_UNK : id;
     }
     tokens_free(tok, k);
-    return n;
+    *len = k + 1;
+    return out;
 }
 
 /* Generate n tokens after the prompt with the key/value cache, printing the text. When the context
@@ -575,8 +606,11 @@ static int encode_prompt(const Chapter *ch, const char *prompt, int *out, int ma
 static int *generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
     Model *m = &ch->model;
     const int T = m->cfg.max_len;
-    int *text = xmalloc(sizeof(int) * (size_t)(n + T + 1));
-    int len = encode_prompt(ch, prompt ? prompt : "", text, T);
+    int len;
+    int *text = encode_prompt(ch, prompt ? prompt : "", n, &len);
+    if (len > T) /* the cache restarts from the last T/2 tokens (below): say so, do not cut silently */
+        fprintf(stderr, "%s: --prompt: %d tokens, more than the context of %d: generation starts from its last %d\n",
+                CHAPTER, len - 1, T, T / 2);
     if (prompt && *prompt) {
         char *shown = corpus_decode(ch->vocab, text + 1, len - 1, ch->level);
         fprintf(out, "%s", shown);
@@ -616,6 +650,16 @@ static void report_interruption(Chapter *ch) {
 }
 
 
+/* Ctrl-C during the sections after training: the same as during it (save with --save, say so,
+ * status 130), checked between sections. */
+static bool stopped(Chapter *ch) {
+    if (!ch->interrupted && interrupt_requested()) {
+        ch->interrupted = true;
+        report_interruption(ch);
+    }
+    return ch->interrupted;
+}
+
 /* --load with --eval or --generate: the model alone, no corpus and no training. */
 static int use_the_model(Chapter *ch) {
     configure(ch);
@@ -634,7 +678,7 @@ static int use_the_model(Chapter *ch) {
 
 /* Whoever allocates frees: everything main's sections made. */
 static void chapter_free(Chapter *ch, Curve *curve) {
-    free(curve->x), free(curve->train), free(curve->val);
+    free(curve->x), free(curve->train), free(curve->val), free(ch->history);
     free(ch->train_ext), free(ch->val_ext);
     model_free(&ch->model);
     adamw_free(&ch->opt);
@@ -664,11 +708,11 @@ int main(int argc, char **argv) {
         int ngram_order = 1;
         const double ngram_nats = best_ngram(&ch, &ng, &ngram_order);
         section_4_compare(&ch, &curve, final, ngram_nats, ngram_order);
-        section_5_long_range(&ch, &ng);
-        section_6_samples(&ch);
-        section_7_cache(&ch);
-        section_8_checkpoint(&ch);
-        section_9_summary(&ch, final, ngram_nats);
+        if (!stopped(&ch)) section_5_long_range(&ch, &ng);
+        if (!stopped(&ch)) section_6_samples(&ch);
+        if (!stopped(&ch)) section_7_cache(&ch);
+        if (!stopped(&ch)) section_8_checkpoint(&ch);
+        if (!stopped(&ch)) section_9_summary(&ch, final, ngram_nats);
         ngram_free(&ng);
     }
     chapter_free(&ch, &curve);

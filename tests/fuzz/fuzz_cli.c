@@ -3,13 +3,15 @@
  * The input is cut at NUL bytes into up to 32 arguments and parsed against a table with one option
  * of every kind. Promises checked: the parser returns (it is the exiting cli_parse's engine); an
  * error comes with a one-line message; a parse that succeeds leaves every value inside its
- * declared range, and an option not given keeps its default. */
+ * declared range, a text value valid UTF-8 and a path not empty, and an option not given keeps
+ * its default. */
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
 #include "fuzz.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *copy = malloc(size + 1);
@@ -43,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(count >= -3 && count <= 100);
         FUZZ_CHECK(rate >= 1e-3 && rate <= 1.0 && !isnan(rate));
         FUZZ_CHECK(level >= 0 && level <= 2);
-        FUZZ_CHECK(name != NULL);
+        FUZZ_CHECK(name != NULL && util_utf8_invalid_at(name, strlen(name)) < 0); /* text is UTF-8 */
+        FUZZ_CHECK(common.figures[0] != '\0');                                   /* a path is not empty */
         FUZZ_CHECK(opts[0].seen || count == 5);
         FUZZ_CHECK(opts[1].seen || rate == 0.5);
         FUZZ_CHECK(opts[2].seen || !flag);
