@@ -1026,6 +1026,85 @@ START_TEST(test_layer_chapter_conclusions) {
 }
 END_TEST
 
+/* ---- helpers that read numbers back from a chapter's output ---- */
+
+/* The start of section n's header line ("\nN. ") in out; fails the test when there is none. */
+static const char *section_start(const char *out, int n) {
+    char head[16];
+    snprintf(head, sizeof head, "\n%d. ", n);
+    const char *p = strstr(out, head);
+    ck_assert_msg(p != NULL, "no section %d in the output", n);
+    return p + 1;
+}
+
+/* The numbers on the line that starts with `key` (after spaces) following `label` in s; returns how
+ * many it read (at most max). */
+static int numbers_after(const char *s, const char *label, const char *key, double *v, int max) {
+    const char *p = strstr(s, label);
+    ck_assert_msg(p != NULL, "no \"%s\" in the output", label);
+    p = strstr(p, key);
+    ck_assert_msg(p != NULL, "no \"%s\" after \"%s\"", key, label);
+    p += strlen(key);
+    int n = 0;
+    for (char *end; n < max; p = end) {
+        while (*p == ' ') p++;
+        if (*p == '\n' || !*p) break;
+        v[n] = strtod(p, &end);
+        if (end == p) break;
+        n++;
+    }
+    return n;
+}
+
+/* A copy of s (the caller frees) with every run of spaces and line breaks made one space: a wrapped
+ * paragraph as one line. */
+static char *flatten(const char *s) {
+    ck_assert_ptr_nonnull(s);
+    char *flat = malloc(strlen(s) + 1), *d = flat;
+    ck_assert_ptr_nonnull(flat);
+    for (; *s; s++) {
+        const bool space = *s == ' ' || *s == '\n';
+        if (space && d > flat && d[-1] == ' ') continue;
+        *d++ = space ? ' ' : *s;
+    }
+    *d = '\0';
+    return flat;
+}
+
+/* ch09 sections 2 and 3: each residual sum is what the two rows above it add up to (means add
+ * exactly; the printed values are rounded to 0.01 each, so 0.015 covers three roundings). */
+START_TEST(test_ch09_journeys) {
+    Run r = run("ch09_transformer_block", (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *post = section_start(r.out, 2), *pre = section_start(r.out, 3);
+    double x[8], att[8], sum[8], ffn[8], out[8]; /* means */
+    int T = numbers_after(pre, "x: embeddings + positions", "mean", x, 8);
+    ck_assert_int_eq(T, 6);
+    ck_assert_int_eq(numbers_after(pre, "self-attention(LN1(x))", "mean", att, 8), T);
+    ck_assert_int_eq(numbers_after(pre, "x + attention (the residual stream)", "mean", sum, 8), T);
+    ck_assert_int_eq(numbers_after(pre, "feed-forward", "mean", ffn, 8), T);
+    ck_assert_int_eq(numbers_after(pre, ". + FFN = block output", "mean", out, 8), T);
+    for (int t = 0; t < T; t++) {
+        ck_assert_double_eq_tol(sum[t], x[t] + att[t], 0.015);
+        ck_assert_double_eq_tol(out[t], sum[t] + ffn[t], 0.015);
+    }
+    double sx[8], ss1[8], sln[8], ss2[8]; /* standard deviations */
+    numbers_after(post, "x: embeddings + positions", "std ", sx, 8);
+    numbers_after(post, "x + attention (the residual)", "std ", ss1, 8);
+    numbers_after(post, "LN1(x + attention)", "std ", sln, 8);
+    numbers_after(post, ". + FFN (the residual)", "std ", ss2, 8);
+    int w1 = 0, w2 = 0;
+    for (int t = 0; t < T; t++) w1 += ss1[t] > sx[t], w2 += ss2[t] > sln[t];
+    char note[128];
+    snprintf(note, sizeof note, "wider than x at %d of %d positions; . + FFN wider than its input at %d of %d", w1, T,
+             w2, T);
+    char *flat = flatten(strstr(post, "Notice:"));
+    ck_assert_msg(strstr(flat, note) != NULL, "ch09 section 2's notice does not say \"%s\"", note);
+    free(flat);
+    run_free(&r);
+}
+END_TEST
+
 Suite *chapters_suite(void) {
     Suite *s = suite_create("chapters");
     TCase *tc = tcase_create("binaries");
@@ -1058,5 +1137,9 @@ Suite *chapters_suite(void) {
     tcase_set_timeout(matrix, 1200);
     tcase_add_loop_test(matrix, test_bad_input_matrix, 0, N_CHAPTERS);
     suite_add_tcase(s, matrix);
+    TCase *readback = tcase_create("readback"); /* printed numbers checked against each other: CK_RUN_CASE=readback */
+    tcase_set_timeout(readback, 600);
+    tcase_add_test(readback, test_ch09_journeys);
+    suite_add_tcase(s, readback);
     return s;
 }

@@ -41,23 +41,49 @@ typedef struct {
 } Chapter;
 
 /* ---- the journey: shape and per-position statistics after each step ---- */
+/* mean and standard deviation of row r of t over its features */
+static void row_stats(const Tensor *t, int r, double *mean, double *std) {
+    double m = 0, v = 0;
+    for (int c = 0; c < t->cols; c++) m += *tensor_at(t, r, c);
+    m /= t->cols;
+    for (int c = 0; c < t->cols; c++) v += pow(*tensor_at(t, r, c) - m, 2);
+    *mean = m, *std = sqrt(v / t->cols);
+}
+
 static void journey(const char *stage, const Tensor *t) {
     printf("  %-44s (%d, %d)\n    mean", stage, t->rows, t->cols);
+    double m, s;
     for (int r = 0; r < t->rows && r < 10; r++) {
-        double m = 0;
-        for (int c = 0; c < t->cols; c++) m += *tensor_at(t, r, c);
-        m /= t->cols;
+        row_stats(t, r, &m, &s);
         printf(" %+6.2f", fabs(m) < 5e-3 ? 0.0 : m);
     }
     printf("%s\n    std ", t->rows > 10 ? " ..." : "");
     for (int r = 0; r < t->rows && r < 10; r++) {
-        double m = 0, v = 0;
-        for (int c = 0; c < t->cols; c++) m += *tensor_at(t, r, c);
-        m /= t->cols;
-        for (int c = 0; c < t->cols; c++) v += pow(*tensor_at(t, r, c) - m, 2);
-        printf(" %6.2f", sqrt(v / t->cols));
+        row_stats(t, r, &m, &s);
+        printf(" %6.2f", s);
     }
     printf("%s\n", t->rows > 10 ? " ..." : "");
+}
+
+/* how many rows of `after` have a larger standard deviation than the same row of `before` */
+static int rows_wider(const Tensor *after, const Tensor *before) {
+    int n = 0;
+    for (int r = 0; r < after->rows; r++) {
+        double m, sa, sb;
+        row_stats(after, r, &m, &sa), row_stats(before, r, &m, &sb);
+        n += sa > sb;
+    }
+    return n;
+}
+
+/* the smallest and largest per-row standard deviation of t */
+static void std_range(const Tensor *t, double *lo, double *hi) {
+    *lo = INFINITY, *hi = 0;
+    for (int r = 0; r < t->rows; r++) {
+        double m, s;
+        row_stats(t, r, &m, &s);
+        *lo = fmin(*lo, s), *hi = fmax(*hi, s);
+    }
 }
 
 /* ==== the decoder block (only this chapter builds one; the models of chapters 10-11 do not) ==== */
@@ -224,19 +250,30 @@ static void encoder_journey(Chapter *ch, NormPlacement norm, int section) {
         journey("feed-forward", &c.f);
         journey(". + FFN (the residual)", &c.s2);
         journey("LN2(. + FFN) = block output", &out);
-        print_note(stdout, "Notice: each residual sum lets the spread grow, and each norm puts every "
-                           "position back to mean 0 and standard deviation 1: the block's output always "
-                           "has the same scale, whatever happened inside.");
+        const int w1 = rows_wider(&c.s1, &ch->Xs), w2 = rows_wider(&c.s2, &c.mid);
+        char note[400];
+        snprintf(note, sizeof note,
+                 "Notice: a residual sum can widen or narrow a position's spread (x + attention is wider "
+                 "than x at %d of %d positions; . + FFN wider than its input at %d of %d), and each norm "
+                 "puts every position back to mean 0 and standard deviation 1: the block's output has "
+                 "the same scale whatever happened inside.", w1, T, w2, T);
+        print_note(stdout, note);
     } else {
         journey("LN1(x): the attention's input", &c.a_in);
         journey("self-attention(LN1(x))", &c.att);
-        journey("x + attention (the residual stream)", &c.s1);
+        journey("x + attention (the residual stream)", &c.mid); /* pre-norm's first sum lives in mid */
         journey("LN2(.): the FFN's input", &c.f_in);
         journey("feed-forward", &c.f);
         journey(". + FFN = block output", &out);
-        print_note(stdout, "Notice: the norms act only on the way into each sublayer; the residual stream "
-                           "itself is never normalised, so its spread changes from block to block, and a "
-                           "stack of pre-norm blocks ends with one final layer norm.");
+        double in_lo, in_hi, out_lo, out_hi;
+        std_range(&ch->Xs, &in_lo, &in_hi), std_range(&out, &out_lo, &out_hi);
+        char note[400];
+        snprintf(note, sizeof note,
+                 "Notice: the norms act only on the way into each sublayer; the residual stream itself is "
+                 "never normalised (its standard deviation per position is %.2f to %.2f at the input, "
+                 "%.2f to %.2f at the output), so a stack of pre-norm blocks ends with one final layer "
+                 "norm.", in_lo, in_hi, out_lo, out_hi);
+        print_note(stdout, note);
     }
     tensor_free(&out);
     block_cache_free(&c);
