@@ -1042,7 +1042,7 @@ static const char *section_start(const char *out, int n) {
 static int numbers_after(const char *s, const char *label, const char *key, double *v, int max) {
     const char *p = strstr(s, label);
     ck_assert_msg(p != NULL, "no \"%s\" in the output", label);
-    p = strstr(p, key);
+    p = strstr(p + strlen(label), key);
     ck_assert_msg(p != NULL, "no \"%s\" after \"%s\"", key, label);
     p += strlen(key);
     int n = 0;
@@ -1056,13 +1056,13 @@ static int numbers_after(const char *s, const char *label, const char *key, doub
     return n;
 }
 
-/* A copy of s (the caller frees) with every run of spaces and line breaks made one space: a wrapped
- * paragraph as one line. */
+/* A copy of the paragraph that starts at s (up to a blank line; the caller frees) with every run of
+ * spaces and line breaks made one space: a wrapped paragraph as one line. */
 static char *flatten(const char *s) {
     ck_assert_ptr_nonnull(s);
     char *flat = malloc(strlen(s) + 1), *d = flat;
     ck_assert_ptr_nonnull(flat);
-    for (; *s; s++) {
+    for (; *s && !(s[0] == '\n' && s[1] == '\n'); s++) {
         const bool space = *s == ' ' || *s == '\n';
         if (space && d > flat && d[-1] == ' ') continue;
         *d++ = space ? ' ' : *s;
@@ -1070,6 +1070,77 @@ static char *flatten(const char *s) {
     *d = '\0';
     return flat;
 }
+
+/* ch01 at the word level: the notice of section 7 states what its table shows (cases in reach of
+ * the model's n-1 tokens, their accuracy, the worst such cell, the accuracy beyond), and the
+ * notices of sections 2 and 4 quote their tables. The table's percentages are rounded to 1%, so
+ * pooled accuracies agree within 1%. */
+START_TEST(test_ch01_notices) {
+    Run r = run("ch01_ngram", (const char *[]){"--no-plot", "--level", "word", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *sec7 = section_start(r.out, 7);
+    const char *row = strstr(sec7, "n=6\n");
+    ck_assert_ptr_nonnull(row);
+    row += 4;
+    long in_cases = 0, out_cases = 0;
+    double in_right = 0, out_right = 0, worst = 101;
+    while (*row == ' ') {
+        char label[16];
+        long cases;
+        int used;
+        ck_assert_int_eq(sscanf(row, "%15s %ld%n", label, &cases, &used), 2);
+        const char *q = row + used;
+        for (int n = 2; n <= 6; n++) {
+            double pct;
+            ck_assert_int_eq(sscanf(q, " %lf%%%n", &pct, &used), 1);
+            q += used;
+            char *end;
+            const long gap = strtol(label, &end, 10);
+            if (*end == '\0' && gap <= n - 1) in_cases += cases, in_right += pct * cases, worst = fmin(worst, pct);
+            else out_cases += cases, out_right += pct * cases;
+        }
+        row = strchr(row, '\n') + 1;
+    }
+    char *note = flatten(strstr(sec7, "Notice:"));
+    double said_in, said_out;
+    long said_n, said_m;
+    const char *p = strstr(note, "ranks the right closer first in ");
+    ck_assert_msg(p != NULL, "section 7's notice gives no accuracy in reach: %s", note);
+    ck_assert_int_eq(sscanf(p, "ranks the right closer first in %lf%% of those %ld cases", &said_in, &said_n), 2);
+    ck_assert_int_eq(said_n, in_cases);
+    ck_assert_double_eq_tol(said_in, in_right / (double)in_cases, 1.0);
+    p = strstr(note, "its worst cell is ");
+    ck_assert_msg(p != NULL, "the notice names no worst cell: %s", note);
+    ck_assert_double_eq_tol(strtod(p + 18, NULL), worst, 1e-9);
+    p = strstr(note, "Beyond n-1 it is at chance (");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p, "Beyond n-1 it is at chance (%lf%% of %ld cases", &said_out, &said_m), 2);
+    ck_assert_int_eq(said_m, out_cases);
+    ck_assert_double_eq_tol(said_out, out_right / (double)out_cases, 1.0);
+    free(note);
+    /* section 2: the notice's count at n = 6 is the table's */
+    const char *sec2 = section_start(r.out, 2);
+    double distinct6 = 0;
+    ck_assert_int_eq(numbers_after(sec2, "\n      6 ", "", &distinct6, 1), 1);
+    note = flatten(strstr(sec2, "Notice:"));
+    char want[64];
+    snprintf(want, sizeof want, "at n = 6 it holds %.0f of them", distinct6);
+    ck_assert_msg(strstr(note, want) != NULL, "section 2's notice does not say \"%s\": %s", want, note);
+    free(note);
+    /* section 4: the token the notice quotes has those probabilities in the table */
+    const char *sec4 = section_start(r.out, 4);
+    note = flatten(strstr(sec4, "Notice:"));
+    p = strstr(note, "exactly 0 (");
+    ck_assert_msg(p != NULL, "section 4's notice quotes no token: %s", note);
+    char token[32], line[96];
+    double addk;
+    ck_assert_int_eq(sscanf(p, "exactly 0 (%31s above), add-k %lf", token, &addk), 2);
+    snprintf(line, sizeof line, "\n    %-10s %8d   0.00000 %9.5f", token, 0, addk);
+    ck_assert_msg(strstr(sec4, line) != NULL, "no row \"%s\" in section 4", line + 1);
+    free(note);
+    run_free(&r);
+}
+END_TEST
 
 /* ch09 sections 2 and 3: each residual sum is what the two rows above it add up to (means add
  * exactly; the printed values are rounded to 0.01 each, so 0.015 covers three roundings). */
@@ -1139,6 +1210,7 @@ Suite *chapters_suite(void) {
     suite_add_tcase(s, matrix);
     TCase *readback = tcase_create("readback"); /* printed numbers checked against each other: CK_RUN_CASE=readback */
     tcase_set_timeout(readback, 600);
+    tcase_add_test(readback, test_ch01_notices);
     tcase_add_test(readback, test_ch09_journeys);
     suite_add_tcase(s, readback);
     return s;
