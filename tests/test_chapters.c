@@ -218,6 +218,7 @@ static const struct {
     {"ch09_transformer_block", {{"--heads", "3"}, "--heads: 3 does not divide --d-model 16"}},
     {"ch09_transformer_block", {{"--target", "one"}, "--target: needs 2 to 64 words, got 1"}},
     {"ch09_transformer_block", {{"--layers", "0"}, "--layers: 0 is out of range"}},
+    {"ch09_transformer_block", {{"--sentence", "a a"}, "--sentence: needs 2 or more distinct words"}},
 };
 enum { N_COMMON_BAD = sizeof bad_common / sizeof bad_common[0] };
 
@@ -1004,7 +1005,7 @@ START_TEST(test_layer_chapter_conclusions) {
         {"ch06_positional_encoding", {"--no-plot"}, {"posenc_sinusoidal against this loop: largest difference 0.", "(float rounding)"}},
         {"ch07_layer_norm", {"--no-plot"}, {"layer norm  5 of 5", "batch norm  0 of 5", "the backward pass agrees", "eps = 0      -> nan nan"}},
         {"ch08_feed_forward_residual", {"--no-plot"}, {"the backward passes agree", "vanishing"}},
-        {"ch09_transformer_block", {"--no-plot"}, {"every backward pass agrees", "5 of 5 (causal)", "formula 6688, allocated 6688"}},
+        {"ch09_transformer_block", {"--no-plot"}, {"every backward pass agrees", "5 of 5 (causal)", "formula 6672, allocated 6672"}},
         {"ch09_transformer_block", {"--no-plot", "--heads", "4", "--target", "x y z w"}, {"every backward pass agrees", "(4, 16)"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1142,6 +1143,30 @@ START_TEST(test_ch01_notices) {
 }
 END_TEST
 
+/* ch09's toy vocabularies hold each word once: section 8's V is the number of distinct words of the
+ * source (ln V printed next to the loss), section 9's columns are the distinct words of source and
+ * target, none twice. */
+START_TEST(test_ch09_vocabularies) {
+    Run r = run("ch09_transformer_block", (const char *[]){"--no-plot", "--sentence", "the cat sat on the mat",
+                                                          "--target", "a cat sat", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *lnv = strstr(section_start(r.out, 8), "(ln V = ");
+    ck_assert_ptr_nonnull(lnv);
+    ck_assert_double_eq_tol(strtod(lnv + 8, NULL), log(5.0), 1e-4); /* the cat sat on mat */
+    const char *m = strstr(section_start(r.out, 9), "(3 x ");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(atoi(m + 5), 6); /* the cat sat on mat a */
+    const char *head = strchr(m, '\n') + 1;
+    char cols[8][16];
+    int n = sscanf(head, " %15s %15s %15s %15s %15s %15s %15s", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5],
+                   cols[6]);
+    ck_assert_int_eq(n, 7); /* six columns, then the first row's label */
+    const char *want[] = {"the", "cat", "sat", "on", "mat", "a"};
+    for (int i = 0; i < 6; i++) ck_assert_str_eq(cols[i], want[i]);
+    run_free(&r);
+}
+END_TEST
+
 /* ch09 sections 2 and 3: each residual sum is what the two rows above it add up to (means add
  * exactly; the printed values are rounded to 0.01 each, so 0.015 covers three roundings). */
 START_TEST(test_ch09_journeys) {
@@ -1212,6 +1237,7 @@ Suite *chapters_suite(void) {
     tcase_set_timeout(readback, 600);
     tcase_add_test(readback, test_ch01_notices);
     tcase_add_test(readback, test_ch09_journeys);
+    tcase_add_test(readback, test_ch09_vocabularies);
     suite_add_tcase(s, readback);
     return s;
 }

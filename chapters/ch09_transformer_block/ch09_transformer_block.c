@@ -38,7 +38,24 @@ typedef struct {
     PrintOpts po;
     Plotter plot;
     uint64_t seed;
+    /* the toy vocabulary: the distinct words of the source in order of first appearance (the first
+     * n_src of them), then the target's words not in the source (n_words in all); not owned */
+    const char *words[2 * DEMO_MAX_TOKENS];
+    int n_src, n_words;
 } Chapter;
+
+/* The id of word w in the toy vocabulary, or -1. */
+static int word_id(const Chapter *ch, const char *w) {
+    for (int i = 0; i < ch->n_words; i++)
+        if (strcmp(ch->words[i], w) == 0) return i;
+    return -1;
+}
+
+/* Add the words of d that are not yet in the toy vocabulary. */
+static void add_words(Chapter *ch, const AttnDemo *d) {
+    for (int t = 0; t < d->T; t++)
+        if (word_id(ch, d->tokens[t]) < 0) ch->words[ch->n_words++] = d->tokens[t];
+}
 
 /* ---- the journey: shape and per-position statistics after each step ---- */
 /* mean and standard deviation of row r of t over its features */
@@ -530,37 +547,37 @@ static void section_model(Chapter *ch, const ModelConfig *cfg) {
     const int T = ch->src.T;
     printf("  common/model.c: token embedding + positions -> %d blocks -> %s -> output projection ->\n"
            "  softmax, with one forward (logits and loss) and one backward. A toy vocabulary: the\n"
-           "  distinct words of the sentence.\n\n", cfg->layers, cfg->norm == NORM_PRE ? "final layer norm" : "(no final norm)");
+           "  %d distinct words of the sentence,", cfg->layers, cfg->norm == NORM_PRE ? "final layer norm" : "(no final norm)",
+           cfg->vocab);
+    for (int i = 0; i < cfg->vocab && i < 12; i++) printf(" %s", ch->words[i]);
+    if (cfg->vocab > 12) printf(" ...");
+    printf(" (V = %d).\n\n", cfg->vocab);
     Model m;
     model_init(&m, cfg, 1, ch->seed);
     int ids[DEMO_MAX_TOKENS], targets[DEMO_MAX_TOKENS];
-    for (int t = 0; t < T; t++) { /* id of a word: its first occurrence's index, modulo the vocabulary */
-        int id = t;
-        for (int u = 0; u < t; u++)
-            if (strcmp(ch->src.tokens[u], ch->src.tokens[t]) == 0) { id = ids[u]; break; }
-        ids[t] = id % cfg->vocab;
-    }
+    for (int t = 0; t < T; t++) ids[t] = word_id(ch, ch->src.tokens[t]); /* < n_src: source words come first */
     for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
     double loss = model_forward(&m, ids, targets, 1, T);
     printf("  next-word loss of the untrained model: %.4f nats (ln V = %.4f: a uniform guess)\n", loss, log(cfg->vocab));
     Tensor before = tensor_new(T, cfg->vocab);
     tensor_copy(&before, &m.logits);
-    ids[T - 1] = (ids[T - 1] + 1) % cfg->vocab;
+    ids[T - 1] = (ids[T - 1] + 1) % cfg->vocab; /* another word: main asks for 2 distinct ones */
     model_forward(&m, ids, targets, 1, T);
     int same = 0;
     for (int t = 0; t < T - 1; t++) same += tensor_rows_identical(&before, &m.logits, t);
-    printf("  change the last word: logits at positions 0..%d that keep every bit: %d of %d (causal)\n", T - 2, same, T - 1);
+    printf("  change the last word (to %s): logits at positions 0..%d that keep every bit: %d of %d (%s)\n",
+           ch->words[ids[T - 1]], T - 2, same, T - 1, same == T - 1 ? "causal" : "NOT causal");
     tensor_free(&before);
     model_free(&m);
 }
 
 /* ---- 9. An encoder-decoder, end to end ---- */
 static void section_end_to_end(Chapter *ch) {
-    const int Ts = ch->src.T, Tt = ch->tgt.T, C = ch->C, F = ch->F, N = ch->N, V = Ts + Tt;
+    const int Ts = ch->src.T, Tt = ch->tgt.T, C = ch->C, F = ch->F, N = ch->N, V = ch->n_words;
     print_section(stdout, 9, "An encoder-decoder, end to end (untrained)");
     printf("  N = %d encoder blocks over the source, N = %d decoder blocks over the target, every decoder\n"
            "  block attending to the final encoder output; then linear (C -> V) and softmax over a toy\n"
-           "  vocabulary of the %d source and target words.\n\n", N, N, V);
+           "  vocabulary of the %d distinct source and target words (V = %d).\n\n", N, N, V, V);
     Rng rng;
     rng_seed(&rng, ch->seed, 99);
     BlockParams *ep = xmalloc(sizeof(BlockParams) * (size_t)N);
@@ -587,12 +604,9 @@ static void section_end_to_end(Chapter *ch) {
     tensor_randn(&Wout, &rng, 1.0f / sqrtf((float)C));
     tensor_matmul(&logits, &y, false, &Wout, false);
     tensor_softmax_rows(&probs, &logits, NULL);
-    const char **words = xmalloc(sizeof(char *) * (size_t)V);
-    for (int i = 0; i < Ts; i++) words[i] = ch->src.tokens[i];
-    for (int i = 0; i < Tt; i++) words[Ts + i] = ch->tgt.tokens[i];
     PrintOpts po = ch->po;
     po.row_labels = (const char *const *)ch->tgt.tokens;
-    po.col_labels = words;
+    po.col_labels = ch->words;
     print_matrix(stdout, "P(next word | target so far, source)", &probs, &po);
     double worst = 0;
     for (int t = 0; t < Tt; t++) {
@@ -606,7 +620,7 @@ static void section_end_to_end(Chapter *ch) {
            "  random, so the preferences (up to %.3f here) mean nothing yet; chapter 10 trains the\n"
            "  decoder-only half of this picture.\n", V, worst, top);
     for (int n = 0; n < N; n++) block_params_free(&ep[n]), block_cache_free(&ec[n]), dec_params_free(&dp[n]), dec_cache_free(&dc[n]);
-    free(ep), free(ec), free(dp), free(dc), free(words);
+    free(ep), free(ec), free(dp), free(dc);
     tensor_free(&h), tensor_free(&h2), tensor_free(&y), tensor_free(&y2), tensor_free(&Wout), tensor_free(&logits), tensor_free(&probs);
 }
 
@@ -672,7 +686,11 @@ int main(int argc, char **argv) {
     ch.po.color = print_color_wanted();
     ch.po.row_labels = (const char *const *)ch.src.tokens;
     plot_init(&ch.plot, &common, CHAPTER, stdout);
-    ModelConfig gpt = {.vocab = ch.src.T, .d_model = ch.C, .heads = ch.H, .d_ff = ch.F, .layers = ch.N,
+    add_words(&ch, &ch.src);
+    ch.n_src = ch.n_words;
+    if (ch.n_src < 2) die(EXIT_USAGE, "--sentence: needs 2 or more distinct words (the vocabulary of section 8), got 1");
+    add_words(&ch, &ch.tgt);
+    ModelConfig gpt = {.vocab = ch.n_src, .d_model = ch.C, .heads = ch.H, .d_ff = ch.F, .layers = ch.N,
                        .max_len = 64, .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_GELU,
                        .tied = true};
 
