@@ -1143,6 +1143,53 @@ START_TEST(test_ch01_notices) {
 }
 END_TEST
 
+/* ch01 section 5: the chain rule's table multiplies out to the sentence probability it prints, and
+ * its product over every validation line is the perplexity that ngram_score computes token by
+ * token. The factors are printed to 5 decimals (a relative error of at most 3e-4 each for the
+ * smallest here, about 0.017), so the product agrees within 0.5%. */
+START_TEST(test_ch01_chain_rule) {
+    Run r = run("ch01_ngram", (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *sec5 = section_start(r.out, 5);
+    const char *row = strstr(sec5, "product\n");
+    ck_assert_msg(row != NULL, "section 5 has no chain-rule table");
+    row += 8;
+    double product = 1, last = 0;
+    int factors = 0;
+    for (; *row == ' '; row = strchr(row, '\n') + 1) {
+        /* the last three numbers of the row: P, ln P, running product */
+        const char *eol = strchr(row, '\n');
+        const char *q = eol;
+        for (int k = 0; k < 3; k++) {
+            while (q > row && q[-1] != ' ') q--;
+            if (k < 2) q--;
+            while (q > row && q[-1] == ' ') q--;
+        }
+        double p, lnp;
+        ck_assert_int_eq(sscanf(q, "%lf %lf %lf", &p, &lnp, &last), 3);
+        product *= p;
+        factors++;
+    }
+    ck_assert_int_ge(factors, 3);
+    ck_assert_double_eq_tol(product / last, 1.0, 5e-3);
+    const char *said = strstr(sec5, "the product of its ");
+    ck_assert_ptr_nonnull(said);
+    int n_said;
+    double p_said;
+    ck_assert_int_eq(sscanf(said, "the product of its %d factors = %lf", &n_said, &p_said), 2);
+    ck_assert_int_eq(n_said, factors);
+    ck_assert_double_eq_tol(p_said / last, 1.0, 1e-4);
+    char *flat = flatten(strstr(sec5, "The table's mkn at n = 5"));
+    double table, chain;
+    ck_assert_int_eq(sscanf(flat, "The table's mkn at n = 5 (scored token by token by ngram_score): %lf; the chain "
+                                  "rule's product over the lines above: %lf.", &table, &chain), 2);
+    ck_assert_double_eq_tol(table, chain, 1e-4);
+    ck_assert_double_eq_tol(table, summary_value(r.out, "perplexity"), 1e-4);
+    free(flat);
+    run_free(&r);
+}
+END_TEST
+
 /* ch09's toy vocabularies hold each word once: section 8's V is the number of distinct words of the
  * source (ln V printed next to the loss), section 9's columns are the distinct words of source and
  * target, none twice. */
@@ -1236,6 +1283,7 @@ Suite *chapters_suite(void) {
     TCase *readback = tcase_create("readback"); /* printed numbers checked against each other: CK_RUN_CASE=readback */
     tcase_set_timeout(readback, 600);
     tcase_add_test(readback, test_ch01_notices);
+    tcase_add_test(readback, test_ch01_chain_rule);
     tcase_add_test(readback, test_ch09_journeys);
     tcase_add_test(readback, test_ch09_vocabularies);
     suite_add_tcase(s, readback);

@@ -231,9 +231,82 @@ static void section_predictions(Chapter *ch) {
     print_note(stdout, note);
 }
 
-/* ---- 5. Perplexity ---- */
+/* ---- 5. The chain rule and perplexity ---- */
+
+/* ln P(line i of the validation split) under the chapter's model, by the chain rule: the sum of
+ * ln P(w_t | <s> w_1 .. w_{t-1}) over the line's tokens, </s> included. With `show`, prints one row
+ * per factor. */
+static double line_log_prob(const Chapter *ch, int i, bool show_rows) {
+    const long start = ch->data.val_line_start[i], end = ch->data.val_line_start[i + 1];
+    const int n = (int)ch->order;
+    uint32_t *ctx = xmalloc(sizeof(uint32_t) * (size_t)(end - start + 1));
+    int cl = 0;
+    ctx[cl++] = VOCAB_BOS;
+    double lp = 0;
+    for (long t = start; t < end; t++) {
+        const int w = ch->data.val.id[t];
+        const double p = ngram_prob(&ch->model, (Smoothing)ch->smoothing, n, ctx, cl, w);
+        lp += log(p);
+        if (show_rows) {
+            char hist[256];
+            int hl = 0;
+            const int from = cl - (n - 1) > 0 ? cl - (n - 1) : 0; /* the last n-1 tokens: what the model sees */
+            for (int k = from; k < cl && hl < (int)sizeof hist - 16; k++)
+                hl += snprintf(hist + hl, sizeof hist - (size_t)hl, "%s%s", k > from && ch->flags.level == LEVEL_WORD ? " " : "",
+                               ctx[k] == VOCAB_BOS ? "<s>" : show(&ch->data.vocab, (int)ctx[k]));
+            printf("  %3ld  ", t - start + 1);
+            print_padded(stdout, show(&ch->data.vocab, w), 8);
+            print_padded(stdout, hist, 26);
+            printf(" %10.5f %9.4f %13.4e\n", p, log(p), exp(lp));
+        }
+        ctx[cl++] = (uint32_t)w;
+    }
+    free(ctx);
+    return lp;
+}
+
+/* The chain rule on one short validation line, factor by factor, then on every line: the mean of
+ * -ln P per token is the log of the perplexity. Returns that perplexity. */
+static double chain_rule(const Chapter *ch) {
+    const int n = (int)ch->order;
+    printf("  The chain rule: P(w_1 .. w_m) = P(w_1) P(w_2 | w_1) ... P(w_m | w_1 .. w_m-1)\n"
+           "                                = prod_i P(w_i | w_<i)\n"
+           "  exactly, for any sequence; an order-%d model replaces each history w_<i by its last %d\n"
+           "  tokens. One validation line, with %s smoothing:\n\n",
+           n, n - 1, smoothing_name[ch->smoothing]);
+    /* the first line of three words (a marker, one word, a closer), else the shortest of the first 50 */
+    int pick = -1, shortest = 0;
+    for (int i = 0; i < ch->data.n_val && pick < 0; i++) {
+        int words = 1;
+        for (const char *c = ch->data.val_lines[i]; *c; c++) words += *c == ' ';
+        if (words == 3) pick = i;
+        if (i < 50 && ch->data.val_line_start[i + 1] - ch->data.val_line_start[i] <
+                          ch->data.val_line_start[shortest + 1] - ch->data.val_line_start[shortest])
+            shortest = i;
+    }
+    if (pick < 0) pick = shortest;
+    printf("  %3s  %-8s%-26s %10s %9s %13s\n", "i", "w_i", "history the model sees", "P(w_i|.)", "ln P", "product");
+    const double lp = line_log_prob(ch, pick, true);
+    const long m = ch->data.val_line_start[pick + 1] - ch->data.val_line_start[pick];
+    printf("\n  P(\"%s\") = the product of its %ld factors = %.4e (ln P = %.4f)\n", ch->data.val_lines[pick], m,
+           exp(lp), lp);
+    if (ch->data.val_synth_index) {
+        const double true_lp = ch->data.synth.logp[ch->data.val_synth_index[pick]];
+        printf("  The generator's own probability of it: %.4e (ln P = %.4f); the model's is %.2f times that.\n",
+               exp(true_lp), true_lp, exp(lp - true_lp));
+    }
+    double total = 0;
+    for (int i = 0; i < ch->data.n_val; i++) total += line_log_prob(ch, i, false);
+    const double ppl = exp(-total / (double)ch->data.val.n);
+    printf("\n  Over all %d validation lines: sum of ln P(line) = %.1f over N = %ld tokens, and\n"
+           "  exp(-(sum)/N) = %.4f: perplexity is the chain rule's product, taken per token.\n\n",
+           ch->data.n_val, total, ch->data.val.n, ppl);
+    return ppl;
+}
+
 static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTHING]) {
-    print_section(stdout, 5, "Perplexity on the validation split");
+    print_section(stdout, 5, "The chain rule, and perplexity on the validation split");
+    const double chain_ppl = chain_rule(ch);
     printf("  perplexity = 10^(-(1/N) sum_i log10 p(w_i | h_i)), over all N validation tokens (</s> too).\n"
            "  Lower is better; a uniform guess over |V| = %d tokens scores %d.\n"
            "  Conventions (KenLM's): <s> starts each line's context and is never scored; the </s> that\n"
@@ -266,6 +339,9 @@ static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTH
             printf("\n");
         }
     }
+    printf("\n  The table's %s at n = %lld (scored token by token by ngram_score): %.4f; the chain rule's\n"
+           "  product over the lines above: %.4f.\n", smoothing_name[ch->smoothing], ch->order,
+           score[ch->order][ch->smoothing].ppl, chain_ppl);
     int best_n = 1, best_s = 0;
     for (int n = 1; n <= MAX_N; n++)
         for (int s = 0; s < N_SMOOTHING; s++)
