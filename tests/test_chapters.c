@@ -1190,6 +1190,38 @@ START_TEST(test_ch01_chain_rule) {
 }
 END_TEST
 
+/* ch03 section 10: the traced steps and work are those of the formulas, worked by hand: the
+ * recurrence takes X W_x (T d^2 multiply-adds) then T steps, each (1, d) x (d, d) after the first;
+ * attention takes Q, K, V (3 T d^2), S and Z (T^2 d each) in 4 steps at any T. */
+START_TEST(test_ch03_recurrence) {
+    Run r = run("ch03_self_attention", (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *sec = section_start(r.out, 10);
+    const char *row = strstr(sec, "attn / rnn\n");
+    ck_assert_msg(row != NULL, "ch03 has no recurrence table");
+    row += 11;
+    const double d = 64;
+    int rows = 0;
+    for (; *row == ' '; row = strchr(row, '\n') + 1, rows++) {
+        double T, rs, rw, as, aw, ratio;
+        ck_assert_int_eq(sscanf(row, "%lf %lf %lf %lf %lf %lf", &T, &rs, &rw, &as, &aw, &ratio), 6);
+        const double rnn = T * d * d + (T - 1) * d * d, att = 3 * T * d * d + 2 * T * T * d;
+        ck_assert_double_eq(rs, T + 1);
+        ck_assert_double_eq(as, 4);
+        ck_assert_double_eq_tol(rw / (rnn / (T + 1)), 1, 0.01); /* printed to 3 figures */
+        ck_assert_double_eq_tol(aw / (att / 4), 1, 0.01);
+        ck_assert_double_eq_tol(ratio, att / rnn, 0.006);
+    }
+    ck_assert_int_eq(rows, 4);
+    char *note = flatten(strstr(sec, "Notice:"));
+    ck_assert_msg(strstr(note, "the recurrence needs 513 steps at T = 512") && strstr(note, "product of 4096 multiply-adds") &&
+                      strstr(note, "needs 128 times fewer steps"),
+                  "ch03 section 10's notice: %s", note);
+    free(note);
+    run_free(&r);
+}
+END_TEST
+
 /* ch09's toy vocabularies hold each word once: section 8's V is the number of distinct words of the
  * source (ln V printed next to the loss), section 9's columns are the distinct words of source and
  * target, none twice. */
@@ -1284,6 +1316,7 @@ Suite *chapters_suite(void) {
     tcase_set_timeout(readback, 600);
     tcase_add_test(readback, test_ch01_notices);
     tcase_add_test(readback, test_ch01_chain_rule);
+    tcase_add_test(readback, test_ch03_recurrence);
     tcase_add_test(readback, test_ch09_journeys);
     tcase_add_test(readback, test_ch09_vocabularies);
     suite_add_tcase(s, readback);
