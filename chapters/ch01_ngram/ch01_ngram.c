@@ -304,6 +304,53 @@ static double chain_rule(const Chapter *ch) {
     return ppl;
 }
 
+/* Two panels: every n on a log axis, and a zoom on a linear axis over the orders whose best
+ * perplexity is within 1.5 times the floor (or 2..MAX_N without a floor), so that the gap to the
+ * floor is visible. MLE, drawn under KN where both are finite, gets large open circles; where it is
+ * infinite it has no point, and the title says from which n. */
+static void perplexity_figure(Chapter *ch, const double *x, double y[N_SMOOTHING][MAX_N], const double *floor_line) {
+    const bool has_floor = ch->data.val_synth_index != NULL;
+    LineSeries series[N_SMOOTHING + 1];
+    const char *with[N_SMOOTHING + 1] = {"linespoints lw 2 dt 2 pt 6 ps 2.5"}; /* MLE: open circles */
+    int ns = 0;
+    for (int s = 0; s < N_SMOOTHING; s++) series[ns++] = (LineSeries){smoothing_name[s], y[s], false};
+    if (has_floor) series[ns++] = (LineSeries){"true process (the floor)", floor_line, true};
+    int first_inf = 0;
+    for (int n = MAX_N; n >= 1 && isnan(y[SMOOTH_MLE][n - 1]); n--) first_inf = n;
+    char title[200];
+    if (first_inf) snprintf(title, sizeof title, "Validation perplexity against n (MLE is infinite from n = %d on)", first_inf);
+    else snprintf(title, sizeof title, "Validation perplexity against n");
+    /* the zoom: from the first n whose best smoothed perplexity is near the floor */
+    int from = 2;
+    double top = 0, bottom = INFINITY;
+    for (int n = 2; n <= MAX_N && has_floor; n++) {
+        const double best = fmin(y[SMOOTH_KN][n - 1], y[SMOOTH_MKN][n - 1]);
+        if (best > 1.5 * floor_line[0]) from = n + 1;
+    }
+    if (from > MAX_N - 1) from = MAX_N - 1;
+    for (int n = from; n <= MAX_N; n++)
+        for (int s = SMOOTH_KN; s <= SMOOTH_MKN; s++) top = fmax(top, y[s][n - 1]), bottom = fmin(bottom, y[s][n - 1]);
+    if (has_floor) bottom = fmin(bottom, floor_line[0]);
+    double hi = has_floor ? floor_line[0] : INFINITY, lo = hi; /* the whole view's range */
+    for (int s = 0; s < N_SMOOTHING; s++)
+        for (int n = 1; n <= MAX_N; n++)
+            if (isfinite(y[s][n - 1])) hi = isfinite(hi) ? fmax(hi, y[s][n - 1]) : y[s][n - 1], lo = fmin(lo, y[s][n - 1]);
+    char whole[300], zoom[200], ztitle[160];
+    snprintf(whole, sizeof whole,
+             "set xtics 1\nset yrange [%.9g:%.9g]\nset ytics (1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 200, "
+             "500, 1000)\nset key inside top right box opaque", 0.85 * lo, 1.25 * hi);
+    snprintf(zoom, sizeof zoom, "set yrange [%.9g:%.9g]\nset xrange [%d:%d]\nset xtics 1\nunset key",
+             bottom - 0.1 * (top - bottom), top + 0.25 * (top - bottom), from, MAX_N);
+    snprintf(ztitle, sizeof ztitle, "zoom: n = %d..%d, linear axis%s", from, MAX_N,
+             has_floor ? " (the gap to the floor: what n-grams cannot learn)" : "");
+    LinePanel panels[2] = {
+        {"every n (log scale)", {"n (order of the model)", "validation perplexity (log scale)", false, true},
+         whole, x, MAX_N, series, with, ns},
+        {ztitle, {"n (order of the model)", "validation perplexity", false, false}, zoom, x, MAX_N, series, with, ns},
+    };
+    plot_line_panels(&ch->plot, "perplexity", title, panels, 2);
+}
+
 static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTHING]) {
     print_section(stdout, 5, "The chain rule, and perplexity on the validation split");
     const double chain_ppl = chain_rule(ch);
@@ -363,13 +410,7 @@ static void section_perplexity(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTH
                  "n-grams cannot learn.", exp(ch->data.floor_nats));
     print_note(stdout, note);
     putchar('\n');
-    LineSeries series[N_SMOOTHING + 1];
-    int ns = 0;
-    for (int s = 0; s < N_SMOOTHING; s++) series[ns++] = (LineSeries){smoothing_name[s], y[s], false};
-    if (ch->data.val_synth_index) series[ns++] = (LineSeries){"true process (the floor)", floor_line, true};
-    LineAxes ax = {"n (order of the model)", "validation perplexity (log scale)", false, true};
-    plot_lines(&ch->plot, "perplexity", "Validation perplexity against n (MLE: missing where infinite)", &ax, x,
-               MAX_N, series, ns);
+    perplexity_figure(ch, x, y, floor_line);
 }
 
 /* ---- 6. Sparsity ---- */
