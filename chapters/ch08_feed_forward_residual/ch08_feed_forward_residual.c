@@ -246,6 +246,22 @@ static void stack_backward(Stack *st, const Tensor *dout, Variant v, double *gra
     tensor_free(&d), tensor_free(&ds), tensor_free(&dfin), tensor_free(&din);
 }
 
+/* gnuplot tics for a log axis from lo to hi: one at each power of ten, labelled 10⁻⁶ (with Unicode
+ * superscripts: the terminal draws no markup) instead of 0.0000010. */
+static void pow10_tics(char *buf, size_t size, double lo, double hi) {
+    static const char *const sup[10] = {"⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"};
+    int len = snprintf(buf, size, "set ytics (");
+    const int e0 = (int)floor(log10(lo)), e1 = (int)ceil(log10(hi));
+    for (int e = e0; e <= e1 && len < (int)size - 40; e++) {
+        len += snprintf(buf + len, size - (size_t)len, "%s\"10%s", e > e0 ? ", " : "", e < 0 ? "⁻" : "");
+        char digits[16];
+        snprintf(digits, sizeof digits, "%d", abs(e));
+        for (const char *d = digits; *d; d++) len += snprintf(buf + len, size - (size_t)len, "%s", sup[*d - '0']);
+        len += snprintf(buf + len, size - (size_t)len, "\" 1e%d", e);
+    }
+    snprintf(buf + len, size - (size_t)len, ")\nset mytics 10\nset yrange [1e%d:1e%d]", e0, e1);
+}
+
 static void section_depth(Chapter *ch) {
     const int L = ch->L;
     print_section(stdout, 4, "Experiment: the gradient reaching each layer of a deep stack");
@@ -300,8 +316,16 @@ static void section_depth(Chapter *ch) {
     putchar('\n');
     LineSeries s[N_VARIANTS];
     for (int v = 0; v < N_VARIANTS; v++) s[v] = (LineSeries){variant_name[v], norm[v], false};
-    LineAxes ax = {"block l (0 = first, farthest from the loss)", "||dL/dx_l|| (log scale)", false, true};
-    plot_lines(&ch->plot, "gradient_depth", "Gradient reaching each block of a deep stack", &ax, x, L, s, N_VARIANTS);
+    double lo = INFINITY, hi = 0;
+    for (int v = 0; v < N_VARIANTS; v++)
+        for (int l = 0; l < L; l++)
+            if (norm[v][l] > 0 && isfinite(norm[v][l])) lo = fmin(lo, norm[v][l]), hi = fmax(hi, norm[v][l]);
+    char tics[1200];
+    pow10_tics(tics, sizeof tics, lo, hi);
+    LinePanel chart = {"Gradient reaching each block of a deep stack",
+                       {"block l (0 = first, farthest from the loss)", "||dL/dx_l|| (log scale)", false, true},
+                       tics, x, L, s, NULL, N_VARIANTS};
+    plot_line_chart(&ch->plot, "gradient_depth", &chart);
     for (int v = 0; v < N_VARIANTS; v++) free(norm[v]);
     free(x);
     tensor_free(&R);

@@ -442,6 +442,9 @@ static void section_diagram(Chapter *ch) {
         {76, 48, 76, 51, false, false}, {76, 56, 76, 60, false, false}, {76, 66, 76, 69, false, false}, {76, 74, 76, 83, false, false},
         {76, 89, 76, 92, false, false},
         {42, 72, 50, 72, false, true}, {50, 72, 50, 45, false, true}, {50, 45, 58, 45, false, false}, /* memory */
+        {76, 20, 96, 20, true, true}, {96, 20, 96, 35.5, true, true}, {96, 35.5, 94, 35.5, true, false}, /* residual */
+        {76, 40, 96, 40, true, true}, {96, 40, 96, 53.5, true, true}, {96, 53.5, 94, 53.5, true, false}, /* residual */
+        {76, 58, 96, 58, true, true}, {96, 58, 96, 71.5, true, true}, {96, 71.5, 94, 71.5, true, false}, /* residual */
     };
     plot_diagram(&ch->plot, "diagram", "The Transformer of §2.2, corrected", boxes, (int)(sizeof boxes / sizeof boxes[0]),
                  arrows, (int)(sizeof arrows / sizeof arrows[0]), 1000, 900);
