@@ -147,10 +147,14 @@ static void section_residual(Chapter *ch) {
     row_spread(&ch->x, &sx), row_spread(&post, &spost), row_spread(&pre, &spre);
     printf("  mean over tokens of each row's standard deviation:\n    x %.3f   post-norm y %.3f   pre-norm y %.3f\n",
            sx, spost, spre);
-    print_note(stdout, "Notice: the residual path carries x through unchanged and F only adds a "
-                       "correction. Post-norm puts a norm on that path after every block; pre-norm keeps "
-                       "the path clean (norm only on the way into F), so the stream grows a little with "
-                       "each block and a final norm is applied at the end.");
+    char note[500];
+    snprintf(note, sizeof note,
+             "Notice: the residual path carries x through unchanged and F only adds a correction. Post-norm "
+             "puts a norm on that path after every block (its spread: %.3f); pre-norm keeps the path clean "
+             "(norm only on the way into F), so the stream's spread %s from block to block (here %.3f to %.3f "
+             "in one block) and a final norm is applied at the end.",
+             spost, spre > sx ? "grows" : "changes", sx, spre);
+    print_note(stdout, note);
     ffn_cache_free(&c);
     Tensor *all[] = {&f, &s, &post, &pre, &n, &mean, &rstd, &g, &b};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
@@ -306,9 +310,9 @@ static void section_depth(Chapter *ch) {
              "by %.3f per block on average, so after %d blocks it is %.3g times what it was: the first "
              "blocks %s. With a residual the path x -> x + F(x) has Jacobian I + dF/dx: the identity "
              "carries the gradient down whatever F does. Post-norm rescales it at each norm (a net "
-             "factor of %.3f per block here); pre-norm keeps the identity path free of norms, so "
-             "nothing rescales it on the way down (a net factor of %.3f per block here). This is the source's remark that "
-             "residuals help gradients propagate (§3.4), measured.",
+             "factor of %.3f per block here); pre-norm keeps the identity path free of norms, so the "
+             "gradient changes only by what each block's branch adds (a net factor of %.3f per block "
+             "here). This is the source's remark that residuals help gradients propagate (§3.4), measured.",
              per_block[V_NONE], L - 1, norm[V_NONE][0] / norm[V_NONE][L - 1],
              norm[V_NONE][0] < norm[V_NONE][L - 1] ? "hardly learn at all (vanishing gradient)" : "get an exploding gradient",
              per_block[V_POST], per_block[V_PRE]);
