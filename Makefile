@@ -96,7 +96,7 @@ test: all check-deps
 # build/fuzz/crashes/<target>/: copy it to tests/fuzz/regress/<target>/ once it is fixed. The same
 # targets are also built with the normal compiler and replay.c's main, and `make test` runs them on
 # every saved input (fuzz-replay).
-FUZZ_TARGETS := corpus checkpoint cli
+FUZZ_TARGETS := corpus checkpoint cli bpe
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 65536
