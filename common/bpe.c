@@ -25,7 +25,13 @@ static bool fail(char *err, size_t size, const char *fmt, ...) {
 }
 
 static uint64_t pair_key(int32_t left, int32_t right) { return (uint64_t)(uint32_t)left << 32 | (uint32_t)right; }
-static size_t hash64(uint64_t k) { return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17); }
+/* splitmix64's finaliser: every bit of the key moves every bit of the slot (a plain multiply would
+ * leave the low bits of the slot blind to the left token, which sits in the key's high half) */
+static size_t hash64(uint64_t k) {
+    k = (k ^ (k >> 30)) * 0xBF58476D1CE4E5B9ull;
+    k = (k ^ (k >> 27)) * 0x94D049BB133111EBull;
+    return (size_t)(k ^ (k >> 31));
+}
 
 /* ==== the table: merges, token bytes, and the pair -> rank lookup ==== */
 
@@ -491,13 +497,43 @@ static void heap_down(uint64_t *h, size_t n, size_t i) {
     }
 }
 
-enum { POS_BITS = 40 };
+enum { POS_BITS = 40, SHORT_CHUNK = 128 };
+
+/* Short chunks (most lines, every pre-token): the tokens and the rank of each adjacent pair in two
+ * arrays; find the lowest rank (the leftmost on a tie), merge, close the gap, and look up only the
+ * two pairs the new token forms. Quadratic in the length, but with no allocation and no hashing
+ * beyond those two lookups, faster than the heap below for short chunks. */
+static size_t encode_short(const Bpe *b, const uint8_t *s, size_t n, int32_t *out) {
+    int32_t rank[SHORT_CHUNK];
+    for (size_t i = 0; i < n; i++) out[i] = s[i];
+    for (size_t i = 0; i + 1 < n; i++) {
+        const int32_t r = rank_of(b, out[i], out[i + 1]);
+        rank[i] = r >= 0 ? r : INT32_MAX;
+    }
+    size_t m = n;
+    while (m > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < m; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == INT32_MAX) break;
+        out[best] = BPE_BYTES + rank[best];
+        memmove(out + best + 1, out + best + 2, sizeof(int32_t) * (m - best - 2));
+        if (best + 3 < m) memmove(rank + best + 1, rank + best + 2, sizeof(int32_t) * (m - best - 3));
+        m--;
+        for (size_t i = best > 0 ? best - 1 : 0; i <= best && i + 1 < m; i++) {
+            const int32_t r = rank_of(b, out[i], out[i + 1]);
+            rank[i] = r >= 0 ? r : INT32_MAX;
+        }
+    }
+    return m;
+}
 
 size_t bpe_encode(const Bpe *b, const uint8_t *s, size_t n, int32_t *out) {
     if (n < 2 || b->n_merges == 0) {
         for (size_t i = 0; i < n; i++) out[i] = s[i];
         return n;
     }
+    if (n <= SHORT_CHUNK) return encode_short(b, s, n, out);
     CHECK(n < (1ull << POS_BITS), "a chunk of %zu bytes is too long to encode", n);
     /* out doubles as the token array; next/prev as indices (n < 2^40 fits in int64) */
     int64_t *next = xmalloc(sizeof(int64_t) * n), *prev = xmalloc(sizeof(int64_t) * n);

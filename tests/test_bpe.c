@@ -26,7 +26,8 @@ static BpeChunk *random_chunks(Rng *r, const uint8_t *s, size_t n, int *n_chunks
     ck_assert_ptr_nonnull(c);
     int m = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = 1 + rng_below(r, 40);
+        /* mostly short chunks, some beyond the 128 bytes where the encoder switches method */
+        size_t len = 1 + rng_below(r, rng_below(r, 8) == 0 ? 400 : 40);
         if (len > n - i) len = n - i;
         c[m++] = (BpeChunk){s + i, len};
         i += len;
