@@ -977,8 +977,11 @@ bool bpe_gpt2_parse(Bpe *out, const char *encoder_json, size_t n_json, const cha
         if (id + 1 > out->n_ext) out->n_ext = (int)id + 1;
     }
     if (ok && (j.at >= j.n || j.s[j.at] != '}')) ok = fail(err, err_size, "encoder.json: the object never closes");
-    for (int t = 0; ok && t < V; t++)
-        if (out->ext_id[t] < 0) ok = fail(err, err_size, "encoder.json has no id for token %d (merge %d)", t, t - BPE_BYTES);
+    for (int t = 0; ok && t < V; t++) {
+        if (out->ext_id[t] >= 0) continue;
+        if (t < BPE_BYTES) ok = fail(err, err_size, "encoder.json has no id for token %d (the byte 0x%02X)", t, t);
+        else ok = fail(err, err_size, "encoder.json has no id for token %d (made by merge %d)", t, t - BPE_BYTES);
+    }
     free(key);
     free(kb);
     free(x.slot);

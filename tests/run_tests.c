@@ -18,6 +18,7 @@ int main(void) {
     srunner_add_suite(sr, synth_suite());
     srunner_add_suite(sr, ngram_suite());
     srunner_add_suite(sr, bpe_suite());
+    srunner_add_suite(sr, bpe_chapter_suite());
     srunner_add_suite(sr, chapters_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

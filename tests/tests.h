@@ -18,5 +18,6 @@ Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *training_suite(void);
 Suite *bpe_suite(void);
+Suite *bpe_chapter_suite(void);
 
 #endif
