@@ -104,7 +104,6 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
                     o, n};
     cli_parse(&spec, &ch->common, argc, argv);
     if (ch->save) util_check_output("--save", ch->save); /* before any work, not after training */
-    ch->sched = options_schedule(&ch->tf);
     if ((ch->eval_path || ch->generate) && !ch->load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
     if (!ch->load) options_check_heads(&ch->mf);
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
@@ -120,7 +119,7 @@ static void load_checkpoint(Chapter *ch) {
     ch->vocab = &ch->ck.vocab;
     ch->level = ch->ck.level;
     long stop;
-    ch->sched = checkpoint_schedule(&ch->ck, ch->load, ch->sched, ch->opts, ch->n_opts, &stop, ch->sched_note,
+    ch->sched = checkpoint_schedule(&ch->ck, ch->load, options_schedule(&ch->tf), ch->opts, ch->n_opts, &stop, ch->sched_note,
                                     sizeof ch->sched_note);
     ch->tf.steps = stop;
 }
@@ -248,6 +247,7 @@ static void keep_history(Chapter *ch, const Curve *curve, double running, long c
 static void section_3_train(Chapter *ch, Curve *curve) {
     Model *m = &ch->model;
     const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
+    if (!ch->loaded) ch->sched = options_schedule(&ch->tf);
     print_section(stdout, 3, "Pre-training: predict every next token");
     printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
            "  matrices only); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
