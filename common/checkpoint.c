@@ -431,6 +431,18 @@ void checkpoint_load(Checkpoint *ck, const char *path) {
     const bool ok = checkpoint_parse(ck, data, len, err, sizeof err);
     free(data);
     if (!ok) die(EXIT_RUNTIME, "%s: %s", path, err);
+    /* A configuration within the limits can still be beyond this machine: its parameters with
+     * their gradients and moments, and one sequence's attention weights (heads x max_len^2 per
+     * block), at the least. Such a file is refused here, before any of it is allocated. */
+    const ModelConfig c = ck->cfg;
+    const double need = 4.0 * (4.0 * (double)ck->n_params + (double)c.layers * c.heads * (double)c.max_len * c.max_len);
+    const double have = util_physical_memory();
+    if (have > 0 && need > have) {
+        checkpoint_free(ck);
+        die(EXIT_RUNTIME, "%s: its model (layers %d, heads %d, max_len %d) would need at least %.1f GiB for one sequence, "
+                          "more than this machine's %.1f GiB",
+            path, c.layers, c.heads, c.max_len, need / (1 << 30), have / (1 << 30));
+    }
 }
 
 /* The value of a number option, and whether it was given. */

@@ -339,6 +339,44 @@ START_TEST(test_crafted_checkpoints_refused) {
 }
 END_TEST
 
+/* Within every limit, yet beyond this machine: 64 blocks of 64 heads over 4096 positions need
+ * 275 GB of attention weights for one sequence. Refused at load, exit 1, before any allocation
+ * (it used to be a usage error, exit 2, advising smaller flags). The model is described by hand:
+ * building it would be what the check prevents. */
+static void load_path(const void *path) {
+    Checkpoint ck;
+    checkpoint_load(&ck, path);
+    checkpoint_free(&ck);
+}
+
+START_TEST(test_checkpoint_too_large_for_the_machine) {
+    const ModelConfig c = {.vocab = 4, .d_model = 64, .heads = 64, .d_ff = 1, .layers = 64, .max_len = 4096,
+                           .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_RELU, .tied = true};
+    if (util_physical_memory() > 2.5e11) return; /* a machine that would hold it */
+    Model m;
+    memset(&m, 0, sizeof m);
+    m.cfg = c, m.n_params = (size_t)model_param_count(&c);
+    m.param_mem = calloc(m.n_params, sizeof(float));
+    Vocab v;
+    vocab_init(&v);
+    vocab_add(&v, "a");
+    size_t len;
+    unsigned char *bytes = checkpoint_serialize(&m, &v, LEVEL_CHAR, NULL, NULL, &len);
+    char dir[64], path[128];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/huge.ckpt", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+    Run o = run_fn(load_path, path);
+    expect(&o, 1, "(layers 64, heads 64, max_len 4096) would need at least", "more than this machine's");
+    run_free(&o);
+    remove_dir(dir);
+    free(bytes), free(m.param_mem);
+    vocab_free(&v);
+}
+END_TEST
+
 /* Version 2's sections: the schedule and the history come back; an unknown optional section is
  * skipped, an unknown required one refused; a version 1 file (no sections) still loads. */
 START_TEST(test_checkpoint_v2_sections) {
@@ -644,6 +682,7 @@ Suite *reliability_suite(void) {
     tcase_add_test(tc, test_no_fifo_or_device_is_read);
     tcase_add_test(tc, test_crafted_checkpoints_refused);
     tcase_add_test(tc, test_checkpoint_v2_sections);
+    tcase_add_test(tc, test_checkpoint_too_large_for_the_machine);
     tcase_add_test(tc, test_save_targets);
     suite_add_tcase(s, tc);
     TCase *ch = tcase_create("chapters");
