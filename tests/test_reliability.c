@@ -537,6 +537,9 @@ START_TEST(test_save_checked_first) {
     }
     struct stat st;
     ck_assert(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+    Run o = run_program("ch11_masked_lm", (const char *[]){"--save", dir, "--steps", "2", "--no-plot", NULL});
+    expect(&o, 2, "--save: ", "is a directory");
+    run_free(&o);
     remove_dir(dir);
 }
 END_TEST
@@ -671,6 +674,93 @@ START_TEST(test_resume_continues_the_schedule) {
 }
 END_TEST
 
+/* Defect 1: chapter 2's n-gram of order context + 1 exists up to order 6. */
+START_TEST(test_ch02_context_range) {
+    Run o = run_program("ch02_neural_lm", (const char *[]){"--context", "6", "--lines", "200", "--steps", "5",
+                                                               "--eval-every", "5", "--hidden", "8", "--no-plot", NULL});
+    expect(&o, 2, "--context: 6 is out of range; expected a whole number from 1 to 5", NULL);
+    run_free(&o);
+}
+END_TEST
+/* Defect 13: --blanks longer than the context, found before training. */
+START_TEST(test_ch11_blanks_checked_first) {
+    const char *blanks = "_ a b c d e f g h i j k l m n o p q r s t u v w x y z";
+    Run o = run_program("ch11_masked_lm", (const char *[]){"--context", "16", "--blanks", blanks, "--lines", "200",
+                                                               "--steps", "2", "--no-plot", NULL});
+    expect(&o, 2, "--blanks: ", "context");
+    ck_assert_msg(strstr(o.out, "\n5. ") == NULL, "trained before refusing --blanks:\n%s", o.out);
+    run_free(&o);
+}
+END_TEST
+/* Defects 4, 14 and 17: checkpoints of a short context, and flags that contradict one. */
+START_TEST(test_loaded_checkpoints_used_right) {
+    char dir[64], dec[128], enc[128], chr[128];
+    make_dir(dir);
+    snprintf(dec, sizeof dec, "%s/dec.ckpt", dir), snprintf(enc, sizeof enc, "%s/enc.ckpt", dir);
+    snprintf(chr, sizeof chr, "%s/chr.ckpt", dir);
+    const char *small[] = {"--lines", "1000", "--layers", "1", "--d-model", "8", "--heads", "2", "--context", "16",
+                           "--steps", "2", "--no-plot"};
+    const char *a[32], *b[32];
+    int n = 0;
+    for (int i = 0; i < 13; i++) a[n] = small[i], b[n++] = small[i];
+    a[n] = "--level", b[n++] = "--save";
+    a[n] = "word", b[n++] = enc;
+    a[n] = "--sample", b[n++] = NULL;
+    a[n++] = "0", a[n++] = "--save", a[n++] = dec, a[n] = NULL;
+    Run o = run_program("ch10_gpt_pretraining", a);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    run_free(&o);
+    o = run_program("ch11_masked_lm", b);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    run_free(&o);
+    /* chapter 12 used to abort: "batch 1 x 27 exceeds 1 x 16" */
+    const char *kinds[2][2] = {{"--load-decoder", dec}, {"--load-encoder", enc}};
+    for (int k = 0; k < 2; k++) {
+        o = run_program("ch12_fine_tuning", (const char *[]){kinds[k][0], kinds[k][1], "--pretrain-steps", "2", "--ft-steps",
+                                                             "1", "--seeds", "1", "--lines", "1000", "--no-plot", NULL});
+        expect(&o, 1, kinds[k][1], "context");
+        run_free(&o);
+    }
+    /* chapter 11 used to ignore flags that contradict its checkpoint */
+    o = run_program("ch11_masked_lm", (const char *[]){"--load", enc, "--d-model", "32", "--lines", "1000", "--no-plot", NULL});
+    expect(&o, 2, "--d-model: 32, but the checkpoint", NULL);
+    run_free(&o);
+    /* a prompt longer than the context: kept in part, and said so */
+    o = run10((const char *[]){"--steps", "2", "--save", chr, NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    run_free(&o);
+    o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", chr, "--generate", "3", "--prompt",
+                                                             "zo ba ze . xa pel xe .", NULL});
+    expect(&o, 0, "--prompt: 22 tokens", "context of 8");
+    ck_assert_ptr_nonnull(strstr(o.out, "zo ba ze . xa pel xe .")); /* the whole prompt is shown */
+    run_free(&o);
+    remove_dir(dir);
+}
+END_TEST
+/* Defect 10: Ctrl-C (here one waiting before the program starts) stops chapters 2 and 12, and
+ * chapter 10 after its training, with one line and status 130. */
+START_TEST(test_ctrl_c_everywhere) {
+    struct {
+        const char *program;
+        const char *args[16];
+    } runs[] = {
+        {"ch02_neural_lm", {"--lines", "200", "--steps", "50", "--hidden", "8", "--no-plot", NULL}},
+        {"ch12_fine_tuning", {"--lines", "1000", "--pretrain-steps", "50", "--ft-steps", "5", "--seeds", "1", "--no-plot", NULL}},
+        {"ch11_masked_lm", {"--lines", "200", "--steps", "50", "--context", "16", "--d-model", "8", "--heads", "2",
+                            "--no-plot", NULL}},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        Run o = run_child(NULL, NULL, runs[i].program, runs[i].args, 120, true);
+        expect(&o, 130, "interrupted", NULL);
+        run_free(&o);
+    }
+    /* no training left to do: the Ctrl-C arrives during the sections after it */
+    Run o = run10((const char *[]){"--steps", "0", NULL}, true);
+    expect(&o, 130, "interrupted", NULL);
+    ck_assert_msg(strstr(o.out, "Summary") == NULL, "ran to the end:\n%s", o.out);
+    run_free(&o);
+}
+END_TEST
 Suite *reliability_suite(void) {
     Suite *s = suite_create("reliability");
     TCase *tc = tcase_create("library");
@@ -687,7 +777,11 @@ Suite *reliability_suite(void) {
     suite_add_tcase(s, tc);
     TCase *ch = tcase_create("chapters");
     tcase_set_timeout(ch, 300);
+    tcase_add_test(ch, test_ch02_context_range);
     tcase_add_test(ch, test_save_checked_first);
+    tcase_add_test(ch, test_ch11_blanks_checked_first);
+    tcase_add_test(ch, test_loaded_checkpoints_used_right);
+    tcase_add_test(ch, test_ctrl_c_everywhere);
     tcase_add_test(ch, test_ch10_long_prompt);
     tcase_add_test(ch, test_ch10_ctrl_c_after_training);
     tcase_add_test(ch, test_text_without_tokens);

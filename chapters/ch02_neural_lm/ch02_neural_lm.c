@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "gradcheck.h"
+#include "interrupt.h"
 #include "layers.h"
 #include "ngram.h"
 #include "optim.h"
@@ -255,7 +256,9 @@ static void section_train(Chapter *ch) {
     progress_start(&prog, steps);
     double running = 0;
     long count = 0;
+    interrupt_watch(); /* Ctrl-C: the step in progress finishes, then the run stops (exit 130) */
     for (long s = 1; s <= steps; s++) {
+        interrupt_exit_if_requested("after step %ld of %ld; nothing saved (this chapter keeps no checkpoint)", s - 1, (long)steps);
         for (int b = 0; b < B; b++) {
             const long pos = (long)rng_below(&rng, (uint32_t)ch->data.train.n);
             context_of(&ch->data.train, pos, m->N, m->ctx + (size_t)b * m->N);
@@ -438,7 +441,7 @@ int main(int argc, char **argv) {
     ch.context = 4, ch.embed = 16, ch.hidden = 128, ch.steps = 3000, ch.batch = 64, ch.eval_every = 500, ch.lr = 3e-3;
     CliOption opts[DATASET_N_OPTIONS + 8];
     int n = dataset_cli_options(opts, &ch.data_flags);
-    opts[n++] = cli_int("--context", &ch.context, 1, 8, "N", "previous tokens the model sees (an n-gram of order N+1)");
+    opts[n++] = cli_int("--context", &ch.context, 1, NGRAM_MAX_ORDER - 1, "N", "previous tokens the model sees (an n-gram of order N+1)");
     opts[n++] = cli_int("--embed", &ch.embed, 1, 512, "D", "embedding width");
     opts[n++] = cli_int("--hidden", &ch.hidden, 1, 4096, "H", "hidden units");
     opts[n++] = cli_int("--steps", &ch.steps, 1, 1000000, "S", "training steps");

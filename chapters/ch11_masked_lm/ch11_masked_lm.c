@@ -18,6 +18,7 @@
 
 #include "checkpoint.h"
 #include "interrupt.h"
+#include "options.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
@@ -347,12 +348,19 @@ static void section_right_context(const Chapter *ch, Model *mlm, Model *dae) {
 }
 
 /* ---- 7. Fill in the blanks ---- */
+
+/* The tokens of --blanks (free them with tokens_free); a line too long for the context is a usage
+ * error, found before training (main calls this once the context is known). */
+static int blanks_tokens(const Chapter *ch, char ***tok) {
+    const int k = tokenize_line(ch->blanks, ch->data.level, tok);
+    if (k + 2 > ch->cfg.max_len) die(EXIT_USAGE, "--blanks: %d tokens do not fit in the context of %d", k, ch->cfg.max_len);
+    return k;
+}
+
 static void section_fill(const Chapter *ch, Model *m) {
     print_section(stdout, 7, "Fill in the blanks");
-    const int T = ch->cfg.max_len;
     char **tok;
-    const int k = tokenize_line(ch->blanks, ch->data.level, &tok);
-    if (k + 2 > T) die(EXIT_USAGE, "--blanks: %d tokens do not fit in the context of %d", k, T);
+    const int k = blanks_tokens(ch, &tok);
     int *ids = xmalloc(sizeof(int) * (size_t)(k + 2));
     const char **labels = xmalloc(sizeof(char *) * (size_t)(k + 2));
     ids[0] = VOCAB_EOS, labels[0] = "/";
@@ -453,6 +461,7 @@ int main(int argc, char **argv) {
                              "bidirectional model that fills in blanks.",
                     opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
+    if (ch.save) util_check_output("--save", ch.save); /* before any work, not after training */
     if (ch.d_model % ch.heads) die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch.heads, ch.d_model);
     plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
     Checkpoint ck;
@@ -460,6 +469,8 @@ int main(int argc, char **argv) {
         checkpoint_load(&ck, ch.load);
         if (ck.cfg.causal) die(EXIT_RUNTIME, "%s holds a causal (GPT) model; a masked LM is bidirectional", ch.load);
         if (vocab_find(&ck.vocab, "[MASK]") != ck.vocab.size - 1) die(EXIT_RUNTIME, "%s has no [MASK] token: not a masked LM", ch.load);
+        const ModelFlags given = {ch.layers, ch.heads, ch.d_model, 4 * ch.d_model, ch.context, 1, 1, 1};
+        options_check_checkpoint(&given, opts, n, &ck.cfg, ch.load); /* --d-model 32 against 64: exit 2 */
         ch.data_flags.level = ck.level;
     }
 
@@ -481,6 +492,8 @@ int main(int argc, char **argv) {
                      : (ModelConfig){.vocab = ch.V, .d_model = (int)ch.d_model, .heads = (int)ch.heads, .d_ff = 4 * (int)ch.d_model,
                                      .layers = (int)ch.layers, .max_len = (int)ch.context, .causal = false, .norm = NORM_PRE,
                                      .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
+    char **blank_tok;
+    tokens_free(blank_tok, blanks_tokens(&ch, &blank_tok));
     if (ch.n_train_ext <= ch.cfg.max_len + 1 || ch.n_val_ext <= ch.cfg.max_len + 1)
         die(EXIT_RUNTIME, "the text is too short for windows of --context %d", ch.cfg.max_len);
     long *unigram = xcalloc((size_t)ch.V, sizeof(long));

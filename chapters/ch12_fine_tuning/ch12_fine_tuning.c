@@ -27,6 +27,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "dataset.h"
+#include "interrupt.h"
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
@@ -230,6 +231,7 @@ static void pretrain(Chapter *ch, int kind, Model *m) {
     progress_start(&prog, ch->pretrain_steps);
     double loss = 0;
     for (long step = 1; step <= ch->pretrain_steps; step++) {
+        interrupt_exit_if_requested("while pre-training, after step %ld of %lld; nothing saved", step - 1, ch->pretrain_steps);
         for (int b = 0; b < B; b++) {
             const long start = (long)rng_below(&rng, (uint32_t)(n_ext - T));
             memcpy(ids + b * T, ext + start, sizeof(int) * (size_t)T);
@@ -281,6 +283,7 @@ static double fine_tune(Chapter *ch, int kind, bool pretrained, int n_labels, in
     const Pooling pool = kind == DECODER ? POOL_LAST : POOL_MEAN;
     const int B = 16;
     for (long s = 0; s < ch->ft_steps; s++) {
+        interrupt_exit_if_requested("while fine-tuning, after step %ld of %lld; nothing saved", s, ch->ft_steps);
         model_zero_grad(&m);
         tensor_fill(&g.W, 0.0f), tensor_fill(&g.b, 0.0f);
         for (int b = 0; b < B; b++) {
@@ -328,6 +331,14 @@ static void load_or_pretrain(Chapter *ch, int kind) {
         bool same = ck.vocab.size == want_v && ck.level == LEVEL_WORD;
         for (int i = 0; same && i < want_v; i++) same = strcmp(ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
         if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this task's words", ch->load[kind]);
+        int longest = 0; /* every example must fit in the loaded model's context */
+        for (int i = 0; i < ch->n_train + ch->n_val; i++) {
+            const Example *e = i < ch->n_train ? &ch->train[i] : &ch->val[i - ch->n_train];
+            longest = e->n > longest ? e->n : longest;
+        }
+        if (longest > ck.cfg.max_len)
+            die(EXIT_RUNTIME, "%s has a context of %d tokens, but this task's examples have up to %d: give a checkpoint "
+                              "trained with --context %d or more", ch->load[kind], ck.cfg.max_len, longest, longest);
         ch->cfg[kind] = ck.cfg;
         ch->n_params[kind] = ck.n_params;
         ch->pretrained[kind] = xmalloc(sizeof(float) * ck.n_params);
@@ -369,6 +380,7 @@ int main(int argc, char **argv) {
                              "labels, pre-trained against from scratch, frozen body against full fine-tuning.",
                     opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
+    interrupt_watch(); /* Ctrl-C: stop after the step in progress (exit 130) */
     const bool files = ch.class_path[0] || ch.class_path[1];
     if (files && !(ch.class_path[0] && ch.class_path[1]))
         die(EXIT_USAGE, "%s needs %s too: the file task tells the lines of two files apart",
