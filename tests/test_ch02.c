@@ -13,7 +13,7 @@ static const char chapter[] = "ch02_neural_lm";
 
 /* Bad arguments of this chapter only, and what the one-line message must contain. */
 static const Bad bad[] = {
-    {{"--context", "9"}, "--context: 9 is out of range; expected a whole number from 1 to 8"},
+    {{"--context", "9"}, "--context: 9 is out of range; expected a whole number from 1 to 5"},
     {{"--lr", "0"}, "--lr: 0 is out of range"},
     {{"--act", "sigmoid"}, "--act: 'sigmoid' is not one of tanh|relu"},
     {{"--batch", "5000"}, "--batch: 5000 is out of range"},
