@@ -5,21 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "util.h"
 
 /* ==== linear ==== */
 
 void linear_forward(Tensor *out, const Tensor *x, const Tensor *W, const Tensor *b) {
     /* (T, C_in) x (C_in, C_out) -> (T, C_out), each row starting from b */
-    if (b) tensor_matmul_bias(out, x, W, b);
-    else tensor_matmul(out, x, false, W, false);
+    if (b) gemm(out, x, W, (GemmOptions){.bias = b});
+    else gemm(out, x, W, (GemmOptions){0});
 }
 
 void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, const Tensor *x, const Tensor *W) {
     /* y = x W + b, so dL/dx = dL/dy W^T, dL/dW = x^T dL/dy, dL/db = sum over rows of dL/dy. */
-    if (dx) tensor_matmul_acc(dx, dout, false, W, true); /* (T, C_out) x (C_out, C_in) */
-    if (dW && db) tensor_matmul_acc_colsums(dW, x, true, dout, false, db); /* (C_in, T) x (T, C_out), and db */
-    else if (dW) tensor_matmul_acc(dW, x, true, dout, false);
+    if (dx) gemm(dx, dout, W, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_B}); /* (T, C_out) x (C_out, C_in) */
+    if (dW && db) gemm(dW, x, dout, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A, .colsums = db}); /* (C_in, T) x (T, C_out), and db */
+    else if (dW) gemm(dW, x, dout, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A});
     else if (db)
         for (int t = 0; t < dout->rows; t++) {
             const float *g = tensor_at(dout, t, 0);
@@ -315,7 +316,7 @@ void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, A
     CHECK(tensor_same_shape(slope, a), "ffn: slope (%d, %d), a (%d, %d)", slope->rows, slope->cols, a->rows, a->cols);
     const ActivateRows step = {a, act};
     /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), written where the slope goes, then a = act(h) */
-    tensor_matmul_then(slope, x, false, &p->W1, false, &p->b1, (BlockStep){activate_rows, &step});
+    gemm(slope, x, &p->W1, (GemmOptions){.bias = &p->b1, .then = (BlockStep){activate_rows, &step}});
 }
 
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
@@ -330,7 +331,7 @@ void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, con
     /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), and, as each block of
      * its rows is finished, a = act(h): dh = da act'(h), in place over da (it is not needed after) */
     Tensor *dh = &c->da;
-    tensor_matmul_then(dh, dout, false, &p->W2, true, NULL, (BlockStep){times_slope, &c->slope}); /* (T, C) x (C, d_ff) */
+    gemm(dh, dout, &p->W2, (GemmOptions){.flags = GEMM_TRANS_B, .then = (BlockStep){times_slope, &c->slope}}); /* (T, C) x (C, d_ff) */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
     linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }

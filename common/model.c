@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "util.h"
 
 #define LN_EPS 1e-5f
@@ -177,8 +178,8 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
     /* final norm and output projection */
     if (c->norm == NORM_PRE) layernorm_forward(&m->xf, &m->lnf_mean, &m->lnf_rstd, &m->x[c->layers], &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
     else tensor_copy(&m->xf, &m->x[c->layers]);
-    if (c->tied) tensor_matmul(&m->logits, &m->xf, false, &m->params.wte, true); /* (BT, C) x (C, V) */
-    else tensor_matmul(&m->logits, &m->xf, false, &m->params.lm_head, false);
+    if (c->tied) gemm(&m->logits, &m->xf, &m->params.wte, (GemmOptions){.flags = GEMM_TRANS_B}); /* (BT, C) x (C, V) */
+    else gemm(&m->logits, &m->xf, &m->params.lm_head, (GemmOptions){0});
     return crossentropy_forward(&m->probs, &m->logits, m->targets);
 }
 
@@ -192,8 +193,8 @@ void model_backward(Model *m) {
     crossentropy_backward(&m->dlogits, &m->probs, m->targets, 1.0f);
     /* logits = xf W_out */
     if (c->tied) {
-        tensor_matmul(&m->dxf, &m->dlogits, false, &m->params.wte, false);       /* (BT, V) x (V, C) */
-        tensor_matmul_acc(&m->grads.wte, &m->dlogits, true, &m->xf, false);      /* (V, BT) x (BT, C) */
+        gemm(&m->dxf, &m->dlogits, &m->params.wte, (GemmOptions){0}); /* (BT, V) x (V, C) */
+        gemm(&m->grads.wte, &m->dlogits, &m->xf, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A}); /* (V, BT) x (BT, C) */
     } else {
         tensor_fill(&m->dxf, 0.0f);
         linear_backward(&m->dxf, &m->grads.lm_head, NULL, &m->dlogits, &m->xf, &m->params.lm_head);
@@ -352,8 +353,8 @@ void model_step(Model *m, KvCache *kv, int token) {
         if (!pre) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &p->ln2_g, &p->ln2_b, LN_EPS);
     }
     if (c->norm == NORM_PRE) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
-    if (c->tied) tensor_matmul(&kv->logits, &kv->x, false, &m->params.wte, true);
-    else tensor_matmul(&kv->logits, &kv->x, false, &m->params.lm_head, false);
+    if (c->tied) gemm(&kv->logits, &kv->x, &m->params.wte, (GemmOptions){.flags = GEMM_TRANS_B});
+    else gemm(&kv->logits, &kv->x, &m->params.lm_head, (GemmOptions){0});
     kv->len++;
 }
 

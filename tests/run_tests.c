@@ -26,7 +26,8 @@ typedef struct {
 } Entry;
 
 static const Entry suites[] = {
-    {"tensor", tensor_suite, 3},
+    {"tensor", tensor_suite, 1},
+    {"gemm", gemm_suite, 3},
     {"softmax", softmax_suite, 1},
     {"attention", attention_suite, 1},
     {"rng", rng_suite, 2},

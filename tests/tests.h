@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *tensor_suite(void);
+Suite *gemm_suite(void);
 Suite *softmax_suite(void);
 Suite *attention_suite(void);
 Suite *rng_suite(void);

@@ -548,7 +548,7 @@ static void section_end_to_end(Chapter *ch) {
     }
     Tensor Wout = tensor_new(C, V), logits = tensor_new(Tt, V), probs = tensor_new(Tt, V);
     tensor_randn(&Wout, &rng, 1.0f / sqrtf((float)C));
-    tensor_matmul(&logits, &y, false, &Wout, false);
+    tensor_matmul(&logits, &y, &Wout);
     tensor_softmax_rows(&probs, &logits, NULL);
     const char **words = xmalloc(sizeof(char *) * (size_t)V);
     for (int i = 0; i < Ts; i++) words[i] = ch->src.tokens[i];
