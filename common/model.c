@@ -301,7 +301,7 @@ void kv_init(KvCache *kv, const Model *m) {
     for (int l = 0; l < c->layers; l++) kv->k[l] = tensor_new(c->max_len, c->d_model), kv->v[l] = tensor_new(c->max_len, c->d_model);
     Tensor *row[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f};
     for (size_t i = 0; i < sizeof row / sizeof row[0]; i++) *row[i] = tensor_new(1, c->d_model);
-    kv->slope = tensor_new(1, c->d_ff), kv->act = tensor_new(1, c->d_ff);
+    kv->dadh = tensor_new(1, c->d_ff), kv->act = tensor_new(1, c->d_ff);
     kv->mean = tensor_new(1, 1), kv->rstd = tensor_new(1, 1), kv->logits = tensor_new(1, c->vocab);
     kv->scores = tensor_new(1, c->max_len), kv->weights = tensor_new(1, c->max_len);
 }
@@ -309,7 +309,7 @@ void kv_init(KvCache *kv, const Model *m) {
 void kv_free(KvCache *kv) {
     for (int l = 0; l < kv->layers; l++) tensor_free(&kv->k[l]), tensor_free(&kv->v[l]);
     free(kv->k), free(kv->v);
-    Tensor *all[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f, &kv->slope,
+    Tensor *all[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f, &kv->dadh,
                      &kv->act, &kv->mean, &kv->rstd, &kv->logits, &kv->scores, &kv->weights};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
     memset(kv, 0, sizeof *kv);
@@ -347,7 +347,7 @@ void model_step(Model *m, KvCache *kv, int token) {
         if (!pre) layernorm_forward(&kv->s1, &kv->mean, &kv->rstd, &kv->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
         if (pre) layernorm_forward(&kv->f_in, &kv->mean, &kv->rstd, mid, &p->ln2_g, &p->ln2_b, LN_EPS);
         else tensor_copy(&kv->f_in, mid);
-        ffn_hidden(&kv->slope, &kv->act, &p->ffn, &kv->f_in, c->act);
+        ffn_hidden(&kv->dadh, &kv->act, &p->ffn, &kv->f_in, c->act);
         linear_forward(&kv->f, &kv->act, &p->ffn.W2, &p->ffn.b2);
         tensor_add(&kv->x, mid, &kv->f);
         if (!pre) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &p->ln2_g, &p->ln2_b, LN_EPS);

@@ -118,7 +118,7 @@ void classify_backward(Model *m, const Head *h, Head *g, Pooling pool, int label
 typedef struct {
     int layers, max_len, C, len;
     Tensor *k, *v;        /* layers tensors (max_len, C): the cached keys and values */
-    Tensor x, a, q, att, concat, s1, f_in, f, slope, act, mean, rstd, logits; /* scratch for one row */
+    Tensor x, a, q, att, concat, s1, f_in, f, dadh, act, mean, rstd, logits; /* scratch for one row */
     Tensor scores, weights; /* (1, max_len) */
 } KvCache;
 
