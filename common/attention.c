@@ -23,11 +23,11 @@ SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, co
                                 const Tensor *K, const Tensor *V, const Tensor *mask, int *bad_row) {
     CHECK(Q->cols == K->cols && K->rows == V->rows, "attention: Q (%d, %d), K (%d, %d), V (%d, %d)",
           Q->rows, Q->cols, K->rows, K->cols, V->rows, V->cols);
-    tensor_matmul_bt(scores, Q, K);                               /* (T, d_k) x (d_k, T) -> (T, T) */
+    gemm(scores, Q, K, (GemmOptions){.flags = GEMM_TRANS_B});     /* (T, d_k) x (d_k, T) -> (T, T) */
     tensor_scale(scores, scores, 1.0f / sqrtf((float)Q->cols));   /* S / sqrt(d_k) */
     if (mask) tensor_add(scores, scores, mask);                   /* + M: hidden entries become -inf */
     SoftmaxStatus st = tensor_softmax_rows(weights, scores, bad_row); /* (T, T) */
-    tensor_matmul(out, weights, V);                               /* (T, T) x (T, d_v) -> (T, d_v) */
+    gemm(out, weights, V, (GemmOptions){0});                      /* (T, T) x (T, d_v) -> (T, d_v) */
     return st;
 }
 

@@ -35,6 +35,8 @@ static const Entry suites[] = {
     {"cli", cli_suite, 1},
     {"layers", layers_suite, 1},
     {"model", model_suite, 4},
+    {"classifier", classifier_suite, 1},
+    {"generate", generate_suite, 1},
     {"training", training_suite, 3},
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},

@@ -16,6 +16,8 @@ Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
+Suite *classifier_suite(void);
+Suite *generate_suite(void);
 Suite *training_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
 Suite *ch01_suite(void);

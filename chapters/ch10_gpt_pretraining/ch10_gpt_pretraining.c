@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
+#include "generate.h"
 #include "ngram.h"
 #include "optim.h"
 #include "plot.h"

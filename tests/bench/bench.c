@@ -25,6 +25,7 @@
 
 #include "corpus.h"
 #include "gemm.h"
+#include "generate.h"
 #include "model.h"
 #include "ngram.h"
 #include "optim.h"
