@@ -39,6 +39,8 @@ static const Entry suites[] = {
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
+    {"bpe", bpe_suite, 1},
+    {"ch00", ch00_suite, 6},
     {"ch01", ch01_suite, 3},
     {"ch02", ch02_suite, 3},
     {"ch03", ch03_suite, 4},

@@ -11,6 +11,7 @@ Suite *rng_suite(void);
 Suite *print_suite(void);
 Suite *cli_suite(void);
 Suite *ngram_suite(void);
+Suite *bpe_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
@@ -18,6 +19,7 @@ Suite *model_suite(void);
 Suite *training_suite(void);
 Suite *options_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
+Suite *ch00_suite(void);
 Suite *ch01_suite(void);
 Suite *ch02_suite(void);
 Suite *ch03_suite(void);
