@@ -358,7 +358,7 @@ static int trace_op(Trace *tr, int a, int b, double macs) {
 static void rnn_traced(Tensor *H, Trace *tr, const Tensor *X, const Tensor *Wx, const Tensor *Wh) {
     const int T = X->rows, d = X->cols;
     Tensor XW = tensor_new(T, d);
-    tensor_matmul(&XW, X, false, Wx, false); /* (T, d) x (d, d) -> (T, d) */
+    tensor_matmul(&XW, X, Wx); /* (T, d) x (d, d) -> (T, d) */
     const int xw_level = trace_op(tr, 0, 0, (double)T * d * d);
     int h_level = 0;
     for (int t = 0; t < T; t++) {
@@ -379,18 +379,18 @@ static void attention_traced(Tensor *Z, Trace *tr, const Tensor *X, const Tensor
                              const Tensor *Wv) {
     const int T = X->rows, d = X->cols;
     Tensor Q = tensor_new(T, d), K = tensor_new(T, d), V = tensor_new(T, d), S = tensor_new(T, T), A = tensor_new(T, T);
-    tensor_matmul(&Q, X, false, Wq, false); /* (T, d) x (d, d) -> (T, d), and K, V alike: one level */
-    tensor_matmul(&K, X, false, Wk, false);
-    tensor_matmul(&V, X, false, Wv, false);
+    tensor_matmul(&Q, X, Wq); /* (T, d) x (d, d) -> (T, d), and K, V alike: one level */
+    tensor_matmul(&K, X, Wk);
+    tensor_matmul(&V, X, Wv);
     const int q = trace_op(tr, 0, 0, (double)T * d * d), k = trace_op(tr, 0, 0, (double)T * d * d);
     const int v = trace_op(tr, 0, 0, (double)T * d * d);
-    tensor_matmul(&S, &Q, false, &K, true); /* (T, d) x (d, T) -> (T, T) */
+    tensor_matmul_bt(&S, &Q, &K); /* (T, d) x (d, T) -> (T, T) */
     tensor_scale(&S, &S, 1.0f / sqrtf((float)d));
     const int s = trace_op(tr, q, k, (double)T * T * d);
     int bad;
     if (tensor_softmax_rows(&A, &S, &bad) != SOFTMAX_OK) die(EXIT_RUNTIME, "attention row %d is not finite", bad);
     const int a = trace_op(tr, s, 0, 0); /* exponentials and sums, counted as no multiply-adds */
-    tensor_matmul(Z, &A, false, &V, false); /* (T, T) x (T, d) -> (T, d) */
+    tensor_matmul(Z, &A, &V); /* (T, T) x (T, d) -> (T, d) */
     trace_op(tr, a, v, (double)T * T * d);
     tensor_free(&Q), tensor_free(&K), tensor_free(&V), tensor_free(&S), tensor_free(&A);
 }
