@@ -67,6 +67,8 @@ typedef struct {
     Tensor dx_a, dx_b, dxf, dlogits; /* gradient buffers of the backward pass */
     int *ids, *targets;   /* (B*T) copies of the last forward's inputs */
     bool have_targets;
+    ForwardHook *hook;    /* NULL, or called at HOOK_RESID by model_forward (see attention.h; set by
+                             probe_attach, which also sets each block's) */
 } Model;
 
 /* Check a configuration; returns NULL or a message naming what is wrong. */

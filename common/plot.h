@@ -70,6 +70,12 @@ void plot_lines_spread(Plotter *p, const char *name, const char *title, const Li
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series);
 
+/* Grouped bars: n categories along x, each labelled (labels[i]); every series that is not a
+ * reference gives one bar per category, side by side; a reference series (chance, an intact model)
+ * is drawn as a dashed line across the categories. */
+void plot_bars(Plotter *p, const char *name, const char *title, const char *ylabel, const char *const *labels,
+               int n, const LineSeries *series, int n_series);
+
 /* Points (x[i], y[i]) each with a text label (a word next to its embedding, say). The numbers go to
  * NAME.dat, the labels into the script. */
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
