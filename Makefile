@@ -3,6 +3,7 @@
 #   make              build every chapter (./chNN_name in this folder)
 #   make ch04         build one chapter: ./ch04_masked_attention
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
+#                     in two processes at once (TEST_JOBS=2), every chapter run on one thread
 #   make figures      run every chapter with its defaults; figures land under figures/
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
@@ -82,11 +83,16 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 check-deps:
 	@sh tests/ensure-check.sh
 
-# The runner is built in a second make so that pkg-config is asked after check-deps installed Check.
-# Then every input the fuzzers ever saved is replayed (see below).
-test: all check-deps
-	@$(MAKE) --no-print-directory $(TEST_BIN)
-	NOTEBOOK_BINDIR=$(BINDIR) ./$(TEST_BIN)
+# The runner is built in a second make (TEST_JOBS compilers at once) so that pkg-config is asked
+# after check-deps installed Check. The suites run in TEST_JOBS processes at the same time, and
+# every program they start is pinned to one thread (OMP_NUM_THREADS=1): on a busy machine, threads
+# that wait for one another slow a run far more than they speed it. A test case that sets no time
+# limit gets 60 s rather than Check's 4 (a busy machine is not a failure). Then every input the
+# fuzzers ever saved is replayed (see below).
+TEST_JOBS ?= 2
+test: check-deps
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) all $(TEST_BIN)
+	OMP_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=60 NOTEBOOK_BINDIR=$(BINDIR) ./$(TEST_BIN) --jobs $(TEST_JOBS)
 	@$(MAKE) --no-print-directory fuzz-replay
 
 # ---- fuzzing: tests/fuzz/fuzz_<target>.c, one parser of outside input each ----

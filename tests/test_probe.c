@@ -1,13 +1,12 @@
 /* The probe of common/probe.c (chapter 13's hooks): watching changes nothing; patching a run with
  * its own values changes nothing bit for bit; patching with another run's values moves exactly
  * what it should; ablating every head of a layer equals removing that layer's attention; the logit
- * lens at the last layer is the model's output. Then chapter 13 itself, run small.
+ * lens at the last layer is the model's output. (Chapter 13 itself: tests/test_ch13.c.)
  * Every comparison here is of bits (memcmp), not within a tolerance, except against the slow lens. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "probe.h"
 #include "tests.h"
@@ -226,72 +225,6 @@ START_TEST(test_lens) {
 }
 END_TEST
 
-/* ==== chapter 13, run small ==== */
-
-/* Run the chapter with arguments; its stdout (owned) and exit status. */
-static char *run_ch13(const char *args, int *status) {
-    const char *dir = getenv("NOTEBOOK_BINDIR");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s/ch13_interpretability %s 2>/dev/null", dir && *dir ? dir : ".", args);
-    FILE *f = popen(cmd, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = xmalloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            char *bigger = realloc(buf, cap *= 2);
-            ck_assert_ptr_nonnull(bigger);
-            buf = bigger;
-        }
-    }
-    buf[n] = '\0';
-    const int st = pclose(f);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    return buf;
-}
-
-/* A summary value "key: number" from the chapter's output. */
-static double value_of(const char *out, const char *key) {
-    const char *at = strstr(out, key);
-    ck_assert_msg(at != NULL, "no '%s' in the output", key);
-    return strtod(at + strlen(key), NULL);
-}
-
-#define QUICK "--steps 60 --lines 1500 --sentences 64 --pairs 8 --no-plot"
-
-START_TEST(test_ch13_runs) {
-    int st1, st2;
-    char *a = run_ch13(QUICK, &st1), *b = run_ch13(QUICK, &st2);
-    ck_assert_int_eq(st1, 0);
-    ck_assert_int_eq(st2, 0);
-    ck_assert_str_eq(a, b); /* deterministic for a seed */
-    for (int s = 1; s <= 6; s++) {
-        char head[16];
-        snprintf(head, sizeof head, "\n%d. ", s);
-        ck_assert_msg(strstr(a, head) != NULL, "section %d missing", s);
-    }
-    const double acc = value_of(a, "agreement_accuracy: "), chance = value_of(a, "chance: ");
-    ck_assert(acc >= 0 && acc <= 1);
-    ck_assert_double_eq_tol(chance, 0.25, 1e-12);
-    /* the last site of the lens is the model's output: its accuracy among the closers is the model's */
-    ck_assert_double_eq_tol(value_of(a, "lens_last_accuracy: "), acc, 1e-12);
-    free(a), free(b);
-}
-END_TEST
-
-START_TEST(test_ch13_bad_input) {
-    int st;
-    free(run_ch13("--pairs 0", &st));
-    ck_assert_int_eq(st, 2);
-    free(run_ch13("--load /nonexistent/ckpt", &st));
-    ck_assert_int_eq(st, 1);
-    free(run_ch13("--heads 3", &st));
-    ck_assert_int_eq(st, 2);
-}
-END_TEST
-
 Suite *probe_suite(void) {
     Suite *s = suite_create("probe");
     TCase *tc = tcase_create("hooks");
@@ -301,10 +234,5 @@ Suite *probe_suite(void) {
     tcase_add_test(tc, test_row_edit_touches_its_cells);
     tcase_add_loop_test(tc, test_lens, 0, 4);
     suite_add_tcase(s, tc);
-    TCase *ch = tcase_create("ch13");
-    tcase_set_timeout(ch, 60);
-    tcase_add_test(ch, test_ch13_runs);
-    tcase_add_test(ch, test_ch13_bad_input);
-    suite_add_tcase(s, ch);
     return s;
 }
