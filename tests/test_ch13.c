@@ -70,8 +70,9 @@ static const Bad bad[] = {
     {{"--pairs", "0"}, "--pairs: 0 is out of range"},
     {{"--sentences", "8"}, "--sentences: 8 is out of range"},
     {{"--heads", "3"}, "--heads: 3 does not divide --d-model 64"},
-    {{"--context", "8"}, "--context: 8 is out of range"},
-    {{"--steps", "0"}, "--steps: 0 is out of range"},
+    {{"--context", "8"}, "--context: 8; this chapter needs 16 to 256 characters"},
+    {{"--steps", "-1"}, "--steps: -1 is out of range"},
+    {{"--load", "x.ckpt", "--steps"}, "--steps: missing value"},
     {{"--corpus", "x.txt"}, "unknown option '--corpus'"},
 };
 

@@ -24,6 +24,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "dataset.h"
+#include "options.h"
 #include "plot.h"
 #include "print.h"
 #include "probe.h"
@@ -51,9 +52,12 @@ typedef struct {
     /* flags */
     CliCommon common;
     DatasetFlags data_flags;
-    long long layers, heads, d_model, context, batch, steps, warmup, sentences, pairs;
-    double lr;
+    ModelFlags mf;         /* chapter 10's model and training flags (common/options.h) */
+    TrainFlags tf;
+    long long sentences, pairs;
     const char *load;
+    CliOption *opts;
+    int n_opts;
     /* state */
     Dataset data;
     ModelConfig cfg;
@@ -159,30 +163,32 @@ static void build_eval_set(Chapter *ch) {
 }
 
 static void train_model(Chapter *ch) {
-    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     long n_ext;
     int *ext = token_stream_with_eos(&ch->data.train, &n_ext);
     if (n_ext <= T + 1) die(EXIT_RUNTIME, "the training text has %ld tokens, too few for windows of --context %d", n_ext, T);
     AdamW opt;
-    adamw_init(&opt, ch->model.n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+    adamw_init(&opt, ch->model.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 10); /* chapter 10's data stream: the same windows */
     int *ids = xmalloc(sizeof(int) * (size_t)B * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)B * (size_t)T);
-    const Schedule sched = {ch->steps, ch->warmup, ch->lr, 1.0};
-    const long every = ch->steps >= 5 ? ch->steps / 5 : 1;
+    const Schedule sched = options_schedule(&ch->tf);
+    const long every = ch->tf.eval_every;
     double running = 0;
+    long count = 0;
     printf("  %lld steps of %d random windows of %d characters (AdamW, warm-up, cosine; chapter 10's loop):\n",
-           ch->steps, B, T);
-    for (long s = 1; s <= ch->steps; s++) {
+           ch->tf.steps, B, T);
+    for (long s = 1; s <= ch->tf.steps; s++) {
         for (int b = 0; b < B; b++) { /* a random window: T inputs and the T tokens after them */
             const long start = (long)rng_below(&rng, (uint32_t)(n_ext - T));
             memcpy(ids + b * T, ext + start, sizeof(int) * (size_t)T), memcpy(tg + b * T, ext + start + 1, sizeof(int) * (size_t)T);
         }
-        running += train_step(&ch->model, &opt, ids, tg, B, T, s, &sched);
-        if (s % every == 0) printf("    step %6ld   training loss %.4f\n", s, running / (double)every), running = 0;
+        running += train_step(&ch->model, &opt, ids, tg, B, T, s, &sched), count++;
+        if (s % every == 0 || s == ch->tf.steps)
+            printf("    step %6ld   training loss %.4f (mean since the last line)\n", s, running / (double)count), running = 0, count = 0;
     }
     fflush(stdout);
-    ch->trained_steps = ch->steps;
+    ch->trained_steps = ch->tf.steps;
     free(ids), free(tg), free(ext);
     adamw_free(&opt);
 }
@@ -202,14 +208,14 @@ static void setup(Chapter *ch) {
         bool same = ch->data.vocab.size == ch->ck.vocab.size;
         for (int i = 0; same && i < ch->data.vocab.size; i++) same = strcmp(ch->data.vocab.word[i], ch->ck.vocab.word[i]) == 0;
         if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives", ch->load);
+        options_check_checkpoint(&ch->mf, ch->opts, ch->n_opts, &ch->ck.cfg, ch->load);
         ch->cfg = ch->ck.cfg;
     } else {
-        ch->cfg = (ModelConfig){.vocab = ch->data.vocab.size, .d_model = (int)ch->d_model, .heads = (int)ch->heads,
-                                .d_ff = 4 * (int)ch->d_model, .layers = (int)ch->layers, .max_len = (int)ch->context,
-                                .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_GELU, .tied = true};
+        ch->cfg = options_config(&ch->mf, ch->data.vocab.size, true);
     }
-    if (ch->cfg.max_len > 256) die(EXIT_USAGE, "--context: %d is more than this chapter's 256", ch->cfg.max_len);
-    model_init(&ch->model, &ch->cfg, (int)ch->batch, (uint64_t)ch->common.seed);
+    if (ch->cfg.max_len < 16 || ch->cfg.max_len > 256) /* flags were checked in main: a checkpoint's */
+        die(EXIT_RUNTIME, "%s has a context of %d characters; this chapter needs 16 to 256", ch->load, ch->cfg.max_len);
+    model_init(&ch->model, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
     if (ch->loaded) memcpy(ch->model.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
     dataset_closer_ids(&ch->data, ch->cand);
     ch->label = xmalloc(sizeof *ch->label * (size_t)ch->cfg.vocab);
@@ -225,8 +231,10 @@ static void section_1_model(Chapter *ch) {
     print_section(stdout, 1, "The model: chapter 10's GPT on the synthetic language");
     setup(ch);
     const ModelConfig *c = &ch->cfg;
-    printf("  %d blocks of %d heads, d_model %d, context %d characters, %zu parameters (pre-norm, tied)\n",
-           c->layers, c->heads, c->d_model, c->max_len, ch->model.n_params);
+    printf("  %d blocks of %d heads, d_model %d, d_ff %d, context %d characters, %zu parameters (%s, %s positions,\n"
+           "  %s, output tied to the token embedding)\n", c->layers, c->heads, c->d_model, c->d_ff, c->max_len,
+           ch->model.n_params, c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
+           c->act == ACT_GELU ? "GELU" : "ReLU");
     if (ch->loaded) printf("  loaded from %s (%ld training steps)\n", ch->load, ch->ck.train.steps_done);
     else train_model(ch);
     build_eval_set(ch);
@@ -760,27 +768,29 @@ int main(int argc, char **argv) {
     memset(&ch, 0, sizeof ch);
     ch.common = cli_common_defaults();
     ch.data_flags = dataset_flags_default();
-    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.context = 64, ch.batch = 16, ch.steps = 2500, ch.warmup = 100;
-    ch.lr = 3e-3, ch.sentences = 1000, ch.pairs = 100;
-    CliOption opts[] = {
-        cli_int("--lines", &ch.data_flags.lines, 100, 2000000, "N", "lines of the synthetic language to generate"),
-        cli_int("--layers", &ch.layers, 1, 16, "L", "Transformer blocks"),
-        cli_int("--heads", &ch.heads, 1, 16, "H", "attention heads (must divide --d-model)"),
-        cli_int("--d-model", &ch.d_model, 4, 512, "C", "width of the residual stream"),
-        cli_int("--context", &ch.context, 16, 256, "T", "characters the model sees"),
-        cli_int("--batch", &ch.batch, 1, 256, "B", "windows per training step"),
-        cli_int("--steps", &ch.steps, 1, 1000000, "S", "training steps"),
-        cli_int("--warmup", &ch.warmup, 0, 1000000, "S", "warm-up steps"),
-        cli_real("--lr", &ch.lr, 1e-6, 1.0, "LR", "peak learning rate"),
-        cli_string("--load", &ch.load, "FILE", "a checkpoint of chapter 10 (character level) instead of training"),
-        cli_int("--sentences", &ch.sentences, 16, 100000, "N", "validation sentences to measure on"),
-        cli_int("--pairs", &ch.pairs, 1, 10000, "N", "sentence pairs to patch between"),
-    };
+    ch.mf = options_model_defaults(), ch.tf = options_train_defaults(); /* chapter 10's */
+    ch.sentences = 1000, ch.pairs = 100;
+    CliOption opts[OPTIONS_N_MODEL + OPTIONS_N_TRAIN + 4];
+    int n = options_model(opts, &ch.mf);
+    n += options_train(opts + n, &ch.tf);
+    for (int i = 0; i < n; i++)
+        if (strcmp(opts[i].name, "--eval-every") == 0) opts[i].help = "steps between the training-loss lines";
+    opts[n++] = cli_int("--lines", &ch.data_flags.lines, 100, 2000000, "N", "lines of the synthetic language to generate");
+    opts[n++] = cli_string("--load", &ch.load, "FILE", "a checkpoint of chapter 10 (character level) instead of training");
+    opts[n++] = cli_int("--sentences", &ch.sentences, 16, 100000, "N", "validation sentences to measure on");
+    opts[n++] = cli_int("--pairs", &ch.pairs, 1, 10000, "N", "sentence pairs to patch between");
+    ch.opts = opts, ch.n_opts = n;
     CliSpec spec = {CHAPTER, "Inside chapter 10's GPT: attention, ablation, activation patching and the logit lens\n"
                              "find the head that carries the agreement between a sentence's first word and its closer.",
-                    opts, (int)(sizeof opts / sizeof opts[0])};
+                    opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
-    if (!ch.load && ch.d_model % ch.heads) die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch.heads, ch.d_model);
+    if (!ch.load) options_check_heads(&ch.mf);
+    if (!ch.load && (ch.mf.context < 16 || ch.mf.context > 256))
+        die(EXIT_USAGE, "--context: %lld; this chapter needs 16 to 256 characters", ch.mf.context);
+    static const char *const training[] = {"--steps", "--lr", "--warmup", "--weight-decay", "--clip", "--eval-every"};
+    for (size_t i = 0; ch.load && i < sizeof training / sizeof training[0]; i++)
+        if (options_given(opts, n, training[i]))
+            die(EXIT_USAGE, "%s: a loaded model is analysed as it is (chapter 10 resumes training)", training[i]);
     plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
     printf("Chapter 13: inside the trained model: the head that carries the agreement\n");
     section_1_model(&ch);
