@@ -153,7 +153,7 @@ static void build_eval_set(Chapter *ch) {
         e->n++;
     }
     e->floor_nats = nats / tokens;
-    printf("  evaluation set: the first %d validation sentences that fit in %d tokens (%d longer ones\n"
+    printf("  The evaluation set: the first %d validation sentences that fit in %d tokens (%d longer ones\n"
            "  skipped), each in its own row after a </s>; the true process gives them %.4f nats per token\n",
            e->n, T, skipped, e->floor_nats);
     /* the example: the first sentence whose closer comes 10 to 15 characters in */
@@ -231,12 +231,13 @@ static void section_1_model(Chapter *ch) {
     print_section(stdout, 1, "The model: chapter 10's GPT on the synthetic language");
     setup(ch);
     const ModelConfig *c = &ch->cfg;
-    printf("  %d blocks of %d heads, d_model %d, d_ff %d, context %d characters, %zu parameters (%s, %s positions,\n"
-           "  %s, output tied to the token embedding)\n", c->layers, c->heads, c->d_model, c->d_ff, c->max_len,
+    printf("\n  The model: %d blocks of %d heads, d_model %d, d_ff %d, context %d characters, %zu parameters;\n"
+           "  %s, %s positions, %s, output tied to the token embedding.\n", c->layers, c->heads, c->d_model, c->d_ff, c->max_len,
            ch->model.n_params, c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
            c->act == ACT_GELU ? "GELU" : "ReLU");
-    if (ch->loaded) printf("  loaded from %s (%ld training steps)\n", ch->load, ch->ck.train.steps_done);
+    if (ch->loaded) printf("  Loaded from %s (%ld training steps).\n", ch->load, ch->ck.train.steps_done);
     else train_model(ch);
+    putchar('\n');
     build_eval_set(ch);
     ch->intact = score_set(ch);
     ch->chance = 1.0 / SYNTH_CLASSES;
