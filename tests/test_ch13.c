@@ -49,7 +49,7 @@ START_TEST(test_ch13_loads_chapter_10) {
     /* chapter 10's quick run used --lines 1000: the same corpus gives the same vocabulary */
     r = run(chapter, (const char *[]){"--load", ckpt, "--lines", "1000", "--sentences", "32", "--pairs", "4", "--no-plot", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-    ck_assert_ptr_nonnull(strstr(r.out, "loaded from"));
+    ck_assert_ptr_nonnull(strstr(r.out, "Loaded from"));
     ck_assert_ptr_nonnull(strstr(r.out, "\n6. "));
     run_free(&r);
     write_file(text, "zo ba ze.\n", 10);

@@ -11,6 +11,7 @@ Suite *rng_suite(void);
 Suite *print_suite(void);
 Suite *cli_suite(void);
 Suite *ngram_suite(void);
+Suite *bpe_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
@@ -19,6 +20,7 @@ Suite *training_suite(void);
 Suite *options_suite(void);
 Suite *probe_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
+Suite *ch00_suite(void);
 Suite *ch01_suite(void);
 Suite *ch02_suite(void);
 Suite *ch03_suite(void);
@@ -32,5 +34,6 @@ Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
 Suite *ch13_suite(void);
+Suite *figures_suite(void);
 
 #endif
