@@ -38,6 +38,7 @@ static const Entry suites[] = {
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
+    {"presets", presets_suite, 2},
     {"ch01", ch01_suite, 3},
     {"ch02", ch02_suite, 3},
     {"ch03", ch03_suite, 4},

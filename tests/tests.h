@@ -16,6 +16,7 @@ Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *training_suite(void);
+Suite *presets_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
 Suite *ch01_suite(void);
 Suite *ch02_suite(void);
