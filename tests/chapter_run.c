@@ -58,12 +58,14 @@ void run_free(Run *r) {
 }
 
 const char *const *quick_args(const char *chapter) {
+    static const char *const ch00[] = {"--lines", "3000", "--vocab-size", "600", NULL};
     static const char *const ch02[] = {"--steps", "100", "--eval-every", "50", "--lines", "2000", NULL};
     static const char *const ch10[] = {"--steps", "20", "--eval-every", "10", "--sample", "2", "--lines", "1000",
                                        "--layers", "1", "--d-model", "16", "--heads", "2", "--context", "16", NULL};
     static const char *const ch11[] = {"--steps", "20", "--eval-every", "10", "--lines", "1000", "--layers", "1",
                                        "--d-model", "16", "--heads", "2", "--context", "16", NULL};
     static const char *const ch12[] = {"--pretrain-steps", "20", "--ft-steps", "5", "--seeds", "1", "--lines", "1000", NULL};
+    if (strcmp(chapter, "ch00_tokenization") == 0) return ch00;
     if (strcmp(chapter, "ch02_neural_lm") == 0) return ch02;
     if (strcmp(chapter, "ch10_gpt_pretraining") == 0) return ch10;
     if (strcmp(chapter, "ch11_masked_lm") == 0) return ch11;

@@ -35,10 +35,13 @@ static const Entry suites[] = {
     {"layers", layers_suite, 1},
     {"model", model_suite, 4},
     {"training", training_suite, 3},
+    {"options", options_suite, 1},
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
     {"presets", presets_suite, 2},
+    {"bpe", bpe_suite, 1},
+    {"ch00", ch00_suite, 6},
     {"ch01", ch01_suite, 3},
     {"ch02", ch02_suite, 3},
     {"ch03", ch03_suite, 4},
@@ -51,6 +54,7 @@ static const Entry suites[] = {
     {"ch10", ch10_suite, 21},
     {"ch11", ch11_suite, 20},
     {"ch12", ch12_suite, 33},
+    {"figures", figures_suite, 2},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };
 

@@ -13,7 +13,8 @@
 #include "chapter_run.h"
 #include "tests.h"
 
-static const char *const chapters[] = {"ch01_ngram",
+static const char *const chapters[] = {"ch00_tokenization",
+                                       "ch01_ngram",
                                        "ch02_neural_lm",
                                        "ch03_self_attention",
                                        "ch04_masked_attention",

@@ -11,13 +11,16 @@ Suite *rng_suite(void);
 Suite *print_suite(void);
 Suite *cli_suite(void);
 Suite *ngram_suite(void);
+Suite *bpe_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *training_suite(void);
 Suite *presets_suite(void);
+Suite *options_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
+Suite *ch00_suite(void);
 Suite *ch01_suite(void);
 Suite *ch02_suite(void);
 Suite *ch03_suite(void);
@@ -30,5 +33,6 @@ Suite *ch09_suite(void);
 Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
+Suite *figures_suite(void);
 
 #endif
