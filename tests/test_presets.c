@@ -1,5 +1,6 @@
 /* Presets (common/presets.c): the named real-text recipes. A preset sets the flags the user did not
- * give and keeps the ones given, and says which. */
+ * give and keeps the ones given; every preset's values are valid for chapter 10; and the recipe
+ * path runs end to end: a few steps of `--preset kjv` on a small English text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,41 @@ START_TEST(test_presets_unknown_flag) {
 }
 END_TEST
 
+/* The recipe path end to end, a few steps: chapter 10 with --preset kjv on a small English text
+ * (every preset flag is accepted by chapter 10, the recipe is announced, the user's flags win). */
+START_TEST(test_presets_chapter10) {
+    char dir[] = "/tmp/llm-notebook-preset-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char text[256];
+    snprintf(text, sizeof text, "%s/english.txt", dir);
+    FILE *f = fopen(text, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "In the beginning %d the heaven and the earth were made, and it was good.\n", i % 7);
+    fclose(f);
+    for (int i = 0; i < preset_count(); i++) {
+        const char *name = preset_at(i)->name;
+        Run r = run("ch10_gpt_pretraining",
+                    (const char *[]){"--preset", name, "--corpus", text, "--steps", "3", "--eval-every", "3", "--layers",
+                                     "1", "--d-model", "16", "--context", "16", "--batch", "2", "--sample", "1",
+                                     "--no-plot", NULL});
+        ck_assert_msg(r.status == 0, "--preset %s: exit %d: %s", name, r.status, r.err);
+        char said[64];
+        snprintf(said, sizeof said, "Preset %s", name);
+        ck_assert_ptr_nonnull(strstr(r.out, said));
+        ck_assert_ptr_nonnull(strstr(r.out, "--steps (yours"));
+        ck_assert_ptr_nonnull(strstr(r.out, "3 steps of 2 random windows of 16 tokens"));
+        run_free(&r);
+    }
+    /* a bad name is a usage error naming the choices */
+    Run r = run("ch10_gpt_pretraining", (const char *[]){"--preset", "bible", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "--preset: 'bible' is not one of none|kjv"));
+    run_free(&r);
+    remove_dir(dir);
+}
+END_TEST
+
 Suite *presets_suite(void) {
     Suite *s = suite_create("presets");
     TCase *tc = tcase_create("presets");
@@ -81,6 +117,7 @@ Suite *presets_suite(void) {
     tcase_add_test(tc, test_presets_names);
     tcase_add_test(tc, test_presets_apply);
     tcase_add_exit_test(tc, test_presets_unknown_flag, 1);
+    tcase_add_test(tc, test_presets_chapter10);
     suite_add_tcase(s, tc);
     return s;
 }
