@@ -42,6 +42,7 @@ static const Entry suites[] = {
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
+    {"presets", presets_suite, 2},
     {"bpe", bpe_suite, 1},
     {"ch00", ch00_suite, 6},
     {"probe", probe_suite, 1},

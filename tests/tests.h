@@ -20,6 +20,7 @@ Suite *model_suite(void);
 Suite *classifier_suite(void);
 Suite *generate_suite(void);
 Suite *training_suite(void);
+Suite *presets_suite(void);
 Suite *options_suite(void);
 Suite *probe_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
