@@ -19,6 +19,7 @@
 
 #include "checkpoint.h"
 #include "fuzz.h"
+#include "generate.h"
 #include "train.h"
 
 /* A model whose activations need more than this many floats is not built: the fuzzer's memory is
