@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
+#include "gemm.h"
 #include "layers.h"
 #include "util.h"
-
-#define LN_EPS 1e-5f /* model.c's final norm */
 
 /* ==== recordings ==== */
 
@@ -104,9 +104,9 @@ void probe_lens(const Model *m, Tensor *logits, const Tensor *x) {
     const ModelConfig *c = &m->cfg;
     CHECK(x->cols == c->d_model && logits->rows == x->rows && logits->cols == c->vocab, "probe_lens: shapes");
     Tensor xf = tensor_new(x->rows, c->d_model), mean = tensor_new(x->rows, 1), rstd = tensor_new(x->rows, 1);
-    if (c->norm == NORM_PRE) layernorm_forward(&xf, &mean, &rstd, x, &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
+    if (c->norm == NORM_PRE) layernorm_forward(&xf, &mean, &rstd, x, &m->params.lnf_g, &m->params.lnf_b, BLOCK_LN_EPS); /* the final norm uses the blocks' eps */
     else tensor_copy(&xf, x);
-    if (c->tied) tensor_matmul(logits, &xf, false, &m->params.wte, true); /* (N, C) x (C, V) */
-    else tensor_matmul(logits, &xf, false, &m->params.lm_head, false);
+    if (c->tied) gemm(logits, &xf, &m->params.wte, (GemmOptions){.flags = GEMM_TRANS_B}); /* (N, C) x (C, V) */
+    else gemm(logits, &xf, &m->params.lm_head, (GemmOptions){0});
     tensor_free(&xf), tensor_free(&mean), tensor_free(&rstd);
 }

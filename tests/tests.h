@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *tensor_suite(void);
+Suite *gemm_suite(void);
 Suite *softmax_suite(void);
 Suite *attention_suite(void);
 Suite *rng_suite(void);
@@ -16,7 +17,10 @@ Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
+Suite *classifier_suite(void);
+Suite *generate_suite(void);
 Suite *training_suite(void);
+Suite *presets_suite(void);
 Suite *options_suite(void);
 Suite *probe_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
