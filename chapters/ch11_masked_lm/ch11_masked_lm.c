@@ -139,10 +139,11 @@ static void section_corruption(const Chapter *ch) {
     print_corruption(ch, orig, in, kind, n);
     long counts[4] = {0}, total = 0;
     int *buf = xmalloc(sizeof(int) * 4096), *t2 = xmalloc(sizeof(int) * 4096), *k2 = xmalloc(sizeof(int) * 4096);
+    const int span = ch->n_train_ext < 4096 ? (int)ch->n_train_ext : 4096; /* a short text has fewer (ASan) */
     for (int rep = 0; rep < 100; rep++) {
-        memcpy(buf, ch->train_ext, sizeof(int) * 4096);
-        mlm_corrupt(buf, t2, k2, 4096, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
-        for (int i = 0; i < 4096; i++)
+        memcpy(buf, ch->train_ext, sizeof(int) * (size_t)span);
+        mlm_corrupt(buf, t2, k2, span, ch->mask_rate, ch->mask_id, ch->V, false, &rng);
+        for (int i = 0; i < span; i++)
             if (ch->train_ext[i] != VOCAB_EOS) counts[k2[i]]++, total++;
     }
     const long chosen = counts[1] + counts[2] + counts[3];
