@@ -362,14 +362,13 @@ static void rnn_traced(Tensor *H, Trace *tr, const Tensor *X, const Tensor *Wx, 
     const int xw_level = trace_op(tr, 0, 0, (double)T * d * d);
     int h_level = 0;
     for (int t = 0; t < T; t++) {
-        Tensor h = tensor_row(H, t), xw = tensor_row(&XW, t);
-        if (t == 0) tensor_copy(&h, &xw);
-        else {
-            Tensor prev = tensor_row(H, t - 1);
-            tensor_matmul(&h, &prev, Wh); /* (1, d) x (d, d) -> (1, d) */
-            tensor_add(&h, &h, &xw);
+        float *h = tensor_at(H, t, 0);
+        const float *xw = tensor_at(&XW, t, 0), *prev = t ? tensor_at(H, t - 1, 0) : NULL;
+        for (int c = 0; c < d; c++) { /* h_t[c] = tanh(sum_k h_t-1[k] W_h[k][c] + (x_t W_x)[c]) */
+            float a = xw[c];
+            for (int k = 0; prev && k < d; k++) a += prev[k] * *tensor_at(Wh, k, c);
+            h[c] = tanhf(a);
         }
-        for (int c = 0; c < d; c++) h.data[c] = tanhf(h.data[c]);
         h_level = trace_op(tr, h_level, xw_level, t == 0 ? 0 : (double)d * d);
     }
     tensor_free(&XW);
@@ -404,7 +403,7 @@ static double trace_total(const Trace *tr) {
 
 static void section_recurrence(Chapter *ch) {
     enum { N_T = 4, D = 64 };
-    const int Ts[N_T] = {8, 32, 128, 512};
+    const int Ts[N_T] = {8, 32, 128, 256};
     print_section(stdout, 10, "Experiment: why attention replaced recurrence (§1.1.3)");
     printf("  A recurrent network reads the sequence one position at a time:\n"
            "    h_t = tanh(h_t-1 W_h + x_t W_x)       (1, d) x (d, d) -> (1, d), for t = 1 .. T in order\n"

@@ -318,8 +318,8 @@ static void bench_bpe(void) {
         }
         stats(mbs, REPS, &med, &lo, &hi);
         stats(cmbs, REPS, &cmed, &clo, &chi);
-        printf("  GPT-2's tokenizer (pre-tokens, 50257 ids) on the same text: %.1f MB/s wall (%.1f .. %.1f),\n"
-               "  %.1f MB/s CPU (%.1f .. %.1f), %.3f tokens per byte\n", med, lo, hi, cmed, clo, chi,
+        printf("  GPT-2's tokenizer (pre-tokens, %d merges) on the same text: %.1f MB/s wall (%.1f .. %.1f),\n"
+               "  %.1f MB/s CPU (%.1f .. %.1f), %.3f tokens per byte\n", g.n_merges, med, lo, hi, cmed, clo, chi,
                (double)n_ids / (double)n);
         bpe_free(&g);
     } else {
