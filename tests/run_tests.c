@@ -58,6 +58,7 @@ static const Entry suites[] = {
     {"ch11", ch11_suite, 27},
     {"ch12", ch12_suite, 44},
     {"figures", figures_suite, 1},
+    {"docs", docs_suite, 1},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };
 

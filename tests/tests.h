@@ -36,5 +36,6 @@ Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
 Suite *figures_suite(void);
+Suite *docs_suite(void);
 
 #endif
