@@ -43,8 +43,10 @@ static const Entry suites[] = {
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
+    {"presets", presets_suite, 2},
     {"bpe", bpe_suite, 1},
     {"ch00", ch00_suite, 10},
+    {"probe", probe_suite, 1},
     {"ch01", ch01_suite, 5},
     {"ch02", ch02_suite, 4},
     {"ch03", ch03_suite, 6},
@@ -57,6 +59,7 @@ static const Entry suites[] = {
     {"ch10", ch10_suite, 35},
     {"ch11", ch11_suite, 27},
     {"ch12", ch12_suite, 44},
+    {"ch13", ch13_suite, 3},
     {"figures", figures_suite, 1},
     {"docs", docs_suite, 1},
 };
