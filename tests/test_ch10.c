@@ -502,6 +502,44 @@ START_TEST(test_ch10_attention_and_eval) {
 }
 END_TEST
 
+/* Chapter 10's figures, as files: the loss figure tells its two references apart (red dashes, black
+ * dots) and has a zoomed panel with a y range around them; the learning-rate data are the schedule
+ * (step 1: lr / W); --timing writes the median times. gnuplot need not be installed. */
+START_TEST(test_ch10_figures) {
+    char dir[] = "/tmp/llm-notebook-fig10-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *args[48];
+    int n = 0;
+    const char *const *quick = quick_args(chapter);
+    for (int i = 0; quick[i]; i++) args[n++] = quick[i];
+    const char *extra[] = {"--warmup", "5", "--sample", "0", "--timing", "--figures", dir, NULL};
+    for (int i = 0; extra[i]; i++) args[n++] = extra[i];
+    args[n] = NULL;
+    Run r = run(chapter, args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    char *gp = figure_file(dir, chapter, "loss.gp");
+    ck_assert_ptr_nonnull(strstr(gp, "dt 2 lw 2 lc rgb '#d62728'"));
+    ck_assert_ptr_nonnull(strstr(gp, "dt 3 lw 3 lc rgb '#000000'"));
+    ck_assert_ptr_nonnull(strstr(gp, "set yrange ["));
+    free(gp);
+    char *lr = figure_file(dir, chapter, "lr.dat");
+    const char *p = lr;
+    while (*p == '#') p = strchr(p, '\n') + 1;
+    double t, rate, low;
+    ck_assert_int_eq(sscanf(p, "%lf %lf %lf", &t, &rate, &low), 3);
+    ck_assert_double_eq(t, 1);
+    ck_assert_double_eq_tol(rate, 3e-3 / 5, 1e-9);
+    ck_assert_double_eq_tol(low, 3e-4, 1e-9);
+    free(lr);
+    char *gt = figure_file(dir, chapter, "generation_time.gp");
+    ck_assert_ptr_nonnull(strstr(gt, "median of 9"));
+    free(gt);
+    ck_assert_ptr_nonnull(strstr(r.out, "the median of 9 measurements"));
+    run_free(&r);
+    remove_dir(dir);
+}
+END_TEST
+
 Suite *ch10_suite(void) {
     Suite *s = suite_create("ch10");
     TCase *tc = tcase_create("ch10");
@@ -517,6 +555,7 @@ Suite *ch10_suite(void) {
     tcase_add_test(tc, test_ch10_chain_rule_and_bits);
     tcase_add_test(tc, test_ch10_leak);
     tcase_add_test(tc, test_ch10_attention_and_eval);
+    tcase_add_test(tc, test_ch10_figures);
     suite_add_tcase(s, tc);
     return s;
 }

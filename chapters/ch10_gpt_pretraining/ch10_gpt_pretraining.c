@@ -209,13 +209,16 @@ static void section_3_schedule(Chapter *ch) {
             shown = at[i];
         }
     if (S < 1) return;
-    double *x = xmalloc(sizeof(double) * (size_t)S), *y = xmalloc(sizeof(double) * (size_t)S);
-    for (long t = 1; t <= S; t++) x[t - 1] = (double)t, y[t - 1] = lr_schedule(t - 1, W, S, (float)hi, (float)lo);
+    double *x = xmalloc(sizeof(double) * (size_t)S), *y = xmalloc(sizeof(double) * (size_t)S), *floor = xmalloc(sizeof(double) * (size_t)S);
+    for (long t = 1; t <= S; t++)
+        x[t - 1] = (double)t, y[t - 1] = lr_schedule(t - 1, W, S, (float)hi, (float)lo), floor[t - 1] = (float)lo;
     putchar('\n');
-    LineSeries s[1] = {{"lr(t - 1)", y, false}};
-    LineAxes ax = {"training step t", "learning rate", false, false};
-    plot_lines(&ch->plot, "lr", "The learning rate: linear warm-up, then a cosine to a tenth", &ax, x, (int)S, s, 1);
-    free(x), free(y);
+    const LineSeries s[2] = {{"lr(t - 1)", y, false}, {"lr_min = lr_max / 10", floor, true}};
+    const char *const with[2] = {"lines lw 2", NULL};
+    const LinePanel chart = {"The learning rate: linear warm-up, then a cosine to a tenth",
+                             {"training step t", "learning rate", false, false}, NULL, x, (int)S, s, with, 2};
+    plot_line_chart(&ch->plot, "lr", &chart);
+    free(x), free(y), free(floor);
 }
 
 /* ==== 4. The first steps, dissected ==== */
@@ -402,7 +405,7 @@ static void section_5_train(Chapter *ch, Curve *curve) {
            "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
            ch->tf.steps, B, T, ch->tf.weight_decay, ch->tf.warmup, ch->tf.lr, ch->tf.clip);
     if (ch->ts.steps_done >= ch->tf.steps && curve->stepped == 0) {
-        printf("  nothing to train: the checkpoint has done %ld of --steps %lld\n", ch->ts.steps_done, ch->tf.steps);
+        printf("  nothing to train: %ld of --steps %lld are done\n", ch->ts.steps_done, ch->tf.steps);
         return;
     }
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
@@ -521,22 +524,20 @@ static void section_6_compare(Chapter *ch, const Curve *curve, const Results *r)
                        {"GPT, validation loss", curve->val, false},
                        {"best n-gram of chapter 1, validation", ng, true},
                        {"true process (the floor)", fl, true}};
-    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
     const int n_series = isnan(ch->data.floor_nats) ? 3 : 4;
-    plot_lines(&ch->plot, "loss", "Pre-training a small GPT", &ax, curve->x, curve->n, s, n_series);
-    /* the same near the end, where the curves meet the references: from the first point whose
-     * validation loss is within 25% of the lowest reference, so that the y axis spans only that */
-    const double ref = isnan(ch->data.floor_nats) ? r->ngram : fmin(r->ngram, ch->data.floor_nats);
-    int from = 0;
-    while (from < curve->n - 1 && curve->val[from] > 1.25 * ref) from++;
-    if (curve->n - from >= 2 && from > 0) {
-        LineSeries z[4];
-        for (int i = 0; i < n_series; i++) z[i] = s[i], z[i].y = s[i].y + from;
-        char title[120];
-        snprintf(title, sizeof title, "The end of training, from step %.0f (validation within 25%% of the %s)", curve->x[from],
-                 isnan(ch->data.floor_nats) ? "n-gram" : "lowest reference");
-        plot_lines(&ch->plot, "loss_end", title, &ax, curve->x + from, curve->n - from, z, n_series);
-    }
+    /* the references apart in the legend: the n-gram red dashes, the floor black dots */
+    const char *const with[4] = {NULL, NULL, "lines dt 2 lw 2 lc rgb '#d62728'", "lines dt 3 lw 3 lc rgb '#000000'"};
+    /* beside the whole run, a zoom on where the curves meet the references */
+    const double lo = isnan(ch->data.floor_nats) ? r->ngram : fmin(r->ngram, ch->data.floor_nats);
+    const double hi = fmax(r->ngram, r->gpt);
+    char zoom[120];
+    snprintf(zoom, sizeof zoom, "unset key\nset yrange [%.4f:%.4f]", lo - 0.15 * (hi - lo) - 0.01, hi + 0.6 * (hi - lo) + 0.02);
+    const LinePanel panels[2] = {
+        {"the whole run", {"training step", "cross-entropy (nats per token)", false, false}, "set key inside top right box",
+         curve->x, curve->n, s, with, n_series},
+        {"zoomed on the references", {"training step", "cross-entropy (nats per token)", false, false}, zoom, curve->x,
+         curve->n, s, with, n_series}};
+    plot_line_panels(&ch->plot, "loss", "Pre-training a small GPT", panels, 2);
     free(ng), free(fl);
 }
 
@@ -956,7 +957,9 @@ static void section_11_leak(Chapter *ch, const Results *r) {
     if (room > 0) seen = model_forward(&leak, ch->ids, ch->tg, B, T);
     const double blind = leak_generation_loss(&leak, ch->val_ext, ch->n_val_ext);
     printf("    %-62s %8.4f\n", "training loss, step 1", first);
-    printf("    %-62s %8.4f\n", "training loss, mean of the last 50 steps", last);
+    char label[64];
+    snprintf(label, sizeof label, "training loss, mean of the last %ld steps", tail);
+    printf("    %-62s %8.4f\n", label, last);
     printf("    %-62s %8.4f\n", "validation loss, the future in sight (as in training)", seen);
     printf("    %-62s %8.4f\n", "validation loss, predicting from the past (as when generating)", blind);
     printf("    %-62s %8.4f\n", "this chapter's causal model (section 6)", r->gpt);
