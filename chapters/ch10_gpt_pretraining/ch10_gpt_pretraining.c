@@ -405,7 +405,8 @@ static void section_5_train(Chapter *ch, Curve *curve) {
            "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
            ch->tf.steps, B, T, ch->tf.weight_decay, ch->tf.warmup, ch->tf.lr, ch->tf.clip);
     if (ch->ts.steps_done >= ch->tf.steps && curve->stepped == 0) {
-        printf("  nothing to train: %ld of --steps %lld are done\n", ch->ts.steps_done, ch->tf.steps);
+        printf("  nothing to train: %s %ld of --steps %lld\n", ch->loaded ? "the checkpoint has done" : "done", ch->ts.steps_done,
+               ch->tf.steps);
         return;
     }
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
@@ -1129,7 +1130,7 @@ static void eval_file(Chapter *ch) {
            "prefers when the four are swapped in, and whether it agrees with the marker):\n\n", ch->eval_path);
     printf("  %5s %7s %10s %10s %8s  %s\n", "line", "tokens", "nats", "bits/char", "closer", "text");
     const char *letters = synth_closer_letters();
-    int judged = 0, agreed = 0;
+    int judged = 0, agreed = 0, long_judged = 0;
     for (int i = 0; i < lines.n; i++) {
         long n;
         const double lp = text_logprob(ch, lines.line[i], &n);
@@ -1147,7 +1148,7 @@ static void eval_file(Chapter *ch) {
             free(variant);
             const bool agrees = letters[best] == lines.line[i][0];
             snprintf(pick, sizeof pick, "%ce %s", letters[best], agrees ? "yes" : "no");
-            judged++, agreed += agrees;
+            judged++, agreed += agrees, long_judged += n + 1 > ch->cfg.max_len;
         }
         printf("  %5d %7ld %10.4f %10.4f %8s  %.40s%s\n", i + 1, n, -lp, -lp / log(2.0) / (double)(utf8_chars(lines.line[i]) + 1),
                pick, lines.line[i], strlen(lines.line[i]) > 40 ? "..." : "");
@@ -1164,6 +1165,9 @@ static void eval_file(Chapter *ch) {
     if (judged)
         printf("closers: with the four swapped in, the model prefers the one that agrees with the marker in %d of %d lines\n",
                agreed, judged);
+    if (long_judged)
+        printf("(%d of those lines are longer than the context of %d tokens: scored in windows, their closer is\n"
+               "predicted without the marker in sight)\n", long_judged, ch->cfg.max_len);
     free(ext);
     token_stream_free(&s);
     lines_free(&lines);
