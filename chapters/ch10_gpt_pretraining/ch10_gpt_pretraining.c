@@ -9,11 +9,15 @@
  * (greedy, temperature, top-k, top-p) with a key/value cache, and checkpoints that resume training.
  *
  * Sections, in the order they print (main, at the end, is the table of contents):
- *   1 the corpus   2 the model   3 pre-training   4 against the n-gram and the floor
- *   5 the long-range dependency   6 samples   7 the key/value cache   8 checkpoint   9 summary
- * and, with --load, the two ways to use a trained model alone: --eval and --generate.
+ *   1 the corpus   2 the model   3 the learning-rate schedule   4 the first steps, dissected
+ *   (clipping, AdamW on one parameter)   5 pre-training   6 against the n-gram and the floor
+ *   7 the chain rule on one line   8 the long-range dependency   9 attention on a long-gap
+ *   sentence   10 samples   11 the source's mask (§4.2) trained   12 the key/value cache
+ *   13 checkpoint   14 summary
+ * and, with --load, the two ways to use a trained model alone: --eval (every line, and the closer
+ * it prefers) and --generate. docs/ch10.md describes each section and what the default run measured.
  *
- * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~25 s)
+ * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~30 s of CPU)
  *      ./ch10_gpt_pretraining --save gpt.ckpt                    ... and keep the model
  *      ./ch10_gpt_pretraining --load gpt.ckpt --generate 200     sample from it
  *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text            */
@@ -777,16 +781,18 @@ static void section_9_attention(Chapter *ch) {
     const float *p = tensor_at(&m->probs, q, 0);
     int cand[SYNTH_CLASSES], right = ch->data.synth.cls[ch->data.val_synth_index[line]];
     dataset_closer_ids(&ch->data, cand);
-    char note[600];
+    double wrong = 0; /* the three closers that do not agree */
+    for (int c = 0; c < SYNTH_CLASSES; c++) wrong += c == right ? 0 : p[cand[c]];
+    char note[700];
     if (best >= 0.3)
         snprintf(note, sizeof note, "Notice: in block %d, head %d, the position that predicts the closer puts %.0f%% of its "
-                 "attention on the marker %d tokens back, past every word in between; the model gives the right closer "
-                 "probability %.3f. This is the dependency no n-gram of order 6 can see.", best_l, best_h, 100 * best, gap,
-                 p[cand[right]]);
+                 "attention on the marker %d tokens back, past every word in between. The next token is the agreeing "
+                 "closer with probability %.3f, one of the three others with %.3g (the rest: the sentence goes on). This "
+                 "is the dependency no n-gram of order 6 can see.", best_l, best_h, 100 * best, gap, p[cand[right]], wrong);
     else
-        snprintf(note, sizeof note, "Notice: no head puts more than %.0f%% of this position's attention on the marker, yet the "
-                 "model gives the right closer probability %.3f: the class reaches it through other positions' states, "
-                 "not by looking at the marker directly.", 100 * best, p[cand[right]]);
+        snprintf(note, sizeof note, "Notice: no head puts more than %.0f%% of this position's attention on the marker. The "
+                 "next token is the agreeing closer with probability %.3f, one of the three others with %.3g: the class "
+                 "reaches this position through other positions' states, if at all.", 100 * best, p[cand[right]], wrong);
     print_note(stdout, note);
     putchar('\n');
     char title[160];
