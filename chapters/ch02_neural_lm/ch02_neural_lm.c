@@ -11,6 +11,10 @@
  * training still gets sensible predictions. Trained here with AdamW and backpropagation written by
  * hand (common/layers.c), on chapter 1's corpus and split, and compared with chapter 1's n-gram.
  *
+ * Sections, in the order they print (main, at the end, is the table of contents):
+ *   1 the corpus   2 the model   3 the backward pass, checked   4 training   5 contexts never seen
+ *   6 the embeddings   7 summary
+ *
  * Run: make ch02 && ./ch02_neural_lm [--context N] [--embed D] [--hidden H] [--steps S] [--batch B]
  *                                    [--lr LR] [--act tanh|relu] [--corpus FILE] [--level char|word] */
 #include <math.h>
@@ -32,6 +36,7 @@
 #define CHAPTER "ch02_neural_lm"
 #define EVAL_BATCH 1024
 
+/* The model's parameters and activations (section 2 prints them, with their shapes). */
 typedef struct {
     Tensor E;      /* (V, D) one embedding row per token */
     Tensor W1, b1; /* (N D, H), (1, H) */
@@ -48,6 +53,76 @@ typedef struct {
     Tensor demb, dh, da, dlogits;
     int *ctx, *targets;    /* (max_batch, N) and (max_batch) */
 } Nlm;
+
+/* Everything the sections share: the flags, then what the sections build. */
+typedef struct {
+    /* flags */
+    DatasetFlags data_flags;
+    CliCommon common;
+    long long context, embed, hidden, steps, batch, eval_every;
+    double lr;
+    int act;
+    /* state */
+    Dataset data;
+    Nlm model;
+    NgramModel ngram;
+    double ngram_nats;   /* MKN cross-entropy of the order-(N+1) n-gram on validation */
+    PrintOpts po;
+    Plotter plot;
+} Chapter;
+
+/* A token for printing: a space or a line end made visible. */
+static const char *show(const Vocab *v, int id) {
+    if (id == VOCAB_EOS) return "</s>";
+    if (strcmp(v->word[id], " ") == 0) return "\xe2\x90\xa3";
+    return v->word[id];
+}
+
+/* ==== the flags ==== */
+
+static void parse_flags(Chapter *ch, int argc, char **argv) {
+    memset(ch, 0, sizeof *ch);
+    ch->common = cli_common_defaults();
+    ch->data_flags = dataset_flags_default();
+    ch->data_flags.level = LEVEL_WORD; /* word vectors: the level at which Bengio's argument is made */
+    ch->context = 4, ch->embed = 16, ch->hidden = 128, ch->steps = 3000, ch->batch = 64, ch->eval_every = 500, ch->lr = 3e-3;
+    CliOption opts[DATASET_N_OPTIONS + 8];
+    int n = dataset_cli_options(opts, &ch->data_flags);
+    opts[n++] = cli_int("--context", &ch->context, 1, 8, "N", "previous tokens the model sees (an n-gram of order N+1)");
+    opts[n++] = cli_int("--embed", &ch->embed, 1, 512, "D", "embedding width");
+    opts[n++] = cli_int("--hidden", &ch->hidden, 1, 4096, "H", "hidden units");
+    opts[n++] = cli_int("--steps", &ch->steps, 1, 1000000, "S", "training steps");
+    opts[n++] = cli_int("--batch", &ch->batch, 1, EVAL_BATCH, "B", "examples per step");
+    opts[n++] = cli_real("--lr", &ch->lr, 1e-6, 1.0, "LR", "peak learning rate of AdamW");
+    opts[n++] = cli_choice("--act", &ch->act, "tanh|relu", "hidden activation");
+    opts[n++] = cli_int("--eval-every", &ch->eval_every, 1, 1000000, "S", "steps between validation losses");
+    CliSpec spec = {CHAPTER, "The neural language model (source document §1.1.2, §2.1.2): embeddings, a hidden\n"
+                             "layer and a softmax, trained with hand-written backpropagation and compared with\n"
+                             "chapter 1's n-gram on the same data.",
+                    opts, n};
+    cli_parse(&spec, &ch->common, argc, argv);
+    ch->po = print_defaults();
+    ch->po.precision = (int)ch->common.precision;
+    plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
+}
+
+/* ==== 1. The corpus ==== */
+
+/* Chapter 1's corpus and split, and chapter 1's n-gram of the same order on it: the baseline that
+ * sections 2, 4 and 5 compare with. */
+static void section_1_corpus(Chapter *ch) {
+    print_section(stdout, 1, "The corpus (chapter 1's), at the word level by default");
+    printf("  Words, as in Bengio et al.: with about 60 word types there are far more possible contexts\n"
+           "  of 4 words than training sentences, so many validation contexts are new (section 5).\n"
+           "  --level char runs on characters instead.\n\n");
+    dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
+    const int N = (int)ch->context;
+    const int order = N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER;
+    ngram_build(&ch->ngram, &ch->data.train, ch->data.vocab.size, order, 1.0);
+    ch->ngram_nats = -ngram_score(&ch->ngram, SMOOTH_MKN, order, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
+}
+
+/* ==== 2. The model ==== */
 
 static void layout(Params *p, int V, int N, int D, int H, Arena *a) {
     p->E = arena_take(a, V, D);
@@ -128,43 +203,9 @@ static void context_of(const TokenStream *s, long pos, int N, int *out) {
     }
 }
 
-/* Mean loss over a whole stream (every token, </s> included), in nats. */
-static double nlm_evaluate(Nlm *m, const TokenStream *s) {
-    double total = 0;
-    for (long start = 0; start < s->n; start += m->max_batch) {
-        const int B = (int)((s->n - start) < m->max_batch ? (s->n - start) : m->max_batch);
-        for (int b = 0; b < B; b++) {
-            context_of(s, start + b, m->N, m->ctx + (size_t)b * m->N);
-            m->targets[b] = s->id[start + b];
-        }
-        total += nlm_forward(m, B) * B;
-    }
-    return total / (double)s->n;
-}
-
-typedef struct {
-    DatasetFlags data_flags;
-    CliCommon common;
-    long long context, embed, hidden, steps, batch, eval_every;
-    double lr;
-    int act;
-    Dataset data;
-    Nlm model;
-    NgramModel ngram;
-    double ngram_nats;   /* MKN cross-entropy of the order-(N+1) n-gram on validation */
-    PrintOpts po;
-    Plotter plot;
-} Chapter;
-
-/* A token for printing: a space or a line end made visible. */
-static const char *show(const Vocab *v, int id) {
-    if (id == VOCAB_EOS) return "</s>";
-    if (strcmp(v->word[id], " ") == 0) return "\xe2\x90\xa3";
-    return v->word[id];
-}
-
-/* ---- 2. The model ---- */
-static void section_model(Chapter *ch) {
+static void section_2_model(Chapter *ch) {
+    nlm_init(&ch->model, ch->data.vocab.size, (int)ch->context, (int)ch->embed, (int)ch->hidden, ch->act == 1, EVAL_BATCH,
+             (uint64_t)ch->common.seed);
     Nlm *m = &ch->model;
     const int N = m->N, D = m->D, H = m->H, V = m->V;
     print_section(stdout, 2, "The model: embeddings, a hidden layer, a softmax");
@@ -180,7 +221,8 @@ static void section_model(Chapter *ch) {
            N + 1, (unsigned long long)ch->ngram.distinct[N + 1], N + 1, N + 1, pow(V - 1, N + 1));
 }
 
-/* ---- 3. Is the gradient right? ---- */
+/* ==== 3. Is the gradient right? ==== */
+
 typedef struct {
     Nlm *m;
     int B;
@@ -191,7 +233,7 @@ static double loss_fn(void *p) {
     return nlm_forward(l->m, l->B);
 }
 
-static void section_gradcheck(Chapter *ch) {
+static void section_3_gradcheck(Chapter *ch) {
     print_section(stdout, 3, "The backward pass, checked by finite differences");
     const int V = ch->model.V;
     Nlm t;
@@ -228,8 +270,23 @@ static void section_gradcheck(Chapter *ch) {
     nlm_free(&t);
 }
 
-/* ---- 4. Training ---- */
-static void section_train(Chapter *ch) {
+/* ==== 4. Training ==== */
+
+/* Mean loss over a whole stream (every token, </s> included), in nats. */
+static double nlm_evaluate(Nlm *m, const TokenStream *s) {
+    double total = 0;
+    for (long start = 0; start < s->n; start += m->max_batch) {
+        const int B = (int)((s->n - start) < m->max_batch ? (s->n - start) : m->max_batch);
+        for (int b = 0; b < B; b++) {
+            context_of(s, start + b, m->N, m->ctx + (size_t)b * m->N);
+            m->targets[b] = s->id[start + b];
+        }
+        total += nlm_forward(m, B) * B;
+    }
+    return total / (double)s->n;
+}
+
+static void section_4_train(Chapter *ch) {
     Nlm *m = &ch->model;
     const long steps = ch->steps;
     const int B = (int)ch->batch;
@@ -304,8 +361,9 @@ static void section_train(Chapter *ch) {
     adamw_free(&opt);
 }
 
-/* ---- 5. Contexts never seen in training ---- */
-static void section_unseen(Chapter *ch) {
+/* ==== 5. Contexts never seen in training ==== */
+
+static void section_5_unseen(Chapter *ch) {
     Nlm *m = &ch->model;
     const int N = m->N;
     print_section(stdout, 5, "What the n-gram cannot do: contexts never seen in training");
@@ -349,8 +407,9 @@ static void section_unseen(Chapter *ch) {
            "    neural %.4f, n-gram %.4f  (higher is better)\n", unseen, nlm_sum / unseen, ngram_sum / unseen);
 }
 
-/* ---- 6. Embeddings ---- */
-static void section_embeddings(Chapter *ch) {
+/* ==== 6. Embeddings ==== */
+
+static void section_6_embeddings(Chapter *ch) {
     Nlm *m = &ch->model;
     const Vocab *v = &ch->data.vocab;
     print_section(stdout, 6, "What the embeddings learned");
@@ -429,59 +488,39 @@ static void section_embeddings(Chapter *ch) {
     tensor_free(&X), tensor_free(&P);
 }
 
+/* ==== 7. Summary ==== */
+
+static void section_7_summary(Chapter *ch) {
+    print_section(stdout, 7, "Summary");
+    const double val = nlm_evaluate(&ch->model, &ch->data.val);
+    printf("corpus: %s\nlevel: %s\ncontext: %d\nparameters: %zu\nsteps: %lld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
+           level_name(ch->data.level), ch->model.N, ch->model.n_params, ch->steps);
+    printf("validation_perplexity: %.6g\nngram_perplexity: %.6g\n", exp(val), exp(ch->ngram_nats));
+    if (!isnan(ch->data.floor_nats)) printf("true_perplexity: %.6g\n", exp(ch->data.floor_nats));
+}
+
+/* Whoever allocates frees: everything the sections made. */
+static void chapter_free(Chapter *ch) {
+    nlm_free(&ch->model);
+    ngram_free(&ch->ngram);
+    dataset_free(&ch->data);
+}
+
+/* ==== the table of contents ==== */
+
 int main(int argc, char **argv) {
     Chapter ch;
-    memset(&ch, 0, sizeof ch);
-    ch.common = cli_common_defaults();
-    ch.data_flags = dataset_flags_default();
-    ch.data_flags.level = LEVEL_WORD; /* word vectors: the level at which Bengio's argument is made */
-    ch.context = 4, ch.embed = 16, ch.hidden = 128, ch.steps = 3000, ch.batch = 64, ch.eval_every = 500, ch.lr = 3e-3;
-    CliOption opts[DATASET_N_OPTIONS + 8];
-    int n = dataset_cli_options(opts, &ch.data_flags);
-    opts[n++] = cli_int("--context", &ch.context, 1, 8, "N", "previous tokens the model sees (an n-gram of order N+1)");
-    opts[n++] = cli_int("--embed", &ch.embed, 1, 512, "D", "embedding width");
-    opts[n++] = cli_int("--hidden", &ch.hidden, 1, 4096, "H", "hidden units");
-    opts[n++] = cli_int("--steps", &ch.steps, 1, 1000000, "S", "training steps");
-    opts[n++] = cli_int("--batch", &ch.batch, 1, EVAL_BATCH, "B", "examples per step");
-    opts[n++] = cli_real("--lr", &ch.lr, 1e-6, 1.0, "LR", "peak learning rate of AdamW");
-    opts[n++] = cli_choice("--act", &ch.act, "tanh|relu", "hidden activation");
-    opts[n++] = cli_int("--eval-every", &ch.eval_every, 1, 1000000, "S", "steps between validation losses");
-    CliSpec spec = {CHAPTER, "The neural language model (source document §1.1.2, §2.1.2): embeddings, a hidden\n"
-                             "layer and a softmax, trained with hand-written backpropagation and compared with\n"
-                             "chapter 1's n-gram on the same data.",
-                    opts, n};
-    cli_parse(&spec, &ch.common, argc, argv);
-    ch.po = print_defaults();
-    ch.po.precision = (int)ch.common.precision;
-    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
+    parse_flags(&ch, argc, argv);
 
     printf("Chapter 2: the neural language model (source document §1.1.2 and §2.1.2)\n");
-    print_section(stdout, 1, "The corpus (chapter 1's), at the word level by default");
-    printf("  Words, as in Bengio et al.: with about 60 word types there are far more possible contexts\n"
-           "  of 4 words than training sentences, so many validation contexts are new (section 5).\n"
-           "  --level char runs on characters instead.\n\n");
-    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
-    const int N = (int)ch.context;
-    ngram_build(&ch.ngram, &ch.data.train, ch.data.vocab.size, N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER, 1.0);
-    const int order = N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER;
-    ch.ngram_nats = -ngram_score(&ch.ngram, SMOOTH_MKN, order, &ch.data.val).log10_sum * log(10.0) / (double)ch.data.val.n;
-    nlm_init(&ch.model, ch.data.vocab.size, N, (int)ch.embed, (int)ch.hidden, ch.act == 1, EVAL_BATCH, (uint64_t)ch.common.seed);
+    section_1_corpus(&ch);
+    section_2_model(&ch);
+    section_3_gradcheck(&ch);
+    section_4_train(&ch);
+    section_5_unseen(&ch);
+    section_6_embeddings(&ch);
+    section_7_summary(&ch);
 
-    section_model(&ch);
-    section_gradcheck(&ch);
-    section_train(&ch);
-    section_unseen(&ch);
-    section_embeddings(&ch);
-
-    print_section(stdout, 7, "Summary");
-    const double val = nlm_evaluate(&ch.model, &ch.data.val);
-    printf("corpus: %s\nlevel: %s\ncontext: %d\nparameters: %zu\nsteps: %lld\n", ch.data.synthetic ? "synthetic" : ch.data_flags.corpus_path,
-           level_name(ch.data.level), N, ch.model.n_params, ch.steps);
-    printf("validation_perplexity: %.6g\nngram_perplexity: %.6g\n", exp(val), exp(ch.ngram_nats));
-    if (!isnan(ch.data.floor_nats)) printf("true_perplexity: %.6g\n", exp(ch.data.floor_nats));
-
-    nlm_free(&ch.model);
-    ngram_free(&ch.ngram);
-    dataset_free(&ch.data);
+    chapter_free(&ch);
     return 0;
 }
