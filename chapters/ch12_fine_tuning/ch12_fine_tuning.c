@@ -16,6 +16,10 @@
  *   - with --class-a and --class-b, real text: which of two files does a line come from (Tang
  *     poems against Song poems from Debian's fortunes-zh, say; the README has the commands).
  *
+ * Sections, in the order they print (main, at the end, is the table of contents):
+ *   1 the task   2 pre-training   3 the heads   4 accuracy against the number of labels
+ *   5 freezing the body   6 summary
+ *
  * Run: make ch12 && ./ch12_fine_tuning [--pretrain-steps S] [--ft-steps S] [--seeds N]
  *                                      [--class-a FILE --class-b FILE]
  *                                      [--load-decoder FILE] [--load-encoder FILE]             */
@@ -47,7 +51,9 @@ typedef struct {
 enum { DECODER, ENCODER, N_KINDS };
 static const char *const kind_name[N_KINDS] = {"decoder (GPT, last position)", "encoder (masked LM, mean)"};
 
+/* Everything the sections share: the flags, then what the sections build. */
 typedef struct {
+    /* flags */
     DatasetFlags data_flags;
     CliCommon common;
     long long pretrain_steps, ft_steps, seeds;
@@ -55,6 +61,8 @@ typedef struct {
     const char *load[N_KINDS];
     const char *class_path[2];   /* --class-a, --class-b: the file task */
     const char *unlabelled_path; /* --unlabelled: more pre-training text for the file task */
+    bool files;                  /* the file task (--class-a and --class-b) */
+    /* state */
     Lines class_lines[2], unlabelled;
     Dataset data;
     int mask_id, V0;             /* V0: the vocabulary without [MASK] */
@@ -63,10 +71,53 @@ typedef struct {
     ModelConfig cfg[N_KINDS];
     float *pretrained[N_KINDS];  /* the pre-trained parameters */
     size_t n_params[N_KINDS];
+    double by_length;            /* the length rule's validation accuracy (section 1) */
+    int sizes[N_SIZES], n_sizes; /* the numbers of labels tried (section 4) */
+    double mean[N_KINDS][2][N_SIZES], lo[N_KINDS][2][N_SIZES], hi[N_KINDS][2][N_SIZES]; /* [kind][pre-trained, scratch] */
     Plotter plot;
 } Chapter;
 
-/* ==== the task ==== */
+/* ==== the flags ==== */
+
+static void parse_flags(Chapter *ch, int argc, char **argv) {
+    memset(ch, 0, sizeof *ch);
+    ch->common = cli_common_defaults();
+    ch->data_flags = dataset_flags_default();
+    ch->data_flags.level = LEVEL_WORD;
+    ch->pretrain_steps = 600, ch->ft_steps = 100, ch->seeds = 3, ch->ft_lr = 1e-3;
+    CliOption opts[11];
+    int n = 0;
+    opts[n++] = cli_int("--lines", &ch->data_flags.lines, 1000, 2000000, "N", "lines of the synthetic language");
+    const int lines_flag = n - 1;
+    opts[n++] = cli_string("--class-a", &ch->class_path[0], "FILE", "lines of label 0 (with --class-b: the file task)");
+    opts[n++] = cli_string("--class-b", &ch->class_path[1], "FILE", "lines of label 1 (with --class-a)");
+    opts[n++] = cli_string("--unlabelled", &ch->unlabelled_path, "FILE", "more pre-training text (with --class-a/-b)");
+    opts[n++] = cli_int("--pretrain-steps", &ch->pretrain_steps, 1, 1000000, "S", "pre-training steps of each model");
+    opts[n++] = cli_int("--ft-steps", &ch->ft_steps, 1, 100000, "S", "fine-tuning steps (16 labelled sentences each)");
+    opts[n++] = cli_int("--seeds", &ch->seeds, 1, MAX_SEEDS, "N", "fine-tuning runs per setting");
+    opts[n++] = cli_real("--ft-lr", &ch->ft_lr, 1e-7, 1.0, "LR", "fine-tuning learning rate");
+    opts[n++] = cli_string("--load-decoder", &ch->load[DECODER], "FILE", "chapter 10's checkpoint (words) instead of pre-training");
+    opts[n++] = cli_string("--load-encoder", &ch->load[ENCODER], "FILE", "chapter 11's checkpoint (words) instead of pre-training");
+    CliSpec spec = {CHAPTER, "Pre-train, then fine-tune (source document §2.1.3): accuracy against the number of\n"
+                             "labels, pre-trained against from scratch, frozen body against full fine-tuning.",
+                    opts, n};
+    cli_parse(&spec, &ch->common, argc, argv);
+    ch->files = ch->class_path[0] || ch->class_path[1];
+    if (ch->files && !(ch->class_path[0] && ch->class_path[1]))
+        die(EXIT_USAGE, "%s needs %s too: the file task tells the lines of two files apart",
+            ch->class_path[0] ? "--class-a" : "--class-b", ch->class_path[0] ? "--class-b" : "--class-a");
+    if (ch->unlabelled_path && !ch->files)
+        die(EXIT_USAGE, "--unlabelled: adds pre-training text to the file task; give --class-a and --class-b too");
+    if (ch->files && opts[lines_flag].seen)
+        die(EXIT_USAGE, "--lines: applies to the synthetic language only; with --class-a/--class-b the lines are the files'");
+    plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
+    for (int k = 0; k < N_KINDS; k++) /* the vocabulary is filled in once the text is read */
+        ch->cfg[k] = (ModelConfig){.d_model = 64, .heads = 4, .d_ff = 256, .layers = 2, .max_len = 64,
+                                   .causal = k == DECODER, .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU,
+                                   .tied = true};
+}
+
+/* ==== 1. The task ==== */
 
 static int closer_id(const Chapter *ch, int cls) { return vocab_find(&ch->data.vocab, synth_closer(cls)); }
 
@@ -213,7 +264,52 @@ static double length_baseline(const Chapter *ch) {
     return (double)right / ch->n_val;
 }
 
-/* ==== pre-training ==== */
+/* The file task: which of two files does a line come from? */
+static void task_of_files(Chapter *ch) {
+    print_section(stdout, 1, "The task: which file does the line come from?");
+    load_files(ch);
+    if (ch->data.train.n <= ch->cfg[DECODER].max_len)
+        die(EXIT_RUNTIME, "the training lines of %s and %s hold %ld tokens: pre-training needs more than %d",
+            ch->class_path[0], ch->class_path[1], ch->data.train.n, ch->cfg[DECODER].max_len);
+    printf("\n  Label 0 or 1: the file the line was read from. The larger file's lines are drawn down to\n"
+           "  the smaller's count, so that each label is half of the examples. %d labelled training\n"
+           "  lines, %d for validation. Examples:\n\n", ch->n_train, ch->n_val);
+    for (int i = 0; i < 4 && i < ch->n_train; i++) printf("    %d  %.80s\n", ch->train[i].label, ch->train[i].text);
+}
+
+/* The default task: is a sentence of the synthetic language grammatical? */
+static void task_of_grammar(Chapter *ch) {
+    print_section(stdout, 1, "The task: is the sentence grammatical?");
+    dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
+    ch->train = make_examples(ch, &ch->data.train, ch->data.n_train, 4096, &ch->n_train, (uint64_t)ch->common.seed);
+    ch->val = make_examples(ch, &ch->data.val, ch->data.n_val, 600, &ch->n_val, (uint64_t)ch->common.seed + 1);
+    printf("\n  Label 1: a sentence as generated. Label 0: the same sentence with its closer swapped for\n"
+           "  another class's, so that it no longer agrees with the marker at the start (chapter 1's\n"
+           "  long-range dependency). Half of each. %d labelled training sentences at most, %d for\n"
+           "  validation. Examples:\n\n", ch->n_train, ch->n_val);
+    for (int i = 0; i < 4 && i < ch->n_train; i++) {
+        char *text = corpus_decode(&ch->data.vocab, ch->train[i].ids + 1, ch->train[i].n - 1, LEVEL_WORD);
+        printf("    %d  %s\n", ch->train[i].label, text);
+        free(text);
+    }
+}
+
+/* The task, its labelled examples, [MASK] for the encoder, and the length rule to beat. */
+static void section_1_task(Chapter *ch) {
+    if (ch->files) task_of_files(ch);
+    else task_of_grammar(ch);
+    if (ch->n_train < 16 || ch->n_val < 2)
+        die(EXIT_RUNTIME, "only %d labelled training and %d validation examples: the experiment needs 16 and 2",
+            ch->n_train, ch->n_val);
+    ch->V0 = ch->data.vocab.size;
+    ch->mask_id = vocab_add(&ch->data.vocab, "[MASK]");
+    ch->cfg[DECODER].vocab = ch->V0, ch->cfg[ENCODER].vocab = ch->V0 + 1;
+    ch->by_length = length_baseline(ch);
+    printf("\n  A rule that sees only the length (the majority label among training examples of the same\n"
+           "  length): %.1f%% on validation. Anything above it used the words.\n", 100 * ch->by_length);
+}
+
+/* ==== 2. Pre-training ==== */
 
 /* Chapter 10's or chapter 11's objective on windows of the training text, for `steps` steps. */
 static void pretrain(Chapter *ch, int kind, Model *m) {
@@ -245,7 +341,63 @@ static void pretrain(Chapter *ch, int kind, Model *m) {
     free(ext), free(ids), free(tg), free(kd);
 }
 
-/* ==== fine-tuning ==== */
+/* With --load-<kind>: the checkpoint's parameters; else pre-training a new model here. Checkpoints
+ * are all read (and checked) before any pre-training starts, so a bad file is reported at once. */
+static void load_or_pretrain(Chapter *ch, int kind) {
+    if (ch->load[kind]) {
+        Checkpoint ck;
+        checkpoint_load(&ck, ch->load[kind]);
+        const bool want_causal = kind == DECODER;
+        if (ck.cfg.causal != want_causal)
+            die(EXIT_RUNTIME, "%s holds a %s model, but --load-%s needs a %s one", ch->load[kind],
+                ck.cfg.causal ? "causal (GPT)" : "bidirectional (masked LM)", kind == DECODER ? "decoder" : "encoder",
+                want_causal ? "causal" : "bidirectional");
+        const int want_v = kind == DECODER ? ch->V0 : ch->V0 + 1;
+        bool same = ck.vocab.size == want_v && ck.level == LEVEL_WORD;
+        for (int i = 0; same && i < want_v; i++) same = strcmp(ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this task's words", ch->load[kind]);
+        ch->cfg[kind] = ck.cfg;
+        ch->n_params[kind] = ck.n_params;
+        ch->pretrained[kind] = xmalloc(sizeof(float) * ck.n_params);
+        memcpy(ch->pretrained[kind], ck.params, sizeof(float) * ck.n_params);
+        printf("  %-30s loaded from %s\n", kind_name[kind], ch->load[kind]);
+        checkpoint_free(&ck);
+    } else {
+        Model m;
+        model_init(&m, &ch->cfg[kind], 16, (uint64_t)ch->common.seed + (uint64_t)kind);
+        pretrain(ch, kind, &m);
+        ch->n_params[kind] = m.n_params;
+        ch->pretrained[kind] = xmalloc(sizeof(float) * m.n_params);
+        memcpy(ch->pretrained[kind], m.param_mem, sizeof(float) * m.n_params);
+        model_free(&m);
+    }
+}
+
+static void section_2_pretrain(Chapter *ch) {
+    print_section(stdout, 2, "Pre-training on the unlabelled text (no labels used)");
+    if (!ch->load[DECODER] || !ch->load[ENCODER])
+        printf("  No checkpoint given for %s: pre-training small ones here first (2 blocks, d_model 64).\n\n",
+               !ch->load[DECODER] && !ch->load[ENCODER] ? "either model" : "one model");
+    for (int pass = 0; pass < 2; pass++) /* the checkpoints first, then pre-training */
+        for (int k = 0; k < N_KINDS; k++)
+            if ((ch->load[k] != NULL) == (pass == 0)) load_or_pretrain(ch, k);
+}
+
+/* ==== 3. The heads ==== */
+
+static void section_3_heads(const Chapter *ch) {
+    print_section(stdout, 3, "The heads");
+    printf("  decoder: h = the final hidden state at the last position, the only one that has read the\n"
+           "           whole sentence in a causal model;\n"
+           "  encoder: h = the mean of the final hidden states over the positions: every position has seen\n"
+           "           the whole sentence, and this encoder was never trained to gather it into one [CLS]\n"
+           "           position;\n"
+           "  p(label) = softmax(h W + b), W (%d, 2). Fine-tuning: %lld steps of 16 labelled examples drawn\n"
+           "  from the first N, AdamW at %g, the head and the body together (unless frozen).\n",
+           ch->cfg[DECODER].d_model, ch->ft_steps, ch->ft_lr);
+}
+
+/* ==== 4. Accuracy against the number of labels ==== */
 
 /* Accuracy on the validation examples. */
 static double accuracy(Model *m, const Head *h, Pooling pool, const Example *ex, int n) {
@@ -311,177 +463,46 @@ static double fine_tune(Chapter *ch, int kind, bool pretrained, int n_labels, in
     return acc;
 }
 
-/* ==== the chapter ==== */
-
-/* With --load-<kind>: the checkpoint's parameters; else pre-training a new model here. Checkpoints
- * are all read (and checked) before any pre-training starts, so a bad file is reported at once. */
-static void load_or_pretrain(Chapter *ch, int kind) {
-    if (ch->load[kind]) {
-        Checkpoint ck;
-        checkpoint_load(&ck, ch->load[kind]);
-        const bool want_causal = kind == DECODER;
-        if (ck.cfg.causal != want_causal)
-            die(EXIT_RUNTIME, "%s holds a %s model, but --load-%s needs a %s one", ch->load[kind],
-                ck.cfg.causal ? "causal (GPT)" : "bidirectional (masked LM)", kind == DECODER ? "decoder" : "encoder",
-                want_causal ? "causal" : "bidirectional");
-        const int want_v = kind == DECODER ? ch->V0 : ch->V0 + 1;
-        bool same = ck.vocab.size == want_v && ck.level == LEVEL_WORD;
-        for (int i = 0; same && i < want_v; i++) same = strcmp(ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
-        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this task's words", ch->load[kind]);
-        ch->cfg[kind] = ck.cfg;
-        ch->n_params[kind] = ck.n_params;
-        ch->pretrained[kind] = xmalloc(sizeof(float) * ck.n_params);
-        memcpy(ch->pretrained[kind], ck.params, sizeof(float) * ck.n_params);
-        printf("  %-30s loaded from %s\n", kind_name[kind], ch->load[kind]);
-        checkpoint_free(&ck);
-    } else {
-        Model m;
-        model_init(&m, &ch->cfg[kind], 16, (uint64_t)ch->common.seed + (uint64_t)kind);
-        pretrain(ch, kind, &m);
-        ch->n_params[kind] = m.n_params;
-        ch->pretrained[kind] = xmalloc(sizeof(float) * m.n_params);
-        memcpy(ch->pretrained[kind], m.param_mem, sizeof(float) * m.n_params);
-        model_free(&m);
+/* One model kind's table: each number of labels, pre-trained and from scratch, over the seeds. */
+static void labels_table(Chapter *ch, int k) {
+    printf("  %s, validation accuracy over %lld seeds: mean (min .. max)\n", kind_name[k], ch->seeds);
+    printf("    %8s %26s %26s\n", "labels", "pre-trained", "from scratch");
+    for (int si = 0; si < ch->n_sizes; si++) {
+        for (int pre = 0; pre < 2; pre++) {
+            double s = 0, mn = 1, mx = 0;
+            for (long seed = 1; seed <= ch->seeds; seed++) {
+                const double a = fine_tune(ch, k, pre == 0, ch->sizes[si], (int)seed, false, NULL);
+                s += a, mn = fmin(mn, a), mx = fmax(mx, a);
+            }
+            ch->mean[k][pre][si] = s / (double)ch->seeds, ch->lo[k][pre][si] = mn, ch->hi[k][pre][si] = mx;
+        }
+        printf("    %8d %11.1f%% (%4.1f .. %4.1f) %11.1f%% (%4.1f .. %4.1f)\n", ch->sizes[si], 100 * ch->mean[k][0][si],
+               100 * ch->lo[k][0][si], 100 * ch->hi[k][0][si], 100 * ch->mean[k][1][si], 100 * ch->lo[k][1][si],
+               100 * ch->hi[k][1][si]);
     }
+    /* how many labels does scratch need to match the pre-trained model with the fewest? */
+    int match = -1;
+    for (int si = 0; si < ch->n_sizes && match < 0; si++)
+        if (ch->mean[k][1][si] >= ch->mean[k][0][0]) match = ch->sizes[si];
+    if (match > 0)
+        printf("    From scratch, %d labels reach the %.1f%% that the pre-trained model reaches with %d.\n\n", match,
+               100 * ch->mean[k][0][0], ch->sizes[0]);
+    else
+        printf("    From scratch, even %d labels stay below the %.1f%% that the pre-trained model reaches with %d.\n\n",
+               ch->sizes[ch->n_sizes - 1], 100 * ch->mean[k][0][0], ch->sizes[0]);
 }
 
-int main(int argc, char **argv) {
-    Chapter ch;
-    memset(&ch, 0, sizeof ch);
-    ch.common = cli_common_defaults();
-    ch.data_flags = dataset_flags_default();
-    ch.data_flags.level = LEVEL_WORD;
-    ch.pretrain_steps = 600, ch.ft_steps = 100, ch.seeds = 3, ch.ft_lr = 1e-3;
-    CliOption opts[11];
-    int n = 0;
-    opts[n++] = cli_int("--lines", &ch.data_flags.lines, 1000, 2000000, "N", "lines of the synthetic language");
-    const int lines_flag = n - 1;
-    opts[n++] = cli_string("--class-a", &ch.class_path[0], "FILE", "lines of label 0 (with --class-b: the file task)");
-    opts[n++] = cli_string("--class-b", &ch.class_path[1], "FILE", "lines of label 1 (with --class-a)");
-    opts[n++] = cli_string("--unlabelled", &ch.unlabelled_path, "FILE", "more pre-training text (with --class-a/-b)");
-    opts[n++] = cli_int("--pretrain-steps", &ch.pretrain_steps, 1, 1000000, "S", "pre-training steps of each model");
-    opts[n++] = cli_int("--ft-steps", &ch.ft_steps, 1, 100000, "S", "fine-tuning steps (16 labelled sentences each)");
-    opts[n++] = cli_int("--seeds", &ch.seeds, 1, MAX_SEEDS, "N", "fine-tuning runs per setting");
-    opts[n++] = cli_real("--ft-lr", &ch.ft_lr, 1e-7, 1.0, "LR", "fine-tuning learning rate");
-    opts[n++] = cli_string("--load-decoder", &ch.load[DECODER], "FILE", "chapter 10's checkpoint (words) instead of pre-training");
-    opts[n++] = cli_string("--load-encoder", &ch.load[ENCODER], "FILE", "chapter 11's checkpoint (words) instead of pre-training");
-    CliSpec spec = {CHAPTER, "Pre-train, then fine-tune (source document §2.1.3): accuracy against the number of\n"
-                             "labels, pre-trained against from scratch, frozen body against full fine-tuning.",
-                    opts, n};
-    cli_parse(&spec, &ch.common, argc, argv);
-    const bool files = ch.class_path[0] || ch.class_path[1];
-    if (files && !(ch.class_path[0] && ch.class_path[1]))
-        die(EXIT_USAGE, "%s needs %s too: the file task tells the lines of two files apart",
-            ch.class_path[0] ? "--class-a" : "--class-b", ch.class_path[0] ? "--class-b" : "--class-a");
-    if (ch.unlabelled_path && !files)
-        die(EXIT_USAGE, "--unlabelled: adds pre-training text to the file task; give --class-a and --class-b too");
-    if (files && opts[lines_flag].seen)
-        die(EXIT_USAGE, "--lines: applies to the synthetic language only; with --class-a/--class-b the lines are the files'");
-    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
-
-    printf("Chapter 12: pre-training, then fine-tuning (source document §2.1.3)\n");
-    for (int k = 0; k < N_KINDS; k++) /* the vocabulary is filled in once the text is read */
-        ch.cfg[k] = (ModelConfig){.d_model = 64, .heads = 4, .d_ff = 256, .layers = 2, .max_len = 64,
-                                  .causal = k == DECODER, .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU,
-                                  .tied = true};
-    if (files) {
-        print_section(stdout, 1, "The task: which file does the line come from?");
-        load_files(&ch);
-        if (ch.data.train.n <= ch.cfg[DECODER].max_len)
-            die(EXIT_RUNTIME, "the training lines of %s and %s hold %ld tokens: pre-training needs more than %d",
-                ch.class_path[0], ch.class_path[1], ch.data.train.n, ch.cfg[DECODER].max_len);
-        printf("\n  Label 0 or 1: the file the line was read from. The larger file's lines are drawn down to\n"
-               "  the smaller's count, so that each label is half of the examples. %d labelled training\n"
-               "  lines, %d for validation. Examples:\n\n", ch.n_train, ch.n_val);
-        for (int i = 0; i < 4 && i < ch.n_train; i++) printf("    %d  %.80s\n", ch.train[i].label, ch.train[i].text);
-    } else {
-        print_section(stdout, 1, "The task: is the sentence grammatical?");
-        dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
-        ch.train = make_examples(&ch, &ch.data.train, ch.data.n_train, 4096, &ch.n_train, (uint64_t)ch.common.seed);
-        ch.val = make_examples(&ch, &ch.data.val, ch.data.n_val, 600, &ch.n_val, (uint64_t)ch.common.seed + 1);
-        printf("\n  Label 1: a sentence as generated. Label 0: the same sentence with its closer swapped for\n"
-               "  another class's, so that it no longer agrees with the marker at the start (chapter 1's\n"
-               "  long-range dependency). Half of each. %d labelled training sentences at most, %d for\n"
-               "  validation. Examples:\n\n", ch.n_train, ch.n_val);
-        for (int i = 0; i < 4 && i < ch.n_train; i++) {
-            char *text = corpus_decode(&ch.data.vocab, ch.train[i].ids + 1, ch.train[i].n - 1, LEVEL_WORD);
-            printf("    %d  %s\n", ch.train[i].label, text);
-            free(text);
-        }
-    }
-    if (ch.n_train < 16 || ch.n_val < 2)
-        die(EXIT_RUNTIME, "only %d labelled training and %d validation examples: the experiment needs 16 and 2",
-            ch.n_train, ch.n_val);
-    ch.V0 = ch.data.vocab.size;
-    ch.mask_id = vocab_add(&ch.data.vocab, "[MASK]");
-    ch.cfg[DECODER].vocab = ch.V0, ch.cfg[ENCODER].vocab = ch.V0 + 1;
-    const double by_length = length_baseline(&ch);
-    printf("\n  A rule that sees only the length (the majority label among training examples of the same\n"
-           "  length): %.1f%% on validation. Anything above it used the words.\n", 100 * by_length);
-    print_section(stdout, 2, "Pre-training on the unlabelled text (no labels used)");
-    if (!ch.load[DECODER] || !ch.load[ENCODER])
-        printf("  No checkpoint given for %s: pre-training small ones here first (2 blocks, d_model 64).\n\n",
-               !ch.load[DECODER] && !ch.load[ENCODER] ? "either model" : "one model");
-    for (int pass = 0; pass < 2; pass++) /* the checkpoints first, then pre-training */
+/* figures/ch12_fine_tuning/labels.png: the four curves with their spreads, and the length rule. */
+static void plot_labels(Chapter *ch) {
+    const int n = ch->n_sizes;
+    double x[N_SIZES], ys[4][N_SIZES], ylo[4][N_SIZES], yhi[4][N_SIZES], rule[N_SIZES];
+    for (int si = 0; si < n; si++) {
+        x[si] = ch->sizes[si], rule[si] = 100 * ch->by_length;
         for (int k = 0; k < N_KINDS; k++)
-            if ((ch.load[k] != NULL) == (pass == 0)) load_or_pretrain(&ch, k);
-
-    print_section(stdout, 3, "The heads");
-    printf("  decoder: h = the final hidden state at the last position, the only one that has read the\n"
-           "           whole sentence in a causal model;\n"
-           "  encoder: h = the mean of the final hidden states over the positions: every position has seen\n"
-           "           the whole sentence, and this encoder was never trained to gather it into one [CLS]\n"
-           "           position;\n"
-           "  p(label) = softmax(h W + b), W (%d, 2). Fine-tuning: %lld steps of 16 labelled examples drawn\n"
-           "  from the first N, AdamW at %g, the head and the body together (unless frozen).\n",
-           ch.cfg[DECODER].d_model, ch.ft_steps, ch.ft_lr);
-
-    print_section(stdout, 4, "Accuracy against the number of labels");
-    /* 16, 64, 256, 1024 labels, as far as the examples go; then all of them if that stopped short */
-    int sizes[N_SIZES] = {16, 64, 256, 1024};
-    int n_sizes = 0;
-    while (n_sizes < N_SIZES - 1 && sizes[n_sizes] <= ch.n_train) n_sizes++;
-    if (n_sizes < N_SIZES - 1 && sizes[n_sizes - 1] < ch.n_train) sizes[n_sizes++] = ch.n_train;
-    double mean[N_KINDS][2][N_SIZES], lo[N_KINDS][2][N_SIZES], hi[N_KINDS][2][N_SIZES];
-    for (int k = 0; k < N_KINDS; k++) {
-        printf("  %s, validation accuracy over %lld seeds: mean (min .. max)\n", kind_name[k], ch.seeds);
-        printf("    %8s %26s %26s\n", "labels", "pre-trained", "from scratch");
-        for (int si = 0; si < n_sizes; si++) {
-            for (int pre = 0; pre < 2; pre++) {
-                double s = 0, mn = 1, mx = 0;
-                for (long seed = 1; seed <= ch.seeds; seed++) {
-                    const double a = fine_tune(&ch, k, pre == 0, sizes[si], (int)seed, false, NULL);
-                    s += a, mn = fmin(mn, a), mx = fmax(mx, a);
-                }
-                mean[k][pre][si] = s / (double)ch.seeds, lo[k][pre][si] = mn, hi[k][pre][si] = mx;
-            }
-            printf("    %8d %11.1f%% (%4.1f .. %4.1f) %11.1f%% (%4.1f .. %4.1f)\n", sizes[si], 100 * mean[k][0][si],
-                   100 * lo[k][0][si], 100 * hi[k][0][si], 100 * mean[k][1][si], 100 * lo[k][1][si], 100 * hi[k][1][si]);
-        }
-        /* how many labels does scratch need to match the pre-trained model with the fewest? */
-        int match = -1;
-        for (int si = 0; si < n_sizes && match < 0; si++)
-            if (mean[k][1][si] >= mean[k][0][0]) match = sizes[si];
-        if (match > 0)
-            printf("    From scratch, %d labels reach the %.1f%% that the pre-trained model reaches with %d.\n\n", match,
-                   100 * mean[k][0][0], sizes[0]);
-        else
-            printf("    From scratch, even %d labels stay below the %.1f%% that the pre-trained model reaches with %d.\n\n",
-                   sizes[n_sizes - 1], 100 * mean[k][0][0], sizes[0]);
+            for (int pre = 0; pre < 2; pre++)
+                ys[2 * k + pre][si] = 100 * ch->mean[k][pre][si], ylo[2 * k + pre][si] = 100 * ch->lo[k][pre][si],
+                              yhi[2 * k + pre][si] = 100 * ch->hi[k][pre][si];
     }
-    double x[N_SIZES];
-    for (int si = 0; si < n_sizes; si++) x[si] = sizes[si];
-    double ys[4][N_SIZES];
-    for (int si = 0; si < n_sizes; si++)
-        ys[0][si] = 100 * mean[DECODER][0][si], ys[1][si] = 100 * mean[DECODER][1][si],
-        ys[2][si] = 100 * mean[ENCODER][0][si], ys[3][si] = 100 * mean[ENCODER][1][si];
-    double ylo[4][N_SIZES], yhi[4][N_SIZES];
-    for (int k = 0; k < N_KINDS; k++)
-        for (int pre = 0; pre < 2; pre++)
-            for (int si = 0; si < n_sizes; si++)
-                ylo[2 * k + pre][si] = 100 * lo[k][pre][si], yhi[2 * k + pre][si] = 100 * hi[k][pre][si];
-    double rule[N_SIZES];
-    for (int si = 0; si < n_sizes; si++) rule[si] = 100 * by_length;
     const double *const los[5] = {ylo[0], ylo[1], ylo[2], ylo[3], NULL};
     const double *const his[5] = {yhi[0], yhi[1], yhi[2], yhi[3], NULL};
     LineSeries s[5] = {{"decoder, pre-trained", ys[0], false}, {"decoder, from scratch", ys[1], false},
@@ -489,42 +510,81 @@ int main(int argc, char **argv) {
                        {"the length rule (section 1)", rule, true}};
     LineAxes ax = {"labelled examples (log scale)", "validation accuracy (%): mean, bars from min to max over seeds",
                    true, false};
-    plot_lines_spread(&ch.plot, "labels", "Fine-tuning: accuracy against the number of labels", &ax, x, n_sizes, s,
-                      los, his, 5);
+    plot_lines_spread(&ch->plot, "labels", "Fine-tuning: accuracy against the number of labels", &ax, x, n, s, los, his, 5);
+}
 
+static void section_4_labels(Chapter *ch) {
+    print_section(stdout, 4, "Accuracy against the number of labels");
+    /* 16, 64, 256, 1024 labels, as far as the examples go; then all of them if that stopped short */
+    static const int tried[N_SIZES - 1] = {16, 64, 256, 1024};
+    int n = 0;
+    while (n < N_SIZES - 1 && tried[n] <= ch->n_train) ch->sizes[n] = tried[n], n++;
+    if (n < N_SIZES - 1 && ch->sizes[n - 1] < ch->n_train) ch->sizes[n++] = ch->n_train;
+    ch->n_sizes = n;
+    for (int k = 0; k < N_KINDS; k++) labels_table(ch, k);
+    plot_labels(ch);
+}
+
+/* ==== 5. Freezing the body ==== */
+
+static void section_5_frozen(Chapter *ch) {
     print_section(stdout, 5, "Freezing the body: only the head learns");
-    const int nl = n_sizes >= 3 ? sizes[2] : sizes[n_sizes - 1];
+    const int nl = ch->n_sizes >= 3 ? ch->sizes[2] : ch->sizes[ch->n_sizes - 1];
     for (int k = 0; k < N_KINDS; k++) {
         bool same = true, one;
         double frozen = 0, full = 0;
-        for (long seed = 1; seed <= ch.seeds; seed++) {
-            frozen += fine_tune(&ch, k, true, nl, (int)seed, true, &one) / (double)ch.seeds;
+        for (long seed = 1; seed <= ch->seeds; seed++) {
+            frozen += fine_tune(ch, k, true, nl, (int)seed, true, &one) / (double)ch->seeds;
             same &= one;
-            full += fine_tune(&ch, k, true, nl, (int)seed, false, NULL) / (double)ch.seeds;
+            full += fine_tune(ch, k, true, nl, (int)seed, false, NULL) / (double)ch->seeds;
         }
         printf("  %-30s %d labels: frozen body %.1f%%, everything trained %.1f%%; frozen body's weights\n"
                "  %-30s kept every bit: %s\n", kind_name[k], nl, 100 * frozen, 100 * full, "", same ? "yes" : "NO");
     }
     print_note(stdout, "Notice: a frozen body can only offer what pre-training put into its last hidden "
                        "state; training everything lets the task reshape it.");
+}
 
+/* ==== 6. Summary ==== */
+
+static void section_6_summary(const Chapter *ch) {
     print_section(stdout, 6, "Summary");
-    printf("labels: %d", sizes[0]);
-    for (int si = 1; si < n_sizes; si++) printf(" %d", sizes[si]);
+    printf("labels: %d", ch->sizes[0]);
+    for (int si = 1; si < ch->n_sizes; si++) printf(" %d", ch->sizes[si]);
     printf("\n");
     for (int k = 0; k < N_KINDS; k++) {
         printf("%s_pretrained:", k == DECODER ? "decoder" : "encoder");
-        for (int si = 0; si < n_sizes; si++) printf(" %.4f", mean[k][0][si]);
+        for (int si = 0; si < ch->n_sizes; si++) printf(" %.4f", ch->mean[k][0][si]);
         printf("\n%s_scratch:", k == DECODER ? "decoder" : "encoder");
-        for (int si = 0; si < n_sizes; si++) printf(" %.4f", mean[k][1][si]);
+        for (int si = 0; si < ch->n_sizes; si++) printf(" %.4f", ch->mean[k][1][si]);
         printf("\n");
     }
+}
 
-    for (int i = 0; i < ch.n_train; i++) free(ch.train[i].ids);
-    for (int i = 0; i < ch.n_val; i++) free(ch.val[i].ids);
-    free(ch.train), free(ch.val);
-    for (int k = 0; k < N_KINDS; k++) free(ch.pretrained[k]);
-    dataset_free(&ch.data);
-    lines_free(&ch.class_lines[0]), lines_free(&ch.class_lines[1]), lines_free(&ch.unlabelled);
+/* Whoever allocates frees: everything the sections made. */
+static void chapter_free(Chapter *ch) {
+    for (int i = 0; i < ch->n_train; i++) free(ch->train[i].ids);
+    for (int i = 0; i < ch->n_val; i++) free(ch->val[i].ids);
+    free(ch->train), free(ch->val);
+    for (int k = 0; k < N_KINDS; k++) free(ch->pretrained[k]);
+    dataset_free(&ch->data);
+    lines_free(&ch->class_lines[0]), lines_free(&ch->class_lines[1]), lines_free(&ch->unlabelled);
+}
+
+/* ==== the table of contents ==== */
+
+int main(int argc, char **argv) {
+    Chapter ch;
+    parse_flags(&ch, argc, argv);
+
+    printf("Chapter 12: pre-training, then fine-tuning (source document §2.1.3)\n");
+    section_1_task(&ch);
+    section_2_pretrain(&ch);
+    section_3_heads(&ch);
+    section_4_labels(&ch);
+    section_5_frozen(&ch);
+    section_6_summary(&ch);
+
+    chapter_free(&ch);
     return 0;
 }
