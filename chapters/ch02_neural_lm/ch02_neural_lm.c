@@ -209,13 +209,16 @@ static void section_2_model(Chapter *ch) {
     Nlm *m = &ch->model;
     const int N = m->N, D = m->D, H = m->H, V = m->V;
     print_section(stdout, 2, "The model: embeddings, a hidden layer, a softmax");
-    printf("  context: the previous N = %d tokens (<s> before the line starts)\n"
-           "  E   (V, D)     = (%d, %d)    one embedding row per token\n"
+    printf("  context: the previous N = %d tokens (<s> before the line starts)\n", N);
+    printf("  V = |V| + 1 = %d: the %d tokens of |V| (section 1), and <s>, which fills the context\n"
+           "  before a line starts and is never predicted (its logit is -inf, its column of W2 unused)\n\n",
+           V, V - 1);
+    printf("  E   (V, D)     = (%d, %d)    one embedding row per token, <s> included\n"
            "  e   (B, N D)   = (B, %d)     the N context embeddings side by side\n"
            "  W1  (N D, H)   = (%d, %d)   h = %s(e W1 + b1)\n"
            "  W2  (H, V)     = (%d, %d)    p = softmax(h W2 + b2)\n\n",
-           N, V, D, N * D, N * D, H, m->relu ? "ReLU" : "tanh", H, V);
-    printf("  parameters: %zu  (V D + N D H + H + H V + V)\n", m->n_params);
+           V, D, N * D, N * D, H, m->relu ? "ReLU" : "tanh", H, V);
+    printf("  parameters: %zu  (V D + N D H + H + H V + V, with V = %d)\n", m->n_params, V);
     printf("  the order-%d n-gram of chapter 1 on the same data stores %llu distinct %d-grams, out of\n"
            "  |V|^%d = %.3g possible ones; its table grows with the data, the network's size does not.\n",
            N + 1, (unsigned long long)ch->ngram.distinct[N + 1], N + 1, N + 1, pow(V - 1, N + 1));
