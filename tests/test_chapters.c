@@ -722,7 +722,20 @@ START_TEST(test_ch11_corruption_and_checks) {
     ck_assert_double_eq_tol(mask, 80.0, 1.2);
     ck_assert_double_eq_tol(rnd, 10.0, 0.9);
     ck_assert_double_eq_tol(same, 10.0, 0.9);
-    ck_assert_ptr_nonnull(strstr(r.out, "[MASK] joins the vocabulary as id "));
+    /* every |V| printed is section 1's; the model's rows are |V| + 2, and the line says which two */
+    const char *v = strstr(r.out, "|V| = ");
+    ck_assert_ptr_nonnull(v);
+    const long V = strtol(v + strlen("|V| = "), NULL, 10);
+    for (const char *q = strstr(r.out, "|V|"); q; q = strstr(q + 1, "|V|")) {
+        const char *num = q + strcspn(q, "0123456789\n");
+        if (*num != '\n' && num - q < 16) ck_assert_msg(strtol(num, NULL, 10) == V, "|V| is %ld, then %.20s", V, q);
+    }
+    v = strstr(r.out, "[MASK] joins the vocabulary as id ");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(strtol(v + strlen("[MASK] joins the vocabulary as id "), NULL, 10), V + 1);
+    char rows[96];
+    snprintf(rows, sizeof rows, "has %ld rows: the %ld tokens of |V|, [MASK], and <s>", V + 2, V);
+    ck_assert_msg(strstr(r.out, rows) != NULL, "the rows of the model's tables are not explained");
     p = strstr(r.out, "by hand: sum ");
     ck_assert_ptr_nonnull(p);
     p = strstr(p, "difference ");

@@ -118,7 +118,10 @@ static void section_1_corpus(Chapter *ch) {
     dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
     ch->mask_id = vocab_add(&ch->data.vocab, "[MASK]");
     ch->V = ch->data.vocab.size;
-    printf("\n  [MASK] joins the vocabulary as id %d (|V| is now %d); it never occurs in the text.\n", ch->mask_id, ch->V);
+    printf("\n  [MASK] joins the vocabulary as id %d; it never occurs in the text. The model's\n"
+           "  embedding table (also its output layer) has %d rows: the %d tokens of |V|, [MASK], and <s>\n"
+           "  (id %d), which no window here contains (each line follows a </s>) but which keeps every id\n"
+           "  as in chapter 10, so that chapter 12 can load both models with one vocabulary.\n", ch->mask_id, ch->V, ch->V - 2, VOCAB_BOS);
     if (ch->load) {
         bool same = ch->ck.vocab.size == ch->V;
         for (int i = 0; same && i < ch->V; i++) same = strcmp(ch->ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
