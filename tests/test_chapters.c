@@ -92,6 +92,17 @@ static int count_lines(const char *s) {
     return n;
 }
 
+/* The paragraph that starts at p (up to a blank line), its lines joined with one space. */
+static void unwrap_paragraph(const char *p, char *out, size_t cap) {
+    size_t n = 0;
+    for (const char *q = p; *q && !(q[0] == '\n' && q[1] == '\n') && n + 1 < cap; q++)
+        if (*q == '\n') {
+            out[n++] = ' ';
+            while (q[1] == ' ') q++;
+        } else out[n++] = *q;
+    out[n] = 0;
+}
+
 START_TEST(test_defaults_run) {
     Run r = run(chapters[_i], NULL);
     ck_assert_msg(r.status == 0, "%s exited %d: %s", chapters[_i], r.status, r.err);
@@ -740,6 +751,26 @@ START_TEST(test_ch11_corruption_and_checks) {
     ck_assert_ptr_nonnull(p);
     p = strstr(p, "difference ");
     ck_assert_double_lt(strtod(p + strlen("difference "), NULL), 1e-5);
+    /* section 5's Notice is the one the last accuracies and the noise margin choose */
+    p = strstr(r.out, "Always guessing the most frequent token");
+    ck_assert_ptr_nonnull(p);
+    const char *row = p;
+    while (row > r.out && !(row[-1] == '\n' && row[0] == '\n')) row--; /* back to the blank line after the table */
+    row--;
+    while (row > r.out && row[-1] != '\n') row--; /* the table's last row */
+    double step, mlm_loss, mlm, dae_loss, dae, margin;
+    ck_assert_int_eq(sscanf(row, " %lf %lf %lf%% %lf %lf%%", &step, &mlm_loss, &mlm, &dae_loss, &dae), 5);
+    p = strstr(p, "positions: at most ");
+    ck_assert_ptr_nonnull(p);
+    margin = strtod(p + strlen("positions: at most "), NULL);
+    p = strstr(p, "Notice: ");
+    ck_assert_ptr_nonnull(p);
+    const char *want = mlm - dae > margin ? "where the answer is in the input"
+                       : dae - mlm > margin ? "could not show the masked LM's" : "could not tell them apart";
+    char note[600];
+    unwrap_paragraph(p, note, sizeof note);
+    ck_assert_msg(fabs(fabs(mlm - dae) - margin) < 0.15 || strstr(note, want), "MLM %g%%, denoiser %g%%, margin %g: "
+                  "expected '%s' in: %s", mlm, dae, margin, want, note);
     p = strstr(r.out, "blank at position 0:");
     ck_assert_ptr_nonnull(p);
     const char *end = strchr(p, '\n');

@@ -362,11 +362,23 @@ static void report_curves(Chapter *ch) {
         printf("  %8.0f %14.4f %13.1f%% %16.4f %15.1f%%\n", cv->x[k], cv->loss[0][k], cv->acc[0][k], cv->loss[1][k], cv->acc[1][k]);
     const Eval u = evaluate(ch, &ch->mlm, 256);
     printf("\n  Always guessing the most frequent token: %.1f%% of the chosen positions.\n", 100 * u.unigram_accuracy);
+    /* both models are scored on the same u.chosen positions; an accuracy over n of them has a standard
+     * error of at most 0.5 / sqrt(n) */
+    const double margin = 100 / sqrt((double)u.chosen), mlm = cv->acc[0][cv->n - 1], dae = cv->acc[1][cv->n - 1];
+    printf("  Two standard errors of an accuracy over these %ld positions: at most %.1f points.\n", u.chosen, margin);
     char note[500];
-    snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
-             "auto-encoder at %.1f%% on the chosen positions. The denoiser spends most of its loss on the 85%% "
-             "of positions that were not touched, where the answer is in the input.",
-             cv->acc[0][cv->n - 1], cv->acc[1][cv->n - 1]);
+    if (mlm - dae > margin)
+        snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
+                 "auto-encoder at %.1f%% on the chosen positions. The denoiser spends most of its loss on the 85%% "
+                 "of positions that were not touched, where the answer is in the input.", mlm, dae);
+    else if (dae - mlm > margin)
+        snprintf(note, sizeof note, "Notice: with the same budget, the denoising auto-encoder ends ahead on the chosen "
+                 "positions, %.1f%% against %.1f%% for the masked LM: this run could not show the masked LM's "
+                 "advantage.", dae, mlm);
+    else
+        snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
+                 "auto-encoder at %.1f%% on the chosen positions, within %.1f points of each other: this run could "
+                 "not tell them apart.", mlm, dae, margin);
     print_note(stdout, note);
     putchar('\n');
     LineSeries acc[2] = {{"masked LM (loss on the chosen positions)", cv->acc[0], false},
@@ -382,12 +394,12 @@ static void report_curves(Chapter *ch) {
  * ch->interrupted, ch->which and ch->step. */
 static void section_5_train(Chapter *ch) {
     print_section(stdout, 5, "Training: the masked-LM loss against the denoising loss, same budget");
-    printf("  Both models are the same bidirectional Transformer (%lld blocks, d_model %lld, %lld heads,\n"
+    printf("  Both models are the same bidirectional Transformer (%lld block%s, d_model %lld, %lld head%s,\n"
            "  context %lld), see the same corrupted windows, %lld steps of %lld. The masked LM is scored on\n"
            "  the chosen positions only; the denoising auto-encoder (§2.3.2) on every position of the\n"
            "  corrupted input. Both are evaluated the same way: loss and accuracy on the chosen positions\n"
-           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->layers, ch->d_model, ch->heads,
-           ch->context, ch->steps, ch->batch);
+           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->layers, ch->layers == 1 ? "" : "s",
+           ch->d_model, ch->heads, ch->heads == 1 ? "" : "s", ch->context, ch->steps, ch->batch);
     Curves *cv = &ch->cv;
     const int points = (int)(ch->steps / ch->eval_every) + 2;
     cv->x = xmalloc(sizeof(double) * (size_t)points);
