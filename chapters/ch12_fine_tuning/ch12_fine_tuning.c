@@ -42,6 +42,7 @@
 #define CHAPTER "ch12_fine_tuning"
 #define MAX_SEEDS 10
 #define N_SIZES 5
+#define MASK_RATE 0.15 /* the encoder's pre-training corruption, as in chapter 11 */
 
 typedef struct {
     int *ids, n, label; /* </s> then the sentence's tokens; the label: 1 grammatical, 0 not, or the file */
@@ -72,6 +73,7 @@ typedef struct {
     float *pretrained[N_KINDS];  /* the pre-trained parameters */
     size_t n_params[N_KINDS];
     double by_length;            /* the length rule's validation accuracy (section 1) */
+    double margin, bar;          /* two standard errors of a validation accuracy; what a model must clear */
     int sizes[N_SIZES], n_sizes; /* the numbers of labels tried (section 4) */
     double mean[N_KINDS][2][N_SIZES], lo[N_KINDS][2][N_SIZES], hi[N_KINDS][2][N_SIZES]; /* [kind][pre-trained, scratch] */
     Plotter plot;
@@ -202,6 +204,7 @@ static void load_files(Chapter *ch) {
     Dataset *d = &ch->data;
     memset(d, 0, sizeof *d);
     d->level = LEVEL_WORD;
+    d->floor_nats = NAN; /* known for the synthetic language only */
     char **tr[2], **va[2];
     int n_tr[2], n_va[2];
     for (int c = 0; c < 2; c++) {
@@ -239,6 +242,12 @@ static void load_files(Chapter *ch) {
     printf("  word tokens (every CJK character is one); vocabulary from the pre-training text: |V| = %d;\n"
            "  pre-training text: the training lines of both files%s, %ld tokens, without labels.\n",
            d->vocab.size - 1, n_more ? " and the unlabelled file" : "", d->train.n);
+    const int n_va_all = n_va[0] + n_va[1]; /* section 2 scores the pre-trained bodies on these */
+    char **va_all = xmalloc(sizeof(char *) * (size_t)n_va_all);
+    memcpy(va_all, va[0], sizeof(char *) * (size_t)n_va[0]);
+    memcpy(va_all + n_va[0], va[1], sizeof(char *) * (size_t)n_va[1]);
+    corpus_encode(&d->val, &d->vocab, va_all, n_va_all, d->level, false);
+    free(va_all);
     int cut = 0;
     ch->train = file_examples(ch, tr, n_tr, 4096, &ch->n_train, &cut, (uint64_t)ch->common.seed);
     ch->val = file_examples(ch, va, n_va, 1000, &ch->n_val, &cut, (uint64_t)ch->common.seed + 1);
@@ -324,19 +333,18 @@ static void pretrain(Chapter *ch, int kind, Model *m) {
     const Schedule s = {ch->pretrain_steps, 100, 3e-3, 1.0};
     Progress prog;
     progress_start(&prog, ch->pretrain_steps);
-    double loss = 0;
     for (long step = 1; step <= ch->pretrain_steps; step++) {
         for (int b = 0; b < B; b++) {
             const long start = (long)rng_below(&rng, (uint32_t)(n_ext - T));
             memcpy(ids + b * T, ext + start, sizeof(int) * (size_t)T);
             if (kind == DECODER) memcpy(tg + b * T, ext + start + 1, sizeof(int) * (size_t)T);
-            else mlm_corrupt(ids + b * T, tg + b * T, kd + b * T, T, 0.15, ch->mask_id, ch->V0 + 1, false, &rng);
+            else mlm_corrupt(ids + b * T, tg + b * T, kd + b * T, T, MASK_RATE, ch->mask_id, ch->V0 + 1, false, &rng);
         }
-        loss = train_step(m, &opt, ids, tg, B, T, step, &s);
+        const double loss = train_step(m, &opt, ids, tg, B, T, step, &s);
         progress_update(&prog, step, loss, (double)B * T);
     }
     progress_end(&prog);
-    printf("  %-30s %lld steps of 16 windows, final training loss %.4f\n", kind_name[kind], ch->pretrain_steps, loss);
+    printf("  %-30s %lld steps of 16 windows\n", kind_name[kind], ch->pretrain_steps);
     adamw_free(&opt);
     free(ext), free(ids), free(tg), free(kd);
 }
@@ -373,6 +381,46 @@ static void load_or_pretrain(Chapter *ch, int kind) {
     }
 }
 
+/* What a pre-trained body learned, on the validation lines, each line alone after a </s> as
+ * fine-tuning shows it, in nats per predicted token: the decoder predicts every token of the line and
+ * its </s> (the tokens section 1's floor is measured on); the encoder the chosen 15% of the line's
+ * tokens, corrupted by a fixed generator. *context_free gets the loss on the same tokens of a model
+ * without context: each token's add-one frequency in the pre-training text. *lines: lines scored. */
+static double validation_loss(const Chapter *ch, int kind, double *context_free, int *lines) {
+    Model m;
+    model_init(&m, &ch->cfg[kind], 1, 0);
+    memcpy(m.param_mem, ch->pretrained[kind], sizeof(float) * m.n_params);
+    const int T = m.cfg.max_len, V = ch->V0 - 1; /* the tokens a model predicts: not <s> */
+    long *count = xcalloc((size_t)ch->V0, sizeof(long));
+    for (long i = 0; i < ch->data.train.n; i++) count[ch->data.train.id[i]]++;
+    int *ids = xmalloc(sizeof(int) * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)T), *kd = xmalloc(sizeof(int) * (size_t)T);
+    Rng rng;
+    rng_seed(&rng, 1234, 124); /* the same corruption for every run and every encoder */
+    double total = 0, free_total = 0;
+    long scored = 0;
+    *lines = 0;
+    for (long start = 0; start < ch->data.val.n; (*lines)++) {
+        long end = start;
+        while (ch->data.val.id[end] != VOCAB_EOS) end++;
+        /* </s> w_1 .. w_n </s>, cut to the model's length: the decoder reads all but the last token and
+         * predicts all but the first; the encoder reads them all and predicts the chosen ones */
+        const int n = (int)(end - start) + 2 - (kind == DECODER), len = n < T ? n : T;
+        ids[0] = VOCAB_EOS;
+        memcpy(ids + 1, ch->data.val.id + start, sizeof(int) * (size_t)(len - 1));
+        if (kind == DECODER) memcpy(tg, ch->data.val.id + start, sizeof(int) * (size_t)len);
+        else mlm_corrupt(ids, tg, kd, len, MASK_RATE, ch->mask_id, ch->V0 + 1, false, &rng);
+        long here = 0;
+        for (int t = 0; t < len; t++)
+            if (tg[t] >= 0) here++, free_total -= log((count[tg[t]] + 1.0) / ((double)ch->data.train.n + V));
+        if (here) total += model_forward(&m, ids, tg, 1, len) * (double)here, scored += here;
+        start = end + 1;
+    }
+    free(ids), free(tg), free(kd), free(count);
+    model_free(&m);
+    *context_free = free_total / (double)scored;
+    return total / (double)scored;
+}
+
 static void section_2_pretrain(Chapter *ch) {
     print_section(stdout, 2, "Pre-training on the unlabelled text (no labels used)");
     if (!ch->load[DECODER] || !ch->load[ENCODER])
@@ -381,6 +429,20 @@ static void section_2_pretrain(Chapter *ch) {
     for (int pass = 0; pass < 2; pass++) /* the checkpoints first, then pre-training */
         for (int k = 0; k < N_KINDS; k++)
             if ((ch->load[k] != NULL) == (pass == 0)) load_or_pretrain(ch, k);
+    double loss[N_KINDS], context_free[N_KINDS];
+    int lines = 0;
+    for (int k = 0; k < N_KINDS; k++) loss[k] = validation_loss(ch, k, &context_free[k], &lines);
+    printf("\n  What the bodies learned, on the %d validation lines (each alone after a </s>, as\n"
+           "  fine-tuning shows it), in nats per predicted token:\n", lines);
+    printf("    %-36s %8.4f   (without context, token frequencies: %.4f)\n", "decoder, every next token:",
+           loss[DECODER], context_free[DECODER]);
+    printf("    %-36s %8.4f   (without context, token frequencies: %.4f)\n", "encoder, the chosen 15% of tokens:",
+           loss[ENCODER], context_free[ENCODER]);
+    if (!isnan(ch->data.floor_nats))
+        printf("  The true process (section 1's floor): %.4f nats per token, which no left-to-right model beats\n"
+               "  on average; the decoder is %.1f%% %s it. The encoder reads both sides: the floor does not\n"
+               "  bound it.\n", ch->data.floor_nats, 100 * fabs(loss[DECODER] / ch->data.floor_nats - 1),
+               loss[DECODER] >= ch->data.floor_nats ? "above" : "below");
 }
 
 /* ==== 3. The heads ==== */
@@ -463,8 +525,37 @@ static double fine_tune(Chapter *ch, int kind, bool pretrained, int n_labels, in
     return acc;
 }
 
+/* What one model kind's table shows, chosen by its numbers: the fewest labels with which the
+ * pre-trained model clears the bar, and how many the same model from scratch needs to do as well.
+ * Returns whether the table shows that pre-training saved labels. */
+static bool labels_verdict(const Chapter *ch, int k) {
+    const double (*mean)[N_SIZES] = ch->mean[k]; /* [0] pre-trained, [1] from scratch */
+    int p = 0;
+    while (p < ch->n_sizes && mean[0][p] <= ch->bar) p++;
+    if (p == ch->n_sizes) {
+        printf("    Pre-trained, no number of labels tried clears the bar of %.1f%%: this run could not show\n"
+               "    that pre-training helps here.\n", 100 * ch->bar);
+        return false;
+    }
+    int s = 0;
+    while (s < ch->n_sizes && mean[1][s] < mean[0][p]) s++;
+    if (s == ch->n_sizes) {
+        printf("    From scratch, even %d labels stay below the %.1f%% that the pre-trained model reaches with %d.\n",
+               ch->sizes[ch->n_sizes - 1], 100 * mean[0][p], ch->sizes[p]);
+        return true;
+    }
+    if (ch->sizes[s] > ch->sizes[p]) {
+        printf("    From scratch, %d labels reach the %.1f%% that the pre-trained model reaches with %d: %g times\n"
+               "    as many.\n", ch->sizes[s], 100 * mean[0][p], ch->sizes[p], (double)ch->sizes[s] / ch->sizes[p]);
+        return true;
+    }
+    printf("    From scratch, %d labels already reach the %.1f%% that the pre-trained model needs %d for: this\n"
+           "    run could not show that pre-training saves labels.\n", ch->sizes[s], 100 * mean[0][p], ch->sizes[p]);
+    return false;
+}
+
 /* One model kind's table: each number of labels, pre-trained and from scratch, over the seeds. */
-static void labels_table(Chapter *ch, int k) {
+static bool labels_table(Chapter *ch, int k) {
     printf("  %s, validation accuracy over %lld seeds: mean (min .. max)\n", kind_name[k], ch->seeds);
     printf("    %8s %26s %26s\n", "labels", "pre-trained", "from scratch");
     for (int si = 0; si < ch->n_sizes; si++) {
@@ -480,16 +571,7 @@ static void labels_table(Chapter *ch, int k) {
                100 * ch->lo[k][0][si], 100 * ch->hi[k][0][si], 100 * ch->mean[k][1][si], 100 * ch->lo[k][1][si],
                100 * ch->hi[k][1][si]);
     }
-    /* how many labels does scratch need to match the pre-trained model with the fewest? */
-    int match = -1;
-    for (int si = 0; si < ch->n_sizes && match < 0; si++)
-        if (ch->mean[k][1][si] >= ch->mean[k][0][0]) match = ch->sizes[si];
-    if (match > 0)
-        printf("    From scratch, %d labels reach the %.1f%% that the pre-trained model reaches with %d.\n\n", match,
-               100 * ch->mean[k][0][0], ch->sizes[0]);
-    else
-        printf("    From scratch, even %d labels stay below the %.1f%% that the pre-trained model reaches with %d.\n\n",
-               ch->sizes[ch->n_sizes - 1], 100 * ch->mean[k][0][0], ch->sizes[0]);
+    return labels_verdict(ch, k);
 }
 
 /* figures/ch12_fine_tuning/labels.png: the four curves with their spreads, and the length rule. */
@@ -521,15 +603,43 @@ static void section_4_labels(Chapter *ch) {
     while (n < N_SIZES - 1 && tried[n] <= ch->n_train) ch->sizes[n] = tried[n], n++;
     if (n < N_SIZES - 1 && ch->sizes[n - 1] < ch->n_train) ch->sizes[n++] = ch->n_train;
     ch->n_sizes = n;
-    for (int k = 0; k < N_KINDS; k++) labels_table(ch, k);
+    /* an accuracy over n_val examples has a standard error of at most 0.5 / sqrt(n_val) */
+    ch->margin = 1.0 / sqrt((double)ch->n_val);
+    ch->bar = fmax(0.5, ch->by_length) + ch->margin;
+    printf("  A model shows that it read the words when it clears the better of chance (50%%) and the length\n"
+           "  rule (%.1f%%) by two standard errors of an accuracy over %d validation examples (at most\n"
+           "  %.1f points): the bar is %.1f%%.\n\n", 100 * ch->by_length, ch->n_val, 100 * ch->margin, 100 * ch->bar);
+    bool saved[N_KINDS];
+    for (int k = 0; k < N_KINDS; k++) {
+        if (k) putchar('\n');
+        saved[k] = labels_table(ch, k);
+    }
+    if (saved[DECODER] && saved[ENCODER])
+        print_note(stdout, "Notice: pre-trained, both models clear the bar with fewer labels than the same models "
+                           "need from scratch: the unlabelled text did part of the task's work.");
+    else if (saved[DECODER] || saved[ENCODER]) {
+        char note[300];
+        snprintf(note, sizeof note, "Notice: pre-training saved labels for the %s; for the %s this run could not "
+                 "show it.", saved[DECODER] ? "decoder" : "encoder", saved[DECODER] ? "encoder" : "decoder");
+        print_note(stdout, note);
+    } else
+        print_note(stdout, "Notice: this run could not show that pre-training saves labels, for either model.");
     plot_labels(ch);
 }
 
 /* ==== 5. Freezing the body ==== */
 
+/* What the frozen body's and the trained body's accuracies say, chosen by the difference: more
+ * than the noise margin either way, or too close to tell. Returns 1 when training everything won,
+ * -1 when the frozen body did, 0 when they cannot be told apart. */
+static int frozen_verdict(const Chapter *ch, double frozen, double full) {
+    return full - frozen > ch->margin ? 1 : frozen - full > ch->margin ? -1 : 0;
+}
+
 static void section_5_frozen(Chapter *ch) {
     print_section(stdout, 5, "Freezing the body: only the head learns");
     const int nl = ch->n_sizes >= 3 ? ch->sizes[2] : ch->sizes[ch->n_sizes - 1];
+    int verdict[N_KINDS];
     for (int k = 0; k < N_KINDS; k++) {
         bool same = true, one;
         double frozen = 0, full = 0;
@@ -538,11 +648,24 @@ static void section_5_frozen(Chapter *ch) {
             same &= one;
             full += fine_tune(ch, k, true, nl, (int)seed, false, NULL) / (double)ch->seeds;
         }
-        printf("  %-30s %d labels: frozen body %.1f%%, everything trained %.1f%%; frozen body's weights\n"
-               "  %-30s kept every bit: %s\n", kind_name[k], nl, 100 * frozen, 100 * full, "", same ? "yes" : "NO");
+        printf("  %-30s %d labels: frozen body %.1f%%, everything trained %.1f%%\n"
+               "  %-30s (the frozen body's weights kept every bit: %s)\n", kind_name[k], nl, 100 * frozen, 100 * full,
+               "", same ? "yes" : "NO");
+        verdict[k] = frozen_verdict(ch, frozen, full);
     }
-    print_note(stdout, "Notice: a frozen body can only offer what pre-training put into its last hidden "
-                       "state; training everything lets the task reshape it.");
+    static const char *const said[3] = {"the frozen body does better", "this run could not tell the two apart",
+                                        "training everything does better"};
+    char note[400];
+    if (verdict[DECODER] == verdict[ENCODER])
+        snprintf(note, sizeof note, "Notice: for both models %s (a difference of more than %.1f points counts).",
+                 said[verdict[DECODER] + 1], 100 * ch->margin);
+    else
+        snprintf(note, sizeof note, "Notice: for the decoder %s, for the encoder %s (a difference of more than %.1f "
+                 "points counts).", said[verdict[DECODER] + 1], said[verdict[ENCODER] + 1], 100 * ch->margin);
+    if (verdict[DECODER] == 1 || verdict[ENCODER] == 1)
+        snprintf(note + strlen(note), sizeof note - strlen(note), " A frozen body can only offer what pre-training "
+                 "put into its last hidden state; training everything lets the task reshape it.");
+    print_note(stdout, note);
 }
 
 /* ==== 6. Summary ==== */
