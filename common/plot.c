@@ -257,7 +257,7 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
  * lo to hi: the .dat file gets the two extra columns after the series' y. */
 static void lines_figure(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
                          int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
-                         int n_series) {
+                         int n_series, const double *yrange) {
     if (!p->enabled) return;
     make_dirs(p->dir);
     AtomicFile d;
@@ -290,11 +290,16 @@ static void lines_figure(Plotter *p, const char *name, const char *title, const 
     fputs("\nset grid\nset key outside right top box\n", a.f);
     if (axes->logx) fputs("set logscale x 2\n", a.f);
     if (axes->logy) fputs("set logscale y 10\n", a.f);
+    if (yrange) fprintf(a.f, "set yrange [%.9g:%.9g]\n", yrange[0], yrange[1]);
     int col = 2, n_bars = 0; /* the column of series s's y; how many series have bars */
     for (int s = 0; s < n_series; s++) n_bars += lo && lo[s];
     if (n_bars) fputs("set offsets graph 0.04, graph 0.04, 0, 0\n", a.f);
+    /* reference levels in the order given: each its own dash pattern and shade, so the legend
+     * tells them apart */
+    static const char *const reference_style[] = {"dt 2 lw 2 lc rgb '#555555'", "dt 3 lw 2.5 lc rgb '#000000'",
+                                                  "dt 4 lw 2 lc rgb '#8c564b'", "dt 5 lw 2 lc rgb '#999999'"};
     fputs("plot ", a.f);
-    for (int s = 0, b = 0; s < n_series; s++) {
+    for (int s = 0, b = 0, r = 0; s < n_series; s++) {
         const bool bars = lo && lo[s];
         /* bars at the same x would hide each other: each series with bars is nudged sideways a little */
         const double nudge = bars ? 0.06 * (b++ - 0.5 * (n_bars - 1)) : 0;
@@ -304,8 +309,8 @@ static void lines_figure(Plotter *p, const char *name, const char *title, const 
         else fprintf(a.f, "($1+(%g))", nudge);
         fprintf(a.f, ":%d", col);
         if (bars) fprintf(a.f, ":%d:%d", col + 1, col + 2);
-        fprintf(a.f, " with %s title ",
-                series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'" : bars ? "yerrorlines lw 2" : "linespoints lw 2");
+        if (series[s].reference) fprintf(a.f, " with lines %s title ", reference_style[r++ % 4]);
+        else fprintf(a.f, " with %s title ", bars ? "yerrorlines lw 2" : "linespoints lw 2");
         put_quoted(a.f, series[s].title);
         col += bars ? 3 : 1;
     }
@@ -316,13 +321,19 @@ static void lines_figure(Plotter *p, const char *name, const char *title, const 
 
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series) {
-    lines_figure(p, name, title, axes, x, n_points, series, NULL, NULL, n_series);
+    lines_figure(p, name, title, axes, x, n_points, series, NULL, NULL, n_series, NULL);
+}
+
+void plot_lines_range(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
+                      int n_points, const LineSeries *series, int n_series, double ylo, double yhi) {
+    const double yrange[2] = {ylo, yhi};
+    lines_figure(p, name, title, axes, x, n_points, series, NULL, NULL, n_series, yrange);
 }
 
 void plot_lines_spread(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series) {
-    lines_figure(p, name, title, axes, x, n_points, series, lo, hi, n_series);
+    lines_figure(p, name, title, axes, x, n_points, series, lo, hi, n_series, NULL);
 }
 
 void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,

@@ -64,6 +64,10 @@ typedef struct {
 /* One figure NAME.png: every series against x, with a legend. */
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series);
+/* The same with the y axis fixed to [ylo, yhi]: a zoom on where the curves meet their reference
+ * levels (points outside the range are cut off; say so in the title). */
+void plot_lines_range(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
+                      int n_points, const LineSeries *series, int n_series, double ylo, double yhi);
 /* The same, with a spread around each point drawn as an error bar from lo[s][i] to hi[s][i] (the
  * smallest and largest over seeds, say); lo[s] = NULL leaves series s without bars. */
 void plot_lines_spread(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,

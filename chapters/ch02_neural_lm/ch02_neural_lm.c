@@ -289,6 +289,31 @@ static double nlm_evaluate(Nlm *m, const TokenStream *s) {
     return total / (double)s->n;
 }
 
+/* figures/ch02_neural_lm/loss.png: training and validation loss against the step, with the n-gram
+ * and the floor as levels; the y axis zoomed on where they meet (step 0, at ln |V|, is left above). */
+static void plot_loss(Chapter *ch, const double *x, const double *train, const double *val, int n) {
+    double *ng = xmalloc(sizeof(double) * (size_t)n), *fl = xmalloc(sizeof(double) * (size_t)n);
+    double lo = ch->ngram_nats, hi = ch->ngram_nats;
+    for (int i = 0; i < n; i++) {
+        ng[i] = ch->ngram_nats, fl[i] = ch->data.floor_nats;
+        if (i == 0) continue;
+        lo = fmin(lo, fmin(train[i], val[i])), hi = fmax(hi, fmax(train[i], val[i]));
+    }
+    if (!isnan(ch->data.floor_nats)) lo = fmin(lo, ch->data.floor_nats);
+    const double pad = 0.08 * (hi - lo) + 1e-3;
+    LineSeries series[4] = {{"training (mean of the steps)", train, false},
+                            {"validation", val, false},
+                            {"n-gram, same context", ng, true},
+                            {"floor (true process)", fl, true}};
+    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
+    char title[160];
+    snprintf(title, sizeof title, "Training the neural language model (zoomed: step 0, at %.2f, is above the top)",
+             val[0]);
+    plot_lines_range(&ch->plot, "loss", title, &ax, x, n, series, isnan(ch->data.floor_nats) ? 3 : 4, lo - pad,
+                     hi + pad);
+    free(ng), free(fl);
+}
+
 static void section_4_train(Chapter *ch) {
     Nlm *m = &ch->model;
     const long steps = ch->steps;
@@ -351,16 +376,8 @@ static void section_4_train(Chapter *ch) {
              final < ch->ngram_nats ? "below" : "above", exp(final), exp(ch->ngram_nats), m->n_params);
     print_note(stdout, note);
     putchar('\n');
-    double *ng = xmalloc(sizeof(double) * (size_t)ne), *fl = xmalloc(sizeof(double) * (size_t)ne);
-    for (int i = 0; i < ne; i++) ng[i] = ch->ngram_nats, fl[i] = ch->data.floor_nats;
-    LineSeries series[4] = {{"neural LM, training loss (mean since the last point)", ty, false},
-                            {"neural LM, validation loss", ey, false},
-                            {"n-gram of the same order (modified KN), validation", ng, true},
-                            {"true process (the floor)", fl, true}};
-    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
-    plot_lines(&ch->plot, "loss", "Training the neural language model", &ax, ex, ne, series,
-               isnan(ch->data.floor_nats) ? 3 : 4);
-    free(ex), free(ey), free(ty), free(ng), free(fl);
+    plot_loss(ch, ex, ty, ey, ne);
+    free(ex), free(ey), free(ty);
     adamw_free(&opt);
 }
 
