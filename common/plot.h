@@ -79,6 +79,14 @@ void plot_lines_spread(Plotter *p, const char *name, const char *title, const Li
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
                          const double *x, const double *y, const char *const *labels, int n);
 
+/* The same coloured by group: point i belongs to group[i] (0 .. n_groups-1, named in the legend by
+ * group_names). Each label is placed next to its point where it covers no other label and no point,
+ * as far as that can be done (tried around the point, nearest first); a label that had to move away
+ * is joined to its point by a thin line. */
+void plot_labeled_groups(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
+                         const double *x, const double *y, const char *const *labels, const int *group,
+                         const char *const *group_names, int n_groups, int n);
+
 /* A drawing of boxes and arrows on a 100 x 100 canvas (a data-flow diagram). Boxes are filled
  * with `color` ("#dbe9f6") and labelled in their centre; a frame is a dashed outline labelled at
  * its top-left corner. Only NAME.gp and NAME.png are written: a diagram has no data. */

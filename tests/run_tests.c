@@ -16,6 +16,7 @@ int main(void) {
     srunner_add_suite(sr, training_suite());
     srunner_add_suite(sr, corpus_suite());
     srunner_add_suite(sr, synth_suite());
+    srunner_add_suite(sr, plot_suite());
     srunner_add_suite(sr, ngram_suite());
     srunner_add_suite(sr, chapters_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -591,6 +591,19 @@ START_TEST(test_ch02_checks) {
     ck_assert_msg(b < a, "a gradient step went from %g to %g", a, b);
     double val = summary_value(r.out, "validation_perplexity");
     ck_assert_double_lt(log(val), initial);
+    /* section 6's Notice is the one the class agreement of the nearest neighbours chooses */
+    p = strstr(r.out, "words the grammar gives a class");
+    ck_assert_ptr_nonnull(p);
+    double share, chance, margin;
+    ck_assert_int_eq(sscanf(strchr(p, '\n'), " %lf%% have as nearest neighbour", &share), 1);
+    p = strstr(p, "share it ");
+    ck_assert_int_eq(sscanf(p, "share it %lf%% of the time (two standard errors: %lf points)", &chance, &margin), 2);
+    char note[600];
+    unwrap_paragraph(strstr(p, "Notice: "), note, sizeof note);
+    if (fabs(share - chance - margin) > 1.5) /* printed to whole points: closer than that cannot be checked */
+        ck_assert_msg(strstr(note, share > chance + margin ? "words of one class end up with similar embeddings"
+                                                           : "could not show"), "%g%% against %g%% + %g: %s", share,
+                      chance, margin, note);
     run_free(&r);
 }
 END_TEST

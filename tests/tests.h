@@ -17,5 +17,6 @@ Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *training_suite(void);
+Suite *plot_suite(void);
 
 #endif

@@ -429,11 +429,18 @@ static void section_5_unseen(Chapter *ch) {
 
 /* ==== 6. Embeddings ==== */
 
-static void section_6_embeddings(Chapter *ch) {
-    Nlm *m = &ch->model;
-    const Vocab *v = &ch->data.vocab;
-    print_section(stdout, 6, "What the embeddings learned");
-    printf("  Cosine similarity of embedding rows: the 3 nearest tokens of the 6 most frequent ones.\n\n");
+/* Cosine similarity of the embedding rows of tokens a and b. */
+static double cosine(const Nlm *m, int a, int b) {
+    const float *x = tensor_at(&m->p.E, a, 0), *y = tensor_at(&m->p.E, b, 0);
+    double xy = 0, xx = 0, yy = 0;
+    for (int c = 0; c < m->D; c++) xy += (double)x[c] * y[c], xx += (double)x[c] * x[c], yy += (double)y[c] * y[c];
+    return xy / sqrt(xx * yy + 1e-30);
+}
+
+/* The 6 most frequent tokens of the training text, each with its 3 nearest (</s> and words; not
+ * <unk> or <s>). */
+static void nearest_table(const Chapter *ch) {
+    const Nlm *m = &ch->model;
     long *freq = xcalloc((size_t)m->V, sizeof(long));
     for (long i = 0; i < ch->data.train.n; i++) freq[ch->data.train.id[i]]++;
     int picked[6], np = 0;
@@ -451,13 +458,9 @@ static void section_6_embeddings(Chapter *ch) {
         const int w = picked[k];
         double sim[3] = {-2, -2, -2};
         int who[3] = {-1, -1, -1};
-        const float *a = tensor_at(&m->p.E, w, 0);
         for (int u = 2; u < m->V; u++) {
             if (u == w) continue;
-            const float *b = tensor_at(&m->p.E, u, 0);
-            double ab = 0, aa = 0, bb = 0;
-            for (int c = 0; c < m->D; c++) ab += (double)a[c] * b[c], aa += (double)a[c] * a[c], bb += (double)b[c] * b[c];
-            const double cs = ab / sqrt(aa * bb + 1e-30);
+            const double cs = cosine(m, w, u);
             for (int r = 0; r < 3; r++)
                 if (cs > sim[r]) {
                     for (int q = 2; q > r; q--) sim[q] = sim[q - 1], who[q] = who[q - 1];
@@ -466,23 +469,66 @@ static void section_6_embeddings(Chapter *ch) {
                 }
         }
         printf("    ");
-        print_padded(stdout, show(v, w), 8);
+        print_padded(stdout, show(&ch->data.vocab, w), 8);
         for (int r = 0; r < 3 && who[r] >= 0; r++) {
             printf("  ");
-            print_padded(stdout, show(v, who[r]), 6);
+            print_padded(stdout, show(&ch->data.vocab, who[r]), 6);
             printf(" %.3f", sim[r]);
         }
         printf("\n");
     }
     free(freq);
-    /* PCA of every real token's embedding (not <unk>, <s>) */
+}
+
+/* The grammar's word classes, for the figure's colours and the check below; "other" for the full
+ * stop and </s>. Without the synthetic language's words, one group of every token. */
+static const char *const class_names[] = {"marker", "determiner", "adjective", "noun", "verb", "closer", "other"};
+enum { N_CLASSES = 7, CLASS_OTHER = 6 };
+
+static int token_class(const Chapter *ch, int id) {
+    if (!ch->data.synthetic || ch->data.level != LEVEL_WORD) return CLASS_OTHER;
+    const char *c = synth_word_class(ch->data.vocab.word[id]);
+    for (int k = 0; c && k < CLASS_OTHER; k++)
+        if (strcmp(c, class_names[k]) == 0) return k;
+    return CLASS_OTHER;
+}
+
+/* Of the words with a class, how many have a nearest neighbour (among them) of their own class;
+ * *chance gets the share a neighbour drawn at random would give. Returns the share; *n the words. */
+static double class_agreement(const Chapter *ch, double *chance, int *n) {
+    const Nlm *m = &ch->model;
+    int same = 0, size[N_CLASSES] = {0};
+    *n = 0;
+    for (int w = 2; w < m->V; w++) {
+        const int cw = token_class(ch, w);
+        if (cw == CLASS_OTHER) continue;
+        size[cw]++, (*n)++;
+        int best = -1;
+        double best_cs = -2;
+        for (int u = 2; u < m->V; u++) {
+            if (u == w || token_class(ch, u) == CLASS_OTHER) continue;
+            const double cs = cosine(m, w, u);
+            if (cs > best_cs) best_cs = cs, best = u;
+        }
+        same += best >= 0 && token_class(ch, best) == cw;
+    }
+    *chance = 0;
+    for (int k = 0; k < CLASS_OTHER && *n > 1; k++) *chance += (double)size[k] * (size[k] - 1) / ((double)*n * (*n - 1));
+    return *n ? (double)same / *n : 0;
+}
+
+/* figures/ch02_neural_lm/embeddings.png: the first two principal components of every token's
+ * embedding but <unk> and <s>, coloured by class. Prints the share of variance they hold. */
+static void plot_embeddings(Chapter *ch) {
+    const Nlm *m = &ch->model;
     const int n = m->V - 2;
     Tensor X = tensor_new(n, m->D), P = tensor_new(n, 2);
     const char **labels = xmalloc(sizeof(char *) * (size_t)n);
+    int *group = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) {
         Tensor dst = tensor_row(&X, i), src = tensor_row(&m->p.E, i + 2);
         tensor_copy(&dst, &src);
-        labels[i] = show(v, i + 2);
+        labels[i] = show(&ch->data.vocab, i + 2), group[i] = token_class(ch, i + 2);
     }
     double var[2];
     tensor_pca2(&P, var, &X);
@@ -496,16 +542,44 @@ static void section_6_embeddings(Chapter *ch) {
     printf("\n  Principal components of the %d embeddings (computed here by power iteration): the first\n"
            "  two directions hold %.1f%% and %.1f%% of the variance; figures/%s/embeddings.png plots them.\n",
            n, 100 * var[0] / total, 100 * var[1] / total, CHAPTER);
-    putchar('\n');
     double *x = xmalloc(sizeof(double) * (size_t)n), *y = xmalloc(sizeof(double) * (size_t)n);
     for (int i = 0; i < n; i++) x[i] = *tensor_at(&P, i, 0), y[i] = *tensor_at(&P, i, 1);
-    plot_labeled_points(&ch->plot, "embeddings", "Token embeddings, first two principal components", "PC 1", "PC 2",
-                        x, y, labels, n);
-    print_note(stdout, "Notice: nobody told the model which tokens are alike; tokens that can stand in the "
-                       "same contexts end up with similar embeddings, because that is what lets one "
-                       "set of weights predict well for all of them.");
-    free(x), free(y), free(labels);
+    const bool classes = ch->data.synthetic && ch->data.level == LEVEL_WORD;
+    const char *const one[1] = {ch->data.level == LEVEL_WORD ? "word" : "character"};
+    if (!classes)
+        for (int i = 0; i < n; i++) group[i] = 0;
+    plot_labeled_groups(&ch->plot, "embeddings", "Token embeddings, first two principal components", "PC 1", "PC 2",
+                        x, y, labels, group, classes ? class_names : one, classes ? N_CLASSES : 1, n);
+    free(x), free(y), free(labels), free(group);
     tensor_free(&X), tensor_free(&P);
+}
+
+static void section_6_embeddings(Chapter *ch) {
+    print_section(stdout, 6, "What the embeddings learned");
+    printf("  Cosine similarity of embedding rows: the 3 nearest tokens of the 6 most frequent ones.\n\n");
+    nearest_table(ch);
+    plot_embeddings(ch);
+    double chance;
+    int n;
+    const double share = class_agreement(ch, &chance, &n);
+    if (n < 2) {
+        print_note(stdout, "Notice: word classes are known for the synthetic language's words only (the "
+                           "default run); here, read the neighbours above: tokens that can stand in the same "
+                           "contexts should end up close.");
+        return;
+    }
+    const double margin = 2 * sqrt(chance * (1 - chance) / n);
+    printf("\n  Of the %d words the grammar gives a class (marker, determiner, adjective, noun, verb, closer),\n"
+           "  %.0f%% have as nearest neighbour a word of their own class; a neighbour drawn at random would\n"
+           "  share it %.0f%% of the time (two standard errors: %.0f points).\n", n, 100 * share, 100 * chance,
+           100 * margin);
+    if (share > chance + margin)
+        print_note(stdout, "Notice: nobody told the model which words are alike; words of one class end up "
+                           "with similar embeddings, because what helps predict after one word helps after the "
+                           "words that stand in the same contexts.");
+    else
+        print_note(stdout, "Notice: in this run the nearest neighbours share a class no more often than chance "
+                           "allows: it could not show that the embeddings group words by class.");
 }
 
 /* ==== 7. Summary ==== */
