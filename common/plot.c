@@ -371,31 +371,10 @@ void plot_diagram(Plotter *p, const char *name, const char *title, const Diagram
 
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
                          const double *x, const double *y, const char *const *labels, int n) {
-    if (!p->enabled) return;
-    make_dirs(p->dir);
-    AtomicFile d;
-    atomic_open(&d, p->dir, name, ".dat");
-    fprintf(d.f, "# x y, one point per line (the labels are in %s.gp)\n", name);
-    for (int i = 0; i < n; i++) fprintf(d.f, "%.9g %.9g\n", x[i], y[i]);
-    atomic_close(&d);
-    AtomicFile a;
-    atomic_open(&a, p->dir, name, ".gp");
-    script_header(a.f, p, name, 900, 720);
-    fputs("set title ", a.f);
-    put_quoted(a.f, title);
-    fputs("\nset xlabel ", a.f);
-    put_quoted(a.f, xlabel);
-    fputs("\nset ylabel ", a.f);
-    put_quoted(a.f, ylabel);
-    fputs("\nset grid\nunset key\nset offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08\n", a.f);
-    for (int i = 0; i < n; i++) {
-        fprintf(a.f, "set label %d ", i + 1);
-        put_quoted(a.f, labels[i]);
-        fprintf(a.f, " at %.9g,%.9g offset 0.6,0.4 front\n", x[i], y[i]);
-    }
-    fprintf(a.f, "plot '%s.dat' using 1:2 with points pt 7 ps 1.2 lc rgb '#3182bd'\n", name);
-    atomic_close(&a);
-    render(p, name, false);
+    int *group = xcalloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    const char *const one[1] = {"point"};
+    plot_labeled_groups(p, name, title, xlabel, ylabel, x, y, labels, group, one, 1, n);
+    free(group);
 }
 
 /* ==== labelled points in groups, the labels placed apart ==== */

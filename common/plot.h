@@ -74,8 +74,8 @@ void plot_lines_spread(Plotter *p, const char *name, const char *title, const Li
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series);
 
-/* Points (x[i], y[i]) each with a text label (a word next to its embedding, say). The numbers go to
- * NAME.dat, the labels into the script. */
+/* Points (x[i], y[i]) each with a text label (a word next to its embedding, say), labels placed
+ * apart as below. The numbers go to NAME.dat, the labels into the script. */
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
                          const double *x, const double *y, const char *const *labels, int n);
 
