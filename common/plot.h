@@ -52,7 +52,7 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
 typedef struct {
     const char *title;
     const double *y;  /* one value per x; NaN leaves a gap */
-    bool reference;   /* a reference level (a floor, chance): drawn as a dashed grey line */
+    bool reference;   /* a reference level (a floor, chance): a dashed line, each reference its own pattern */
 } LineSeries;
 
 typedef struct {
@@ -64,21 +64,34 @@ typedef struct {
 /* One figure NAME.png: every series against x, with a legend. */
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series);
-/* The same with the y axis fixed to [ylo, yhi]: a zoom on where the curves meet their reference
- * levels (points outside the range are cut off; say so in the title). */
-void plot_lines_range(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
-                      int n_points, const LineSeries *series, int n_series, double ylo, double yhi);
 /* The same, with a spread around each point drawn as an error bar from lo[s][i] to hi[s][i] (the
  * smallest and largest over seeds, say); lo[s] = NULL leaves series s without bars. */
 void plot_lines_spread(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series);
 
+/* A line chart with more say over its looks: `settings` (NULL for none) are gnuplot commands run
+ * before the plot (a range, a tic format), and with[s] (with = NULL, or with[s] = NULL, for the
+ * default) is series s's gnuplot style after "with" ("lines lw 2", "points pt 6 ps 2"). */
+typedef struct {
+    const char *title;
+    LineAxes axes;
+    const char *settings;
+    const double *x;
+    int n_points;
+    const LineSeries *series;
+    const char *const *with;
+    int n_series;
+} LinePanel;
+void plot_line_chart(Plotter *p, const char *name, const LinePanel *chart);
+/* Line charts side by side in one figure NAME.png (a whole view and a zoom, say), under one title;
+ * panel i's data goes to NAME_<i+1>.dat. */
+void plot_line_panels(Plotter *p, const char *name, const char *title, const LinePanel *panels, int n);
+
 /* Points (x[i], y[i]) each with a text label (a word next to its embedding, say), labels placed
  * apart as below. The numbers go to NAME.dat, the labels into the script. */
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
                          const double *x, const double *y, const char *const *labels, int n);
-
 /* The same coloured by group: point i belongs to group[i] (0 .. n_groups-1, named in the legend by
  * group_names). Each label is placed next to its point where it covers no other label and no point,
  * as far as that can be done (tried around the point, nearest first); a label that had to move away

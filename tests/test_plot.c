@@ -115,14 +115,15 @@ START_TEST(test_labels_apart) {
 }
 END_TEST
 
-/* Two reference levels in one figure: two different dash patterns and colours. A fixed y range. */
+/* Two reference levels in one figure: two different dash patterns and colours. */
 START_TEST(test_reference_lines) {
     char dir[] = "/tmp/llm-notebook-plot-XXXXXX";
     Plotter p = test_plotter(dir);
     const double x[2] = {0, 1}, a[2] = {3, 2}, f1[2] = {1.5, 1.5}, f2[2] = {1, 1};
     LineSeries series[3] = {{"model", a, false}, {"n-gram", f1, true}, {"floor", f2, true}};
     LineAxes ax = {"step", "loss", false, false};
-    plot_lines_range(&p, "loss", "t", &ax, x, 2, series, 3, 0.9, 2.5);
+    const LinePanel chart = {"t", ax, "set yrange [0.9:2.5]", x, 2, series, NULL, 3};
+    plot_line_chart(&p, "loss", &chart);
     char *s = script(&p, "loss");
     ck_assert_ptr_nonnull(strstr(s, "set yrange [0.9:2.5]"));
     const char *one = strstr(s, "title 'n-gram'"), *two = strstr(s, "title 'floor'");

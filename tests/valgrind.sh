@@ -27,7 +27,8 @@ done
 [ -x "$bindir/ch11_masked_lm" ] && check "$bindir/ch11_masked_lm" $small --steps 5 --eval-every 5 \
     --layers 1 --d-model 16 --heads 2 --context 16
 [ -x "$bindir/ch12_fine_tuning" ] && check "$bindir/ch12_fine_tuning" $small --pretrain-steps 5 --ft-steps 2 --seeds 1
-for t in corpus checkpoint cli; do # every saved fuzz input, through the replaying targets
+[ -x "$bindir/ch00_tokenization" ] && check "$bindir/ch00_tokenization" $small --vocab-size 300
+for t in corpus checkpoint cli bpe; do # every saved fuzz input, through the replaying targets
     [ -x "$bindir/../fuzz/replay_$t" ] && check "$bindir/../fuzz/replay_$t" tests/fuzz/seeds/$t tests/fuzz/regress/$t
 done
 exit $fail

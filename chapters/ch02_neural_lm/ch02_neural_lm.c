@@ -305,12 +305,13 @@ static void plot_loss(Chapter *ch, const double *x, const double *train, const d
                             {"validation", val, false},
                             {"n-gram, same context", ng, true},
                             {"floor (true process)", fl, true}};
-    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
-    char title[160];
+    char title[160], zoom[64];
     snprintf(title, sizeof title, "Training the neural language model (zoomed: step 0, at %.2f, is above the top)",
              val[0]);
-    plot_lines_range(&ch->plot, "loss", title, &ax, x, n, series, isnan(ch->data.floor_nats) ? 3 : 4, lo - pad,
-                     hi + pad);
+    snprintf(zoom, sizeof zoom, "set yrange [%.9g:%.9g]", lo - pad, hi + pad);
+    const LinePanel chart = {title, {"training step", "cross-entropy (nats per token)", false, false}, zoom, x, n,
+                             series, NULL, isnan(ch->data.floor_nats) ? 3 : 4};
+    plot_line_chart(&ch->plot, "loss", &chart);
     free(ng), free(fl);
 }
 

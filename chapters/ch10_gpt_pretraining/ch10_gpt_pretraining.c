@@ -8,7 +8,12 @@
  * against chapter 1's n-gram and the synthetic language's true entropy floor; then text generation
  * (greedy, temperature, top-k, top-p) with a key/value cache, and checkpoints that resume training.
  *
- * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~2 minutes)
+ * Sections, in the order they print (main, at the end, is the table of contents):
+ *   1 the corpus   2 the model   3 pre-training   4 against the n-gram and the floor
+ *   5 the long-range dependency   6 samples   7 the key/value cache   8 checkpoint   9 summary
+ * and, with --load, the two ways to use a trained model alone: --eval and --generate.
+ *
+ * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~25 s)
  *      ./ch10_gpt_pretraining --save gpt.ckpt                    ... and keep the model
  *      ./ch10_gpt_pretraining --load gpt.ckpt --generate 200     sample from it
  *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text            */
@@ -20,12 +25,13 @@
 #include <time.h>
 
 #include "checkpoint.h"
-#include "interrupt.h"
 #include "cli.h"
 #include "dataset.h"
+#include "interrupt.h"
 #include "model.h"
 #include "ngram.h"
 #include "optim.h"
+#include "options.h"
 #include "plot.h"
 #include "print.h"
 #include "progress.h"
@@ -34,16 +40,19 @@
 
 #define CHAPTER "ch10_gpt_pretraining"
 
+enum { CHAPTER_N_OPTIONS = 10 }; /* the options of this chapter alone: sampling, files, --timing */
+
 typedef struct {
     /* flags */
     DatasetFlags data_flags;
     CliCommon common;
-    long long layers, heads, d_model, d_ff, context, batch, steps, warmup, eval_every, sample, generate, top_k;
-    double lr, weight_decay, clip, temperature, top_p;
-    int norm, pos, act; /* choices: post|pre, sin|learned, relu|gelu */
+    ModelFlags mf;
+    TrainFlags tf;
+    long long sample, generate, top_k;
+    double temperature, top_p;
     const char *save, *load, *eval_path, *prompt;
     bool timing;
-    CliOption *opts;
+    CliOption opts[DATASET_N_OPTIONS + OPTIONS_N_MODEL + OPTIONS_N_TRAIN + CHAPTER_N_OPTIONS];
     int n_opts;
     /* state */
     Dataset data;
@@ -53,15 +62,127 @@ typedef struct {
     TrainState ts;
     Checkpoint ck;
     bool loaded;
-    bool interrupted;  /* Ctrl-C during training: save (with --save) and stop */
-    Vocab *vocab;          /* the dataset's or the checkpoint's */
+    bool interrupted;         /* Ctrl-C during training: save (with --save) and stop */
+    Vocab *vocab;             /* the dataset's or the checkpoint's */
     TokenLevel level;
     int *train_ext, *val_ext; /* the streams with one leading </s>: every line follows a </s> */
     long n_train_ext, n_val_ext;
     Plotter plot;
 } Chapter;
 
-/* ==== evaluation ==== */
+/* ==== the flags ==== */
+
+/* The defaults, the option table (data, model, training, then this chapter's own), parsing and the
+ * checks that need more than one flag. */
+static void parse_flags(Chapter *ch, int argc, char **argv) {
+    memset(ch, 0, sizeof *ch);
+    ch->common = cli_common_defaults();
+    ch->data_flags = dataset_flags_default();
+    ch->mf = options_model_defaults();
+    ch->tf = options_train_defaults();
+    ch->sample = 8, ch->generate = 0, ch->top_k = 0, ch->temperature = 1.0, ch->top_p = 1.0;
+    CliOption *o = ch->opts;
+    int n = dataset_cli_options(o, &ch->data_flags);
+    n += options_model(o + n, &ch->mf);
+    n += options_train(o + n, &ch->tf);
+    o[n++] = cli_string("--save", &ch->save, "FILE", "write a checkpoint after training");
+    o[n++] = cli_string("--load", &ch->load, "FILE", "start from a checkpoint (resumes training up to --steps)");
+    o[n++] = cli_string("--eval", &ch->eval_path, "FILE", "with --load: print the loss on a text file, nothing else");
+    o[n++] = cli_int("--generate", &ch->generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else");
+    o[n++] = cli_string("--prompt", &ch->prompt, "TEXT", "text to continue when generating");
+    o[n++] = cli_int("--sample", &ch->sample, 0, 1000, "N", "lines sampled after training");
+    o[n++] = cli_real("--temperature", &ch->temperature, 0, 100, "T", "sampling temperature (0: always the likeliest)");
+    o[n++] = cli_int("--top-k", &ch->top_k, 0, 1000000, "K", "sample among the K likeliest (0: all)");
+    o[n++] = cli_real("--top-p", &ch->top_p, 1e-6, 1.0, "P", "sample among the likeliest with total probability P");
+    o[n++] = cli_flag("--timing", &ch->timing, "print and plot the time per generated token (varies run to run)");
+    ch->n_opts = n;
+    CliSpec spec = {CHAPTER, "Pre-train a small GPT (source document §2.3.1, §3.5): training loop, AdamW, the n-gram\n"
+                             "and the true floor, the long-range dependency, sampling with a KV cache, checkpoints.",
+                    o, n};
+    cli_parse(&spec, &ch->common, argc, argv);
+    if ((ch->eval_path || ch->generate) && !ch->load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
+    if (!ch->load) options_check_heads(&ch->mf);
+    plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
+}
+
+/* --load: the checkpoint, which must hold a causal model; its vocabulary and level until the corpus
+ * is loaded (then the corpus must give the same vocabulary). */
+static void load_checkpoint(Chapter *ch) {
+    checkpoint_load(&ch->ck, ch->load);
+    if (!ch->ck.cfg.causal)
+        die(EXIT_RUNTIME, "%s holds a bidirectional model (chapter 11's masked LM); a GPT is causal", ch->load);
+    ch->loaded = true;
+    ch->vocab = &ch->ck.vocab;
+    ch->level = ch->ck.level;
+}
+
+/* ==== 1. The corpus ==== */
+
+static void section_1_corpus(Chapter *ch) {
+    print_section(stdout, 1, "The corpus (chapter 1's)");
+    if (ch->loaded) {
+        if (options_given(ch->opts, ch->n_opts, "--level") && ch->data_flags.level != (int)ch->level)
+            die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch->data_flags.level),
+                ch->load, level_name(ch->level));
+        ch->data_flags.level = ch->level;
+    }
+    dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
+    if (ch->loaded) { /* resuming: the data must give the same vocabulary */
+        bool same = ch->data.vocab.size == ch->ck.vocab.size;
+        for (int i = 0; same && i < ch->data.vocab.size; i++) same = strcmp(ch->data.vocab.word[i], ch->ck.vocab.word[i]) == 0;
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives (%d words here, %d there)",
+                       ch->load, ch->data.vocab.size, ch->ck.vocab.size);
+    }
+    ch->vocab = &ch->data.vocab;
+    ch->level = ch->data.level;
+    ch->train_ext = token_stream_with_eos(&ch->data.train, &ch->n_train_ext);
+    ch->val_ext = token_stream_with_eos(&ch->data.val, &ch->n_val_ext);
+}
+
+/* ==== 2. The model ==== */
+
+/* The configuration from the flags, or from the checkpoint (then size flags must agree with it). */
+static void configure(Chapter *ch) {
+    if (ch->loaded) {
+        ch->cfg = ch->ck.cfg;
+        options_check_checkpoint(&ch->mf, ch->opts, ch->n_opts, &ch->cfg, ch->load);
+    } else {
+        ch->cfg = options_config(&ch->mf, ch->vocab->size, true);
+    }
+}
+
+/* The model and AdamW from the seed, then, with --load, the checkpoint's weights, moments and
+ * training state. */
+static void build_model(Chapter *ch) {
+    model_init(&ch->model, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
+    adamw_init(&ch->opt, ch->model.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
+    rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10);
+    ch->ts.steps_done = 0;
+    if (!ch->loaded) return;
+    memcpy(ch->model.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
+    memcpy(ch->opt.m, ch->ck.adam_m, sizeof(float) * ch->ck.n_params);
+    memcpy(ch->opt.v, ch->ck.adam_v, sizeof(float) * ch->ck.n_params);
+    ch->opt.step = ch->ck.adam_step;
+    if (ch->ck.train.steps_done > 0) ch->ts = ch->ck.train;
+}
+
+static void section_2_model(Chapter *ch) {
+    configure(ch);
+    if (ch->n_train_ext <= ch->cfg.max_len + 1)
+        die(EXIT_RUNTIME, "the training text has %ld tokens, too few for windows of --context %d", ch->n_train_ext, ch->cfg.max_len);
+    build_model(ch);
+    const ModelConfig *c = &ch->cfg;
+    print_section(stdout, 2, "The model: a decoder-only Transformer (common/model.c)");
+    printf("  vocabulary %d, d_model %d, %d heads, d_ff %d, %d blocks, context %d tokens\n", c->vocab, c->d_model,
+           c->heads, c->d_ff, c->layers, c->max_len);
+    printf("  causal attention, %s, %s positions, %s, output tied to the token embedding\n",
+           c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
+           c->act == ACT_GELU ? "GELU" : "ReLU");
+    printf("  parameters: %zu (formula: %ld)\n", ch->model.n_params, model_param_count(c));
+    if (ch->loaded) printf("  loaded from %s after %ld training steps\n", ch->load, ch->ts.steps_done);
+}
+
+/* ==== 3. Pre-training ==== */
 
 /* Mean cross-entropy (nats) over every token of a stream that follows a leading </s>: windows of T
  * tokens advancing by T/2; each token is scored once, in the first window that reaches it, so
@@ -91,154 +212,8 @@ static double evaluate(Model *m, const int *ext, long n_ext) {
     return total / (double)scored;
 }
 
-/* ==== sampling ==== */
-
-/* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
- * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p. */
-static int sample_token(const float *logits, int V, double temperature, int top_k, double top_p, Rng *rng) {
-    int best = -1;
-    for (int v = 0; v < V; v++)
-        if (v != VOCAB_BOS && (best < 0 || logits[v] > logits[best])) best = v;
-    if (temperature <= 0) return best;
-    int *order = xmalloc(sizeof(int) * (size_t)V);
-    double *p = xmalloc(sizeof(double) * (size_t)V);
-    int n = 0;
-    for (int v = 0; v < V; v++)
-        if (v != VOCAB_BOS) order[n++] = v;
-    for (int i = 1; i < n; i++) { /* sort by logit, descending (insertion sort: V is small) */
-        const int v = order[i];
-        int j = i;
-        while (j > 0 && logits[order[j - 1]] < logits[v]) order[j] = order[j - 1], j--;
-        order[j] = v;
-    }
-    if (top_k > 0 && top_k < n) n = top_k;
-    double z = 0;
-    for (int i = 0; i < n; i++) z += p[i] = exp(((double)logits[order[i]] - logits[best]) / temperature);
-    double acc = 0;
-    int keep = n;
-    for (int i = 0; i < n; i++) {
-        acc += p[i] / z;
-        if (acc >= top_p) { keep = i + 1; break; }
-    }
-    double zk = 0;
-    for (int i = 0; i < keep; i++) zk += p[i];
-    double u = (double)rng_uniform(rng) * zk, c = 0;
-    int pick = order[keep - 1];
-    for (int i = 0; i < keep; i++) {
-        c += p[i];
-        if (u < c) { pick = order[i]; break; }
-    }
-    free(order), free(p);
-    return pick;
-}
-
-/* Encode a prompt with the model's vocabulary (unknown tokens become <unk>), after a </s>. */
-static int encode_prompt(const Chapter *ch, const char *prompt, int *out, int max) {
-    int n = 0;
-    out[n++] = VOCAB_EOS;
-    char **tok;
-    const int k = tokenize_line(prompt, ch->level, &tok);
-    for (int i = 0; i < k && n < max; i++) {
-        const int id = vocab_find(ch->vocab, tok[i]);
-        out[n++] = id < 0 ? VOCAB_UNK : id;
-    }
-    tokens_free(tok, k);
-    return n;
-}
-
-/* Generate n tokens after the prompt with the key/value cache, printing the text. When the context
- * is full, the cache restarts from the last half of the text. Returns the generated ids. */
-static int *generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
-    Model *m = &ch->model;
-    const int T = m->cfg.max_len;
-    int *text = xmalloc(sizeof(int) * (size_t)(n + T + 1));
-    int len = encode_prompt(ch, prompt ? prompt : "", text, T);
-    if (prompt && *prompt) {
-        char *shown = corpus_decode(ch->vocab, text + 1, len - 1, ch->level);
-        fprintf(out, "%s", shown);
-        free(shown);
-    }
-    KvCache kv;
-    kv_init(&kv, m);
-    int fed = 0; /* tokens of text in the cache */
-    for (long i = 0; i < n; i++) {
-        if (len - fed > kv.max_len - kv.len || kv.len == kv.max_len) { /* full: restart from the recent half */
-            kv.len = 0;
-            fed = len - T / 2 > 0 ? len - T / 2 : 0;
-        }
-        while (fed < len) model_step(m, &kv, text[fed++]);
-        const int tok = sample_token(kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
-        text[len++] = tok;
-        char *piece = corpus_decode(ch->vocab, &tok, 1, ch->level);
-        fprintf(out, "%s%s", ch->level == LEVEL_WORD && tok != VOCAB_EOS ? " " : "", piece);
-        free(piece);
-    }
-    kv_free(&kv);
-    return text;
-}
-
-/* ==== the chapter ==== */
-
-static bool flag_given(const Chapter *ch, const char *name) {
-    for (int i = 0; i < ch->n_opts; i++)
-        if (strcmp(ch->opts[i].name, name) == 0) return ch->opts[i].seen;
-    return false;
-}
-
-/* The configuration from the flags, or from the checkpoint (then size flags must agree with it). */
-static void configure(Chapter *ch) {
-    if (ch->loaded) {
-        ch->cfg = ch->ck.cfg;
-        const struct { const char *flag; long long value; int have; } sizes[] = {
-            {"--layers", ch->layers, ch->cfg.layers}, {"--heads", ch->heads, ch->cfg.heads},
-            {"--d-model", ch->d_model, ch->cfg.d_model}, {"--d-ff", ch->d_ff, ch->cfg.d_ff},
-            {"--context", ch->context, ch->cfg.max_len}};
-        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-            if (flag_given(ch, sizes[i].flag) && sizes[i].value != sizes[i].have)
-                die(EXIT_USAGE, "%s: %lld, but the checkpoint %s was trained with %d", sizes[i].flag, sizes[i].value,
-                    ch->load, sizes[i].have);
-        if ((flag_given(ch, "--norm") && (ch->norm == 1) != (ch->cfg.norm == NORM_PRE)) ||
-            (flag_given(ch, "--pos") && (ch->pos == 1) != (ch->cfg.pos == POS_LEARNED)) ||
-            (flag_given(ch, "--act") && (ch->act == 1) != (ch->cfg.act == ACT_GELU)))
-            die(EXIT_USAGE, "--norm, --pos or --act differ from the checkpoint %s", ch->load);
-        return;
-    }
-    ch->cfg = (ModelConfig){.vocab = ch->vocab->size, .d_model = (int)ch->d_model, .heads = (int)ch->heads,
-                            .d_ff = (int)(ch->d_ff ? ch->d_ff : 4 * ch->d_model), .layers = (int)ch->layers,
-                            .max_len = (int)ch->context, .causal = true, .norm = ch->norm ? NORM_PRE : NORM_POST,
-                            .pos = ch->pos ? POS_LEARNED : POS_SINUSOIDAL, .act = ch->act ? ACT_GELU : ACT_RELU,
-                            .tied = true};
-}
-
-static void build_model(Chapter *ch) {
-    model_init(&ch->model, &ch->cfg, (int)ch->batch, (uint64_t)ch->common.seed);
-    adamw_init(&ch->opt, ch->model.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->weight_decay);
-    rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10);
-    ch->ts.steps_done = 0;
-    if (!ch->loaded) return;
-    memcpy(ch->model.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
-    memcpy(ch->opt.m, ch->ck.adam_m, sizeof(float) * ch->ck.n_params);
-    memcpy(ch->opt.v, ch->ck.adam_v, sizeof(float) * ch->ck.n_params);
-    ch->opt.step = ch->ck.adam_step;
-    if (ch->ck.train.steps_done > 0) ch->ts = ch->ck.train;
-}
-
-/* ---- 2. The model ---- */
-static void section_model(Chapter *ch) {
-    const ModelConfig *c = &ch->cfg;
-    print_section(stdout, 2, "The model: a decoder-only Transformer (common/model.c)");
-    printf("  vocabulary %d, d_model %d, %d heads, d_ff %d, %d blocks, context %d tokens\n", c->vocab, c->d_model,
-           c->heads, c->d_ff, c->layers, c->max_len);
-    printf("  causal attention, %s, %s positions, %s, output tied to the token embedding\n",
-           c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
-           c->act == ACT_GELU ? "GELU" : "ReLU");
-    printf("  parameters: %zu (formula: %ld)\n", ch->model.n_params, model_param_count(c));
-    if (ch->loaded) printf("  loaded from %s after %ld training steps\n", ch->load, ch->ts.steps_done);
-}
-
-/* ---- 3. Training ---- */
 static void one_batch(Chapter *ch, int *ids, int *tg) {
-    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     for (int b = 0; b < B; b++) { /* a random window of T + 1 tokens: inputs and next tokens */
         const long start = (long)rng_below(&ch->ts.data_rng, (uint32_t)(ch->n_train_ext - T));
         for (int t = 0; t < T; t++) ids[b * T + t] = ch->train_ext[start + t], tg[b * T + t] = ch->train_ext[start + t + 1];
@@ -250,16 +225,16 @@ typedef struct {
     int n;
 } Curve;
 
-static void section_train(Chapter *ch, Curve *curve) {
+static void section_3_train(Chapter *ch, Curve *curve) {
     Model *m = &ch->model;
-    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     print_section(stdout, 3, "Pre-training: predict every next token");
     printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
            "  matrices only); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
            "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
-           ch->steps, B, T, ch->weight_decay, ch->warmup, ch->lr, ch->clip);
+           ch->tf.steps, B, T, ch->tf.weight_decay, ch->tf.warmup, ch->tf.lr, ch->tf.clip);
     int *ids = xmalloc(sizeof(int) * (size_t)B * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)B * (size_t)T);
-    const int max_points = (int)(ch->steps / ch->eval_every) + 3;
+    const int max_points = (int)(ch->tf.steps / ch->tf.eval_every) + 3;
     curve->x = xmalloc(sizeof(double) * (size_t)max_points), curve->train = xmalloc(sizeof(double) * (size_t)max_points);
     curve->val = xmalloc(sizeof(double) * (size_t)max_points);
     curve->n = 0;
@@ -272,25 +247,25 @@ static void section_train(Chapter *ch, Curve *curve) {
         const double v0 = evaluate(m, ch->val_ext, ch->n_val_ext);
         curve->x[curve->n] = 0, curve->train[curve->n] = first, curve->val[curve->n] = v0, curve->n++;
     }
-    if (ch->ts.steps_done >= ch->steps) {
-        printf("  nothing to train: the checkpoint has done %ld of --steps %lld\n", ch->ts.steps_done, ch->steps);
+    if (ch->ts.steps_done >= ch->tf.steps) {
+        printf("  nothing to train: the checkpoint has done %ld of --steps %lld\n", ch->ts.steps_done, ch->tf.steps);
         free(ids), free(tg);
         return;
     }
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
     fflush(stdout); /* training starts here: whoever watches the output (or sends Ctrl-C) can see it */
     Progress prog;
-    progress_start(&prog, ch->steps);
+    progress_start(&prog, ch->tf.steps);
     double running = 0;
     long count = 0;
-    for (long s = ch->ts.steps_done + 1; s <= ch->steps; s++) {
+    for (long s = ch->ts.steps_done + 1; s <= ch->tf.steps; s++) {
         one_batch(ch, ids, tg);
-        const Schedule sched = {ch->steps, ch->warmup, ch->lr, ch->clip};
+        const Schedule sched = options_schedule(&ch->tf);
         const double loss = train_step(m, &ch->opt, ids, tg, B, T, s, &sched);
         ch->ts.steps_done = s;
         running += loss, count++;
         progress_update(&prog, s, loss, (double)B * T);
-        if (s % ch->eval_every == 0 || s == ch->steps) {
+        if (s % ch->tf.eval_every == 0 || s == ch->tf.steps) {
             const double val = evaluate(m, ch->val_ext, ch->n_val_ext);
             progress_end(&prog);
             printf("  %8ld %12.4f %12.4f %12.4f\n", s, running / count, val, exp(val));
@@ -307,6 +282,8 @@ static void section_train(Chapter *ch, Curve *curve) {
     free(ids), free(tg);
 }
 
+/* ==== 4. Against the n-gram and the floor ==== */
+
 /* The best n-gram of chapter 1 on this split: every order 1..6 with KN and modified KN. */
 static double best_ngram(Chapter *ch, NgramModel *ng, int *best_order) {
     ngram_build(ng, &ch->data.train, ch->data.vocab.size, NGRAM_MAX_ORDER, 1.0);
@@ -319,8 +296,7 @@ static double best_ngram(Chapter *ch, NgramModel *ng, int *best_order) {
     return best;
 }
 
-/* ---- 4. Against the n-gram and the floor ---- */
-static void section_compare(Chapter *ch, const Curve *curve, double final, double ngram_nats, int ngram_order) {
+static void section_4_compare(Chapter *ch, const Curve *curve, double final, double ngram_nats, int ngram_order) {
     print_section(stdout, 4, "Against chapter 1's n-gram and the true floor");
     printf("  validation cross-entropy (nats per token, every validation token, </s> included):\n");
     printf("    GPT                        %.4f   (perplexity %.4f)\n", final, exp(final));
@@ -343,8 +319,9 @@ static void section_compare(Chapter *ch, const Curve *curve, double final, doubl
     free(ng), free(fl);
 }
 
-/* ---- 5. The long-range dependency ---- */
-static void section_long_range(Chapter *ch, NgramModel *ng) {
+/* ==== 5. The long-range dependency ==== */
+
+static void section_5_long_range(Chapter *ch, NgramModel *ng) {
     print_section(stdout, 5, "The long-range dependency: GPT against the n-gram");
     if (!ch->data.val_synth_index) {
         printf("  This needs the synthetic language (run without --corpus and --val-file).\n");
@@ -410,8 +387,48 @@ static void section_long_range(Chapter *ch, NgramModel *ng) {
     free(ids), free(ctx);
 }
 
-/* ---- 6. Samples ---- */
-static void section_samples(Chapter *ch) {
+/* ==== 6. Samples ==== */
+
+/* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
+ * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p. */
+static int sample_token(const float *logits, int V, double temperature, int top_k, double top_p, Rng *rng) {
+    int best = -1;
+    for (int v = 0; v < V; v++)
+        if (v != VOCAB_BOS && (best < 0 || logits[v] > logits[best])) best = v;
+    if (temperature <= 0) return best;
+    int *order = xmalloc(sizeof(int) * (size_t)V);
+    double *p = xmalloc(sizeof(double) * (size_t)V);
+    int n = 0;
+    for (int v = 0; v < V; v++)
+        if (v != VOCAB_BOS) order[n++] = v;
+    for (int i = 1; i < n; i++) { /* sort by logit, descending (insertion sort: V is small) */
+        const int v = order[i];
+        int j = i;
+        while (j > 0 && logits[order[j - 1]] < logits[v]) order[j] = order[j - 1], j--;
+        order[j] = v;
+    }
+    if (top_k > 0 && top_k < n) n = top_k;
+    double z = 0;
+    for (int i = 0; i < n; i++) z += p[i] = exp(((double)logits[order[i]] - logits[best]) / temperature);
+    double acc = 0;
+    int keep = n;
+    for (int i = 0; i < n; i++) {
+        acc += p[i] / z;
+        if (acc >= top_p) { keep = i + 1; break; }
+    }
+    double zk = 0;
+    for (int i = 0; i < keep; i++) zk += p[i];
+    double u = (double)rng_uniform(rng) * zk, c = 0;
+    int pick = order[keep - 1];
+    for (int i = 0; i < keep; i++) {
+        c += p[i];
+        if (u < c) { pick = order[i]; break; }
+    }
+    free(order), free(p);
+    return pick;
+}
+
+static void section_6_samples(Chapter *ch) {
     print_section(stdout, 6, "Text sampled from the model");
     printf("  %lld lines, each started after a </s> (temperature %g, top-k %lld, top-p %g):\n\n", ch->sample,
            ch->temperature, ch->top_k, ch->top_p);
@@ -446,8 +463,9 @@ static void section_samples(Chapter *ch) {
                "  marker: %d of %lld (chapter 1's n-gram: 25%% by chance).\n", grammatical, ch->sample, agree, ch->sample);
 }
 
-/* ---- 7. The key/value cache ---- */
-static void section_cache(Chapter *ch) {
+/* ==== 7. The key/value cache ==== */
+
+static void section_7_cache(Chapter *ch) {
     Model *m = &ch->model;
     const int T = ch->cfg.max_len;
     print_section(stdout, 7, "Generation with a key/value cache");
@@ -491,8 +509,9 @@ static void section_cache(Chapter *ch) {
     free(ids), free(t_cached), free(t_full), free(xs);
 }
 
-/* ---- 8. Checkpoint ---- */
-static void section_checkpoint(Chapter *ch) {
+/* ==== 8. Checkpoint ==== */
+
+static void section_8_checkpoint(Chapter *ch) {
     print_section(stdout, 8, "Checkpoint");
     if (!ch->save) {
         printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
@@ -506,14 +525,17 @@ static void section_checkpoint(Chapter *ch) {
            ch->save, (long long)st.st_size, ch->model.n_params, ch->save, ch->save);
 }
 
-/* ---- 9. Summary ---- */
-static void summary(Chapter *ch, double final, double ngram_nats) {
+/* ==== 9. Summary ==== */
+
+static void section_9_summary(Chapter *ch, double final, double ngram_nats) {
     print_section(stdout, 9, "Summary");
     printf("corpus: %s\nlevel: %s\nparameters: %zu\nsteps: %ld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
            level_name(ch->level), ch->model.n_params, ch->ts.steps_done);
     printf("validation_loss: %.6g\nvalidation_perplexity: %.6g\nngram_loss: %.6g\n", final, exp(final), ngram_nats);
     if (!isnan(ch->data.floor_nats)) printf("true_loss: %.6g\n", ch->data.floor_nats);
 }
+
+/* ==== using a trained model alone: --load with --eval or --generate ==== */
 
 /* --load FILE with --eval TEXTFILE: the loss on a text */
 static void eval_file(Chapter *ch) {
@@ -534,137 +556,121 @@ static void eval_file(Chapter *ch) {
     lines_free(&lines);
 }
 
+/* Encode a prompt with the model's vocabulary (unknown tokens become <unk>), after a </s>. */
+static int encode_prompt(const Chapter *ch, const char *prompt, int *out, int max) {
+    int n = 0;
+    out[n++] = VOCAB_EOS;
+    char **tok;
+    const int k = tokenize_line(prompt, ch->level, &tok);
+    for (int i = 0; i < k && n < max; i++) {
+        const int id = vocab_find(ch->vocab, tok[i]);
+        out[n++] = id < 0 ? VOCAB_UNK : id;
+    }
+    tokens_free(tok, k);
+    return n;
+}
+
+/* Generate n tokens after the prompt with the key/value cache, printing the text. When the context
+ * is full, the cache restarts from the last half of the text. Returns the generated ids. */
+static int *generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
+    Model *m = &ch->model;
+    const int T = m->cfg.max_len;
+    int *text = xmalloc(sizeof(int) * (size_t)(n + T + 1));
+    int len = encode_prompt(ch, prompt ? prompt : "", text, T);
+    if (prompt && *prompt) {
+        char *shown = corpus_decode(ch->vocab, text + 1, len - 1, ch->level);
+        fprintf(out, "%s", shown);
+        free(shown);
+    }
+    KvCache kv;
+    kv_init(&kv, m);
+    int fed = 0; /* tokens of text in the cache */
+    for (long i = 0; i < n; i++) {
+        if (len - fed > kv.max_len - kv.len || kv.len == kv.max_len) { /* full: restart from the recent half */
+            kv.len = 0;
+            fed = len - T / 2 > 0 ? len - T / 2 : 0;
+        }
+        while (fed < len) model_step(m, &kv, text[fed++]);
+        const int tok = sample_token(kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
+        text[len++] = tok;
+        char *piece = corpus_decode(ch->vocab, &tok, 1, ch->level);
+        fprintf(out, "%s%s", ch->level == LEVEL_WORD && tok != VOCAB_EOS ? " " : "", piece);
+        free(piece);
+    }
+    kv_free(&kv);
+    return text;
+}
+
+/* ==== the end of a run ==== */
+
 /* Ctrl-C stopped training after a whole step: save with --save, say where it stopped (stderr). */
 static void report_interruption(Chapter *ch) {
     if (ch->save) checkpoint_save(ch->save, &ch->model, ch->vocab, ch->level, &ch->opt, &ch->ts);
     fflush(stdout);
     if (ch->save)
         fprintf(stderr, "%s: interrupted after step %ld of %lld; saved %s (resume with --load %s)\n", CHAPTER,
-                ch->ts.steps_done, ch->steps, ch->save, ch->save);
+                ch->ts.steps_done, ch->tf.steps, ch->save, ch->save);
     else
         fprintf(stderr, "%s: interrupted after step %ld of %lld; nothing saved (no --save)\n", CHAPTER,
-                ch->ts.steps_done, ch->steps);
+                ch->ts.steps_done, ch->tf.steps);
 }
 
-/* Sections 4 to 9, once training has run to its end. */
-static void after_training(Chapter *ch, const Curve *curve) {
-    const double final = evaluate(&ch->model, ch->val_ext, ch->n_val_ext);
-    NgramModel ng;
-    int ngram_order = 1;
-    const double ngram_nats = best_ngram(ch, &ng, &ngram_order);
-    section_compare(ch, curve, final, ngram_nats, ngram_order);
-    section_long_range(ch, &ng);
-    section_samples(ch);
-    section_cache(ch);
-    section_checkpoint(ch);
-    summary(ch, final, ngram_nats);
-    ngram_free(&ng);
+
+/* --load with --eval or --generate: the model alone, no corpus and no training. */
+static int use_the_model(Chapter *ch) {
+    configure(ch);
+    ch->tf.batch = ch->tf.batch < 16 ? ch->tf.batch : 16;
+    build_model(ch);
+    if (ch->eval_path) eval_file(ch);
+    if (ch->generate) {
+        Rng rng;
+        rng_seed(&rng, (uint64_t)ch->common.seed, 13);
+        free(generate(ch, ch->prompt, ch->generate, &rng, stdout));
+        printf("\n");
+    }
+    model_free(&ch->model), adamw_free(&ch->opt), checkpoint_free(&ch->ck);
+    return 0;
 }
+
+/* Whoever allocates frees: everything main's sections made. */
+static void chapter_free(Chapter *ch, Curve *curve) {
+    free(curve->x), free(curve->train), free(curve->val);
+    free(ch->train_ext), free(ch->val_ext);
+    model_free(&ch->model);
+    adamw_free(&ch->opt);
+    if (ch->loaded) checkpoint_free(&ch->ck);
+    dataset_free(&ch->data);
+}
+
+/* ==== the table of contents ==== */
 
 int main(int argc, char **argv) {
     Chapter ch;
-    memset(&ch, 0, sizeof ch);
-    ch.common = cli_common_defaults();
-    ch.data_flags = dataset_flags_default();
-    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.d_ff = 0, ch.context = 64, ch.batch = 16, ch.steps = 2500;
-    ch.warmup = 100, ch.eval_every = 500, ch.sample = 8, ch.generate = 0, ch.top_k = 0;
-    ch.lr = 3e-3, ch.weight_decay = 0.1, ch.clip = 1.0, ch.temperature = 1.0, ch.top_p = 1.0;
-    ch.norm = 1, ch.pos = 0, ch.act = 1;
-    CliOption opts[DATASET_N_OPTIONS + 28];
-    int n = dataset_cli_options(opts, &ch.data_flags);
-    opts[n++] = cli_int("--layers", &ch.layers, 1, 64, "L", "Transformer blocks");
-    opts[n++] = cli_int("--heads", &ch.heads, 1, 64, "H", "attention heads (must divide --d-model)");
-    opts[n++] = cli_int("--d-model", &ch.d_model, 4, 2048, "C", "width of the residual stream");
-    opts[n++] = cli_int("--d-ff", &ch.d_ff, 0, 16384, "F", "hidden width of the FFN (0: 4 x d-model)");
-    opts[n++] = cli_int("--context", &ch.context, 2, 4096, "T", "tokens the model sees (the window length)");
-    opts[n++] = cli_int("--batch", &ch.batch, 1, 1024, "B", "windows per training step");
-    opts[n++] = cli_int("--steps", &ch.steps, 0, 10000000, "S", "training steps (in total, when resuming)");
-    opts[n++] = cli_real("--lr", &ch.lr, 1e-7, 1.0, "LR", "peak learning rate");
-    opts[n++] = cli_int("--warmup", &ch.warmup, 0, 1000000, "S", "warm-up steps");
-    opts[n++] = cli_real("--weight-decay", &ch.weight_decay, 0, 10, "WD", "AdamW's decoupled weight decay (matrices only)");
-    opts[n++] = cli_real("--clip", &ch.clip, 1e-6, 1e6, "G", "largest global gradient norm");
-    opts[n++] = cli_int("--eval-every", &ch.eval_every, 1, 10000000, "S", "steps between validation losses");
-    opts[n++] = cli_choice("--norm", &ch.norm, "post|pre", "layer norm placement (the source: post)");
-    opts[n++] = cli_choice("--pos", &ch.pos, "sin|learned", "positional encoding");
-    opts[n++] = cli_choice("--act", &ch.act, "relu|gelu", "FFN activation (the source: relu)");
-    opts[n++] = cli_string("--save", &ch.save, "FILE", "write a checkpoint after training");
-    opts[n++] = cli_string("--load", &ch.load, "FILE", "start from a checkpoint (resumes training up to --steps)");
-    opts[n++] = cli_string("--eval", &ch.eval_path, "FILE", "with --load: print the loss on a text file, nothing else");
-    opts[n++] = cli_int("--generate", &ch.generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else");
-    opts[n++] = cli_string("--prompt", &ch.prompt, "TEXT", "text to continue when generating");
-    opts[n++] = cli_int("--sample", &ch.sample, 0, 1000, "N", "lines sampled after training");
-    opts[n++] = cli_real("--temperature", &ch.temperature, 0, 100, "T", "sampling temperature (0: always the likeliest)");
-    opts[n++] = cli_int("--top-k", &ch.top_k, 0, 1000000, "K", "sample among the K likeliest (0: all)");
-    opts[n++] = cli_real("--top-p", &ch.top_p, 1e-6, 1.0, "P", "sample among the likeliest with total probability P");
-    opts[n++] = cli_flag("--timing", &ch.timing, "print and plot the time per generated token (varies run to run)");
-    ch.opts = opts, ch.n_opts = n;
-    CliSpec spec = {CHAPTER, "Pre-train a small GPT (source document §2.3.1, §3.5): training loop, AdamW, the n-gram\n"
-                             "and the true floor, the long-range dependency, sampling with a KV cache, checkpoints.",
-                    opts, n};
-    cli_parse(&spec, &ch.common, argc, argv);
-    if ((ch.eval_path || ch.generate) && !ch.load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
-    if (!ch.load && ch.d_model % ch.heads)
-        die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch.heads, ch.d_model);
-    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
+    parse_flags(&ch, argc, argv);
+    if (ch.load) load_checkpoint(&ch);
+    if (ch.load && (ch.eval_path || ch.generate)) return use_the_model(&ch);
 
-    if (ch.load) {
-        checkpoint_load(&ch.ck, ch.load);
-        if (!ch.ck.cfg.causal)
-            die(EXIT_RUNTIME, "%s holds a bidirectional model (chapter 11's masked LM); a GPT is causal", ch.load);
-        ch.loaded = true;
-        ch.vocab = &ch.ck.vocab;
-        ch.level = ch.ck.level;
-        if (ch.eval_path || ch.generate) { /* use the model, no training */
-            configure(&ch);
-            ch.batch = ch.batch < 16 ? ch.batch : 16;
-            build_model(&ch);
-            if (ch.eval_path) eval_file(&ch);
-            if (ch.generate) {
-                Rng rng;
-                rng_seed(&rng, (uint64_t)ch.common.seed, 13);
-                free(generate(&ch, ch.prompt, ch.generate, &rng, stdout));
-                printf("\n");
-            }
-            model_free(&ch.model), adamw_free(&ch.opt), checkpoint_free(&ch.ck);
-            return 0;
-        }
-    }
     printf("Chapter 10: pre-training a small GPT (source document §2.3.1 and §3.5)\n");
-    print_section(stdout, 1, "The corpus (chapter 1's)");
-    if (ch.loaded) {
-        if (flag_given(&ch, "--level") && ch.data_flags.level != (int)ch.level)
-            die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch.data_flags.level),
-                ch.load, level_name(ch.level));
-        ch.data_flags.level = ch.level;
-    }
-    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
-    if (ch.loaded) { /* resuming: the data must give the same vocabulary */
-        bool same = ch.data.vocab.size == ch.ck.vocab.size;
-        for (int i = 0; same && i < ch.data.vocab.size; i++) same = strcmp(ch.data.vocab.word[i], ch.ck.vocab.word[i]) == 0;
-        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives (%d words here, %d there)",
-                       ch.load, ch.data.vocab.size, ch.ck.vocab.size);
-    }
-    ch.vocab = &ch.data.vocab;
-    ch.level = ch.data.level;
-    ch.train_ext = token_stream_with_eos(&ch.data.train, &ch.n_train_ext);
-    ch.val_ext = token_stream_with_eos(&ch.data.val, &ch.n_val_ext);
-    configure(&ch);
-    if (ch.n_train_ext <= ch.cfg.max_len + 1)
-        die(EXIT_RUNTIME, "the training text has %ld tokens, too few for windows of --context %d", ch.n_train_ext, ch.cfg.max_len);
-    build_model(&ch);
-
-    section_model(&ch);
+    section_1_corpus(&ch);
+    section_2_model(&ch);
     Curve curve = {0};
     interrupt_watch();
-    section_train(&ch, &curve);
-    if (ch.interrupted) report_interruption(&ch);
-    else after_training(&ch, &curve);
-
-    free(curve.x), free(curve.train), free(curve.val);
-    free(ch.train_ext), free(ch.val_ext);
-    model_free(&ch.model);
-    adamw_free(&ch.opt);
-    if (ch.loaded) checkpoint_free(&ch.ck);
-    dataset_free(&ch.data);
+    section_3_train(&ch, &curve);
+    if (ch.interrupted) {
+        report_interruption(&ch);
+    } else { /* sections 4 to 9, once training has run to its end */
+        const double final = evaluate(&ch.model, ch.val_ext, ch.n_val_ext);
+        NgramModel ng;
+        int ngram_order = 1;
+        const double ngram_nats = best_ngram(&ch, &ng, &ngram_order);
+        section_4_compare(&ch, &curve, final, ngram_nats, ngram_order);
+        section_5_long_range(&ch, &ng);
+        section_6_samples(&ch);
+        section_7_cache(&ch);
+        section_8_checkpoint(&ch);
+        section_9_summary(&ch, final, ngram_nats);
+        ngram_free(&ng);
+    }
+    chapter_free(&ch, &curve);
     return ch.interrupted ? EXIT_INTERRUPTED : 0;
 }

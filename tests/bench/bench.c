@@ -7,8 +7,11 @@
  *      learned positions, pre-norm, GELU, tied, AdamW), B=4 T=64 and B=16 T=128, 1 and 2 threads
  *   3. generation tokens/s, 256 tokens with and without the key/value cache
  *   4. n-gram counting tokens/s (chapter 1), order 5 over 4 M characters of the synthetic language
+ *   5. byte-level BPE (chapter 0): training 4 MiB of the synthetic language to a vocabulary of 4096
+ *      (wall and CPU seconds, one thread), and encoding MB/s with that vocabulary; GPT-2's
+ *      tokenizer's encoding speed too when `make gpt2-data` has fetched it into data/gpt2
  *
- * `./build/bench matmul train` runs only the sections named (matmul, train, generate, ngram). */
+ * `./build/bench matmul train` runs only the sections named (matmul, train, generate, ngram, bpe). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 #include <cblas.h>
 #endif
 
+#include "bpe.h"
 #include "corpus.h"
 #include "model.h"
 #include "ngram.h"
@@ -242,15 +246,99 @@ static void bench_ngram(void) {
     token_stream_free(&s), vocab_free(&v), lines_free(&l), synth_free(&sc), free(text);
 }
 
+/* ---- 5. byte-level BPE ---- */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static char *read_whole(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    const long len = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)len + 1);
+    *n = buf ? fread(buf, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+static void bench_bpe(void) {
+    enum { BYTES = 4 << 20, VOCAB = 4096, TRAIN_REPS = 3 };
+    printf("\n5. byte-level BPE (chapter 0), the synthetic language, one thread\n\n");
+    SynthCorpus sc;
+    synth_generate(&sc, 200000, 1);
+    char *text = synth_text(&sc);
+    size_t n = strlen(text);
+    if (n > BYTES) { /* cut at the line end before 4 MiB */
+        n = BYTES;
+        while (n > 0 && text[n - 1] != '\n') n--;
+    }
+    int nc;
+    BpeChunk *chunks = bpe_chunk_lines((const uint8_t *)text, n, &nc);
+    double wall[TRAIN_REPS], cpu[TRAIN_REPS];
+    Bpe b;
+    for (int r = 0; r < TRAIN_REPS; r++) {
+        const double t0 = now(), c0 = cpu_now();
+        bpe_train(&b, chunks, nc, VOCAB);
+        wall[r] = now() - t0, cpu[r] = cpu_now() - c0;
+        if (r + 1 < TRAIN_REPS) bpe_free(&b);
+    }
+    double med, lo, hi, cmed, clo, chi;
+    stats(wall, TRAIN_REPS, &med, &lo, &hi);
+    stats(cpu, TRAIN_REPS, &cmed, &clo, &chi);
+    printf("  training %zu bytes (%d lines) to %d tokens: %.2f s wall (%.2f .. %.2f), %.2f s CPU (%.2f .. %.2f)\n",
+           n, nc, bpe_vocab_size(&b), med, lo, hi, cmed, clo, chi);
+    int32_t *ids = malloc(sizeof(int32_t) * n);
+    double mbs[REPS], cmbs[REPS];
+    size_t n_ids = 0;
+    for (int r = 0; r < REPS; r++) {
+        const double t0 = now(), c0 = cpu_now();
+        n_ids = 0;
+        for (int q = 0; q < nc; q++) n_ids += bpe_encode(&b, chunks[q].s, chunks[q].n, ids);
+        mbs[r] = (double)n / (now() - t0) / 1e6, cmbs[r] = (double)n / (cpu_now() - c0) / 1e6;
+    }
+    stats(mbs, REPS, &med, &lo, &hi);
+    stats(cmbs, REPS, &cmed, &clo, &chi);
+    printf("  encoding the same text line by line: %.1f MB/s wall (%.1f .. %.1f), %.1f MB/s CPU (%.1f .. %.1f),\n"
+           "  %.3f tokens per byte\n", med, lo, hi, cmed, clo, chi, (double)n_ids / (double)n);
+    size_t jn = 0, vn = 0;
+    char *json = read_whole("data/gpt2/encoder.json", &jn), *vocab = read_whole("data/gpt2/vocab.bpe", &vn);
+    Bpe g;
+    char err[256];
+    if (json && vocab && bpe_gpt2_parse(&g, json, jn, vocab, vn, err, sizeof err)) {
+        for (int r = 0; r < REPS; r++) {
+            const double t0 = now(), c0 = cpu_now();
+            n_ids = bpe_gpt2_encode(&g, (const uint8_t *)text, n, ids);
+            mbs[r] = (double)n / (now() - t0) / 1e6, cmbs[r] = (double)n / (cpu_now() - c0) / 1e6;
+        }
+        stats(mbs, REPS, &med, &lo, &hi);
+        stats(cmbs, REPS, &cmed, &clo, &chi);
+        printf("  GPT-2's tokenizer (pre-tokens, 50257 ids) on the same text: %.1f MB/s wall (%.1f .. %.1f),\n"
+               "  %.1f MB/s CPU (%.1f .. %.1f), %.3f tokens per byte\n", med, lo, hi, cmed, clo, chi,
+               (double)n_ids / (double)n);
+        bpe_free(&g);
+    } else {
+        printf("  GPT-2's tokenizer: not measured (run `make gpt2-data` first)\n");
+    }
+    free(json), free(vocab), free(ids), free(chunks), free(text);
+    bpe_free(&b);
+    synth_free(&sc);
+}
+
 int main(int argc, char **argv) {
-    static const char *const names[] = {"matmul", "train", "generate", "ngram"};
-    static void (*const sections[])(void) = {bench_matmul, bench_training, bench_generation, bench_ngram};
-    bool run[4] = {argc == 1, argc == 1, argc == 1, argc == 1};
+    static const char *const names[] = {"matmul", "train", "generate", "ngram", "bpe"};
+    static void (*const sections[])(void) = {bench_matmul, bench_training, bench_generation, bench_ngram, bench_bpe};
+    enum { N_SECTIONS = 5 };
+    bool run[N_SECTIONS];
+    for (int s = 0; s < N_SECTIONS; s++) run[s] = argc == 1;
     for (int a = 1; a < argc; a++) {
         int s = 0;
-        while (s < 4 && strcmp(argv[a], names[s]) != 0) s++;
-        if (s == 4) {
-            fprintf(stderr, "bench: unknown section '%s' (expected matmul, train, generate or ngram)\n", argv[a]);
+        while (s < N_SECTIONS && strcmp(argv[a], names[s]) != 0) s++;
+        if (s == N_SECTIONS) {
+            fprintf(stderr, "bench: unknown section '%s' (expected matmul, train, generate, ngram or bpe)\n", argv[a]);
             return 2;
         }
         run[s] = true;
@@ -276,7 +364,7 @@ int main(int argc, char **argv) {
            " (built without OpenMP)"
 #endif
     );
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < N_SECTIONS; s++)
         if (run[s]) sections[s]();
     return 0;
 }
