@@ -18,6 +18,8 @@ static const Bad bad[] = {
     {{"--mask-rate", "0"}, "--mask-rate: 0 is out of range"},
     {{"--mask-rate", "1"}, "--mask-rate: 1 is out of range"},
     {{"--heads", "5"}, "--heads: 5 does not divide --d-model 64"},
+    {{"--steps", "0"}, "--steps: 0 is out of range; expected a whole number from 1"},
+    {{"--pos", "rope"}, "--pos: 'rope' is not one of sin|learned"},
 };
 
 START_TEST(test_bad_arguments) {
@@ -104,6 +106,20 @@ START_TEST(test_ch11_checkpoint_kinds) {
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_ptr_nonnull(strstr(r.out, "the masked LM comes from the checkpoint"));
     run_free(&r);
+    /* a size, level or architecture flag that the checkpoint contradicts: exit 2, naming the flag */
+    static const char *const contradict[][3] = {{"--d-model", "32", "--d-model: 32, but the checkpoint"},
+                                                {"--context", "32", "--context: 32, but the checkpoint"},
+                                                {"--level", "char", "--level: char, but the checkpoint"},
+                                                {"--pos", "sin", "--norm, --pos or --act differ"}};
+    for (int i = 0; i < 4; i++) {
+        r = run(chapter, (const char *[]){"--load", mlm, "--lines", "1000", "--no-plot", contradict[i][0],
+                                          contradict[i][1], NULL});
+        ck_assert_int_eq(r.status, 2);
+        ck_assert_msg(strstr(r.err, contradict[i][2]) && count_lines(r.err) == 1, "%s %s: %s", contradict[i][0],
+                      contradict[i][1], r.err);
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+    }
     r = run("ch10_gpt_pretraining", (const char *[]){"--load", mlm, "--generate", "5", NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "holds a bidirectional model"));

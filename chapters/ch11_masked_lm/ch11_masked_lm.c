@@ -27,6 +27,7 @@
 #include "dataset.h"
 #include "model.h"
 #include "optim.h"
+#include "options.h"
 #include "plot.h"
 #include "print.h"
 #include "progress.h"
@@ -34,6 +35,8 @@
 #include "util.h"
 
 #define CHAPTER "ch11_masked_lm"
+
+enum { CHAPTER_N_OPTIONS = 4 }; /* the options of this chapter alone: --mask-rate, --blanks, --save, --load */
 
 enum { KEEP = MLM_KEEP }; /* the kinds of corruption: common/train.h */
 
@@ -48,9 +51,12 @@ typedef struct {
     /* flags */
     DatasetFlags data_flags;
     CliCommon common;
-    long long layers, heads, d_model, context, batch, steps, warmup, eval_every;
-    double lr, mask_rate, clip, weight_decay;
+    ModelFlags mf;           /* the model and training flags, shared with chapter 10 (options.h) */
+    TrainFlags tf;
+    double mask_rate;
     const char *blanks, *save, *load;
+    CliOption opts[DATASET_N_OPTIONS + OPTIONS_N_MODEL + OPTIONS_N_TRAIN + CHAPTER_N_OPTIONS];
+    int n_opts;
     /* state */
     Checkpoint ck;           /* --load: the masked LM's checkpoint */
     Dataset data;
@@ -69,35 +75,38 @@ typedef struct {
 
 /* ==== the flags ==== */
 
+/* The defaults (chapter 10's model and training flags, with learned positions and 1200 steps),
+ * the option table (data, model, training, then this chapter's own), parsing and the checks that
+ * need more than one flag. */
 static void parse_flags(Chapter *ch, int argc, char **argv) {
     memset(ch, 0, sizeof *ch);
     ch->common = cli_common_defaults();
     ch->data_flags = dataset_flags_default();
     ch->data_flags.level = LEVEL_WORD; /* whole words to fill in, as in BERT */
-    ch->layers = 2, ch->heads = 4, ch->d_model = 64, ch->context = 64, ch->batch = 16, ch->steps = 1200, ch->warmup = 100;
-    ch->eval_every = 200, ch->lr = 3e-3, ch->mask_rate = 0.15, ch->clip = 1.0, ch->weight_decay = 0.1;
+    ch->mf = options_model_defaults();
+    ch->mf.pos = 1; /* learned positions, as in BERT */
+    ch->tf = options_train_defaults();
+    ch->tf.steps = 1200, ch->tf.eval_every = 200;
+    ch->mask_rate = 0.15;
     ch->blanks = "_ lemo tak a pel ze .";
-    CliOption opts[DATASET_N_OPTIONS + 14];
-    int n = dataset_cli_options(opts, &ch->data_flags);
-    opts[n++] = cli_int("--layers", &ch->layers, 1, 64, "L", "Transformer blocks");
-    opts[n++] = cli_int("--heads", &ch->heads, 1, 64, "H", "attention heads (must divide --d-model)");
-    opts[n++] = cli_int("--d-model", &ch->d_model, 4, 2048, "C", "width of the residual stream");
-    opts[n++] = cli_int("--context", &ch->context, 4, 4096, "T", "tokens per window");
-    opts[n++] = cli_int("--batch", &ch->batch, 1, 1024, "B", "windows per step");
-    opts[n++] = cli_int("--steps", &ch->steps, 1, 10000000, "S", "training steps of each variant");
-    opts[n++] = cli_real("--lr", &ch->lr, 1e-7, 1.0, "LR", "peak learning rate");
-    opts[n++] = cli_int("--warmup", &ch->warmup, 0, 1000000, "S", "warm-up steps");
-    opts[n++] = cli_int("--eval-every", &ch->eval_every, 1, 10000000, "S", "steps between evaluations");
-    opts[n++] = cli_real("--mask-rate", &ch->mask_rate, 0.01, 0.9, "R", "share of positions chosen");
-    opts[n++] = cli_string("--blanks", &ch->blanks, "TEXT", "a line with _ for each blank token to fill");
-    opts[n++] = cli_string("--save", &ch->save, "FILE", "write the masked LM's checkpoint (chapter 10's format)");
-    opts[n++] = cli_string("--load", &ch->load, "FILE", "use a saved masked LM instead of training one");
+    CliOption *o = ch->opts;
+    int n = dataset_cli_options(o, &ch->data_flags);
+    n += options_model(o + n, &ch->mf);
+    const int train_flags = n;
+    n += options_train(o + n, &ch->tf);
+    for (int i = train_flags; i < n; i++) /* no resuming here: each model trains for --steps */
+        if (strcmp(o[i].name, "--steps") == 0) o[i].min = 1, o[i].help = "training steps of each model";
+    o[n++] = cli_real("--mask-rate", &ch->mask_rate, 0.01, 0.9, "R", "share of positions chosen");
+    o[n++] = cli_string("--blanks", &ch->blanks, "TEXT", "a line with _ for each blank token to fill");
+    o[n++] = cli_string("--save", &ch->save, "FILE", "write the masked LM's checkpoint (chapter 10's format)");
+    o[n++] = cli_string("--load", &ch->load, "FILE", "use a saved masked LM instead of training one");
+    ch->n_opts = n;
     CliSpec spec = {CHAPTER, "Masked language modelling (source document §2.3.2, §2.3.3, §3.5): the 80/10/10\n"
                              "corruption, the loss on the chosen positions, masked LM against denoising, and a\n"
                              "bidirectional model that fills in blanks.",
-                    opts, n};
+                    o, n};
     cli_parse(&spec, &ch->common, argc, argv);
-    if (ch->d_model % ch->heads) die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch->heads, ch->d_model);
+    if (!ch->load) options_check_heads(&ch->mf);
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
 }
 
@@ -107,6 +116,10 @@ static void load_checkpoint(Chapter *ch) {
     if (ch->ck.cfg.causal) die(EXIT_RUNTIME, "%s holds a causal (GPT) model; a masked LM is bidirectional", ch->load);
     if (vocab_find(&ch->ck.vocab, "[MASK]") != ch->ck.vocab.size - 1)
         die(EXIT_RUNTIME, "%s has no [MASK] token: not a masked LM", ch->load);
+    options_check_checkpoint(&ch->mf, ch->opts, ch->n_opts, &ch->ck.cfg, ch->load);
+    if (options_given(ch->opts, ch->n_opts, "--level") && ch->data_flags.level != (int)ch->ck.level)
+        die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch->data_flags.level),
+            ch->load, level_name(ch->ck.level));
     ch->data_flags.level = ch->ck.level;
 }
 
@@ -136,14 +149,11 @@ static void section_1_corpus(Chapter *ch) {
 /* The masked LM and the denoiser: the same bidirectional Transformer, from the same seed (the
  * checkpoint's configuration with --load; its parameters arrive in section 5). */
 static void build_models(Chapter *ch) {
-    ch->cfg = ch->load ? ch->ck.cfg
-                       : (ModelConfig){.vocab = ch->V, .d_model = (int)ch->d_model, .heads = (int)ch->heads,
-                                       .d_ff = 4 * (int)ch->d_model, .layers = (int)ch->layers, .max_len = (int)ch->context,
-                                       .causal = false, .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
+    ch->cfg = ch->load ? ch->ck.cfg : options_config(&ch->mf, ch->V, false);
     if (ch->n_train_ext <= ch->cfg.max_len + 1 || ch->n_val_ext <= ch->cfg.max_len + 1)
         die(EXIT_RUNTIME, "the text is too short for windows of --context %d", ch->cfg.max_len);
-    model_init(&ch->mlm, &ch->cfg, (int)ch->batch, (uint64_t)ch->common.seed);
-    model_init(&ch->dae, &ch->cfg, (int)ch->batch, (uint64_t)ch->common.seed);
+    model_init(&ch->mlm, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
+    model_init(&ch->dae, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
 }
 
 /* ==== 2. The corruption ==== */
@@ -323,23 +333,23 @@ static Eval evaluate(const Chapter *ch, Model *m, int windows) {
 
 /* Returns the steps done: fewer than --steps when Ctrl-C stopped it (see interrupt.h). */
 static long train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, int variant) {
-    const int B = (int)ch->batch, T = ch->cfg.max_len;
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     int *ids = xmalloc(sizeof(int) * (size_t)B * T), *tg = xmalloc(sizeof(int) * (size_t)B * T);
     int *kind = xmalloc(sizeof(int) * (size_t)B * T);
     AdamW opt;
-    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, (float)ch->weight_decay);
+    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 40); /* the same windows for both variants */
-    const Schedule sched = {ch->steps, ch->warmup, ch->lr, ch->clip};
+    const Schedule sched = options_schedule(&ch->tf);
     Progress prog;
-    progress_start(&prog, ch->steps);
+    progress_start(&prog, ch->tf.steps);
     int k = 0;
     long s = 1;
-    for (; s <= ch->steps; s++) {
+    for (; s <= ch->tf.steps; s++) {
         make_batch(ch, ch->train_ext, ch->n_train_ext, ids, tg, kind, B, all_positions, &rng);
         const double loss = train_step(m, &opt, ids, tg, B, T, s, &sched);
         progress_update(&prog, s, loss, (double)B * T);
-        if (s % ch->eval_every == 0 || s == ch->steps) {
+        if (s % ch->tf.eval_every == 0 || s == ch->tf.steps) {
             progress_end(&prog);
             const Eval e = evaluate(ch, m, 256);
             cv->x[k] = (double)s, cv->loss[variant][k] = e.loss, cv->acc[variant][k] = 100 * e.accuracy;
@@ -351,7 +361,7 @@ static long train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, i
     cv->n = k;
     adamw_free(&opt);
     free(ids), free(tg), free(kind);
-    return s > ch->steps ? ch->steps : s;
+    return s > ch->tf.steps ? ch->tf.steps : s;
 }
 
 /* The table of both curves, the baseline, what to notice, and the two figures. */
@@ -398,15 +408,15 @@ static void section_5_train(Chapter *ch) {
            "  context %lld), see the same corrupted windows, %lld steps of %lld. The masked LM is scored on\n"
            "  the chosen positions only; the denoising auto-encoder (§2.3.2) on every position of the\n"
            "  corrupted input. Both are evaluated the same way: loss and accuracy on the chosen positions\n"
-           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->layers, ch->layers == 1 ? "" : "s",
-           ch->d_model, ch->heads, ch->heads == 1 ? "" : "s", ch->context, ch->steps, ch->batch);
+           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->mf.layers, ch->mf.layers == 1 ? "" : "s",
+           ch->mf.d_model, ch->mf.heads, ch->mf.heads == 1 ? "" : "s", ch->mf.context, ch->tf.steps, ch->tf.batch);
     Curves *cv = &ch->cv;
-    const int points = (int)(ch->steps / ch->eval_every) + 2;
+    const int points = (int)(ch->tf.steps / ch->tf.eval_every) + 2;
     cv->x = xmalloc(sizeof(double) * (size_t)points);
     for (int v = 0; v < 2; v++) cv->loss[v] = xmalloc(sizeof(double) * (size_t)points), cv->acc[v] = xmalloc(sizeof(double) * (size_t)points);
     for (int v = 0; v < 2; v++) {
         ch->which = v, ch->step = train(ch, v == 0 ? &ch->mlm : &ch->dae, v == 1, cv, v);
-        if (ch->step < ch->steps) {
+        if (ch->step < ch->tf.steps) {
             ch->interrupted = true;
             return;
         }
@@ -563,7 +573,7 @@ static void section_9_summary(Chapter *ch) {
 static void report_interruption(const Chapter *ch) {
     if (ch->save) checkpoint_save(ch->save, &ch->mlm, &ch->data.vocab, ch->data.level, NULL, NULL);
     fflush(stdout);
-    fprintf(stderr, "%s: interrupted after step %ld of %lld of the %s; %s\n", CHAPTER, ch->step, ch->steps,
+    fprintf(stderr, "%s: interrupted after step %ld of %lld of the %s; %s\n", CHAPTER, ch->step, ch->tf.steps,
             ch->which == 0 ? "masked LM" : "denoiser (the masked LM had finished)",
             ch->save ? "saved the masked LM" : "nothing saved (no --save)");
 }
