@@ -186,6 +186,17 @@ static void write_matrix_dat(const Plotter *p, const HeatPanel *h) {
     atomic_close(&a);
 }
 
+/* The largest finite |value| of a matrix (1 when there is none, or it is 0): a colour scale's end. */
+static double largest_abs(const Tensor *t) {
+    double m = 0;
+    for (int r = 0; r < t->rows; r++)
+        for (int c = 0; c < t->cols; c++) {
+            const float v = *tensor_at(t, r, c);
+            if (isfinite(v) && fabs(v) > m) m = fabs(v);
+        }
+    return m > 0 ? m : 1;
+}
+
 static void write_heat_panel(FILE *f, const HeatPanel *h) {
     const int rows = h->m->rows, cols = h->m->cols;
     /* square cells when the matrix is square (attention weights); otherwise fill the panel */
@@ -202,13 +213,7 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     const char *value = "($3)", *label = "(sprintf('%.2f', $3))";
     switch (h->style) {
     case HEAT_SIGNED: {
-        double m = 0;
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) {
-                float v = *tensor_at(h->m, r, c);
-                if (isfinite(v) && fabs(v) > m) m = fabs(v);
-            }
-        if (m == 0) m = 1;
+        const double m = largest_abs(h->m);
         fputs("set palette defined (-1 '#2166ac', 0 '#f7f7f7', 1 '#b2182b')\n", f);
         fprintf(f, "set cbrange [%.9g:%.9g]\nset cbtics auto\n", -m, m);
         value = "(abs($3) < 1e38 ? $3 : NaN)";
@@ -218,6 +223,10 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     case HEAT_WEIGHTS:
         fputs("set palette defined (0 '#ffffff', 1 '#3182bd')\nset cbrange [0:1]\nset cbtics auto\n", f);
         label = "($3 == 0 ? '' : sprintf('%.2f', $3))"; /* an exact 0 (a masked cell) stays blank, as in the text */
+        break;
+    case HEAT_SCALED: /* the scale ends at the largest weight, so that small ones differ in colour */
+        fprintf(f, "set palette defined (0 '#ffffff', 1 '#2171b5')\nset cbrange [0:%.9g]\nset cbtics auto\n",
+                largest_abs(h->m));
         break;
     case HEAT_MASK:
         fputs("set palette defined (0 '#ffffff', 0.5 '#ffffff', 0.5 '#969696', 1 '#969696')\n"
@@ -237,7 +246,8 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     fputc('\n', f);
 }
 
-void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n) {
+/* plot_heatmaps, with row mark_row of every panel framed in red when it is >= 0. */
+static void heat_figure(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n, int mark_row) {
     if (!p->enabled) return;
     make_dirs(p->dir);
     for (int i = 0; i < n; i++) write_matrix_dat(p, &panels[i]);
@@ -249,10 +259,23 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
     put_quoted(a.f, title);
     fputc('\n', a.f);
     fputs("set tmargin 5\n", a.f); /* keeps the panels' titles clear of the figure's */
-    for (int i = 0; i < n; i++) write_heat_panel(a.f, &panels[i]);
+    for (int i = 0; i < n; i++) {
+        if (mark_row >= 0)
+            fprintf(a.f, "set object 1 rect from -0.5,%g to %g,%g fs empty border lc rgb '#d62728' lw 3 front\n",
+                    mark_row - 0.5, panels[i].m->cols - 0.5, mark_row + 0.5);
+        write_heat_panel(a.f, &panels[i]);
+    }
     fputs("unset multiplot\n", a.f);
     atomic_close(&a);
     render(p, name, false); /* the terminal already shows these matrices, shaded */
+}
+
+void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n) {
+    heat_figure(p, name, title, panels, n, -1);
+}
+
+void plot_heatmap_marked(Plotter *p, const char *name, const char *title, const HeatPanel *panel, int mark_row) {
+    heat_figure(p, name, title, panel, 1, mark_row);
 }
 
 /* With lo and hi (one array per series, NULL for none), each point also carries an error bar from

@@ -32,7 +32,8 @@ typedef enum {
     HEAT_SIGNED,  /* diverging colours, symmetric around 0; -inf cells left blank */
     HEAT_WEIGHTS, /* 0..1 (attention weights, probabilities) */
     HEAT_MASK,    /* two colours: 0 (may look) and -inf (hidden) */
-    HEAT_BINARY   /* two colours: 0 (no) and 1 (yes) */
+    HEAT_BINARY,  /* two colours: 0 (no) and 1 (yes) */
+    HEAT_SCALED   /* 0..the largest value: weights that are all small still differ in colour */
 } HeatStyle;
 
 typedef struct {
@@ -48,6 +49,8 @@ typedef struct {
 /* One figure NAME.png with n heatmaps side by side. Cells show their values when the matrix is at
  * most 12 x 12. */
 void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n);
+/* One heatmap NAME.png with row mark_row framed in red (the row the text is about; < 0: none). */
+void plot_heatmap_marked(Plotter *p, const char *name, const char *title, const HeatPanel *panel, int mark_row);
 
 typedef struct {
     const char *title;

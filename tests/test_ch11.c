@@ -84,6 +84,28 @@ START_TEST(test_ch11_corruption_and_checks) {
     ck_assert_msg(fabs(fabs(mlm - dae) - margin) < 0.15 || strstr(note, want), "MLM %g%%, denoiser %g%%, margin %g: "
                   "expected '%s' in: %s", mlm, dae, margin, want, note);
     free(note);
+    /* section 7: the Notice names a token of the largest weight in the row printed (ties at the
+     * printed precision are either) */
+    p = strstr(r.out, "over the line's tokens:\n");
+    ck_assert_ptr_nonnull(p);
+    p += strlen("over the line's tokens:\n");
+    char tokens[32][64];
+    double weight[32], best_w = -1;
+    int n_tok = 0, used, blank_at = -1;
+    while (n_tok < 32 && *p != '\n' && sscanf(p, " %63s %lf%n", tokens[n_tok], &weight[n_tok], &used) == 2) {
+        if (strcmp(tokens[n_tok], "_") == 0 && blank_at < 0) blank_at = n_tok; /* its own weight does not count */
+        else best_w = fmax(best_w, weight[n_tok]);
+        n_tok++, p += used;
+    }
+    note = flatten(strstr(p, "Notice: "));
+    char named[64];
+    double named_w;
+    ck_assert_int_eq(sscanf(strstr(note, "largest weight, "), "largest weight, %lf, is on '%63[^']'", &named_w, named), 2);
+    ck_assert_double_eq_tol(named_w, best_w, 1e-9);
+    bool found = false;
+    for (int j = 0; j < n_tok; j++) found |= j != blank_at && strcmp(tokens[j], named) == 0 && weight[j] == best_w;
+    ck_assert_msg(found, "'%s' does not carry the largest weight %.2f in the row", named, best_w);
+    free(note);
     p = strstr(r.out, "blank at position 0:");
     ck_assert_ptr_nonnull(p);
     const char *end = strchr(p, '\n');

@@ -142,11 +142,37 @@ START_TEST(test_reference_lines) {
 }
 END_TEST
 
+/* One heatmap with a framed row: the frame covers exactly that row, and the colour scale ends at the
+ * largest weight, so that weights of 0.1 to 0.3 do not all look pale. */
+START_TEST(test_marked_heatmap) {
+    char dir[] = "/tmp/llm-notebook-plot-XXXXXX";
+    Plotter p = test_plotter(dir);
+    Tensor A = tensor_new(3, 3);
+    const float w[9] = {0.2f, 0.3f, 0.5f, 0.1f, 0.45f, 0.45f, 0.3f, 0.3f, 0.4f};
+    for (int i = 0; i < 9; i++) A.data[i] = w[i];
+    const char *const labels[3] = {"a", "_", "c"};
+    const HeatPanel panel = {"m", "row 1 framed", &A, labels, labels, "key", "query", HEAT_SCALED};
+    plot_heatmap_marked(&p, "marked", "title", &panel, 1);
+    char *s = script(&p, "marked");
+    ck_assert_ptr_nonnull(strstr(s, "set multiplot layout 1,1"));
+    ck_assert_ptr_nonnull(strstr(s, "set object 1 rect from -0.5,0.5 to 2.5,1.5"));
+    ck_assert_ptr_nonnull(strstr(s, "set cbrange [0:0.5]"));
+    free(s);
+    plot_heatmaps(&p, "plain", "title", &panel, 1);
+    s = script(&p, "plain");
+    ck_assert_ptr_null(strstr(s, "set object"));
+    free(s);
+    tensor_free(&A);
+    done(&p, dir);
+}
+END_TEST
+
 Suite *plot_suite(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("scripts");
     tcase_add_test(tc, test_labels_apart);
     tcase_add_test(tc, test_reference_lines);
+    tcase_add_test(tc, test_marked_heatmap);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -486,6 +486,44 @@ static void section_6_right_context(const Chapter *ch, Model *mlm, Model *dae) {
 
 /* ==== 7. Fill in the blanks ==== */
 
+/* The last block's attention from the first blank (after section 7's forward pass over the n tokens
+ * of ids): of its heads, the one whose row for the blank is most focused (the largest weight on
+ * another token), printed and drawn with that row framed. */
+static void attention_of_blank(Chapter *ch, const int *ids, const char *const *labels, int n) {
+    const Model *m = &ch->mlm;
+    const int L = m->cfg.layers - 1;
+    int blank = 0, head = 0;
+    while (blank < n && ids[blank] != ch->mask_id) blank++;
+    if (blank == n) return; /* nothing to fill, nothing to show */
+    float focus = -1;
+    for (int h = 0; h < m->cfg.heads; h++)
+        for (int j = 0; j < n; j++) {
+            const float w = *tensor_at(&m->cache[L].attn.weights[h], blank, j);
+            if (j != blank && w > focus) focus = w, head = h;
+        }
+    const Tensor *A = &m->cache[L].attn.weights[head];
+    printf("  Block %d's attention from the blank at position %d, head %d (of %d: the one whose row for\n"
+           "  the blank is most focused), over the line's tokens:\n   ", L, blank - 1, head, m->cfg.heads);
+    int most = blank == 0 ? 1 : 0;
+    for (int j = 0; j < n; j++) {
+        printf(" %s %.2f", labels[j], (double)*tensor_at(A, blank, j));
+        if (j != blank && *tensor_at(A, blank, j) > *tensor_at(A, blank, most)) most = j;
+    }
+    putchar('\n');
+    const char *cls = synth_word_class(labels[most]);
+    char note[300];
+    snprintf(note, sizeof note, "Notice: the blank's largest weight, %.2f, is on '%s'%s", (double)*tensor_at(A, blank, most),
+             labels[most], cls && strcmp(cls, "closer") == 0 ? ", the closer: the word at the other end of the "
+             "sentence that decides which marker it began with." : ".");
+    print_note(stdout, note);
+    putchar('\n');
+    char title[96];
+    snprintf(title, sizeof title, "Masked LM, block %d, head %d, on the blanks line", L, head);
+    const HeatPanel panel = {"fill_attention", "the blank's row framed in red", A, labels, labels, "key (what is read)",
+                             "query (who reads)", HEAT_SCALED};
+    plot_heatmap_marked(&ch->plot, "fill_attention", title, &panel, blank);
+}
+
 static void section_7_fill(Chapter *ch) {
     Model *m = &ch->mlm;
     print_section(stdout, 7, "Fill in the blanks");
@@ -522,19 +560,8 @@ static void section_7_fill(Chapter *ch) {
         }
         printf("\n");
     }
-    /* the attention of the last block, every head, for this line */
-    const int L = m->cfg.layers - 1, H = m->cfg.heads;
-    HeatPanel panels[16];
-    char keys[16][24], titles[16][32];
-    for (int h = 0; h < H && h < 16; h++) {
-        snprintf(keys[h], sizeof keys[h], "block%d_head%d", L, h);
-        snprintf(titles[h], sizeof titles[h], "head %d", h);
-        panels[h] = (HeatPanel){keys[h], titles[h], &m->cache[L].attn.weights[h], labels, labels, "key", "query", HEAT_WEIGHTS};
-    }
     putchar('\n');
-    char title[128];
-    snprintf(title, sizeof title, "Attention in block %d of the masked LM, for the blanks sentence", L);
-    plot_heatmaps(&ch->plot, "fill_attention", title, panels, H < 16 ? H : 16);
+    attention_of_blank(ch, ids, labels, k + 2);
     tokens_free(tok, k);
     free(ids), free(labels);
 }
