@@ -33,6 +33,7 @@
 #include "dataset.h"
 #include "model.h"
 #include "optim.h"
+#include "options.h"
 #include "plot.h"
 #include "print.h"
 #include "progress.h"
@@ -70,6 +71,7 @@ typedef struct {
     Example *train, *val;
     int n_train, n_val;
     ModelConfig cfg[N_KINDS];
+    TrainFlags pretraining;      /* batch, warm-up, learning rate, weight decay and clipping of pre-training */
     float *pretrained[N_KINDS];  /* the pre-trained parameters */
     size_t n_params[N_KINDS];
     double by_length;            /* the length rule's validation accuracy (section 1) */
@@ -113,10 +115,12 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     if (ch->files && opts[lines_flag].seen)
         die(EXIT_USAGE, "--lines: applies to the synthetic language only; with --class-a/--class-b the lines are the files'");
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
-    for (int k = 0; k < N_KINDS; k++) /* the vocabulary is filled in once the text is read */
-        ch->cfg[k] = (ModelConfig){.d_model = 64, .heads = 4, .d_ff = 256, .layers = 2, .max_len = 64,
-                                   .causal = k == DECODER, .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU,
-                                   .tied = true};
+    /* the bodies pre-trained here: chapter 10's default model with learned positions (chapter 11's),
+     * trained with chapter 10's defaults; the vocabulary is filled in once the text is read */
+    ModelFlags body = options_model_defaults();
+    body.pos = 1;
+    for (int k = 0; k < N_KINDS; k++) ch->cfg[k] = options_config(&body, 0, k == DECODER);
+    ch->pretraining = options_train_defaults();
 }
 
 /* ==== 1. The task ==== */
@@ -322,15 +326,17 @@ static void section_1_task(Chapter *ch) {
 
 /* Chapter 10's or chapter 11's objective on windows of the training text, for `steps` steps. */
 static void pretrain(Chapter *ch, int kind, Model *m) {
-    const int B = 16, T = m->cfg.max_len;
+    const int B = (int)ch->pretraining.batch, T = m->cfg.max_len;
     long n_ext;
     int *ext = token_stream_with_eos(&ch->data.train, &n_ext);
     int *ids = xmalloc(sizeof(int) * (size_t)B * T), *tg = xmalloc(sizeof(int) * (size_t)B * T), *kd = xmalloc(sizeof(int) * (size_t)B * T);
     AdamW opt;
-    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, (float)ch->pretraining.weight_decay);
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 121 + (uint64_t)kind);
-    const Schedule s = {ch->pretrain_steps, 100, 3e-3, 1.0};
+    TrainFlags steps = ch->pretraining;
+    steps.steps = ch->pretrain_steps;
+    const Schedule s = options_schedule(&steps);
     Progress prog;
     progress_start(&prog, ch->pretrain_steps);
     for (long step = 1; step <= ch->pretrain_steps; step++) {
@@ -344,7 +350,7 @@ static void pretrain(Chapter *ch, int kind, Model *m) {
         progress_update(&prog, step, loss, (double)B * T);
     }
     progress_end(&prog);
-    printf("  %-30s %lld steps of 16 windows\n", kind_name[kind], ch->pretrain_steps);
+    printf("  %-30s %lld steps of %d windows\n", kind_name[kind], ch->pretrain_steps, B);
     adamw_free(&opt);
     free(ext), free(ids), free(tg), free(kd);
 }
@@ -372,7 +378,7 @@ static void load_or_pretrain(Chapter *ch, int kind) {
         checkpoint_free(&ck);
     } else {
         Model m;
-        model_init(&m, &ch->cfg[kind], 16, (uint64_t)ch->common.seed + (uint64_t)kind);
+        model_init(&m, &ch->cfg[kind], (int)ch->pretraining.batch, (uint64_t)ch->common.seed + (uint64_t)kind);
         pretrain(ch, kind, &m);
         ch->n_params[kind] = m.n_params;
         ch->pretrained[kind] = xmalloc(sizeof(float) * m.n_params);
@@ -424,8 +430,9 @@ static double validation_loss(const Chapter *ch, int kind, double *context_free,
 static void section_2_pretrain(Chapter *ch) {
     print_section(stdout, 2, "Pre-training on the unlabelled text (no labels used)");
     if (!ch->load[DECODER] || !ch->load[ENCODER])
-        printf("  No checkpoint given for %s: pre-training small ones here first (2 blocks, d_model 64).\n\n",
-               !ch->load[DECODER] && !ch->load[ENCODER] ? "either model" : "one model");
+        printf("  No checkpoint given for %s: pre-training small ones here first (%d blocks, d_model %d).\n\n",
+               !ch->load[DECODER] && !ch->load[ENCODER] ? "either model" : "one model", ch->cfg[DECODER].layers,
+               ch->cfg[DECODER].d_model);
     for (int pass = 0; pass < 2; pass++) /* the checkpoints first, then pre-training */
         for (int k = 0; k < N_KINDS; k++)
             if ((ch->load[k] != NULL) == (pass == 0)) load_or_pretrain(ch, k);
