@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *tensor_suite(void);
+Suite *gemm_suite(void);
 Suite *softmax_suite(void);
 Suite *attention_suite(void);
 Suite *rng_suite(void);
@@ -17,8 +18,12 @@ Suite *synth_suite(void);
 Suite *plot_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
+Suite *classifier_suite(void);
+Suite *generate_suite(void);
 Suite *training_suite(void);
+Suite *presets_suite(void);
 Suite *options_suite(void);
+Suite *probe_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
 Suite *ch00_suite(void);
 Suite *ch01_suite(void);
@@ -33,6 +38,7 @@ Suite *ch09_suite(void);
 Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
+Suite *ch13_suite(void);
 Suite *figures_suite(void);
 
 #endif

@@ -373,7 +373,7 @@ static void section_4_sweep(Chapter *ch) {
     for (int l = 1; l < n_bpe; l++)
         if (bpb_best[l] < bpb_best[best_bpe]) best_bpe = l;
     const int fo = best_order(first), lo_ = best_order(last);
-    char note[900];
+    char note[1400];
     const double tok_ratio = last->nats_per_token[lo_] / first->nats_per_token[fo];
     const double byte_change = 100 * (last->bpb[lo_] / first->bpb[fo] - 1);
     int len = snprintf(note, sizeof note,
@@ -397,6 +397,10 @@ static void section_4_sweep(Chapter *ch) {
                     bpb_best[best_bpe] < cb && bpb_best[best_bpe] < wb ? ": BPE beats both"
                     : bpb_best[best_bpe] < cb                           ? ": BPE beats characters, not words"
                                                                         : "");
+    if (wb < bpb_best[best_bpe] && wl->oov > 0)
+        len += snprintf(note + len, sizeof note - (size_t)len, " Words look best, but %ld of their validation tokens "
+                        "are <unk> (one probability for every unseen word) and their text lost its spaces and "
+                        "capitals: they predict less than all the bytes.", wl->oov);
     if (d->val_synth_index) {
         int below = -1; /* a level under the floor: possible on a finite sample, never on average */
         for (int l = 0; l < nl; l++)

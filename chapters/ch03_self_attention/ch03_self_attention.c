@@ -358,18 +358,17 @@ static int trace_op(Trace *tr, int a, int b, double macs) {
 static void rnn_traced(Tensor *H, Trace *tr, const Tensor *X, const Tensor *Wx, const Tensor *Wh) {
     const int T = X->rows, d = X->cols;
     Tensor XW = tensor_new(T, d);
-    tensor_matmul(&XW, X, false, Wx, false); /* (T, d) x (d, d) -> (T, d) */
+    tensor_matmul(&XW, X, Wx); /* (T, d) x (d, d) -> (T, d) */
     const int xw_level = trace_op(tr, 0, 0, (double)T * d * d);
     int h_level = 0;
     for (int t = 0; t < T; t++) {
-        Tensor h = tensor_row(H, t), xw = tensor_row(&XW, t);
-        if (t == 0) tensor_copy(&h, &xw);
-        else {
-            Tensor prev = tensor_row(H, t - 1);
-            tensor_matmul(&h, &prev, false, Wh, false); /* (1, d) x (d, d) -> (1, d) */
-            tensor_add(&h, &h, &xw);
+        float *h = tensor_at(H, t, 0);
+        const float *xw = tensor_at(&XW, t, 0), *prev = t ? tensor_at(H, t - 1, 0) : NULL;
+        for (int c = 0; c < d; c++) { /* h_t[c] = tanh(sum_k h_t-1[k] W_h[k][c] + (x_t W_x)[c]) */
+            float a = xw[c];
+            for (int k = 0; prev && k < d; k++) a += prev[k] * *tensor_at(Wh, k, c);
+            h[c] = tanhf(a);
         }
-        for (int c = 0; c < d; c++) h.data[c] = tanhf(h.data[c]);
         h_level = trace_op(tr, h_level, xw_level, t == 0 ? 0 : (double)d * d);
     }
     tensor_free(&XW);
@@ -380,18 +379,18 @@ static void attention_traced(Tensor *Z, Trace *tr, const Tensor *X, const Tensor
                              const Tensor *Wv) {
     const int T = X->rows, d = X->cols;
     Tensor Q = tensor_new(T, d), K = tensor_new(T, d), V = tensor_new(T, d), S = tensor_new(T, T), A = tensor_new(T, T);
-    tensor_matmul(&Q, X, false, Wq, false); /* (T, d) x (d, d) -> (T, d), and K, V alike: one level */
-    tensor_matmul(&K, X, false, Wk, false);
-    tensor_matmul(&V, X, false, Wv, false);
+    tensor_matmul(&Q, X, Wq); /* (T, d) x (d, d) -> (T, d), and K, V alike: one level */
+    tensor_matmul(&K, X, Wk);
+    tensor_matmul(&V, X, Wv);
     const int q = trace_op(tr, 0, 0, (double)T * d * d), k = trace_op(tr, 0, 0, (double)T * d * d);
     const int v = trace_op(tr, 0, 0, (double)T * d * d);
-    tensor_matmul(&S, &Q, false, &K, true); /* (T, d) x (d, T) -> (T, T) */
+    tensor_matmul_bt(&S, &Q, &K); /* (T, d) x (d, T) -> (T, T) */
     tensor_scale(&S, &S, 1.0f / sqrtf((float)d));
     const int s = trace_op(tr, q, k, (double)T * T * d);
     int bad;
     if (tensor_softmax_rows(&A, &S, &bad) != SOFTMAX_OK) die(EXIT_RUNTIME, "attention row %d is not finite", bad);
     const int a = trace_op(tr, s, 0, 0); /* exponentials and sums, counted as no multiply-adds */
-    tensor_matmul(Z, &A, false, &V, false); /* (T, T) x (T, d) -> (T, d) */
+    tensor_matmul(Z, &A, &V); /* (T, T) x (T, d) -> (T, d) */
     trace_op(tr, a, v, (double)T * T * d);
     tensor_free(&Q), tensor_free(&K), tensor_free(&V), tensor_free(&S), tensor_free(&A);
 }
@@ -404,7 +403,7 @@ static double trace_total(const Trace *tr) {
 
 static void section_recurrence(Chapter *ch) {
     enum { N_T = 4, D = 64 };
-    const int Ts[N_T] = {8, 32, 128, 512};
+    const int Ts[N_T] = {8, 32, 128, 256};
     print_section(stdout, 10, "Experiment: why attention replaced recurrence (§1.1.3)");
     printf("  A recurrent network reads the sequence one position at a time:\n"
            "    h_t = tanh(h_t-1 W_h + x_t W_x)       (1, d) x (d, d) -> (1, d), for t = 1 .. T in order\n"

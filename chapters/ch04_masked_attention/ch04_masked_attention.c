@@ -96,7 +96,7 @@ static void section_scores(Chapter *ch) {
     print_section(stdout, 3, "Masked scores: S = Q K^T / sqrt(d_k) + M");
     printf("  (T, d_k) x (d_k, T) -> (T, T); then every hidden entry becomes -inf\n\n");
     Tensor QK = tensor_new(T, T);
-    tensor_matmul(&QK, &d->Q, false, &d->K, true); /* Q K^T without a transposed copy of K */
+    tensor_matmul_bt(&QK, &d->Q, &d->K); /* Q K^T without a transposed copy of K */
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
             *tensor_at(&ch->S, i, j) = *tensor_at(&QK, i, j) * inv + *tensor_at(&ch->M, i, j);
@@ -139,7 +139,7 @@ static void section_output(Chapter *ch) {
     const AttnDemo *d = &ch->demo;
     print_section(stdout, 5, "Output: Z = A V");
     printf("  Z[i] = sum_{j <= i} A[i][j] V[j]     (T, T) x (T, d_k) -> (T, d_k) = (%d, %d)\n\n", d->T, d->d_k);
-    tensor_matmul(&ch->Z, &ch->A, false, &d->V, false);
+    tensor_matmul(&ch->Z, &ch->A, &d->V);
     print_matrix(stdout, "Z = A V", &ch->Z, &ch->po);
     printf("\n  Row 0 of Z is row 0 of V, bit for bit: %s (its only weight is exactly 1).\n",
            tensor_rows_identical(&ch->Z, &d->V, 0) ? "yes" : "no");

@@ -127,7 +127,7 @@ static void section_rotation(Chapter *ch) {
         rotation(&R, k, ch->D);
         Tensor from = tensor_view(&ch->PE, 0, 0, n, ch->D), to = tensor_view(&ch->PE, k, 0, n, ch->D);
         Tensor pred = tensor_new(n, ch->D);
-        tensor_matmul(&pred, &from, false, &R, false); /* (n, D) x (D, D) */
+        tensor_matmul(&pred, &from, &R); /* (n, D) x (D, D) */
         if (ch->D % 2) /* the lone last sine is not a rotation pair: compare the pairs only */
             for (int p = 0; p < n; p++) *tensor_at(&pred, p, ch->D - 1) = *tensor_at(&to, p, ch->D - 1);
         printf("  %6d %8d..%-5d %28.2e\n", k, 0, n - 1, tensor_max_abs_diff(&pred, &to));
@@ -184,7 +184,7 @@ static void section_dot(Chapter *ch) {
     printf("  PE(p) . PE(q) = sum_i [sin(p w_i) sin(q w_i) + cos(p w_i) cos(q w_i)] = sum_i cos((p - q) w_i)\n\n");
     const int N = ch->N;
     Tensor G = tensor_new(N, N);
-    tensor_matmul(&G, &ch->PE, false, &ch->PE, true); /* (N, D) x (D, N): every pair of positions */
+    tensor_matmul_bt(&G, &ch->PE, &ch->PE); /* (N, D) x (D, N): every pair of positions */
     printf("  %7s %12s %12s %14s\n", "|p - q|", "min over p", "max over p", "sum cos(d w_i)");
     double *x = xmalloc(sizeof(double) * (size_t)N), *y = xmalloc(sizeof(double) * (size_t)N);
     double worst = 0;

@@ -605,7 +605,7 @@ static void section_end_to_end(Chapter *ch) {
     }
     Tensor Wout = tensor_new(C, V), logits = tensor_new(Tt, V), probs = tensor_new(Tt, V);
     tensor_randn(&Wout, &rng, 1.0f / sqrtf((float)C));
-    tensor_matmul(&logits, &y, false, &Wout, false);
+    tensor_matmul(&logits, &y, &Wout);
     tensor_softmax_rows(&probs, &logits, NULL);
     PrintOpts po = ch->po;
     po.row_labels = (const char *const *)ch->tgt.tokens;

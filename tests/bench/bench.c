@@ -28,6 +28,8 @@
 
 #include "bpe.h"
 #include "corpus.h"
+#include "gemm.h"
+#include "generate.h"
 #include "model.h"
 #include "ngram.h"
 #include "optim.h"
@@ -82,7 +84,7 @@ static double matmul_gflops(int M, int K, int N, bool ta, bool tb, bool blas, do
 #else
             (void)blas;
 #endif
-            tensor_matmul(&C, &A, ta, &B, tb);
+            gemm(&C, &A, &B, (GemmOptions){.flags = (ta ? GEMM_TRANS_A : 0) | (tb ? GEMM_TRANS_B : 0)});
         }
         g[r] = flops * inner / (now() - t0) / 1e9;
     }
@@ -316,8 +318,8 @@ static void bench_bpe(void) {
         }
         stats(mbs, REPS, &med, &lo, &hi);
         stats(cmbs, REPS, &cmed, &clo, &chi);
-        printf("  GPT-2's tokenizer (pre-tokens, 50257 ids) on the same text: %.1f MB/s wall (%.1f .. %.1f),\n"
-               "  %.1f MB/s CPU (%.1f .. %.1f), %.3f tokens per byte\n", med, lo, hi, cmed, clo, chi,
+        printf("  GPT-2's tokenizer (pre-tokens, %d merges) on the same text: %.1f MB/s wall (%.1f .. %.1f),\n"
+               "  %.1f MB/s CPU (%.1f .. %.1f), %.3f tokens per byte\n", g.n_merges, med, lo, hi, cmed, clo, chi,
                (double)n_ids / (double)n);
         bpe_free(&g);
     } else {
