@@ -42,6 +42,7 @@ static const Entry suites[] = {
     {"options", options_suite, 1},
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
+    {"plot", plot_suite, 1},
     {"ngram", ngram_suite, 1},
     {"presets", presets_suite, 2},
     {"bpe", bpe_suite, 1},

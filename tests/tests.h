@@ -15,6 +15,7 @@ Suite *ngram_suite(void);
 Suite *bpe_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
+Suite *plot_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *classifier_suite(void);
