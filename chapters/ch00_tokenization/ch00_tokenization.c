@@ -348,24 +348,24 @@ static void section_4_sweep(Chapter *ch) {
         printf("\n  The true process (the synthetic language's generator): %.4f bits per byte.\n", floor_bpb);
     }
     /* figures: tokens per byte, and bits per byte against the vocabulary size */
-    double x[N_SWEEP], tpb[N_SWEEP], bpb_best[N_SWEEP], bpb3[N_SWEEP], bpb1[N_SWEEP], chr[N_SWEEP], wrd[N_SWEEP],
-        flo[N_SWEEP];
+    double x[N_SWEEP], tpb[N_SWEEP], bpb_best[N_SWEEP], bpb3[N_SWEEP], chr[N_SWEEP], wrd[N_SWEEP], flo[N_SWEEP];
     const Level *cl = &lv[n_bpe], *wl = &lv[n_bpe + 1];
     for (int l = 0; l < n_bpe; l++) {
         x[l] = lv[l].vocab - 3, tpb[l] = lv[l].tokens_per_byte;
-        bpb_best[l] = lv[l].bpb[best_order(&lv[l])], bpb3[l] = lv[l].bpb[3], bpb1[l] = lv[l].bpb[1];
+        bpb_best[l] = lv[l].bpb[best_order(&lv[l])], bpb3[l] = lv[l].bpb[3];
         chr[l] = cl->bpb[best_order(cl)], wrd[l] = wl->bpb[best_order(wl)], flo[l] = floor_bpb;
     }
     putchar('\n');
     LineAxes ax1 = {"BPE vocabulary size (log scale)", "validation tokens per byte", true, false};
     LineSeries s1 = {"BPE", tpb, false};
     plot_lines(&ch->plot, "tokens_per_byte", "Longer tokens: fewer of them per byte", &ax1, x, n_bpe, &s1, 1);
-    LineSeries s2[6] = {{"BPE, n-gram n = 1", bpb1, false}, {"BPE, n = 3", bpb3, false},
-                        {"BPE, best n", bpb_best, false},    {"characters, best n", chr, true},
-                        {"words, best n", wrd, true},         {"true process", flo, true}};
+    /* (order 1 is left out of the figure: its fall from bytes to 512 tokens would flatten the rest) */
+    LineSeries s2[5] = {{"BPE, n-gram of order 3", bpb3, false}, {"BPE, best order", bpb_best, false},
+                        {"characters, best order (flat: one level)", chr, false},
+                        {"words, best order (flat: one level)", wrd, false}, {"true process", flo, true}};
     LineAxes ax2 = {"BPE vocabulary size (log scale)", "validation bits per byte", true, false};
     plot_lines(&ch->plot, "bits_per_byte", "The n-gram in bits per byte at each token level", &ax2, x, n_bpe, s2,
-               d->val_synth_index ? 6 : 5);
+               d->val_synth_index ? 5 : 4);
 
     /* what the numbers say */
     const Level *first = &lv[0], *last = &lv[n_bpe - 1];
