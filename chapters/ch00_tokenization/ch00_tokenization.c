@@ -376,19 +376,25 @@ static void section_4_sweep(Chapter *ch) {
     char note[1400];
     const double tok_ratio = last->nats_per_token[lo_] / first->nats_per_token[fo];
     const double byte_change = 100 * (last->bpb[lo_] / first->bpb[fo] - 1);
-    int len = snprintf(note, sizeof note,
+    int len = 0;
+    if (n_bpe == 1) {
+        len = snprintf(note, sizeof note, "Notice: training stopped at %d tokens (no pair occurred twice), so the sweep "
+                       "has one BPE level. ", V);
+    } else {
+        len = snprintf(note, sizeof note,
                        "Notice: from %s to %s (each at its best n) the loss per token went from %.3f to %.3f nats "
                        "(x %.2f), while bits per byte changed by %+.1f%% (%.4f to %.4f): ",
                        first->name, last->name, first->nats_per_token[fo], last->nats_per_token[lo_], tok_ratio,
                        byte_change, first->bpb[fo], last->bpb[lo_]);
-    if ((tok_ratio > 1) != (byte_change > 0))
-        len += snprintf(note + len, sizeof note - (size_t)len, "the two measures disagree about which is better. ");
-    else if (fabs(log(tok_ratio)) > 4 * fabs(log1p(byte_change / 100)))
-        len += snprintf(note + len, sizeof note - (size_t)len, "a loss per token mostly measures how long the "
-                        "tokens are, not how well the text is predicted. ");
-    else
-        len += snprintf(note + len, sizeof note - (size_t)len, "here both move alike, but only the one per byte "
-                        "compares the same text. ");
+        if ((tok_ratio > 1) != (byte_change > 0))
+            len += snprintf(note + len, sizeof note - (size_t)len, "the two measures disagree about which is better. ");
+        else if (fabs(log(tok_ratio)) > 4 * fabs(log1p(byte_change / 100)))
+            len += snprintf(note + len, sizeof note - (size_t)len, "a loss per token mostly measures how long the "
+                            "tokens are, not how well the text is predicted. ");
+        else
+            len += snprintf(note + len, sizeof note - (size_t)len, "here both move alike, but only the one per byte "
+                            "compares the same text. ");
+    }
     const double cb = cl->bpb[best_order(cl)], wb = wl->bpb[best_order(wl)];
     len += snprintf(note + len, sizeof note - (size_t)len,
                     "The best BPE level for the n-gram is %s (%.4f bits per byte, at n = %d); characters give "
