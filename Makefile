@@ -5,6 +5,7 @@
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
 #                     in two processes at once (TEST_JOBS=2), every chapter run on one thread
 #   make figures      run every chapter with its defaults; figures land under figures/
+#   make data         the real-text corpora under data/, made from Debian's packages (installs them)
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
 #   make valgrind     the tests and every chapter under valgrind
@@ -42,7 +43,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+.PHONY: all test figures clean check-deps data bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
 all: $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 # ---- the shared library ----
@@ -166,6 +167,10 @@ $(BENCH_BIN): tests/bench/bench.c $(LIB)
 
 bench: $(BENCH_BIN)
 	./$(BENCH_BIN)
+
+# ---- real text: Debian's packages made into cleaned UTF-8 files under data/ (docs/realtext.md) ----
+data:
+	@sh tests/data/make-data.sh
 
 figures: all
 	@for c in $(CHAPTERS); do \

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 #include "util.h"
 
@@ -22,11 +23,11 @@ SoftmaxStatus attention_forward(Tensor *out, Tensor *scores, Tensor *weights, co
                                 const Tensor *K, const Tensor *V, const Tensor *mask, int *bad_row) {
     CHECK(Q->cols == K->cols && K->rows == V->rows, "attention: Q (%d, %d), K (%d, %d), V (%d, %d)",
           Q->rows, Q->cols, K->rows, K->cols, V->rows, V->cols);
-    tensor_matmul(scores, Q, false, K, true);                     /* (T, d_k) x (d_k, T) -> (T, T) */
+    gemm(scores, Q, K, (GemmOptions){.flags = GEMM_TRANS_B});     /* (T, d_k) x (d_k, T) -> (T, T) */
     tensor_scale(scores, scores, 1.0f / sqrtf((float)Q->cols));   /* S / sqrt(d_k) */
     if (mask) tensor_add(scores, scores, mask);                   /* + M: hidden entries become -inf */
     SoftmaxStatus st = tensor_softmax_rows(weights, scores, bad_row); /* (T, T) */
-    tensor_matmul(out, weights, false, V, false);                 /* (T, T) x (T, d_v) -> (T, d_v) */
+    gemm(out, weights, V, (GemmOptions){0});                      /* (T, T) x (T, d_v) -> (T, d_v) */
     return st;
 }
 
@@ -36,8 +37,8 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
     const float scale = 1.0f / sqrtf((float)Q->cols);
     Tensor dA = tensor_new(T, Tk);
     /* out = A V:  dA = dout V^T (T, d_v) x (d_v, Tk);  dV += A^T dout (Tk, T) x (T, d_v) */
-    tensor_matmul(&dA, dout, false, V, true);
-    tensor_matmul_acc(dV, A, true, dout, false);
+    gemm(&dA, dout, V, (GemmOptions){.flags = GEMM_TRANS_B});
+    gemm(dV, A, dout, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A});
     /* A = softmax(S) by rows: dS_ij = A_ij (dA_ij - sum_k dA_ik A_ik)  (dS overwrites dA) */
     for (int i = 0; i < T; i++) {
         float *da = tensor_at(&dA, i, 0);
@@ -48,15 +49,15 @@ void attention_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *dout, 
     }
     /* S = Q K^T * scale (+ M, a constant):  dQ += dS K scale;  dK += dS^T Q scale */
     tensor_scale(&dA, &dA, scale);
-    tensor_matmul_acc(dQ, &dA, false, K, false); /* (T, Tk) x (Tk, d_k) */
-    tensor_matmul_acc(dK, &dA, true, Q, false);  /* (Tk, T) x (T, d_k) */
+    gemm(dQ, &dA, K, (GemmOptions){.flags = GEMM_ACCUMULATE}); /* (T, Tk) x (Tk, d_k) */
+    gemm(dK, &dA, Q, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A}); /* (Tk, T) x (T, d_k) */
     tensor_free(&dA);
 }
 
 /* ==== one head, the form multi-head attention runs ====
  * The same arithmetic as attention_forward and attention_backward with the causal mask or none,
  * through the matmul kernel's triangular products. With the causal mask, query row i sees keys
- * 0 .. i: tensor_matmul_tri skips the tiles right of the diagonal, and the sums over the zero
+ * 0 .. i: gemm's triangular products skip the tiles right of the diagonal, and the sums over the zero
  * weights there. So the masked half of the scores, whose weights are exactly 0, is (up to tiles
  * straddling the diagonal) never computed. Each row's scores are scaled, cut at its own last
  * visible key and softmaxed in place in the weights. Nothing of size T x T is made besides the
@@ -179,7 +180,7 @@ SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor 
     const float scale = 1.0f / sqrtf((float)dk);
     /* all the rows at once (the forward pass needs no workspace): query i sees key j for j <= i */
     const Triangle seen = {causal ? TRI_C_LOWER : TRI_NONE, 0}, zeros_after = {causal ? TRI_A_LOWER : TRI_NONE, 0};
-    tensor_matmul_tri(weights, Q, false, K, true, false, seen); /* (T, d_k) x (d_k, T_kv): Q K^T */
+    gemm(weights, Q, K, (GemmOptions){.flags = GEMM_TRANS_B, .tri = seen}); /* (T, d_k) x (d_k, T_kv): Q K^T */
     SoftmaxStatus status = SOFTMAX_OK;
     for (int i = 0; i < T; i++) {
         const SoftmaxStatus st = softmax_visible(tensor_at(weights, i, 0), causal ? i + 1 : Tk, Tk, scale);
@@ -188,7 +189,7 @@ SoftmaxStatus attention_head_forward(Tensor *out, Tensor *weights, const Tensor 
             if (bad_row) *bad_row = i;
         }
     }
-    tensor_matmul_tri(out, weights, false, V, false, false, zeros_after); /* (T, T_kv) x (T_kv, d_v): A V */
+    gemm(out, weights, V, (GemmOptions){.tri = zeros_after}); /* (T, T_kv) x (T_kv, d_v): A V */
     return status;
 }
 
@@ -212,8 +213,8 @@ void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *d
         Tensor dqb = tensor_view(dQ, r0, 0, rows, dk), dkb = tensor_view(dK, 0, 0, n, dk), dvb = tensor_view(dV, 0, 0, n, dv);
         Tensor dsb = tensor_view(&ds, 0, 0, rows, n);
         /* out = A V:  dA = dout V^T;  dV = A^T dout */
-        tensor_matmul_tri(&dsb, &gb, false, &vb, true, false, seen);        /* (rows, d_v) x (d_v, n) */
-        tensor_matmul_tri(&dvb, &ab, true, &gb, false, add, zeros_before); /* (n, rows) x (rows, d_v) */
+        gemm(&dsb, &gb, &vb, (GemmOptions){.flags = GEMM_TRANS_B, .tri = seen}); /* (rows, d_v) x (d_v, n) */
+        gemm(&dvb, &ab, &gb, (GemmOptions){.flags = (add ? GEMM_ACCUMULATE : 0) | GEMM_TRANS_A, .tri = zeros_before}); /* (n, rows) x (rows, d_v) */
         /* A = softmax(S) by rows:  dS_ij = A_ij (dA_ij - sum_k dA_ik A_ik), times the scale of
          * S = Q K^T scale; masked entries get exact zeros (dA there was not computed) */
         for (int i = 0; i < rows; i++) {
@@ -226,8 +227,8 @@ void attention_head_backward(Tensor *dQ, Tensor *dK, Tensor *dV, const Tensor *d
             for (int j = 0; j < p; j++) d[j] = j < m ? a[j] * (d[j] - (float)sum) * scale : 0.0f;
             for (int j = p; j < n; j++) d[j] = 0.0f;
         }
-        tensor_matmul_tri(&dqb, &dsb, false, &kb, false, false, zeros_after); /* dQ = dS K:   (rows, n) x (n, d_k) */
-        tensor_matmul_tri(&dkb, &dsb, true, &qb, false, add, zeros_before);  /* dK = dS^T Q: (n, rows) x (rows, d_k) */
+        gemm(&dqb, &dsb, &kb, (GemmOptions){.tri = zeros_after}); /* dQ = dS K:   (rows, n) x (n, d_k) */
+        gemm(&dkb, &dsb, &qb, (GemmOptions){.flags = (add ? GEMM_ACCUMULATE : 0) | GEMM_TRANS_A, .tri = zeros_before}); /* dK = dS^T Q: (n, rows) x (rows, d_k) */
     }
     tensor_free(&ds);
 }
@@ -330,7 +331,7 @@ void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *d
     const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, n_heads = c->B * c->H;
     Tensor *dconcat = &c->dconcat, *dq = &c->dq, *dk = &c->dk, *dv = &c->dv;
     /* out = concat W^O + b^O: dconcat = dout W^O^T (stored: the workspace is this function's own) */
-    tensor_matmul(dconcat, dout, false, &p->Wo, true); /* (B T, C) x (C, C) */
+    gemm(dconcat, dout, &p->Wo, (GemmOptions){.flags = GEMM_TRANS_B}); /* (B T, C) x (C, C) */
     linear_backward(NULL, &g->Wo, &g->bo, dout, &c->concat, &p->Wo);
     /* each head writes its own columns of dq, dk and dv whole */
 #pragma omp parallel for schedule(static) if (heads_in_parallel(c))

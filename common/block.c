@@ -6,8 +6,6 @@
 
 #include "util.h"
 
-#define LN_EPS 1e-5f
-
 void block_params_layout(BlockParams *p, int C, int d_ff, Arena *a) {
     p->ln1_g = arena_take(a, 1, C), p->ln1_b = arena_take(a, 1, C);
     mha_params_layout(&p->attn, C, a);
@@ -66,24 +64,24 @@ void block_cache_free(BlockCache *c) {
 void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tensor *x, NormPlacement norm,
                    Activation act) {
     tensor_copy(&c->x, x);
-    if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, x, &p->ln1_g, &p->ln1_b, LN_EPS);
+    if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, x, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
     else tensor_copy(&c->a_in, x);
     mha_forward(&c->att, &c->attn, &p->attn, &c->a_in);  /* (T, C) -> (T, C) */
     /* residual 1: s1 = x + att, then mid = LN1(s1) (post); pre-norm's mid is s1 itself, written
      * there directly (s1 is kept only for post-norm's backward pass) */
     if (norm == NORM_POST) {
         tensor_add(&c->s1, x, &c->att);
-        layernorm_forward(&c->mid, &c->mean1, &c->rstd1, &c->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
+        layernorm_forward(&c->mid, &c->mean1, &c->rstd1, &c->s1, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
     } else {
         tensor_add(&c->mid, x, &c->att);
     }
-    if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, LN_EPS);
+    if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
     else tensor_copy(&c->f_in, &c->mid);
     ffn_forward(&c->f, &c->ffn, &p->ffn, &c->f_in, act); /* (T, C) -> (T, d_ff) -> (T, C) */
     /* residual 2: s2 = mid + f, then out = LN2(s2) (post), or out = s2 written directly (pre) */
     if (norm == NORM_POST) {
         tensor_add(&c->s2, &c->mid, &c->f);
-        layernorm_forward(out, &c->mean2, &c->rstd2, &c->s2, &p->ln2_g, &p->ln2_b, LN_EPS);
+        layernorm_forward(out, &c->mean2, &c->rstd2, &c->s2, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
     } else {
         tensor_add(out, &c->mid, &c->f);
     }
@@ -122,4 +120,53 @@ void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *
     /* a_in = LN1(x) (pre) or x (post) */
     if (norm == NORM_PRE) layernorm_backward(dx, &g->ln1_g, &g->ln1_b, &dain, &c->x, &c->mean1, &c->rstd1, &p->ln1_g);
     else tensor_add(dx, dx, &dain);
+}
+
+/* ==== one new row (the key/value cache's step) ==== */
+
+void block_row_init(BlockRow *r, int C, int d_ff, int max_len) {
+    Tensor *rows[] = {&r->a, &r->q, &r->att, &r->concat, &r->s1, &r->f_in, &r->f};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) *rows[i] = tensor_new(1, C);
+    r->dadh = tensor_new(1, d_ff), r->act = tensor_new(1, d_ff);
+    r->mean = tensor_new(1, 1), r->rstd = tensor_new(1, 1);
+    r->scores = tensor_new(1, max_len), r->weights = tensor_new(1, max_len);
+}
+
+void block_row_free(BlockRow *r) {
+    Tensor *all[] = {&r->a, &r->q, &r->att, &r->concat, &r->s1, &r->f_in, &r->f, &r->dadh, &r->act,
+                     &r->mean, &r->rstd, &r->scores, &r->weights};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
+}
+
+/* Attention for row t: its query against keys 0 .. t (nothing to mask: no later row exists yet). */
+static void attend_row(BlockRow *r, const MhaParams *p, Tensor *K, Tensor *V, int t, int heads) {
+    const int hs = r->q.cols / heads;
+    Tensor krow = tensor_row(K, t), vrow = tensor_row(V, t);
+    linear_forward(&r->q, &r->a, &p->Wq, &p->bq); /* (1, C) x (C, C) */
+    linear_forward(&krow, &r->a, &p->Wk, &p->bk); /* this row's key and value join the cache */
+    linear_forward(&vrow, &r->a, &p->Wv, &p->bv);
+    for (int h = 0; h < heads; h++) {
+        Tensor qh = tensor_view(&r->q, 0, h * hs, 1, hs), kh = tensor_view(K, 0, h * hs, t + 1, hs);
+        Tensor vh = tensor_view(V, 0, h * hs, t + 1, hs), oh = tensor_view(&r->concat, 0, h * hs, 1, hs);
+        Tensor sc = tensor_view(&r->scores, 0, 0, 1, t + 1), w = tensor_view(&r->weights, 0, 0, 1, t + 1);
+        attention_forward(&oh, &sc, &w, &qh, &kh, &vh, NULL, NULL); /* (1, hs) x (hs, t+1) ... -> (1, hs) */
+    }
+    linear_forward(&r->att, &r->concat, &p->Wo, &p->bo);
+}
+
+void block_step(Tensor *x, BlockRow *r, const BlockParams *p, Tensor *K, Tensor *V, int t, int heads,
+                NormPlacement norm, Activation act) {
+    const bool pre = norm == NORM_PRE;
+    if (pre) layernorm_forward(&r->a, &r->mean, &r->rstd, x, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
+    else tensor_copy(&r->a, x);
+    attend_row(r, &p->attn, K, V, t, heads);
+    tensor_add(&r->s1, x, &r->att); /* s1 = x + att; post-norm: mid = LN1(s1), written over s1 */
+    if (!pre) layernorm_forward(&r->s1, &r->mean, &r->rstd, &r->s1, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
+    const Tensor *mid = &r->s1;
+    if (pre) layernorm_forward(&r->f_in, &r->mean, &r->rstd, mid, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
+    else tensor_copy(&r->f_in, mid);
+    ffn_hidden(&r->dadh, &r->act, &p->ffn, &r->f_in, act); /* (1, C) -> (1, d_ff) */
+    linear_forward(&r->f, &r->act, &p->ffn.W2, &p->ffn.b2);  /* (1, d_ff) -> (1, C) */
+    tensor_add(x, mid, &r->f); /* s2 = mid + f; post-norm: out = LN2(s2) */
+    if (!pre) layernorm_forward(x, &r->mean, &r->rstd, x, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
 }

@@ -15,6 +15,9 @@
 
 typedef enum { NORM_POST, NORM_PRE } NormPlacement;
 
+/* Layer norm's epsilon in every block and in the model's final norm: var + eps under the root. */
+#define BLOCK_LN_EPS 1e-5f
+
 typedef struct {
     Tensor ln1_g, ln1_b; /* (1, C) */
     MhaParams attn;      /* W (C, C), b (1, C) */
@@ -49,13 +52,36 @@ Tensor *block_tensor(BlockParams *p, int i, const char **name);
 /* For B sequences of T tokens (NULL arena: each tensor allocated). A cache laid out again reuses
  * its arrays of attention heads. */
 void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a);
-void block_cache_free(BlockCache *c); /* for caches laid out with a NULL arena */
+/* Free what block_cache_layout allocated: with a NULL arena every tensor, with an arena only the
+ * array of attention heads (the tensors are the arena's views). */
+void block_cache_free(BlockCache *c);
 
 void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tensor *x, NormPlacement norm,
                    Activation act);
 /* dx += dL/dx, g += dL/dparams, given dout = dL/dout. */
 void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *c, const BlockParams *p,
                     NormPlacement norm, Activation act);
+
+/* ---- one new row: the block step, for generation with a key/value cache ----
+ * block_forward over a causal sequence computes row t from rows 0 .. t only, and the only thing it
+ * needs of the earlier rows is their keys and values in each head. So a sequence can be extended
+ * one row at a time: block_step runs the same arithmetic as block_forward for the one new row t,
+ * reading the earlier rows' keys and values from K and V (max_len, C) and appending its own as
+ * row t. tests/test_generate.c checks it against block_forward's rows through the whole model. */
+typedef struct {
+    Tensor a, q, att, concat, s1, f_in, f; /* (1, C): attention input, query, attention output,
+                                              heads side by side, first sum, FFN input and output */
+    Tensor dadh, act;                      /* (1, d_ff): act'(h) (unused here), act(h) */
+    Tensor mean, rstd;                     /* (1, 1): a norm's statistics */
+    Tensor scores, weights;                /* (1, max_len): one head's scores and softmax weights */
+} BlockRow;
+
+void block_row_init(BlockRow *r, int C, int d_ff, int max_len);
+void block_row_free(BlockRow *r);
+/* x (1, C): row t's input, replaced by the block's output for it. K, V (max_len, C): rows 0 .. t-1
+ * hold the earlier rows' keys and values (all heads side by side); row t is written. */
+void block_step(Tensor *x, BlockRow *r, const BlockParams *p, Tensor *K, Tensor *V, int t, int heads,
+                NormPlacement norm, Activation act);
 
 /* Parameters of one block: 4C^2 + 4C (attention) + 2 C d_ff + d_ff + C (FFN) + 4C (two norms). */
 long block_param_count(int C, int d_ff);

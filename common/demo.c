@@ -94,9 +94,9 @@ void demo_build(AttnDemo *d, const DemoFlags *f, uint64_t seed) {
     d->Q = tensor_new(T, d->d_k);
     d->K = tensor_new(T, d->d_k);
     d->V = tensor_new(T, d->d_k);
-    tensor_matmul(&d->Q, &d->X, false, &d->Wq, false); /* (T, d_model) x (d_model, d_k) -> (T, d_k) */
-    tensor_matmul(&d->K, &d->X, false, &d->Wk, false);
-    tensor_matmul(&d->V, &d->X, false, &d->Wv, false);
+    tensor_matmul(&d->Q, &d->X, &d->Wq); /* (T, d_model) x (d_model, d_k) -> (T, d_k) */
+    tensor_matmul(&d->K, &d->X, &d->Wk);
+    tensor_matmul(&d->V, &d->X, &d->Wv);
 }
 
 void demo_free(AttnDemo *d) {
@@ -112,9 +112,9 @@ void demo_attend(Tensor *out, const AttnDemo *d, const Tensor *X, const Tensor *
     const int T = X->rows;
     Tensor Q = tensor_new(T, d->d_k), K = tensor_new(T, d->d_k), V = tensor_new(T, d->d_k);
     Tensor S = tensor_new(T, T), A = tensor_new(T, T);
-    tensor_matmul(&Q, X, false, &d->Wq, false);
-    tensor_matmul(&K, X, false, &d->Wk, false);
-    tensor_matmul(&V, X, false, &d->Wv, false);
+    tensor_matmul(&Q, X, &d->Wq);
+    tensor_matmul(&K, X, &d->Wk);
+    tensor_matmul(&V, X, &d->Wv);
     int bad = -1;
     SoftmaxStatus st = attention_forward(out, &S, &A, &Q, &K, &V, mask, &bad);
     if (st != SOFTMAX_OK) die(EXIT_RUNTIME, "attention row %d: %s", bad, softmax_status_text(st));

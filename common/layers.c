@@ -5,21 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "util.h"
 
 /* ==== linear ==== */
 
 void linear_forward(Tensor *out, const Tensor *x, const Tensor *W, const Tensor *b) {
     /* (T, C_in) x (C_in, C_out) -> (T, C_out), each row starting from b */
-    if (b) tensor_matmul_bias(out, x, W, b);
-    else tensor_matmul(out, x, false, W, false);
+    if (b) gemm(out, x, W, (GemmOptions){.bias = b});
+    else gemm(out, x, W, (GemmOptions){0});
 }
 
 void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, const Tensor *x, const Tensor *W) {
     /* y = x W + b, so dL/dx = dL/dy W^T, dL/dW = x^T dL/dy, dL/db = sum over rows of dL/dy. */
-    if (dx) tensor_matmul_acc(dx, dout, false, W, true); /* (T, C_out) x (C_out, C_in) */
-    if (dW && db) tensor_matmul_acc_colsums(dW, x, true, dout, false, db); /* (C_in, T) x (T, C_out), and db */
-    else if (dW) tensor_matmul_acc(dW, x, true, dout, false);
+    if (dx) gemm(dx, dout, W, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_B}); /* (T, C_out) x (C_out, C_in) */
+    if (dW && db) gemm(dW, x, dout, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A, .colsums = db}); /* (C_in, T) x (T, C_out), and db */
+    else if (dW) gemm(dW, x, dout, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A});
     else if (db)
         for (int t = 0; t < dout->rows; t++) {
             const float *g = tensor_at(dout, t, 0);
@@ -252,7 +253,7 @@ void ffn_params_layout(FfnParams *p, int d, int d_ff, Arena *a) {
 }
 
 void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) {
-    c->slope = arena_take(a, T, d_ff);
+    c->dadh = arena_take(a, T, d_ff);
     c->a = arena_take(a, T, d_ff);
     c->da = arena_take(a, T, d_ff);
 }
@@ -271,14 +272,31 @@ void ffn_params_free(FfnParams *p) {
 void ffn_cache_init(FfnCache *c, int T, int d_ff) { ffn_cache_layout(c, T, d_ff, NULL); }
 
 void ffn_cache_free(FfnCache *c) {
-    tensor_free(&c->slope);
+    tensor_free(&c->dadh);
     tensor_free(&c->a);
     tensor_free(&c->da);
 }
 
-/* a = act(h) and the slope act'(h), for a block of rows of h that the product has just finished
- * (a BlockStep, see tensor.h): the block is still in L2, so the activation makes no pass over memory
- * of its own, and the slope, all the backward pass needs of h, is written over h. */
+/* out = row + out, for every row of out: a bias (1, C) added to each of T rows. */
+static void add_row(Tensor *out, const Tensor *row) {
+    CHECK(row->rows == 1 && row->cols == out->cols, "bias (%d, %d) for rows of %d", row->rows, row->cols, out->cols);
+    for (int t = 0; t < out->rows; t++)
+        for (int c = 0; c < out->cols; c++) *tensor_at(out, t, c) = row->data[c] + *tensor_at(out, t, c);
+}
+
+void ffn_forward_plain(Tensor *out, Tensor *h, Tensor *a, const FfnParams *p, const Tensor *x, Activation act) {
+    tensor_matmul(h, x, &p->W1); /* h = x W1 + b1   (T, d) x (d, d_ff) -> (T, d_ff) */
+    add_row(h, &p->b1);
+    if (act == ACT_RELU) relu_forward(a, h); /* a = act(h)   (T, d_ff) */
+    else gelu_forward(a, h);
+    tensor_matmul(out, a, &p->W2); /* out = a W2 + b2   (T, d_ff) x (d_ff, d) -> (T, d) */
+    add_row(out, &p->b2);
+}
+
+/* The fused form the model runs. a = act(h) and act'(h), for a block of rows of h that the
+ * product has just finished (a BlockStep, see gemm.h): the block is still in L2, so the activation
+ * makes no pass over memory of its own, and act'(h), all the backward pass needs of h, is written
+ * over h. */
 typedef struct {
     Tensor *a;
     Activation act;
@@ -303,23 +321,23 @@ static void activate_rows(const void *ctx, Tensor *h, int r0, int c0, int rows, 
     }
 }
 
-static void times_slope(const void *slope, Tensor *d, int r0, int c0, int rows, int cols) { /* d *= slope */
+static void times_dadh(const void *dadh, Tensor *d, int r0, int c0, int rows, int cols) { /* d *= act'(h) */
     for (int r = r0; r < r0 + rows; r++) {
-        const float *s = tensor_at(slope, r, c0);
+        const float *s = tensor_at(dadh, r, c0);
         float *g = tensor_at(d, r, c0);
         for (int k = 0; k < cols; k++) g[k] *= s[k];
     }
 }
 
-void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, Activation act) {
-    CHECK(tensor_same_shape(slope, a), "ffn: slope (%d, %d), a (%d, %d)", slope->rows, slope->cols, a->rows, a->cols);
+void ffn_hidden(Tensor *dadh, Tensor *a, const FfnParams *p, const Tensor *x, Activation act) {
+    CHECK(tensor_same_shape(dadh, a), "ffn: dadh (%d, %d), a (%d, %d)", dadh->rows, dadh->cols, a->rows, a->cols);
     const ActivateRows step = {a, act};
-    /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), written where the slope goes, then a = act(h) */
-    tensor_matmul_then(slope, x, false, &p->W1, false, &p->b1, (BlockStep){activate_rows, &step});
+    /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), written into dadh, then a = act(h), dadh = act'(h) */
+    gemm(dadh, x, &p->W1, (GemmOptions){.bias = &p->b1, .then = {activate_rows, &step}});
 }
 
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
-    ffn_hidden(&c->slope, &c->a, p, x, act);    /* a = act(x W1 + b1), and its slope */
+    ffn_hidden(&c->dadh, &c->a, p, x, act);     /* a = act(x W1 + b1), and act'(h) */
     c->act = act;
     linear_forward(out, &c->a, &p->W2, &p->b2); /* (T, d_ff) -> (T, d) */
 }
@@ -330,7 +348,8 @@ void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, con
     /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), and, as each block of
      * its rows is finished, a = act(h): dh = da act'(h), in place over da (it is not needed after) */
     Tensor *dh = &c->da;
-    tensor_matmul_then(dh, dout, false, &p->W2, true, NULL, (BlockStep){times_slope, &c->slope}); /* (T, C) x (C, d_ff) */
+    const GemmOptions then_times_dadh = {.flags = GEMM_TRANS_B, .then = {times_dadh, &c->dadh}};
+    gemm(dh, dout, &p->W2, then_times_dadh); /* (T, C) x (C, d_ff) */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
     linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }

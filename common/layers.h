@@ -58,7 +58,9 @@ typedef struct {
     Tensor W2, b2; /* (d_ff, d), (1, d) */
 } FfnParams;
 typedef struct {
-    Tensor slope;  /* (T, d_ff): act'(h), all the backward pass needs of h = x W1 + b1 */
+    Tensor dadh;   /* (T, d_ff): act'(h), the slope of the activation at h = x W1 + b1, all the
+                      backward pass needs of h. The fused forward writes h itself here first and
+                      replaces each block of rows by its slope at once: h is not kept. */
     Tensor a;      /* (T, d_ff): act(h) */
     Activation act; /* the forward pass's */
     Tensor da;     /* (T, d_ff): the backward pass's workspace (da, then dh in place), allocated once */
@@ -72,11 +74,16 @@ void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a);
 void ffn_params_free(FfnParams *p);
 void ffn_cache_init(FfnCache *c, int T, int d_ff);
 void ffn_cache_free(FfnCache *c);
+/* The definition, step by step: h = x W1 + b1, a = act(h), out = a W2 + b2, with the plain
+ * tensor_matmul; h and a (T, d_ff) are the caller's. Not what the model runs (ffn_forward), and
+ * tests/test_layers.c checks that the two agree. */
+void ffn_forward_plain(Tensor *out, Tensor *h, Tensor *a, const FfnParams *p, const Tensor *x, Activation act);
+/* The fused form the model runs: the same out, keeping in c what ffn_backward needs. */
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act);
-/* Its first half: a = act(h) and slope = act'(h) for h = x W1 + b1, both (T, d_ff). The product
- * writes h into slope; each block of rows is then activated and overwritten by its slope while it
+/* Its first half: a = act(h) and dadh = act'(h) for h = x W1 + b1, both (T, d_ff). The product
+ * writes h into dadh; each block of rows is then activated and overwritten by its slope while it
  * is still in the cache (the same values as relu_forward and gelu_forward, with no pass of their own). */
-void ffn_hidden(Tensor *slope, Tensor *a, const FfnParams *p, const Tensor *x, Activation act);
+void ffn_hidden(Tensor *dadh, Tensor *a, const FfnParams *p, const Tensor *x, Activation act);
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act);
 

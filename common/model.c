@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "util.h"
-
-#define LN_EPS 1e-5f
 
 const char *model_config_error(const ModelConfig *c) {
     if (c->vocab < 2) return "the vocabulary needs at least 2 tokens";
@@ -140,9 +139,7 @@ void model_init(Model *m, const ModelConfig *cfg, int max_batch, uint64_t seed) 
 
 void model_free(Model *m) {
     if (!m) return;
-    for (int i = 0; i < m->cfg.layers; i++) {
-        free(m->cache[i].attn.weights);
-    }
+    for (int i = 0; i < m->cfg.layers; i++) block_cache_free(&m->cache[i]); /* the heads' arrays; the tensors are views */
     free(m->cache), free(m->x), free(m->act_mem);
     free(m->params.block), free(m->grads.block), free(m->param_mem), free(m->grad_mem);
     free(m->tensors), free(m->names), free(m->ids), free(m->targets);
@@ -175,10 +172,10 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
     for (int l = 0; l < c->layers; l++)
         block_forward(&m->x[l + 1], &m->cache[l], &m->params.block[l], &m->x[l], c->norm, c->act);
     /* final norm and output projection */
-    if (c->norm == NORM_PRE) layernorm_forward(&m->xf, &m->lnf_mean, &m->lnf_rstd, &m->x[c->layers], &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
+    if (c->norm == NORM_PRE) layernorm_forward(&m->xf, &m->lnf_mean, &m->lnf_rstd, &m->x[c->layers], &m->params.lnf_g, &m->params.lnf_b, BLOCK_LN_EPS);
     else tensor_copy(&m->xf, &m->x[c->layers]);
-    if (c->tied) tensor_matmul(&m->logits, &m->xf, false, &m->params.wte, true); /* (BT, C) x (C, V) */
-    else tensor_matmul(&m->logits, &m->xf, false, &m->params.lm_head, false);
+    if (c->tied) gemm(&m->logits, &m->xf, &m->params.wte, (GemmOptions){.flags = GEMM_TRANS_B}); /* (BT, C) x (C, V) */
+    else gemm(&m->logits, &m->xf, &m->params.lm_head, (GemmOptions){0});
     return crossentropy_forward(&m->probs, &m->logits, m->targets);
 }
 
@@ -192,8 +189,8 @@ void model_backward(Model *m) {
     crossentropy_backward(&m->dlogits, &m->probs, m->targets, 1.0f);
     /* logits = xf W_out */
     if (c->tied) {
-        tensor_matmul(&m->dxf, &m->dlogits, false, &m->params.wte, false);       /* (BT, V) x (V, C) */
-        tensor_matmul_acc(&m->grads.wte, &m->dlogits, true, &m->xf, false);      /* (V, BT) x (BT, C) */
+        gemm(&m->dxf, &m->dlogits, &m->params.wte, (GemmOptions){0}); /* (BT, V) x (V, C) */
+        gemm(&m->grads.wte, &m->dlogits, &m->xf, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A}); /* (V, BT) x (BT, C) */
     } else {
         tensor_fill(&m->dxf, 0.0f);
         linear_backward(&m->dxf, &m->grads.lm_head, NULL, &m->dlogits, &m->xf, &m->params.lm_head);
@@ -227,134 +224,6 @@ void model_backward_hidden(Model *m, const Tensor *dxf) {
                 const float *src = tensor_at(d, b * T + t, 0);
                 for (int k = 0; k < C; k++) g[k] += src[k];
             }
-}
-
-/* ==== the classifier head ==== */
-
-static void pooled(const Model *m, Pooling pool, float *h) {
-    const int T = m->T, C = m->cfg.d_model;
-    for (int k = 0; k < C; k++) {
-        if (pool == POOL_LAST) {
-            h[k] = *tensor_at(&m->xf, T - 1, k);
-            continue;
-        }
-        double s = 0;
-        for (int t = 0; t < T; t++) s += *tensor_at(&m->xf, t, k);
-        h[k] = (float)(s / T);
-    }
-}
-
-double classify_forward(Model *m, const Head *h, const int *ids, int T, Pooling pool, int label, float *probs) {
-    model_forward(m, ids, NULL, 1, T);
-    const int C = m->cfg.d_model, K = h->W.cols;
-    float *x = xmalloc(sizeof(float) * (size_t)C);
-    pooled(m, pool, x);
-    double mx = -INFINITY;
-    for (int j = 0; j < K; j++) { /* logits = x W + b */
-        double z = h->b.data[j];
-        for (int k = 0; k < C; k++) z += (double)x[k] * *tensor_at(&h->W, k, j);
-        probs[j] = (float)z;
-        mx = fmax(mx, z);
-    }
-    double sum = 0;
-    for (int j = 0; j < K; j++) sum += exp(probs[j] - mx);
-    const double log_sum = log(sum) + mx, loss = label >= 0 ? log_sum - probs[label] : 0.0;
-    for (int j = 0; j < K; j++) probs[j] = (float)exp(probs[j] - log_sum);
-    free(x);
-    return loss;
-}
-
-void classify_backward(Model *m, const Head *h, Head *g, Pooling pool, int label, const float *probs, bool frozen) {
-    const int T = m->T, C = m->cfg.d_model, K = h->W.cols;
-    float *x = xmalloc(sizeof(float) * (size_t)C), *dx = xcalloc((size_t)C, sizeof(float));
-    pooled(m, pool, x);
-    for (int j = 0; j < K; j++) {
-        const float dz = probs[j] - (j == label ? 1.0f : 0.0f); /* d(-ln p[label]) / d logit_j */
-        g->b.data[j] += dz;
-        for (int k = 0; k < C; k++) {
-            *tensor_at(&g->W, k, j) += x[k] * dz;     /* logits = x W + b */
-            dx[k] += dz * *tensor_at(&h->W, k, j);
-        }
-    }
-    if (!frozen) {
-        Tensor dxf = tensor_view(&m->dxf, 0, 0, T, C);
-        tensor_fill(&dxf, 0.0f);
-        for (int t = 0; t < T; t++) {
-            if (pool == POOL_LAST && t != T - 1) continue;
-            for (int k = 0; k < C; k++) *tensor_at(&dxf, t, k) = pool == POOL_LAST ? dx[k] : dx[k] / (float)T;
-        }
-        model_backward_hidden(m, &dxf);
-    }
-    free(x), free(dx);
-}
-
-/* ==== generation with a key/value cache ==== */
-
-void kv_init(KvCache *kv, const Model *m) {
-    const ModelConfig *c = &m->cfg;
-    CHECK(c->causal, "a key/value cache needs a causal model");
-    memset(kv, 0, sizeof *kv);
-    kv->layers = c->layers, kv->max_len = c->max_len, kv->C = c->d_model;
-    kv->k = xmalloc(sizeof(Tensor) * (size_t)c->layers);
-    kv->v = xmalloc(sizeof(Tensor) * (size_t)c->layers);
-    for (int l = 0; l < c->layers; l++) kv->k[l] = tensor_new(c->max_len, c->d_model), kv->v[l] = tensor_new(c->max_len, c->d_model);
-    Tensor *row[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f};
-    for (size_t i = 0; i < sizeof row / sizeof row[0]; i++) *row[i] = tensor_new(1, c->d_model);
-    kv->slope = tensor_new(1, c->d_ff), kv->act = tensor_new(1, c->d_ff);
-    kv->mean = tensor_new(1, 1), kv->rstd = tensor_new(1, 1), kv->logits = tensor_new(1, c->vocab);
-    kv->scores = tensor_new(1, c->max_len), kv->weights = tensor_new(1, c->max_len);
-}
-
-void kv_free(KvCache *kv) {
-    for (int l = 0; l < kv->layers; l++) tensor_free(&kv->k[l]), tensor_free(&kv->v[l]);
-    free(kv->k), free(kv->v);
-    Tensor *all[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->concat, &kv->s1, &kv->f_in, &kv->f, &kv->slope,
-                     &kv->act, &kv->mean, &kv->rstd, &kv->logits, &kv->scores, &kv->weights};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
-    memset(kv, 0, sizeof *kv);
-}
-
-/* The same arithmetic as block_forward, for the one new row t; the earlier rows' keys and values
- * come from the cache. */
-void model_step(Model *m, KvCache *kv, int token) {
-    const ModelConfig *c = &m->cfg;
-    const int t = kv->len, C = c->d_model, hs = C / c->heads;
-    CHECK(t < kv->max_len && token >= 0 && token < c->vocab, "model_step: position %d, token %d", t, token);
-    /* x = wte[token] * s + position t, as in model_forward */
-    const Tensor *pos = c->pos == POS_LEARNED ? &m->params.wpe : &m->pe;
-    const float scale = c->pos == POS_SINUSOIDAL ? sqrtf((float)C) : 1.0f;
-    for (int k = 0; k < C; k++) kv->x.data[k] = *tensor_at(&m->params.wte, token, k) * scale + *tensor_at(pos, t, k);
-    for (int l = 0; l < c->layers; l++) {
-        const BlockParams *p = &m->params.block[l];
-        const bool pre = c->norm == NORM_PRE;
-        if (pre) layernorm_forward(&kv->a, &kv->mean, &kv->rstd, &kv->x, &p->ln1_g, &p->ln1_b, LN_EPS);
-        else tensor_copy(&kv->a, &kv->x);
-        /* q for this row; k and v appended to the cache as row t */
-        Tensor krow = tensor_row(&kv->k[l], t), vrow = tensor_row(&kv->v[l], t);
-        linear_forward(&kv->q, &kv->a, &p->attn.Wq, &p->attn.bq);
-        linear_forward(&krow, &kv->a, &p->attn.Wk, &p->attn.bk);
-        linear_forward(&vrow, &kv->a, &p->attn.Wv, &p->attn.bv);
-        for (int h = 0; h < c->heads; h++) { /* this row's query against keys 0..t: nothing to mask */
-            Tensor qh = tensor_view(&kv->q, 0, h * hs, 1, hs), kh = tensor_view(&kv->k[l], 0, h * hs, t + 1, hs);
-            Tensor vh = tensor_view(&kv->v[l], 0, h * hs, t + 1, hs), oh = tensor_view(&kv->concat, 0, h * hs, 1, hs);
-            Tensor sc = tensor_view(&kv->scores, 0, 0, 1, t + 1), w = tensor_view(&kv->weights, 0, 0, 1, t + 1);
-            attention_forward(&oh, &sc, &w, &qh, &kh, &vh, NULL, NULL);
-        }
-        linear_forward(&kv->att, &kv->concat, &p->attn.Wo, &p->attn.bo);
-        tensor_add(&kv->s1, &kv->x, &kv->att);
-        Tensor *mid = &kv->s1;
-        if (!pre) layernorm_forward(&kv->s1, &kv->mean, &kv->rstd, &kv->s1, &p->ln1_g, &p->ln1_b, LN_EPS);
-        if (pre) layernorm_forward(&kv->f_in, &kv->mean, &kv->rstd, mid, &p->ln2_g, &p->ln2_b, LN_EPS);
-        else tensor_copy(&kv->f_in, mid);
-        ffn_hidden(&kv->slope, &kv->act, &p->ffn, &kv->f_in, c->act);
-        linear_forward(&kv->f, &kv->act, &p->ffn.W2, &p->ffn.b2);
-        tensor_add(&kv->x, mid, &kv->f);
-        if (!pre) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &p->ln2_g, &p->ln2_b, LN_EPS);
-    }
-    if (c->norm == NORM_PRE) layernorm_forward(&kv->x, &kv->mean, &kv->rstd, &kv->x, &m->params.lnf_g, &m->params.lnf_b, LN_EPS);
-    if (c->tied) tensor_matmul(&kv->logits, &kv->x, false, &m->params.wte, true);
-    else tensor_matmul(&kv->logits, &kv->x, false, &m->params.lm_head, false);
-    kv->len++;
 }
 
 const ModelTensor *model_nonfinite_grad(const Model *m, long *element) {

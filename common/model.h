@@ -9,7 +9,9 @@
  *   loss = mean cross-entropy over the targets that are not -1
  *
  * Parameters, gradients and activations each live in one allocation carved into named views
- * (see Arena in tensor.h): optimizers walk one flat array, checkpoints write one block.          */
+ * (see Arena in tensor.h): optimizers walk one flat array, checkpoints write one block.
+ * Above this module: classifier.h (a fine-tuning head), generate.h (one token at a time with a
+ * key/value cache), train.h (one optimisation step), checkpoint.h (the file format).            */
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -50,23 +52,27 @@ typedef struct {
 
 typedef struct {
     ModelConfig cfg;
-    ModelParams params, grads;
-    float *param_mem, *grad_mem;
-    size_t n_params;
-    ModelTensor *tensors; /* every parameter tensor with its gradient, in memory order */
+    ModelParams params, grads; /* the parameters and their gradients: named views into the two blocks below */
+    float *param_mem, *grad_mem; /* (n_params) each: every parameter, then every gradient, in one allocation */
+    size_t n_params;             /* model_param_count(&cfg) */
+    ModelTensor *tensors;        /* (n_tensors): every parameter tensor with its gradient, in memory order */
     int n_tensors;
-    char (*names)[48];
-    /* activations, for up to max_batch sequences of max_len tokens */
+    char (*names)[48];           /* (n_tensors): the tensors' names, which tensors[i].name points at */
+    /* activations, for up to max_batch sequences of max_len tokens, laid out for the last (B, T) */
     int max_batch, B, T;
-    float *act_mem;
+    float *act_mem;              /* (act_floats): every activation below, in one allocation */
     size_t act_floats;
-    Tensor pe;            /* (max_len, C) the sinusoidal table (a constant, not a parameter) */
-    Tensor *x;            /* L + 1 tensors (B*T, C): the residual stream between blocks */
-    BlockCache *cache;    /* L: one per block, for the whole batch */
-    Tensor xf, lnf_mean, lnf_rstd, logits, probs;
-    Tensor dx_a, dx_b, dxf, dlogits; /* gradient buffers of the backward pass */
-    int *ids, *targets;   /* (B*T) copies of the last forward's inputs */
-    bool have_targets;
+    Tensor pe;                   /* (max_len, C): the sinusoidal table (a constant, not a parameter) */
+    Tensor *x;                   /* L + 1 tensors (B T, C): the residual stream into and out of each block */
+    BlockCache *cache;           /* L: what each block's forward keeps for its backward, whole batch */
+    Tensor xf;                   /* (B T, C): the final hidden states, LN_f(x_L) (pre-norm) or x_L */
+    Tensor lnf_mean, lnf_rstd;   /* (B T, 1): the final norm's statistics (pre-norm) */
+    Tensor logits, probs;        /* (B T, V): xf W_out, and its softmax by rows */
+    Tensor dx_a, dx_b;           /* (B T, C): the residual stream's gradient, block to block (two in turn) */
+    Tensor dxf;                  /* (B T, C): dL/dxf */
+    Tensor dlogits;              /* (B T, V): dL/dlogits */
+    int *ids, *targets;          /* (B T): copies of the last forward's inputs (-1: a position not scored) */
+    bool have_targets;           /* the last forward was given targets */
 } Model;
 
 /* Check a configuration; returns NULL or a message naming what is wrong. */
@@ -92,39 +98,5 @@ void model_backward(Model *m);
 /* Gradients from dL/dxf (B*T, C), the final hidden states m->xf of the last forward, added into
  * m->grads: for a head other than the language model's (a classifier, say). */
 void model_backward_hidden(Model *m, const Tensor *dxf);
-
-/* ==== a classifier on top of the model (fine-tuning) ====
- *   h = the final hidden state of the last position (POOL_LAST: what a causal model has read
- *       everything by) or the mean over all positions (POOL_MEAN: for a bidirectional model)
- *   p = softmax(h W + b)           (1, C) x (C, K) -> (1, K);  loss = -ln p[label] */
-typedef enum { POOL_LAST, POOL_MEAN } Pooling;
-
-typedef struct {
-    Tensor W, b; /* (C, K), (1, K) */
-} Head;
-
-/* One sequence ids[0..T) through the model and the head: fills probs (K), returns -ln probs[label]
- * (0 when label is -1). */
-double classify_forward(Model *m, const Head *h, const int *ids, int T, Pooling pool, int label, float *probs);
-/* After classify_forward: adds dL/dW, dL/db into g and, unless frozen, the body's gradients into
- * m->grads. */
-void classify_backward(Model *m, const Head *h, Head *g, Pooling pool, int label, const float *probs, bool frozen);
-
-/* ==== generation with a key/value cache (causal models) ====
- * Generating token by token, each new position needs the keys and values of all earlier positions
- * at every layer. Recomputing them costs O(T) per layer per new token for the projections alone
- * (O(T^2) for the whole text); keeping them costs memory and makes each new token O(T) in the
- * attention only. model_step feeds one token at position kv->len and returns its logits. */
-typedef struct {
-    int layers, max_len, C, len;
-    Tensor *k, *v;        /* layers tensors (max_len, C): the cached keys and values */
-    Tensor x, a, q, att, concat, s1, f_in, f, slope, act, mean, rstd, logits; /* scratch for one row */
-    Tensor scores, weights; /* (1, max_len) */
-} KvCache;
-
-void kv_init(KvCache *kv, const Model *m);
-void kv_free(KvCache *kv);
-/* Process `token` at position kv->len (< max_len); logits (1, V) in kv->logits. */
-void model_step(Model *m, KvCache *kv, int token);
 
 #endif

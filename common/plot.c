@@ -217,6 +217,7 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     }
     case HEAT_WEIGHTS:
         fputs("set palette defined (0 '#ffffff', 1 '#3182bd')\nset cbrange [0:1]\nset cbtics auto\n", f);
+        label = "($3 == 0 ? '' : sprintf('%.2f', $3))"; /* an exact 0 (a masked cell) stays blank, as in the text */
         break;
     case HEAT_MASK:
         fputs("set palette defined (0 '#ffffff', 0.5 '#ffffff', 0.5 '#969696', 1 '#969696')\n"
@@ -247,6 +248,7 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
     fprintf(a.f, "set multiplot layout 1,%d title ", n);
     put_quoted(a.f, title);
     fputc('\n', a.f);
+    fputs("set tmargin 5\n", a.f); /* keeps the panels' titles clear of the figure's */
     for (int i = 0; i < n; i++) write_heat_panel(a.f, &panels[i]);
     fputs("unset multiplot\n", a.f);
     atomic_close(&a);
@@ -255,13 +257,10 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
 
 /* With lo and hi (one array per series, NULL for none), each point also carries an error bar from
  * lo to hi: the .dat file gets the two extra columns after the series' y. */
-static void lines_figure(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
-                         int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
-                         int n_series) {
-    if (!p->enabled) return;
-    make_dirs(p->dir);
+static void write_lines_dat(const Plotter *p, const char *key, const double *x, int n_points, const LineSeries *series,
+                            const double *const *lo, const double *const *hi, int n_series) {
     AtomicFile d;
-    atomic_open(&d, p->dir, name, ".dat");
+    atomic_open(&d, p->dir, key, ".dat");
     fprintf(d.f, "# x");
     for (int s = 0; s < n_series; s++) {
         fprintf(d.f, " | %s", series[s].title);
@@ -277,52 +276,96 @@ static void lines_figure(Plotter *p, const char *name, const char *title, const 
         fputc('\n', d.f);
     }
     atomic_close(&d);
+}
 
-    AtomicFile a;
-    atomic_open(&a, p->dir, name, ".gp");
-    script_header(a.f, p, name, 960, 540);
-    fputs("set title ", a.f);
-    put_quoted(a.f, title);
-    fputs("\nset xlabel ", a.f);
-    put_quoted(a.f, axes->xlabel);
-    fputs("\nset ylabel ", a.f);
-    put_quoted(a.f, axes->ylabel);
-    fputs("\nset grid\nset key outside right top box\n", a.f);
-    if (axes->logx) fputs("set logscale x 2\n", a.f);
-    if (axes->logy) fputs("set logscale y 10\n", a.f);
+/* The axes and the plot command of one line chart whose data is KEY.dat. */
+static void put_lines_plot(FILE *f, const char *key, const char *title, const LineAxes *axes, const char *settings,
+                           const LineSeries *series, const char *const *with, const double *const *lo, int n_series) {
+    fputs("set title ", f);
+    put_quoted(f, title);
+    fputs("\nset xlabel ", f);
+    put_quoted(f, axes->xlabel);
+    fputs("\nset ylabel ", f);
+    put_quoted(f, axes->ylabel);
+    fputs("\nset grid\nset key outside right top box\n", f);
+    if (axes->logx) fputs("set logscale x 2\n", f);
+    if (axes->logy) fputs("set logscale y 10\n", f);
+    if (settings) fprintf(f, "%s\n", settings);
     int col = 2, n_bars = 0; /* the column of series s's y; how many series have bars */
     for (int s = 0; s < n_series; s++) n_bars += lo && lo[s];
-    if (n_bars) fputs("set offsets graph 0.04, graph 0.04, 0, 0\n", a.f);
-    fputs("plot ", a.f);
+    if (n_bars) fputs("set offsets graph 0.04, graph 0.04, 0, 0\n", f);
+    fputs("plot ", f);
     for (int s = 0, b = 0; s < n_series; s++) {
         const bool bars = lo && lo[s];
         /* bars at the same x would hide each other: each series with bars is nudged sideways a little */
         const double nudge = bars ? 0.06 * (b++ - 0.5 * (n_bars - 1)) : 0;
-        fprintf(a.f, "%s'%s.dat' using ", s ? ", \\\n     " : "", name);
-        if (nudge == 0) fputs("1", a.f);
-        else if (axes->logx) fprintf(a.f, "($1*2**(%g))", nudge);
-        else fprintf(a.f, "($1+(%g))", nudge);
-        fprintf(a.f, ":%d", col);
-        if (bars) fprintf(a.f, ":%d:%d", col + 1, col + 2);
-        fprintf(a.f, " with %s title ",
-                series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'" : bars ? "yerrorlines lw 2" : "linespoints lw 2");
-        put_quoted(a.f, series[s].title);
+        fprintf(f, "%s'%s.dat' using ", s ? ", \\\n     " : "", key);
+        if (nudge == 0) fputs("1", f);
+        else if (axes->logx) fprintf(f, "($1*2**(%g))", nudge);
+        else fprintf(f, "($1+(%g))", nudge);
+        fprintf(f, ":%d", col);
+        if (bars) fprintf(f, ":%d:%d", col + 1, col + 2);
+        fprintf(f, " with %s title ",
+                with && with[s]       ? with[s]
+                : series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'"
+                : bars                ? "yerrorlines lw 2"
+                                      : "linespoints lw 2");
+        put_quoted(f, series[s].title);
         col += bars ? 3 : 1;
     }
-    fputc('\n', a.f);
+    fputc('\n', f);
+}
+
+static void lines_figure(Plotter *p, const char *name, const char *title, const LineAxes *axes, const char *settings,
+                         const double *x, int n_points, const LineSeries *series, const char *const *with,
+                         const double *const *lo, const double *const *hi, int n_series) {
+    if (!p->enabled) return;
+    make_dirs(p->dir);
+    write_lines_dat(p, name, x, n_points, series, lo, hi, n_series);
+    AtomicFile a;
+    atomic_open(&a, p->dir, name, ".gp");
+    script_header(a.f, p, name, 960, 540);
+    put_lines_plot(a.f, name, title, axes, settings, series, with, lo, n_series);
     atomic_close(&a);
     render(p, name, true);
 }
 
+void plot_line_chart(Plotter *p, const char *name, const LinePanel *c) {
+    lines_figure(p, name, c->title, &c->axes, c->settings, c->x, c->n_points, c->series, c->with, NULL, NULL,
+                 c->n_series);
+}
+
+void plot_line_panels(Plotter *p, const char *name, const char *title, const LinePanel *panels, int n) {
+    if (!p->enabled) return;
+    make_dirs(p->dir);
+    AtomicFile a;
+    atomic_open(&a, p->dir, name, ".gp");
+    script_header(a.f, p, name, 640 * n, 540);
+    fprintf(a.f, "set multiplot layout 1,%d title ", n);
+    put_quoted(a.f, title);
+    fputs("\nset tmargin 4\nset key inside top right box opaque\n", a.f);
+    for (int i = 0; i < n; i++) {
+        char key[160];
+        snprintf(key, sizeof key, "%s_%d", name, i + 1);
+        write_lines_dat(p, key, panels[i].x, panels[i].n_points, panels[i].series, NULL, NULL, panels[i].n_series);
+        fputs("reset\nset tmargin 4\n", a.f);
+        put_lines_plot(a.f, key, panels[i].title, &panels[i].axes, panels[i].settings, panels[i].series, panels[i].with,
+                       NULL, panels[i].n_series);
+    }
+    fputs("unset multiplot\n", a.f);
+    atomic_close(&a);
+    render(p, name, false);
+}
+
 void plot_lines(Plotter *p, const char *name, const char *title, const LineAxes *axes,
                 const double *x, int n_points, const LineSeries *series, int n_series) {
-    lines_figure(p, name, title, axes, x, n_points, series, NULL, NULL, n_series);
+    lines_figure(p, name, title, axes, NULL, x, n_points, series, NULL, NULL, NULL, n_series);
 }
 
 void plot_lines_spread(Plotter *p, const char *name, const char *title, const LineAxes *axes, const double *x,
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series) {
-    lines_figure(p, name, title, axes, x, n_points, series, lo, hi, n_series);
+    lines_figure(p, name, title, axes, NULL, x, n_points, series, NULL, lo, hi, n_series);
 }
 
 void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,

@@ -70,6 +70,24 @@ void plot_lines_spread(Plotter *p, const char *name, const char *title, const Li
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series);
 
+/* A line chart with more say over its looks: `settings` (NULL for none) are gnuplot commands run
+ * before the plot (a range, a tic format), and with[s] (with = NULL, or with[s] = NULL, for the
+ * default) is series s's gnuplot style after "with" ("lines lw 2", "points pt 6 ps 2"). */
+typedef struct {
+    const char *title;
+    LineAxes axes;
+    const char *settings;
+    const double *x;
+    int n_points;
+    const LineSeries *series;
+    const char *const *with;
+    int n_series;
+} LinePanel;
+void plot_line_chart(Plotter *p, const char *name, const LinePanel *chart);
+/* Line charts side by side in one figure NAME.png (a whole view and a zoom, say), under one title;
+ * panel i's data goes to NAME_<i+1>.dat. */
+void plot_line_panels(Plotter *p, const char *name, const char *title, const LinePanel *panels, int n);
+
 /* Points (x[i], y[i]) each with a text label (a word next to its embedding, say). The numbers go to
  * NAME.dat, the labels into the script. */
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,

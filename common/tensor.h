@@ -78,46 +78,15 @@ static inline int threads_available(void) {
  * changes no bit. */
 static inline bool worth_threads(double floats) { return floats >= 32768.0 && threads_available() > 1; }
 
-/* C = op(A) op(B), where op(X) is X or, when the flag is set, X^T read in place (no transposed copy
- * is made). Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N). C must not overlap A or B. */
-void tensor_matmul(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
-/* C += op(A) op(B): the form every backward pass uses, since gradients accumulate. */
-void tensor_matmul_acc(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b);
-/* The same, and sums (1, N) += the column sums of op(B), taken from the packed copy of op(B) (no
- * pass of their own over B), added row by row in order: a linear layer's bias gradient. */
-void tensor_matmul_acc_colsums(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b,
-                               Tensor *sums);
-/* C = A B + 1 bias: bias (1, N) is added to every row as the products are stored (no second pass
- * over C); the bias is the first term of each sum. */
-void tensor_matmul_bias(Tensor *C, const Tensor *A, const Tensor *B, const Tensor *bias);
-
-/* A step run on each finished block of rows of C while the block is still in the cache (L2):
- * fn(ctx, C, r0, c0, rows, cols) may read and rewrite C[r0 .. r0 + rows)[c0 .. c0 + cols), or write
- * the same block of another tensor. It runs once per block (at most 120 rows, every column), after
- * the last product of its sums, on the thread that computed it. So an elementwise step that follows
- * a product (the feed-forward network's activation) needs no pass over memory of its own. (Per
- * 6 x 32 tile, in L1, was slower: rows 6 at a time are too short a stream for the prefetcher.) */
-typedef struct {
-    void (*fn)(const void *ctx, Tensor *C, int r0, int c0, int rows, int cols);
-    const void *ctx;
-} BlockStep;
-/* C = op(A) op(B) + bias (bias: a (1, N) row, or NULL for none), then `then` on each block of rows. */
-void tensor_matmul_then(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b,
-                        const Tensor *bias, BlockStep then);
-
-/* Products with a triangle of zeros, as causal attention has (keys after the query are masked):
- *   TRI_C_LOWER: only C[i][j] with j <= i + offset is wanted; the rest of C may be left unwritten
- *   TRI_A_LOWER: op(A)[i][k] = 0 for k > i + offset, so the sums stop there
- *   TRI_A_UPPER: op(A)[i][k] = 0 for k < i + offset, so the sums start there
- * The skipping is per tile of six rows: zeros inside a tile that straddles the diagonal are still
- * multiplied, so they must be exact zeros in A (and B finite there). accumulate: C += instead of =. */
-typedef enum { TRI_NONE, TRI_C_LOWER, TRI_A_LOWER, TRI_A_UPPER } TriangleKind;
-typedef struct {
-    TriangleKind kind;
-    int offset;
-} Triangle;
-void tensor_matmul_tri(Tensor *C, const Tensor *A, bool transpose_a, const Tensor *B, bool transpose_b, bool accumulate,
-                       Triangle tri);
+/* C = A B, by the definition: C[i][j] = sum_k A[i][k] B[k][j], a triple loop. Shapes: A (M, K),
+ * B (K, N), C (M, N); C must not overlap A or B. The fast form of the same product, with
+ * transposes, accumulation, a bias and the rest, is gemm (gemm.h). */
+void tensor_matmul(Tensor *C, const Tensor *A, const Tensor *B);
+/* C = A B^T: C[i][j] = sum_k A[i][k] B[j][k], row i of A dotted with row j of B (Q K^T), with no
+ * transposed copy. Shapes: A (M, K), B (N, K), C (M, N). */
+void tensor_matmul_bt(Tensor *C, const Tensor *A, const Tensor *B);
+/* Whether the memory of a and b overlaps. */
+bool tensors_overlap(const Tensor *a, const Tensor *b);
 
 typedef enum {
     SOFTMAX_OK = 0,

@@ -26,7 +26,8 @@ typedef struct {
 } Entry;
 
 static const Entry suites[] = {
-    {"tensor", tensor_suite, 3},
+    {"tensor", tensor_suite, 1},
+    {"gemm", gemm_suite, 3},
     {"softmax", softmax_suite, 1},
     {"attention", attention_suite, 1},
     {"rng", rng_suite, 2},
@@ -34,6 +35,8 @@ static const Entry suites[] = {
     {"cli", cli_suite, 1},
     {"layers", layers_suite, 1},
     {"model", model_suite, 4},
+    {"classifier", classifier_suite, 1},
+    {"generate", generate_suite, 1},
     {"training", training_suite, 3},
     {"options", options_suite, 1},
     {"corpus", corpus_suite, 1},
@@ -53,6 +56,7 @@ static const Entry suites[] = {
     {"ch10", ch10_suite, 21},
     {"ch11", ch11_suite, 20},
     {"ch12", ch12_suite, 33},
+    {"figures", figures_suite, 2},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "chapter_run.h"
+#include "readback.h"
 #include "tests.h"
 
 static const char chapter[] = "ch03_self_attention";
@@ -57,6 +58,38 @@ START_TEST(test_ch03_conclusions) {
 }
 END_TEST
 
+/* ch03 section 10: the traced steps and work are those of the formulas, worked by hand: the
+ * recurrence takes X W_x (T d^2 multiply-adds) then T steps, each (1, d) x (d, d) after the first;
+ * attention takes Q, K, V (3 T d^2), S and Z (T^2 d each) in 4 steps at any T. */
+START_TEST(test_ch03_recurrence) {
+    Run r = run("ch03_self_attention", (const char *[]){"--no-plot", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *sec = section_start(r.out, 10);
+    const char *row = strstr(sec, "attn / rnn\n");
+    ck_assert_msg(row != NULL, "ch03 has no recurrence table");
+    row += 11;
+    const double d = 64;
+    int rows = 0;
+    for (; *row == ' '; row = strchr(row, '\n') + 1, rows++) {
+        double T, rs, rw, as, aw, ratio;
+        ck_assert_int_eq(sscanf(row, "%lf %lf %lf %lf %lf %lf", &T, &rs, &rw, &as, &aw, &ratio), 6);
+        const double rnn = T * d * d + (T - 1) * d * d, att = 3 * T * d * d + 2 * T * T * d;
+        ck_assert_double_eq(rs, T + 1);
+        ck_assert_double_eq(as, 4);
+        ck_assert_double_eq_tol(rw / (rnn / (T + 1)), 1, 0.01); /* printed to 3 figures */
+        ck_assert_double_eq_tol(aw / (att / 4), 1, 0.01);
+        ck_assert_double_eq_tol(ratio, att / rnn, 0.006);
+    }
+    ck_assert_int_eq(rows, 4);
+    char *note = flatten(strstr(sec, "Notice:"));
+    ck_assert_msg(strstr(note, "the recurrence needs 257 steps at T = 256") && strstr(note, "product of 4096 multiply-adds") &&
+                      strstr(note, "needs 64 times fewer steps"),
+                  "ch03 section 10's notice: %s", note);
+    free(note);
+    run_free(&r);
+}
+END_TEST
+
 Suite *ch03_suite(void) {
     Suite *s = suite_create("ch03");
     TCase *tc = tcase_create("ch03");
@@ -64,6 +97,7 @@ Suite *ch03_suite(void) {
     tcase_add_loop_test(tc, test_bad_arguments, 0, n_bad_attention);
     tcase_add_test(tc, test_ch03_experiment_flags);
     tcase_add_test(tc, test_ch03_conclusions);
+    tcase_add_test(tc, test_ch03_recurrence);
     suite_add_tcase(s, tc);
     return s;
 }

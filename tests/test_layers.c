@@ -320,6 +320,34 @@ START_TEST(test_one_head_is_single_head_attention) {
 }
 END_TEST
 
+/* The fused feed-forward network (the product's block step activates h while it is in the cache,
+ * keeping only act'(h)) computes what its definition does, step by step with the plain product:
+ * the same bits, for both activations, on rows that span several of the product's row blocks
+ * (130 > 120) and a d_ff that is no multiple of its tiles. */
+START_TEST(test_ffn_fused_is_plain) {
+    Rng rng;
+    rng_seed(&rng, 4, 4);
+    const int T = 130, d = 24, d_ff = 50;
+    for (int act = ACT_RELU; act <= ACT_GELU; act++) {
+        FfnParams p;
+        ffn_params_init(&p, d, d_ff, &rng);
+        tensor_randn(&p.b1, &rng, 0.5f), tensor_randn(&p.b2, &rng, 0.5f);
+        Tensor x = randn(T, d, &rng, 1.0f), fused = tensor_new(T, d), plain = tensor_new(T, d);
+        Tensor h = tensor_new(T, d_ff), a = tensor_new(T, d_ff);
+        FfnCache c;
+        ffn_cache_init(&c, T, d_ff);
+        ffn_forward(&fused, &c, &p, &x, (Activation)act);
+        ffn_forward_plain(&plain, &h, &a, &p, &x, (Activation)act);
+        for (int t = 0; t < T; t++) {
+            ck_assert_msg(tensor_rows_identical(&fused, &plain, t), "activation %d: row %d of out differs", act, t);
+            ck_assert_msg(tensor_rows_identical(&c.a, &a, t), "activation %d: row %d of a differs", act, t);
+        }
+        ffn_cache_free(&c), ffn_params_free(&p);
+        tensor_free(&x), tensor_free(&fused), tensor_free(&plain), tensor_free(&h), tensor_free(&a);
+    }
+}
+END_TEST
+
 Suite *layers_suite(void) {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("forward_backward");
@@ -336,6 +364,7 @@ Suite *layers_suite(void) {
     tcase_add_test(tc, test_gradcheck_catches_a_wrong_gradient);
     tcase_add_loop_test(tc, test_mha_gradients, 0, 6);
     tcase_add_test(tc, test_one_head_is_single_head_attention);
+    tcase_add_test(tc, test_ffn_fused_is_plain);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -132,7 +132,7 @@ END_TEST
 START_TEST(test_matmul_shape_mismatch_aborts) {
     quiet_stderr();
     Tensor a = tensor_new(2, 3), b = tensor_new(2, 3), c = tensor_new(2, 2);
-    tensor_matmul(&c, &a, false, &b, false); /* (2,3) x (2,3): inner sizes differ */
+    tensor_matmul(&c, &a, &b); /* (2,3) x (2,3): inner sizes differ */
 }
 END_TEST
 

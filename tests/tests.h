@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *tensor_suite(void);
+Suite *gemm_suite(void);
 Suite *softmax_suite(void);
 Suite *attention_suite(void);
 Suite *rng_suite(void);
@@ -16,6 +17,8 @@ Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
+Suite *classifier_suite(void);
+Suite *generate_suite(void);
 Suite *training_suite(void);
 Suite *options_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
@@ -32,5 +35,6 @@ Suite *ch09_suite(void);
 Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
+Suite *figures_suite(void);
 
 #endif

@@ -7,7 +7,8 @@
  * Each numbered section below prints one step under its equation; the step is computed here with
  * plain loops, so the code reads like the formula, and section 8 checks it against the library's
  * attention_forward that later chapters use. Section 9 measures why the scores are divided by
- * sqrt(d_k).
+ * sqrt(d_k); section 10 counts why attention replaced recurrent networks (§1.1.3): the steps that
+ * must wait for each other.
  *
  * Run: make ch03 && ./ch03_self_attention [--sentence "..."] [--tokens N] [--d-model D] [--d-k K]
  *                                         [--trials N] [--keys N] [--seed S] [--no-plot]         */
@@ -330,10 +331,138 @@ static void section_scaling(Chapter *ch) {
                j, 2);
 }
 
-/* ---- 10. Heatmaps of the scores and the weights ---- */
+/* ---- 10. Why attention replaced recurrence: the chain of steps that must wait ---- */
+
+/* The critical path of a computation, traced while it runs: every operation is given a level, one
+ * more than the highest level among its inputs (inputs given from outside are level 0), and its
+ * multiply-adds are added to that level's work. Operations on the same level depend on none of
+ * each other, so they could all run at once; the number of levels is the least number of steps any
+ * number of processors needs. */
+enum { TRACE_MAX_LEVELS = 4096 };
+typedef struct {
+    double work[TRACE_MAX_LEVELS + 1]; /* multiply-adds at each level */
+    int levels;                        /* the highest level used */
+} Trace;
+
+/* Record one operation on inputs of levels a and b doing `macs` multiply-adds; returns its level. */
+static int trace_op(Trace *tr, int a, int b, double macs) {
+    const int level = (a > b ? a : b) + 1;
+    CHECK(level <= TRACE_MAX_LEVELS, "trace deeper than %d levels", TRACE_MAX_LEVELS);
+    tr->work[level] += macs;
+    if (level > tr->levels) tr->levels = level;
+    return level;
+}
+
+/* A recurrent layer over X (T, d): h_t = tanh(h_{t-1} W_h + x_t W_x), h_{-1} = 0. The input term
+ * X W_x is one product for all t; the recurrence is T products of (1, d) x (d, d), each needing h_{t-1}. */
+static void rnn_traced(Tensor *H, Trace *tr, const Tensor *X, const Tensor *Wx, const Tensor *Wh) {
+    const int T = X->rows, d = X->cols;
+    Tensor XW = tensor_new(T, d);
+    tensor_matmul(&XW, X, Wx); /* (T, d) x (d, d) -> (T, d) */
+    const int xw_level = trace_op(tr, 0, 0, (double)T * d * d);
+    int h_level = 0;
+    for (int t = 0; t < T; t++) {
+        float *h = tensor_at(H, t, 0);
+        const float *xw = tensor_at(&XW, t, 0), *prev = t ? tensor_at(H, t - 1, 0) : NULL;
+        for (int c = 0; c < d; c++) { /* h_t[c] = tanh(sum_k h_t-1[k] W_h[k][c] + (x_t W_x)[c]) */
+            float a = xw[c];
+            for (int k = 0; prev && k < d; k++) a += prev[k] * *tensor_at(Wh, k, c);
+            h[c] = tanhf(a);
+        }
+        h_level = trace_op(tr, h_level, xw_level, t == 0 ? 0 : (double)d * d);
+    }
+    tensor_free(&XW);
+}
+
+/* Self-attention over X (T, d) with projections W (d, d): the same products as sections 3 to 7. */
+static void attention_traced(Tensor *Z, Trace *tr, const Tensor *X, const Tensor *Wq, const Tensor *Wk,
+                             const Tensor *Wv) {
+    const int T = X->rows, d = X->cols;
+    Tensor Q = tensor_new(T, d), K = tensor_new(T, d), V = tensor_new(T, d), S = tensor_new(T, T), A = tensor_new(T, T);
+    tensor_matmul(&Q, X, Wq); /* (T, d) x (d, d) -> (T, d), and K, V alike: one level */
+    tensor_matmul(&K, X, Wk);
+    tensor_matmul(&V, X, Wv);
+    const int q = trace_op(tr, 0, 0, (double)T * d * d), k = trace_op(tr, 0, 0, (double)T * d * d);
+    const int v = trace_op(tr, 0, 0, (double)T * d * d);
+    tensor_matmul_bt(&S, &Q, &K); /* (T, d) x (d, T) -> (T, T) */
+    tensor_scale(&S, &S, 1.0f / sqrtf((float)d));
+    const int s = trace_op(tr, q, k, (double)T * T * d);
+    int bad;
+    if (tensor_softmax_rows(&A, &S, &bad) != SOFTMAX_OK) die(EXIT_RUNTIME, "attention row %d is not finite", bad);
+    const int a = trace_op(tr, s, 0, 0); /* exponentials and sums, counted as no multiply-adds */
+    tensor_matmul(Z, &A, &V); /* (T, T) x (T, d) -> (T, d) */
+    trace_op(tr, a, v, (double)T * T * d);
+    tensor_free(&Q), tensor_free(&K), tensor_free(&V), tensor_free(&S), tensor_free(&A);
+}
+
+static double trace_total(const Trace *tr) {
+    double w = 0;
+    for (int l = 1; l <= tr->levels; l++) w += tr->work[l];
+    return w;
+}
+
+static void section_recurrence(Chapter *ch) {
+    enum { N_T = 4, D = 64 };
+    const int Ts[N_T] = {8, 32, 128, 256};
+    print_section(stdout, 10, "Experiment: why attention replaced recurrence (§1.1.3)");
+    printf("  A recurrent network reads the sequence one position at a time:\n"
+           "    h_t = tanh(h_t-1 W_h + x_t W_x)       (1, d) x (d, d) -> (1, d), for t = 1 .. T in order\n"
+           "  Self-attention computes every position at once:\n"
+           "    Q, K, V = X W  ->  S = Q K^T / sqrt(d)  ->  A = softmax(S)  ->  Z = A V\n"
+           "  Both run here on the same random X (T, d), d = %d, and each operation is traced as it\n"
+           "  runs: its level is one more than its inputs' highest, so operations on one level could\n"
+           "  all run at once, and the number of levels (steps) is the least time any number of\n"
+           "  processors needs. Work = multiply-adds.\n\n", D);
+    printf("  %6s  %16s %14s  %16s %14s  %12s\n", "T", "recurrent: steps", "work per step", "attention: steps",
+           "work per step", "total work,");
+    printf("  %6s  %16s %14s  %16s %14s  %12s\n", "", "", "(mean)", "", "(mean)", "attn / rnn");
+    Rng rng;
+    rng_seed(&rng, ch->demo.seed, 10); /* stream 10: this experiment */
+    Tensor W[5];
+    for (int i = 0; i < 5; i++) W[i] = tensor_new(D, D), tensor_randn(&W[i], &rng, 1.0f / sqrtf((float)D));
+    int rnn_steps[N_T], att_steps[N_T];
+    double rnn_last_work = 0, att_step_work = 0, ratio = 0;
+    for (int e = 0; e < N_T; e++) {
+        const int T = Ts[e];
+        Tensor X = tensor_new(T, D), H = tensor_new(T, D), Z = tensor_new(T, D);
+        tensor_randn(&X, &rng, 1.0f);
+        Trace rt = {{0}, 0}, at = {{0}, 0};
+        rnn_traced(&H, &rt, &X, &W[0], &W[1]);
+        attention_traced(&Z, &at, &X, &W[2], &W[3], &W[4]);
+        rnn_steps[e] = rt.levels, att_steps[e] = at.levels;
+        rnn_last_work = rt.work[rt.levels], att_step_work = trace_total(&at) / at.levels;
+        ratio = trace_total(&at) / trace_total(&rt);
+        printf("  %6d  %16d %14.3g  %16d %14.3g  %12.2f\n", T, rt.levels, trace_total(&rt) / rt.levels, at.levels,
+               att_step_work, ratio);
+        tensor_free(&X), tensor_free(&H), tensor_free(&Z);
+    }
+    for (int i = 0; i < 5; i++) tensor_free(&W[i]);
+    const int T = Ts[N_T - 1];
+    const bool rnn_grows = rnn_steps[N_T - 1] > rnn_steps[0], att_flat = att_steps[N_T - 1] == att_steps[0];
+    char note[800];
+    if (rnn_grows && att_flat)
+        snprintf(note, sizeof note,
+                 "Notice: the recurrence needs %d steps at T = %d, one more for every position, because "
+                 "step t waits for h_t-1; after the first (X W_x, all positions at once), each step is one "
+                 "(1, d) x (d, d) product of %.0f multiply-adds, so processors beyond that many sit idle. "
+                 "Attention needs %d steps at every T, with %.3g multiply-adds per step at T = %d to share "
+                 "among processors. It does %.2f times the recurrence's total work there (S is T x T), yet "
+                 "needs %.0f times fewer steps: the source's reason for dropping the RNN (§1.1.3, far better "
+                 "parallel computation), counted.",
+                 rnn_steps[N_T - 1], T, rnn_last_work, att_steps[N_T - 1], att_step_work, T, ratio,
+                 (double)rnn_steps[N_T - 1] / att_steps[N_T - 1]);
+    else
+        snprintf(note, sizeof note,
+                 "Notice: this run could not show the source's claim (§1.1.3): the recurrence's steps went "
+                 "from %d to %d and attention's from %d to %d as T grew.", rnn_steps[0], rnn_steps[N_T - 1],
+                 att_steps[0], att_steps[N_T - 1]);
+    print_note(stdout, note);
+}
+
+/* ---- 11. Heatmaps of the scores and the weights ---- */
 static void section_figures(Chapter *ch) {
     const AttnDemo *d = &ch->demo;
-    print_section(stdout, 10, "Figures");
+    print_section(stdout, 11, "Figures");
     const char *const *w = (const char *const *)d->tokens;
     HeatPanel panels[2] = {
         {"scores", "S = Q K^T / sqrt(d_k)", &ch->scores, w, w, "key (attended to)", "query", HEAT_SIGNED},
@@ -382,6 +511,7 @@ int main(int argc, char **argv) {
     section_output(&ch);
     section_library(&ch);
     section_scaling(&ch);
+    section_recurrence(&ch);
     section_figures(&ch);
 
     tensor_free(&ch.scores);

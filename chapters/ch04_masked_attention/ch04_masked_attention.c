@@ -96,7 +96,7 @@ static void section_scores(Chapter *ch) {
     print_section(stdout, 3, "Masked scores: S = Q K^T / sqrt(d_k) + M");
     printf("  (T, d_k) x (d_k, T) -> (T, T); then every hidden entry becomes -inf\n\n");
     Tensor QK = tensor_new(T, T);
-    tensor_matmul(&QK, &d->Q, false, &d->K, true); /* Q K^T without a transposed copy of K */
+    tensor_matmul_bt(&QK, &d->Q, &d->K); /* Q K^T without a transposed copy of K */
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
             *tensor_at(&ch->S, i, j) = *tensor_at(&QK, i, j) * inv + *tensor_at(&ch->M, i, j);
@@ -139,7 +139,7 @@ static void section_output(Chapter *ch) {
     const AttnDemo *d = &ch->demo;
     print_section(stdout, 5, "Output: Z = A V");
     printf("  Z[i] = sum_{j <= i} A[i][j] V[j]     (T, T) x (T, d_k) -> (T, d_k) = (%d, %d)\n\n", d->T, d->d_k);
-    tensor_matmul(&ch->Z, &ch->A, false, &d->V, false);
+    tensor_matmul(&ch->Z, &ch->A, &d->V);
     print_matrix(stdout, "Z = A V", &ch->Z, &ch->po);
     printf("\n  Row 0 of Z is row 0 of V, bit for bit: %s (its only weight is exactly 1).\n",
            tensor_rows_identical(&ch->Z, &d->V, 0) ? "yes" : "no");
@@ -194,9 +194,17 @@ static void section_no_leak(Chapter *ch) {
     PrintOpts po = ch->pw;
     po.precision = 0;
     print_matrix(stdout, "D with the causal mask (rows: outputs, columns: changed word)", &ch->D, &po);
-    print_note(stdout, "Notice: D is lower-triangular: output i depends on words 0..i and on nothing after "
-                  "them. That is what lets a decoder be trained on all positions of a sentence at "
-                  "once without seeing the answers.");
+    const int above = T * (T - 1) / 2 - zeros_above_diagonal(&ch->D); /* outputs moved by a later word */
+    if (above == 0)
+        print_note(stdout, "Notice: D is lower-triangular: output i depends on words 0..i and on nothing after "
+                           "them. That is what lets a decoder be trained on all positions of a sentence at "
+                           "once without seeing the answers.");
+    else {
+        char note[200];
+        snprintf(note, sizeof note, "Notice: D has %d ones above the diagonal: some output depends on a later "
+                 "word, so this mask leaks the future.", above);
+        print_note(stdout, note);
+    }
 }
 
 /* ---- 7. The source's formula, run ---- */
@@ -228,10 +236,18 @@ static void section_erratum(Chapter *ch) {
     PrintOpts po = ch->pw;
     po.precision = 0;
     print_matrix(stdout, "D with the mask M' of §4.2", &ch->D_src, &po);
-    print_note(stdout, "Notice: D is now upper-triangular: output i depends on words i..T-1, on everything "
-                  "it is supposed to predict and on nothing before it. A language model trained this "
-                  "way would learn to copy the next word, and fail as soon as it had to generate. The "
-                  "fix is the transpose: -inf where j > i.");
+    if (zeros_below_diagonal(&ch->D_src) == T * (T - 1) / 2)
+        print_note(stdout, "Notice: D is now upper-triangular: output i depends on words i..T-1, on everything "
+                           "it is supposed to predict and on nothing before it. A language model trained this "
+                           "way would learn to copy the next word, and fail as soon as it had to generate. The "
+                           "fix is the transpose: -inf where j > i.");
+    else {
+        char note[300];
+        snprintf(note, sizeof note, "Notice: D is not upper-triangular here; %d of the %d earlier outputs still "
+                 "moved when only the last word changed%s. The fix is the transpose: -inf where j > i.", leaks, T - 1,
+                 leaks ? ": the mask of §4.2 leaks the future" : "");
+        print_note(stdout, note);
+    }
     tensor_free(&S);
     tensor_free(&Z);
 }

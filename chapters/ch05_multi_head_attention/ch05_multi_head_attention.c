@@ -48,9 +48,9 @@ static void section_projections(Chapter *ch) {
            "  drawn from N(0, 1/C). Q = X W^Q, K = X W^K, V = X W^V    (T, C) x (C, C) -> (T, C)\n\n",
            ch->T, ch->C);
     print_matrix(stdout, "X", &ch->demo.X, &ch->po);
-    tensor_matmul(&ch->Q, &ch->demo.X, false, &ch->p.Wq, false);
-    tensor_matmul(&ch->K, &ch->demo.X, false, &ch->p.Wk, false);
-    tensor_matmul(&ch->V, &ch->demo.X, false, &ch->p.Wv, false);
+    tensor_matmul(&ch->Q, &ch->demo.X, &ch->p.Wq);
+    tensor_matmul(&ch->K, &ch->demo.X, &ch->p.Wk);
+    tensor_matmul(&ch->V, &ch->demo.X, &ch->p.Wv);
     putchar('\n');
     print_matrix(stdout, "Q = X W^Q", &ch->Q, &ch->po);
     char note[300];
@@ -134,7 +134,7 @@ static void section_output(Chapter *ch) {
     printf("  Concat(head_0 .. head_%d) is (T, %d x %d) = (%d, %d); out = Concat W^O    (T, C) x (C, C)\n\n",
            ch->H - 1, ch->H, ch->hs, ch->T, ch->C);
     print_matrix(stdout, "Concat(heads)", &ch->concat, &ch->po);
-    tensor_matmul(&ch->out, &ch->concat, false, &ch->p.Wo, false);
+    tensor_matmul(&ch->out, &ch->concat, &ch->p.Wo);
     putchar('\n');
     print_matrix(stdout, "out = Concat W^O", &ch->out, &ch->po);
     print_note(stdout, "Notice: the concatenation only places the heads side by side; W^O is what lets "

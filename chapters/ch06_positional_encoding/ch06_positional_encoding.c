@@ -62,21 +62,31 @@ static void section_table(Chapter *ch) {
     putchar('\n');
     HeatPanel panel = {"table", "PE[pos][dim]", &ch->PE, NULL, NULL, "dimension", "position", HEAT_SIGNED};
     plot_heatmaps(&ch->plot, "table", "The sinusoidal positional encoding", &panel, 1);
-    double *x = xmalloc(sizeof(double) * (size_t)ch->N), *y[4];
+    /* the columns as functions of a real position, sampled 8 times per position; the table's rows (whole
+     * positions, every 8th sample) are marked */
+    enum { SUB = 8 };
+    const int n_x = (ch->N - 1) * SUB + 1;
+    double *x = xmalloc(sizeof(double) * (size_t)n_x), *y[4];
     static const char *const names[4] = {"dim 0 (sin, fastest)", "dim 1 (cos, fastest)", "dim 4 (sin)", "dim 8 (sin)"};
     const int dims[4] = {0, 1, 4, 8};
     LineSeries s[4];
+    const char *with[4];
     int ns = 0;
+    for (int i = 0; i < n_x; i++) x[i] = (double)i / SUB;
     for (int k = 0; k < 4; k++) {
         if (dims[k] >= ch->D) continue;
-        y[ns] = xmalloc(sizeof(double) * (size_t)ch->N);
-        for (int p = 0; p < ch->N; p++) y[ns][p] = *tensor_at(&ch->PE, p, dims[k]);
+        y[ns] = xmalloc(sizeof(double) * (size_t)n_x);
+        const double w = omega(dims[k] - dims[k] % 2, ch->D);
+        for (int i = 0; i < n_x; i++) y[ns][i] = dims[k] % 2 ? cos(x[i] * w) : sin(x[i] * w);
         s[ns] = (LineSeries){names[k], y[ns], false};
+        with[ns] = "linespoints lw 2 pi 8 pt 7 ps 0.9"; /* a mark at every whole position */
         ns++;
     }
-    for (int p = 0; p < ch->N; p++) x[p] = p;
-    LineAxes ax = {"position", "PE value", false, false};
-    plot_lines(&ch->plot, "dimensions", "A few columns of the table: sinusoids of falling frequency", &ax, x, ch->N, s, ns);
+    LinePanel chart = {"A few columns of the table: sinusoids of falling frequency (dots: the table's rows)",
+                       {"position", "PE value", false, false},
+                       "set key outside right top box\nset xrange [0:*]\nset offsets 0, 0.5, 0, 0",
+                       x, n_x, s, with, ns};
+    plot_line_chart(&ch->plot, "dimensions", &chart);
     for (int k = 0; k < ns; k++) free(y[k]);
     free(x);
 }
@@ -117,7 +127,7 @@ static void section_rotation(Chapter *ch) {
         rotation(&R, k, ch->D);
         Tensor from = tensor_view(&ch->PE, 0, 0, n, ch->D), to = tensor_view(&ch->PE, k, 0, n, ch->D);
         Tensor pred = tensor_new(n, ch->D);
-        tensor_matmul(&pred, &from, false, &R, false); /* (n, D) x (D, D) */
+        tensor_matmul(&pred, &from, &R); /* (n, D) x (D, D) */
         if (ch->D % 2) /* the lone last sine is not a rotation pair: compare the pairs only */
             for (int p = 0; p < n; p++) *tensor_at(&pred, p, ch->D - 1) = *tensor_at(&to, p, ch->D - 1);
         printf("  %6d %8d..%-5d %28.2e\n", k, 0, n - 1, tensor_max_abs_diff(&pred, &to));
@@ -130,12 +140,51 @@ static void section_rotation(Chapter *ch) {
 }
 
 /* ---- 3. Dot products depend only on the distance ---- */
+
+/* PE(p) . PE(p + d) against d for a few starting positions p (marks, from the table G), over the
+ * closed form sum_i cos(d w_i) drawn between whole distances too: the marks of every p fall on the
+ * one curve, and the curve's ripples come from the fast pairs. */
+static void dot_figure(Chapter *ch, const Tensor *G) {
+    enum { SUB = 8, N_P = 3 };
+    const int N = ch->N, n_x = (N - 1) * SUB + 1;
+    const int ps[N_P] = {0, N / 4, N / 2};
+    double *x = xmalloc(sizeof(double) * (size_t)n_x), *y[N_P + 1];
+    for (int k = 0; k <= N_P; k++) y[k] = xmalloc(sizeof(double) * (size_t)n_x);
+    for (int i = 0; i < n_x; i++) {
+        x[i] = (double)i / SUB;
+        y[0][i] = 0;
+        for (int c = 0; c + 1 < ch->D; c += 2) y[0][i] += cos(x[i] * omega(c, ch->D)); /* the pairs' sum */
+        for (int k = 0; k < N_P; k++) {
+            const int d = i / SUB;
+            y[k + 1][i] = i % SUB == 0 && ps[k] + d < N ? *tensor_at(G, ps[k], ps[k] + d) : NAN;
+        }
+    }
+    char names[N_P][48];
+    LineSeries s[N_P + 1] = {{"sum_i cos(d w_i), any real d", y[0], false}};
+    const char *with[N_P + 1] = {"lines lw 2 lc rgb '#555555'", "points pt 6 ps 2.2 lw 2", "points pt 2 ps 1.4 lw 2",
+                                 "points pt 1 ps 1.4 lw 2"};
+    for (int k = 0; k < N_P; k++) {
+        snprintf(names[k], sizeof names[k], "PE(%d) . PE(%d + d)", ps[k], ps[k]);
+        s[k + 1] = (LineSeries){names[k], y[k + 1], false};
+    }
+    char title[160];
+    snprintf(title, sizeof title, "Similarity of two positions depends on their distance only (at d = 0: %.4g)",
+             *tensor_at(G, 0, 0));
+    char settings[160];
+    snprintf(settings, sizeof settings, "set key outside right top box\nset xrange [0:%d]%s", N - 1,
+             ch->D % 2 ? "\n# an odd width: the closed form leaves out the lone sine" : "");
+    LinePanel chart = {title, {"distance d between the two positions", "dot product", false, false}, settings,
+                       x, n_x, s, with, N_P + 1};
+    plot_line_chart(&ch->plot, "dot_product", &chart);
+    for (int k = 0; k <= N_P; k++) free(y[k]);
+    free(x);
+}
 static void section_dot(Chapter *ch) {
     print_section(stdout, 3, "PE(p) . PE(q) depends only on |p - q|");
     printf("  PE(p) . PE(q) = sum_i [sin(p w_i) sin(q w_i) + cos(p w_i) cos(q w_i)] = sum_i cos((p - q) w_i)\n\n");
     const int N = ch->N;
     Tensor G = tensor_new(N, N);
-    tensor_matmul(&G, &ch->PE, false, &ch->PE, true); /* (N, D) x (D, N): every pair of positions */
+    tensor_matmul_bt(&G, &ch->PE, &ch->PE); /* (N, D) x (D, N): every pair of positions */
     printf("  %7s %12s %12s %14s\n", "|p - q|", "min over p", "max over p", "sum cos(d w_i)");
     double *x = xmalloc(sizeof(double) * (size_t)N), *y = xmalloc(sizeof(double) * (size_t)N);
     double worst = 0;
@@ -161,9 +210,7 @@ static void section_dot(Chapter *ch) {
                        "distance it is the same wherever the pair sits: the table encodes distance, not "
                        "just place.");
     putchar('\n');
-    LineSeries s = {"PE(0) . PE(d)", y, false};
-    LineAxes ax = {"distance d", "dot product", false, false};
-    plot_lines(&ch->plot, "dot_product", "Similarity of two positions against their distance", &ax, x, N, &s, 1);
+    dot_figure(ch, &G);
     HeatPanel panel = {"gram", "PE(p) . PE(q)", &G, NULL, NULL, "position q", "position p", HEAT_SIGNED};
     plot_heatmaps(&ch->plot, "gram", "Dot products of all pairs of positions: constant along diagonals", &panel, 1);
     free(x), free(y);

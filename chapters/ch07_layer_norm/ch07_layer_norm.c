@@ -158,6 +158,19 @@ static void section_batchnorm(Chapter *ch) {
                        "running averages). Layer norm treats each token alone: the same result at any "
                        "batch size, for one token at a time when generating text. That is why "
                        "Transformers use it.");
+    /* the figure: which outputs changed at all (any bit), cell by cell */
+    Tensor dL = tensor_new(N, C), dB = tensor_new(N, C);
+    for (int i = 0; i < N * C; i++)
+        dL.data[i] = L2.data[i] != ch->xhat.data[i], dB.data[i] = B2.data[i] != ch->B.data[i];
+    HeatPanel panels[2] = {
+        {"one_token_layer_norm", "layer norm: LN(X') differs from LN(X)?", &dL, NULL, NULL, "feature", "token (row)",
+         HEAT_BINARY},
+        {"one_token_batch_norm", "batch norm: BN(X') differs from BN(X)?", &dB, NULL, NULL, "feature", "token (row)",
+         HEAT_BINARY},
+    };
+    putchar('\n');
+    plot_heatmaps(&ch->plot, "one_token", "X' = X with row 0 multiplied by 5: which outputs change (any bit)", panels, 2);
+    tensor_free(&dL), tensor_free(&dB);
     tensor_free(&X2), tensor_free(&L2), tensor_free(&B2), tensor_free(&ones), tensor_free(&zeros);
 }
 

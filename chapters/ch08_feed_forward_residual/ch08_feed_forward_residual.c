@@ -147,10 +147,14 @@ static void section_residual(Chapter *ch) {
     row_spread(&ch->x, &sx), row_spread(&post, &spost), row_spread(&pre, &spre);
     printf("  mean over tokens of each row's standard deviation:\n    x %.3f   post-norm y %.3f   pre-norm y %.3f\n",
            sx, spost, spre);
-    print_note(stdout, "Notice: the residual path carries x through unchanged and F only adds a "
-                       "correction. Post-norm puts a norm on that path after every block; pre-norm keeps "
-                       "the path clean (norm only on the way into F), so the stream grows a little with "
-                       "each block and a final norm is applied at the end.");
+    char note[500];
+    snprintf(note, sizeof note,
+             "Notice: the residual path carries x through unchanged and F only adds a correction. Post-norm "
+             "puts a norm on that path after every block (its spread: %.3f); pre-norm keeps the path clean "
+             "(norm only on the way into F), so the stream's spread %s from block to block (here %.3f to %.3f "
+             "in one block) and a final norm is applied at the end.",
+             spost, spre > sx ? "grows" : "changes", sx, spre);
+    print_note(stdout, note);
     ffn_cache_free(&c);
     Tensor *all[] = {&f, &s, &post, &pre, &n, &mean, &rstd, &g, &b};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
@@ -246,6 +250,22 @@ static void stack_backward(Stack *st, const Tensor *dout, Variant v, double *gra
     tensor_free(&d), tensor_free(&ds), tensor_free(&dfin), tensor_free(&din);
 }
 
+/* gnuplot tics for a log axis from lo to hi: one at each power of ten, labelled 10⁻⁶ (with Unicode
+ * superscripts: the terminal draws no markup) instead of 0.0000010. */
+static void pow10_tics(char *buf, size_t size, double lo, double hi) {
+    static const char *const sup[10] = {"⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"};
+    int len = snprintf(buf, size, "set ytics (");
+    const int e0 = (int)floor(log10(lo)), e1 = (int)ceil(log10(hi));
+    for (int e = e0; e <= e1 && len < (int)size - 40; e++) {
+        len += snprintf(buf + len, size - (size_t)len, "%s\"10%s", e > e0 ? ", " : "", e < 0 ? "⁻" : "");
+        char digits[16];
+        snprintf(digits, sizeof digits, "%d", abs(e));
+        for (const char *d = digits; *d; d++) len += snprintf(buf + len, size - (size_t)len, "%s", sup[*d - '0']);
+        len += snprintf(buf + len, size - (size_t)len, "\" 1e%d", e);
+    }
+    snprintf(buf + len, size - (size_t)len, ")\nset mytics 10\nset yrange [1e%d:1e%d]", e0, e1);
+}
+
 static void section_depth(Chapter *ch) {
     const int L = ch->L;
     print_section(stdout, 4, "Experiment: the gradient reaching each layer of a deep stack");
@@ -290,9 +310,9 @@ static void section_depth(Chapter *ch) {
              "by %.3f per block on average, so after %d blocks it is %.3g times what it was: the first "
              "blocks %s. With a residual the path x -> x + F(x) has Jacobian I + dF/dx: the identity "
              "carries the gradient down whatever F does. Post-norm rescales it at each norm (a net "
-             "factor of %.3f per block here); pre-norm keeps the identity path free of norms, so "
-             "nothing rescales it on the way down (a net factor of %.3f per block here). This is the source's remark that "
-             "residuals help gradients propagate (§3.4), measured.",
+             "factor of %.3f per block here); pre-norm keeps the identity path free of norms, so the "
+             "gradient changes only by what each block's branch adds (a net factor of %.3f per block "
+             "here). This is the source's remark that residuals help gradients propagate (§3.4), measured.",
              per_block[V_NONE], L - 1, norm[V_NONE][0] / norm[V_NONE][L - 1],
              norm[V_NONE][0] < norm[V_NONE][L - 1] ? "hardly learn at all (vanishing gradient)" : "get an exploding gradient",
              per_block[V_POST], per_block[V_PRE]);
@@ -300,8 +320,16 @@ static void section_depth(Chapter *ch) {
     putchar('\n');
     LineSeries s[N_VARIANTS];
     for (int v = 0; v < N_VARIANTS; v++) s[v] = (LineSeries){variant_name[v], norm[v], false};
-    LineAxes ax = {"block l (0 = first, farthest from the loss)", "||dL/dx_l|| (log scale)", false, true};
-    plot_lines(&ch->plot, "gradient_depth", "Gradient reaching each block of a deep stack", &ax, x, L, s, N_VARIANTS);
+    double lo = INFINITY, hi = 0;
+    for (int v = 0; v < N_VARIANTS; v++)
+        for (int l = 0; l < L; l++)
+            if (norm[v][l] > 0 && isfinite(norm[v][l])) lo = fmin(lo, norm[v][l]), hi = fmax(hi, norm[v][l]);
+    char tics[1200];
+    pow10_tics(tics, sizeof tics, lo, hi);
+    LinePanel chart = {"Gradient reaching each block of a deep stack",
+                       {"block l (0 = first, farthest from the loss)", "||dL/dx_l|| (log scale)", false, true},
+                       tics, x, L, s, NULL, N_VARIANTS};
+    plot_line_chart(&ch->plot, "gradient_depth", &chart);
     for (int v = 0; v < N_VARIANTS; v++) free(norm[v]);
     free(x);
     tensor_free(&R);

@@ -38,26 +38,69 @@ typedef struct {
     PrintOpts po;
     Plotter plot;
     uint64_t seed;
+    /* the toy vocabulary: the distinct words of the source in order of first appearance (the first
+     * n_src of them), then the target's words not in the source (n_words in all); not owned */
+    const char *words[2 * DEMO_MAX_TOKENS];
+    int n_src, n_words;
 } Chapter;
 
+/* The id of word w in the toy vocabulary, or -1. */
+static int word_id(const Chapter *ch, const char *w) {
+    for (int i = 0; i < ch->n_words; i++)
+        if (strcmp(ch->words[i], w) == 0) return i;
+    return -1;
+}
+
+/* Add the words of d that are not yet in the toy vocabulary. */
+static void add_words(Chapter *ch, const AttnDemo *d) {
+    for (int t = 0; t < d->T; t++)
+        if (word_id(ch, d->tokens[t]) < 0) ch->words[ch->n_words++] = d->tokens[t];
+}
+
 /* ---- the journey: shape and per-position statistics after each step ---- */
+/* mean and standard deviation of row r of t over its features */
+static void row_stats(const Tensor *t, int r, double *mean, double *std) {
+    double m = 0, v = 0;
+    for (int c = 0; c < t->cols; c++) m += *tensor_at(t, r, c);
+    m /= t->cols;
+    for (int c = 0; c < t->cols; c++) v += pow(*tensor_at(t, r, c) - m, 2);
+    *mean = m, *std = sqrt(v / t->cols);
+}
+
 static void journey(const char *stage, const Tensor *t) {
     printf("  %-44s (%d, %d)\n    mean", stage, t->rows, t->cols);
+    double m, s;
     for (int r = 0; r < t->rows && r < 10; r++) {
-        double m = 0;
-        for (int c = 0; c < t->cols; c++) m += *tensor_at(t, r, c);
-        m /= t->cols;
+        row_stats(t, r, &m, &s);
         printf(" %+6.2f", fabs(m) < 5e-3 ? 0.0 : m);
     }
     printf("%s\n    std ", t->rows > 10 ? " ..." : "");
     for (int r = 0; r < t->rows && r < 10; r++) {
-        double m = 0, v = 0;
-        for (int c = 0; c < t->cols; c++) m += *tensor_at(t, r, c);
-        m /= t->cols;
-        for (int c = 0; c < t->cols; c++) v += pow(*tensor_at(t, r, c) - m, 2);
-        printf(" %6.2f", sqrt(v / t->cols));
+        row_stats(t, r, &m, &s);
+        printf(" %6.2f", s);
     }
     printf("%s\n", t->rows > 10 ? " ..." : "");
+}
+
+/* how many rows of `after` have a larger standard deviation than the same row of `before` */
+static int rows_wider(const Tensor *after, const Tensor *before) {
+    int n = 0;
+    for (int r = 0; r < after->rows; r++) {
+        double m, sa, sb;
+        row_stats(after, r, &m, &sa), row_stats(before, r, &m, &sb);
+        n += sa > sb;
+    }
+    return n;
+}
+
+/* the smallest and largest per-row standard deviation of t */
+static void std_range(const Tensor *t, double *lo, double *hi) {
+    *lo = INFINITY, *hi = 0;
+    for (int r = 0; r < t->rows; r++) {
+        double m, s;
+        row_stats(t, r, &m, &s);
+        *lo = fmin(*lo, s), *hi = fmax(*hi, s);
+    }
 }
 
 /* ==== the decoder block (only this chapter builds one; the models of chapters 10-11 do not) ==== */
@@ -224,19 +267,30 @@ static void encoder_journey(Chapter *ch, NormPlacement norm, int section) {
         journey("feed-forward", &c.f);
         journey(". + FFN (the residual)", &c.s2);
         journey("LN2(. + FFN) = block output", &out);
-        print_note(stdout, "Notice: each residual sum lets the spread grow, and each norm puts every "
-                           "position back to mean 0 and standard deviation 1: the block's output always "
-                           "has the same scale, whatever happened inside.");
+        const int w1 = rows_wider(&c.s1, &ch->Xs), w2 = rows_wider(&c.s2, &c.mid);
+        char note[400];
+        snprintf(note, sizeof note,
+                 "Notice: a residual sum can widen or narrow a position's spread (x + attention is wider "
+                 "than x at %d of %d positions; . + FFN wider than its input at %d of %d), and each norm "
+                 "puts every position back to mean 0 and standard deviation 1: the block's output has "
+                 "the same scale whatever happened inside.", w1, T, w2, T);
+        print_note(stdout, note);
     } else {
         journey("LN1(x): the attention's input", &c.a_in);
         journey("self-attention(LN1(x))", &c.att);
-        journey("x + attention (the residual stream)", &c.s1);
+        journey("x + attention (the residual stream)", &c.mid); /* pre-norm's first sum lives in mid */
         journey("LN2(.): the FFN's input", &c.f_in);
         journey("feed-forward", &c.f);
         journey(". + FFN = block output", &out);
-        print_note(stdout, "Notice: the norms act only on the way into each sublayer; the residual stream "
-                           "itself is never normalised, so its spread changes from block to block, and a "
-                           "stack of pre-norm blocks ends with one final layer norm.");
+        double in_lo, in_hi, out_lo, out_hi;
+        std_range(&ch->Xs, &in_lo, &in_hi), std_range(&out, &out_lo, &out_hi);
+        char note[400];
+        snprintf(note, sizeof note,
+                 "Notice: the norms act only on the way into each sublayer; the residual stream itself is "
+                 "never normalised (its standard deviation per position is %.2f to %.2f at the input, "
+                 "%.2f to %.2f at the output), so a stack of pre-norm blocks ends with one final layer "
+                 "norm.", in_lo, in_hi, out_lo, out_hi);
+        print_note(stdout, note);
     }
     tensor_free(&out);
     block_cache_free(&c);
@@ -388,6 +442,9 @@ static void section_diagram(Chapter *ch) {
         {76, 48, 76, 51, false, false}, {76, 56, 76, 60, false, false}, {76, 66, 76, 69, false, false}, {76, 74, 76, 83, false, false},
         {76, 89, 76, 92, false, false},
         {42, 72, 50, 72, false, true}, {50, 72, 50, 45, false, true}, {50, 45, 58, 45, false, false}, /* memory */
+        {76, 20, 96, 20, true, true}, {96, 20, 96, 35.5, true, true}, {96, 35.5, 94, 35.5, true, false}, /* residual */
+        {76, 40, 96, 40, true, true}, {96, 40, 96, 53.5, true, true}, {96, 53.5, 94, 53.5, true, false}, /* residual */
+        {76, 58, 96, 58, true, true}, {96, 58, 96, 71.5, true, true}, {96, 71.5, 94, 71.5, true, false}, /* residual */
     };
     plot_diagram(&ch->plot, "diagram", "The Transformer of §2.2, corrected", boxes, (int)(sizeof boxes / sizeof boxes[0]),
                  arrows, (int)(sizeof arrows / sizeof arrows[0]), 1000, 900);
@@ -493,37 +550,37 @@ static void section_model(Chapter *ch, const ModelConfig *cfg) {
     const int T = ch->src.T;
     printf("  common/model.c: token embedding + positions -> %d blocks -> %s -> output projection ->\n"
            "  softmax, with one forward (logits and loss) and one backward. A toy vocabulary: the\n"
-           "  distinct words of the sentence.\n\n", cfg->layers, cfg->norm == NORM_PRE ? "final layer norm" : "(no final norm)");
+           "  %d distinct words of the sentence,", cfg->layers, cfg->norm == NORM_PRE ? "final layer norm" : "(no final norm)",
+           cfg->vocab);
+    for (int i = 0; i < cfg->vocab && i < 12; i++) printf(" %s", ch->words[i]);
+    if (cfg->vocab > 12) printf(" ...");
+    printf(" (V = %d).\n\n", cfg->vocab);
     Model m;
     model_init(&m, cfg, 1, ch->seed);
     int ids[DEMO_MAX_TOKENS], targets[DEMO_MAX_TOKENS];
-    for (int t = 0; t < T; t++) { /* id of a word: its first occurrence's index, modulo the vocabulary */
-        int id = t;
-        for (int u = 0; u < t; u++)
-            if (strcmp(ch->src.tokens[u], ch->src.tokens[t]) == 0) { id = ids[u]; break; }
-        ids[t] = id % cfg->vocab;
-    }
+    for (int t = 0; t < T; t++) ids[t] = word_id(ch, ch->src.tokens[t]); /* < n_src: source words come first */
     for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
     double loss = model_forward(&m, ids, targets, 1, T);
     printf("  next-word loss of the untrained model: %.4f nats (ln V = %.4f: a uniform guess)\n", loss, log(cfg->vocab));
     Tensor before = tensor_new(T, cfg->vocab);
     tensor_copy(&before, &m.logits);
-    ids[T - 1] = (ids[T - 1] + 1) % cfg->vocab;
+    ids[T - 1] = (ids[T - 1] + 1) % cfg->vocab; /* another word: main asks for 2 distinct ones */
     model_forward(&m, ids, targets, 1, T);
     int same = 0;
     for (int t = 0; t < T - 1; t++) same += tensor_rows_identical(&before, &m.logits, t);
-    printf("  change the last word: logits at positions 0..%d that keep every bit: %d of %d (causal)\n", T - 2, same, T - 1);
+    printf("  change the last word (to %s): logits at positions 0..%d that keep every bit: %d of %d (%s)\n",
+           ch->words[ids[T - 1]], T - 2, same, T - 1, same == T - 1 ? "causal" : "NOT causal");
     tensor_free(&before);
     model_free(&m);
 }
 
 /* ---- 9. An encoder-decoder, end to end ---- */
 static void section_end_to_end(Chapter *ch) {
-    const int Ts = ch->src.T, Tt = ch->tgt.T, C = ch->C, F = ch->F, N = ch->N, V = Ts + Tt;
+    const int Ts = ch->src.T, Tt = ch->tgt.T, C = ch->C, F = ch->F, N = ch->N, V = ch->n_words;
     print_section(stdout, 9, "An encoder-decoder, end to end (untrained)");
     printf("  N = %d encoder blocks over the source, N = %d decoder blocks over the target, every decoder\n"
            "  block attending to the final encoder output; then linear (C -> V) and softmax over a toy\n"
-           "  vocabulary of the %d source and target words.\n\n", N, N, V);
+           "  vocabulary of the %d distinct source and target words (V = %d).\n\n", N, N, V, V);
     Rng rng;
     rng_seed(&rng, ch->seed, 99);
     BlockParams *ep = xmalloc(sizeof(BlockParams) * (size_t)N);
@@ -548,14 +605,11 @@ static void section_end_to_end(Chapter *ch) {
     }
     Tensor Wout = tensor_new(C, V), logits = tensor_new(Tt, V), probs = tensor_new(Tt, V);
     tensor_randn(&Wout, &rng, 1.0f / sqrtf((float)C));
-    tensor_matmul(&logits, &y, false, &Wout, false);
+    tensor_matmul(&logits, &y, &Wout);
     tensor_softmax_rows(&probs, &logits, NULL);
-    const char **words = xmalloc(sizeof(char *) * (size_t)V);
-    for (int i = 0; i < Ts; i++) words[i] = ch->src.tokens[i];
-    for (int i = 0; i < Tt; i++) words[Ts + i] = ch->tgt.tokens[i];
     PrintOpts po = ch->po;
     po.row_labels = (const char *const *)ch->tgt.tokens;
-    po.col_labels = words;
+    po.col_labels = ch->words;
     print_matrix(stdout, "P(next word | target so far, source)", &probs, &po);
     double worst = 0;
     for (int t = 0; t < Tt; t++) {
@@ -569,7 +623,7 @@ static void section_end_to_end(Chapter *ch) {
            "  random, so the preferences (up to %.3f here) mean nothing yet; chapter 10 trains the\n"
            "  decoder-only half of this picture.\n", V, worst, top);
     for (int n = 0; n < N; n++) block_params_free(&ep[n]), block_cache_free(&ec[n]), dec_params_free(&dp[n]), dec_cache_free(&dc[n]);
-    free(ep), free(ec), free(dp), free(dc), free(words);
+    free(ep), free(ec), free(dp), free(dc);
     tensor_free(&h), tensor_free(&h2), tensor_free(&y), tensor_free(&y2), tensor_free(&Wout), tensor_free(&logits), tensor_free(&probs);
 }
 
@@ -635,7 +689,11 @@ int main(int argc, char **argv) {
     ch.po.color = print_color_wanted();
     ch.po.row_labels = (const char *const *)ch.src.tokens;
     plot_init(&ch.plot, &common, CHAPTER, stdout);
-    ModelConfig gpt = {.vocab = ch.src.T, .d_model = ch.C, .heads = ch.H, .d_ff = ch.F, .layers = ch.N,
+    add_words(&ch, &ch.src);
+    ch.n_src = ch.n_words;
+    if (ch.n_src < 2) die(EXIT_USAGE, "--sentence: needs 2 or more distinct words (the vocabulary of section 8), got 1");
+    add_words(&ch, &ch.tgt);
+    ModelConfig gpt = {.vocab = ch.n_src, .d_model = ch.C, .heads = ch.H, .d_ff = ch.F, .layers = ch.N,
                        .max_len = 64, .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_GELU,
                        .tied = true};
 

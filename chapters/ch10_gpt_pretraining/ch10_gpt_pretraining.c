@@ -29,6 +29,7 @@
 #include "dataset.h"
 #include "interrupt.h"
 #include "model.h"
+#include "generate.h"
 #include "ngram.h"
 #include "optim.h"
 #include "options.h"

@@ -27,6 +27,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "dataset.h"
+#include "classifier.h"
 #include "model.h"
 #include "optim.h"
 #include "plot.h"

@@ -28,6 +28,8 @@
 
 #include "bpe.h"
 #include "corpus.h"
+#include "gemm.h"
+#include "generate.h"
 #include "model.h"
 #include "ngram.h"
 #include "optim.h"
@@ -82,7 +84,7 @@ static double matmul_gflops(int M, int K, int N, bool ta, bool tb, bool blas, do
 #else
             (void)blas;
 #endif
-            tensor_matmul(&C, &A, ta, &B, tb);
+            gemm(&C, &A, &B, (GemmOptions){.flags = (ta ? GEMM_TRANS_A : 0) | (tb ? GEMM_TRANS_B : 0)});
         }
         g[r] = flops * inner / (now() - t0) / 1e9;
     }
