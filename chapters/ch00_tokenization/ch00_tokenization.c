@@ -115,9 +115,13 @@ static void section_1_bytes(Chapter *ch) {
            "  A byte vocabulary has all 256 byte values, so every file, even invalid UTF-8 or NUL bytes,\n"
            "  is a sequence of known tokens.\n", ch->data.vocab.size - 3, unknown, n);
     char note[400];
-    snprintf(note, sizeof note, "Notice: the Chinese sentence is %d characters but %zu bytes (3 per character), the "
-             "English one as many bytes as characters. Bytes cost a model of Chinese three predictions per "
-             "character; merging frequent byte sequences into tokens (BPE, next) buys that back.", n, strlen(CHINESE));
+    const int n_en = tokenize_line(ENGLISH, LEVEL_CHAR, &tok);
+    tokens_free(tok, n_en);
+    const double per_char = (double)strlen(CHINESE) / n;
+    snprintf(note, sizeof note, "Notice: the Chinese sentence is %d characters but %zu bytes (%.1f per character), "
+             "the English one %d characters in %zu bytes. Bytes cost a model of Chinese %.1f predictions per "
+             "character; merging frequent byte sequences into tokens (BPE, next) buys that back.", n, strlen(CHINESE),
+             per_char, n_en, strlen(ENGLISH), per_char);
     print_note(stdout, note);
 }
 
@@ -191,9 +195,14 @@ static void section_2_training(Chapter *ch) {
     printf("\n  With --vocab-size %lld (%d tokens): the longest token is \"%s\", %zu bytes.\n", ch->vocab_size, used,
            z, best_len);
     free(z);
-    char note[300];
-    snprintf(note, sizeof note, "Notice: the first merges join the commonest byte pairs (letters with a space); "
-             "later ones join whole words and phrases. On this corpus a token reaches %zu bytes.", best_len);
+    int spaced = 0, shown = 0; /* of the first merges, how many hold a space */
+    for (int k = 0; k < 12 && k < ch->bpe.n_merges; k++, shown++)
+        if (bpe_token(&ch->bpe, BPE_BYTES + k, &len), memchr(ch->bpe.bytes + ch->bpe.offset[BPE_BYTES + k], ' ', len))
+            spaced++;
+    char note[400];
+    snprintf(note, sizeof note, "Notice: %d of the first %d merges hold a space%s. Each merge joins two tokens made "
+             "before it, so tokens grow with every merge; with %d tokens the longest is %zu bytes.", spaced, shown,
+             2 * spaced > shown ? ": the commonest pairs sit at the edges of words" : "", used, best_len);
     print_note(stdout, note);
 }
 
