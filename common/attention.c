@@ -271,12 +271,12 @@ void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool ca
 }
 
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {
-    c->weights = NULL;
+    c->weights = NULL, c->hook = NULL;
     mha_cache_layout(c, 1, T, T, C, H, causal, NULL);
 }
 
 void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H) {
-    c->weights = NULL;
+    c->weights = NULL, c->hook = NULL;
     mha_cache_layout(c, 1, T, T_kv, C, H, false, NULL);
 }
 
@@ -323,6 +323,7 @@ void mha_forward_cross(Tensor *out, MhaCache *c, const MhaParams *p, const Tenso
     }
     if (first_bad >= 0)
         die(EXIT_RUNTIME, "attention head %d, row %d: %s", first_bad % c->H, bad_row, softmax_status_text(first_status));
+    if (c->hook) c->hook->fn(c->hook, HOOK_HEADS, c->layer, &c->concat);
     linear_forward(out, &c->concat, &p->Wo, &p->bo); /* (B T, C) x (C, C) -> (B T, C) */
 }
 

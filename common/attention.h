@@ -53,6 +53,20 @@ typedef struct {
     Tensor bq, bk, bv, bo; /* (1, C) */
 } MhaParams;
 
+/* A hook on the forward pass, for looking inside a trained model (common/probe.h sets it): when a
+ * cache's hook is not NULL, the forward pass calls hook->fn with an activation it has just computed,
+ * (B T, C), which the hook may read or overwrite in place before the pass goes on. The sites:
+ *   HOOK_HEADS  layer l: the heads' outputs side by side (MhaCache.concat), before W^O
+ *   HOOK_MID    layer l: the residual stream after the attention sublayer (BlockCache.mid)
+ *   HOOK_RESID  layer l = 0 .. L: the residual stream entering block l (x_0 the embeddings, x_L the
+ *               last block's output)
+ * NULL (the default, and always while training) costs one test per block. */
+typedef enum { HOOK_HEADS, HOOK_MID, HOOK_RESID } HookSite;
+typedef struct ForwardHook ForwardHook;
+struct ForwardHook {
+    void (*fn)(ForwardHook *self, HookSite site, int layer, Tensor *act);
+};
+
 /* What the forward pass keeps for the backward pass (and for the reader). Self-attention has
  * T_kv = T; cross-attention (a decoder attending to an encoder's output) has queries from one
  * sequence (T rows) and keys and values from another (T_kv rows). */
@@ -65,6 +79,8 @@ typedef struct {
     Tensor concat;    /* (B T, C): the heads side by side */
     Tensor dconcat, dq, dk, dv; /* the backward pass's workspace: (B T, C) and (B T_kv, C) */
     int cap;          /* entries allocated in weights */
+    ForwardHook *hook; /* NULL, or called at HOOK_HEADS (and by the block at HOOK_MID) */
+    int layer;         /* this attention's layer, passed to the hook */
 } MhaCache;
 
 /* Weights from N(0, std^2), biases 0. */
@@ -81,7 +97,8 @@ enum { MHA_N_PARAMS = 8 };
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal);
 /* Cross-attention: T queries against T_kv keys and values, never masked. */
 void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H);
-/* For B sequences at once, with its tensors carved from an arena (NULL: each allocated). Laying
+/* For B sequences at once, with its tensors carved from an arena (NULL: each allocated); the cache
+ * must start zero-filled (weights and hook NULL), and keeps its hook when laid out again. Laying
  * out a cache again with no more sequences times heads reuses its arrays of head tensors. The
  * linear maps then run over all B T rows in one product; attention runs per sequence. */
 void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *a);

@@ -75,6 +75,7 @@ void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tenso
     } else {
         tensor_add(&c->mid, x, &c->att);
     }
+    if (c->attn.hook) c->attn.hook->fn(c->attn.hook, HOOK_MID, c->attn.layer, &c->mid);
     if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
     else tensor_copy(&c->f_in, &c->mid);
     ffn_forward(&c->f, &c->ffn, &p->ffn, &c->f_in, act); /* (T, C) -> (T, d_ff) -> (T, C) */

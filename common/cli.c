@@ -110,8 +110,7 @@ static const char *shown(const char *text, size_t len, char *buf, size_t size) {
     return buf;
 }
 
-/* Parse text as the option's value; false with a message in err when it is not one. */
-static bool set_value(CliOption *o, const char *text, char *err, size_t err_size) {
+bool cli_set_value(CliOption *o, const char *text, char *err, size_t err_size) {
     char range[128], t[256];
     describe_range(range, sizeof range, o);
     if (o->kind == CLI_STRING) {
@@ -206,7 +205,7 @@ CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv
             }
             text = argv[++i];
         }
-        if (!set_value(o, text, err, err_size)) return CLI_ERROR;
+        if (!cli_set_value(o, text, err, err_size)) return CLI_ERROR;
     }
     return CLI_PARSED;
 }

@@ -66,6 +66,10 @@ CliResult cli_parse_args(CliSpec *spec, CliCommon *common, int argc, char **argv
 /* Parse, and exit: 0 after printing --help, 2 after a usage error. Sets the program name for die. */
 void cli_parse(CliSpec *spec, CliCommon *common, int argc, char **argv);
 
+/* Parse text as o's value, with the same checks as the command line (o->seen is left alone); false
+ * with a one-line message in err when it is not one. Used to apply presets (common/presets.h). */
+bool cli_set_value(CliOption *o, const char *text, char *err, size_t err_size);
+
 void cli_print_help(FILE *f, const CliSpec *spec, const CliCommon *common);
 
 #endif

@@ -169,8 +169,11 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
         tensor_add(&xb, &xb, &pb);
     }
     /* the blocks, over the whole batch (attention inside each sequence) */
-    for (int l = 0; l < c->layers; l++)
+    if (m->hook) m->hook->fn(m->hook, HOOK_RESID, 0, &m->x[0]);
+    for (int l = 0; l < c->layers; l++) {
         block_forward(&m->x[l + 1], &m->cache[l], &m->params.block[l], &m->x[l], c->norm, c->act);
+        if (m->hook) m->hook->fn(m->hook, HOOK_RESID, l + 1, &m->x[l + 1]);
+    }
     /* final norm and output projection */
     if (c->norm == NORM_PRE) layernorm_forward(&m->xf, &m->lnf_mean, &m->lnf_rstd, &m->x[c->layers], &m->params.lnf_g, &m->params.lnf_b, BLOCK_LN_EPS);
     else tensor_copy(&m->xf, &m->x[c->layers]);

@@ -73,6 +73,8 @@ typedef struct {
     Tensor dlogits;              /* (B T, V): dL/dlogits */
     int *ids, *targets;          /* (B T): copies of the last forward's inputs (-1: a position not scored) */
     bool have_targets;           /* the last forward was given targets */
+    ForwardHook *hook;           /* NULL, or called at HOOK_RESID by model_forward (see attention.h; set by
+                                    probe_attach, which also sets each block's) */
 } Model;
 
 /* Check a configuration; returns NULL or a message naming what is wrong. */

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "corpus.h"
+#include "rng.h"
 
 #define NGRAM_MAX_ORDER 6
 
@@ -76,6 +77,13 @@ const NgramEntry *ngram_find(const NgramModel *m, const uint32_t *ids, int len);
  * the preceding tokens of the sentence, oldest first, starting with <s>; only the last n-1 are
  * used. */
 double ngram_prob(const NgramModel *m, Smoothing s, int n, const uint32_t *context, int context_len, int w);
+
+/* Sample one line from the model of order n: start after <s>, draw each token from p(w | context)
+ * (never <s>), stop at </s> or after max_tokens tokens. With exact_length, </s> is never drawn (its
+ * probability is given to the others in proportion) and exactly max_tokens tokens are drawn, for a
+ * sample as long as another model's. Writes the tokens (without <s> and </s>) to out, which holds
+ * max_tokens ids, and returns their number. */
+int ngram_sample(const NgramModel *m, Smoothing s, int n, Rng *rng, int max_tokens, bool exact_length, int *out);
 
 /* Perplexity of a token stream: every token of every line, </s> included, is scored. */
 typedef struct {

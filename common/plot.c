@@ -368,6 +368,46 @@ void plot_lines_spread(Plotter *p, const char *name, const char *title, const Li
     lines_figure(p, name, title, axes, NULL, x, n_points, series, NULL, lo, hi, n_series);
 }
 
+void plot_bars(Plotter *p, const char *name, const char *title, const char *ylabel, const char *const *labels,
+               int n, const LineSeries *series, int n_series) {
+    if (!p->enabled) return;
+    make_dirs(p->dir);
+    AtomicFile d;
+    atomic_open(&d, p->dir, name, ".dat");
+    fprintf(d.f, "# category");
+    for (int s = 0; s < n_series; s++) fprintf(d.f, " | %s", series[s].title);
+    fputc('\n', d.f);
+    for (int i = 0; i < n; i++) {
+        fprintf(d.f, "%d", i);
+        for (int s = 0; s < n_series; s++) fprintf(d.f, " %.9g", series[s].y[i]);
+        fputc('\n', d.f);
+    }
+    atomic_close(&d);
+    int n_bars = 0;
+    for (int s = 0; s < n_series; s++) n_bars += !series[s].reference;
+    const double width = 0.8 / (n_bars > 0 ? n_bars : 1);
+    AtomicFile a;
+    atomic_open(&a, p->dir, name, ".gp");
+    script_header(a.f, p, name, 960, 540);
+    fputs("set title ", a.f);
+    put_quoted(a.f, title);
+    fputs("\nset ylabel ", a.f);
+    put_quoted(a.f, ylabel);
+    fprintf(a.f, "\nset grid ytics\nset key outside right top box\nset xrange [-0.6:%d.6]\n", n - 1);
+    fprintf(a.f, "set boxwidth %.9g\nset style fill solid 0.8 border -1\n", width);
+    put_tics(a.f, "x", labels, n);
+    fputs("plot ", a.f);
+    for (int s = 0, b = 0; s < n_series; s++) {
+        fprintf(a.f, "%s'%s.dat' using ", s ? ", \\\n     " : "", name);
+        if (series[s].reference) fprintf(a.f, "1:%d with lines dt 2 lw 2 title ", s + 2);
+        else fprintf(a.f, "($1+(%.9g)):%d with boxes title ", (b++ - 0.5 * (n_bars - 1)) * width, s + 2);
+        put_quoted(a.f, series[s].title);
+    }
+    fputc('\n', a.f);
+    atomic_close(&a);
+    render(p, name, false);
+}
+
 void plot_diagram(Plotter *p, const char *name, const char *title, const DiagramBox *boxes, int n_boxes,
                   const DiagramArrow *arrows, int n_arrows, int width, int height) {
     if (!p->enabled) return;

@@ -70,6 +70,12 @@ void plot_lines_spread(Plotter *p, const char *name, const char *title, const Li
                        int n_points, const LineSeries *series, const double *const *lo, const double *const *hi,
                        int n_series);
 
+/* Grouped bars: n categories along x, each labelled (labels[i]); every series that is not a
+ * reference gives one bar per category, side by side; a reference series (chance, an intact model)
+ * is drawn as a dashed line across the categories. */
+void plot_bars(Plotter *p, const char *name, const char *title, const char *ylabel, const char *const *labels,
+               int n, const LineSeries *series, int n_series);
+
 /* A line chart with more say over its looks: `settings` (NULL for none) are gnuplot commands run
  * before the plot (a range, a tic format), and with[s] (with = NULL, or with[s] = NULL, for the
  * default) is series s's gnuplot style after "with" ("lines lw 2", "points pt 6 ps 2"). */

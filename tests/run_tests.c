@@ -42,8 +42,10 @@ static const Entry suites[] = {
     {"corpus", corpus_suite, 1},
     {"synth", synth_suite, 1},
     {"ngram", ngram_suite, 1},
+    {"presets", presets_suite, 2},
     {"bpe", bpe_suite, 1},
     {"ch00", ch00_suite, 6},
+    {"probe", probe_suite, 1},
     {"ch01", ch01_suite, 3},
     {"ch02", ch02_suite, 3},
     {"ch03", ch03_suite, 4},
@@ -56,6 +58,7 @@ static const Entry suites[] = {
     {"ch10", ch10_suite, 21},
     {"ch11", ch11_suite, 20},
     {"ch12", ch12_suite, 33},
+    {"ch13", ch13_suite, 3},
     {"figures", figures_suite, 2},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };

@@ -20,7 +20,9 @@ Suite *model_suite(void);
 Suite *classifier_suite(void);
 Suite *generate_suite(void);
 Suite *training_suite(void);
+Suite *presets_suite(void);
 Suite *options_suite(void);
+Suite *probe_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
 Suite *ch00_suite(void);
 Suite *ch01_suite(void);
@@ -35,6 +37,7 @@ Suite *ch09_suite(void);
 Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
+Suite *ch13_suite(void);
 Suite *figures_suite(void);
 
 #endif

@@ -625,31 +625,16 @@ static void section_long_range(Chapter *ch) {
 
 /* ---- 8. Sampling ---- */
 static void section_sample(Chapter *ch) {
-    const int n = (int)ch->order, V = ch->data.vocab.size;
+    const int n = (int)ch->order;
     print_section(stdout, 8, "Text sampled from the model");
     printf("  Order %d, %s: start from <s>, draw each token from p(w | last %d tokens), stop at </s>.\n\n", n,
            smoothing_name[ch->smoothing], n - 1);
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 8);
-    double *p = xmalloc(sizeof(double) * (size_t)V);
-    int grammatical = 0, agree = 0;
+    int grammatical = 0, agree = 0, ids[399];
     for (long i = 0; i < ch->sample; i++) {
-        uint32_t ctx[512];
-        int cl = 0;
-        ctx[cl++] = VOCAB_BOS;
-        while (cl < 400) {
-            double total = 0;
-            for (int w = 0; w < V; w++) total += p[w] = w == VOCAB_BOS ? 0 : ngram_prob(&ch->model, (Smoothing)ch->smoothing, n, ctx, cl, w);
-            double u = rng_uniform(&rng) * total, acc = 0;
-            int w = V - 1;
-            for (int k = 0; k < V; k++) {
-                acc += p[k];
-                if (u < acc) { w = k; break; }
-            }
-            if (w == VOCAB_EOS) break;
-            ctx[cl++] = (uint32_t)w;
-        }
-        char *text = corpus_decode(&ch->data.vocab, (const int *)ctx + 1, cl - 1, (TokenLevel)ch->flags.level);
+        const int len = ngram_sample(&ch->model, (Smoothing)ch->smoothing, n, &rng, 399, false, ids);
+        char *text = corpus_decode(&ch->data.vocab, ids, len, (TokenLevel)ch->flags.level);
         printf("    %s\n", text);
         if (ch->data.synthetic && ch->flags.level == LEVEL_CHAR) {
             double lp = synth_score_line(text);
@@ -660,7 +645,6 @@ static void section_sample(Chapter *ch) {
         }
         free(text);
     }
-    free(p);
     if (ch->data.synthetic && ch->flags.level == LEVEL_CHAR && ch->sample > 0)
         printf("\n  Sentences of the language (the grammar parses them): %d of %lld; closer agrees with the\n"
                "  marker: %d of %lld (25%% by chance).\n", grammatical, ch->sample, agree, ch->sample);

@@ -34,6 +34,7 @@
 #include "optim.h"
 #include "options.h"
 #include "plot.h"
+#include "presets.h"
 #include "print.h"
 #include "progress.h"
 #include "train.h"
@@ -41,7 +42,7 @@
 
 #define CHAPTER "ch10_gpt_pretraining"
 
-enum { CHAPTER_N_OPTIONS = 10 }; /* the options of this chapter alone: sampling, files, --timing */
+enum { CHAPTER_N_OPTIONS = 11 }; /* the options of this chapter alone: sampling, files, --timing, --preset */
 
 typedef struct {
     /* flags */
@@ -53,6 +54,8 @@ typedef struct {
     double temperature, top_p;
     const char *save, *load, *eval_path, *prompt;
     bool timing;
+    int preset;               /* --preset: 0 none, else presets.h's preset_at(preset - 1) */
+    char *preset_text;        /* what the preset set, printed in section 1 */
     CliOption opts[DATASET_N_OPTIONS + OPTIONS_N_MODEL + OPTIONS_N_TRAIN + CHAPTER_N_OPTIONS];
     int n_opts;
     /* state */
@@ -72,6 +75,17 @@ typedef struct {
 } Chapter;
 
 /* ==== the flags ==== */
+
+/* --preset NAME: a real-text recipe (common/presets.h) fills in the flags not given; what it set is
+ * kept for section 1 (nothing is printed with --eval or --generate). */
+static void apply_preset(Chapter *ch) {
+    if (ch->preset == 0) return;
+    size_t size = 0;
+    FILE *f = open_memstream(&ch->preset_text, &size);
+    if (!f) die(EXIT_RUNTIME, "out of memory");
+    preset_apply(preset_at(ch->preset - 1), ch->opts, ch->n_opts, f);
+    fclose(f);
+}
 
 /* The defaults, the option table (data, model, training, then this chapter's own), parsing and the
  * checks that need more than one flag. */
@@ -96,11 +110,13 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     o[n++] = cli_int("--top-k", &ch->top_k, 0, 1000000, "K", "sample among the K likeliest (0: all)");
     o[n++] = cli_real("--top-p", &ch->top_p, 1e-6, 1.0, "P", "sample among the likeliest with total probability P");
     o[n++] = cli_flag("--timing", &ch->timing, "print and plot the time per generated token (varies run to run)");
+    o[n++] = cli_choice("--preset", &ch->preset, preset_choices(), "a real-text recipe (docs/realtext.md; make data first)");
     ch->n_opts = n;
     CliSpec spec = {CHAPTER, "Pre-train a small GPT (source document §2.3.1, §3.5): training loop, AdamW, the n-gram\n"
                              "and the true floor, the long-range dependency, sampling with a KV cache, checkpoints.",
                     o, n};
     cli_parse(&spec, &ch->common, argc, argv);
+    apply_preset(ch);
     if ((ch->eval_path || ch->generate) && !ch->load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
     if (!ch->load) options_check_heads(&ch->mf);
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
@@ -121,6 +137,7 @@ static void load_checkpoint(Chapter *ch) {
 
 static void section_1_corpus(Chapter *ch) {
     print_section(stdout, 1, "The corpus (chapter 1's)");
+    if (ch->preset_text) printf("%s\n", ch->preset_text);
     if (ch->loaded) {
         if (options_given(ch->opts, ch->n_opts, "--level") && ch->data_flags.level != (int)ch->level)
             die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch->data_flags.level),
@@ -429,12 +446,27 @@ static int sample_token(const float *logits, int V, double temperature, int top_
     return pick;
 }
 
-static void section_6_samples(Chapter *ch) {
+/* On real text, under each sampled line: the best n-gram's sample of exactly as many tokens (its </s>
+ * not drawn), so that the two read side by side at the same length. */
+static void ngram_beside(Chapter *ch, const NgramModel *ng, int order, int n_tokens, Rng *rng) {
+    if (ch->data.synthetic || n_tokens == 0) return;
+    int *ids = xmalloc(sizeof(int) * (size_t)n_tokens);
+    const int len = ngram_sample(ng, SMOOTH_MKN, order, rng, n_tokens, true, ids);
+    char *text = corpus_decode(ch->vocab, ids, len, ch->level);
+    printf("    %-7s %s\n", "n-gram", text);
+    free(text), free(ids);
+}
+
+static void section_6_samples(Chapter *ch, const NgramModel *ng, int ngram_order) {
     print_section(stdout, 6, "Text sampled from the model");
     printf("  %lld lines, each started after a </s> (temperature %g, top-k %lld, top-p %g):\n\n", ch->sample,
            ch->temperature, ch->top_k, ch->top_p);
-    Rng rng;
+    if (!ch->data.synthetic && ch->sample > 0)
+        printf("  Each GPT line is followed by the best n-gram's (n = %d, modified Kneser-Ney) of as many tokens.\n\n",
+               ngram_order);
+    Rng rng, ngram_rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 11);
+    rng_seed(&ngram_rng, (uint64_t)ch->common.seed, 12);
     int grammatical = 0, agree = 0;
     for (long i = 0; i < ch->sample; i++) {
         /* one line: generate until </s> or 200 tokens */
@@ -451,7 +483,8 @@ static void section_6_samples(Chapter *ch) {
         }
         kv_free(&kv);
         char *text = corpus_decode(ch->vocab, ids, n, ch->level);
-        printf("    %s\n", text);
+        printf(ch->data.synthetic ? "    %s\n" : "    GPT     %s\n", text);
+        ngram_beside(ch, ng, ngram_order, n, &ngram_rng);
         if (ch->data.synthetic && ch->level == LEVEL_CHAR) {
             grammatical += isfinite(synth_score_line(text));
             const char *last = strrchr(text, ' ');
@@ -630,6 +663,7 @@ static int use_the_model(Chapter *ch) {
         printf("\n");
     }
     model_free(&ch->model), adamw_free(&ch->opt), checkpoint_free(&ch->ck);
+    free(ch->preset_text);
     return 0;
 }
 
@@ -641,6 +675,7 @@ static void chapter_free(Chapter *ch, Curve *curve) {
     adamw_free(&ch->opt);
     if (ch->loaded) checkpoint_free(&ch->ck);
     dataset_free(&ch->data);
+    free(ch->preset_text);
 }
 
 /* ==== the table of contents ==== */
@@ -666,7 +701,7 @@ int main(int argc, char **argv) {
         const double ngram_nats = best_ngram(&ch, &ng, &ngram_order);
         section_4_compare(&ch, &curve, final, ngram_nats, ngram_order);
         section_5_long_range(&ch, &ng);
-        section_6_samples(&ch);
+        section_6_samples(&ch, &ng, ngram_order);
         section_7_cache(&ch);
         section_8_checkpoint(&ch);
         section_9_summary(&ch, final, ngram_nats);
