@@ -608,7 +608,7 @@ START_TEST(test_resume_continues_the_schedule) {
     snprintf(a, sizeof a, "%s/a", dir), snprintf(b, sizeof b, "%s/b", dir), snprintf(c, sizeof c, "%s/c", dir);
     snprintf(d, sizeof d, "%s/d", dir), snprintf(v1, sizeof v1, "%s/v1", dir);
     Run o = run10((const char *[]){"--steps", "30", "--warmup", "5", "--eval-every", "10", "--save", a, NULL}, true);
-    expect(&o, 130, "interrupted after step 1 of 30", NULL);
+    expect(&o, 130, "interrupted after step 2 of 30", NULL); /* after section 4's two steps */
     run_free(&o);
     o = run10((const char *[]){"--load", a, "--eval-every", "10", "--save", b, NULL}, false);
     ck_assert_msg(o.status == 0, "%s", o.err);
