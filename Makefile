@@ -5,6 +5,7 @@
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
 #                     in two processes at once (TEST_JOBS=2), every chapter run on one thread
 #   make figures      run every chapter with its defaults; figures land under figures/
+#   make notebook     the notebook as a web page: notebook/index.html, one page per chapter
 #   make data         the real-text corpora under data/, made from Debian's packages (installs them)
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
@@ -43,7 +44,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps data bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+.PHONY: all test figures notebook clean check-deps data bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
 all: $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 # ---- the shared library ----
@@ -178,6 +179,12 @@ figures: all
 	  ./$$c > $(BUILD)/$$c.out || { echo "./$$c failed"; exit 1; }; \
 	  grep -E '^ +figure' $(BUILD)/$$c.out || true; \
 	done
+
+# Every chapter's default run with --html, its code cells and an index (docs/notebook.md).
+# NOTEBOOK_CHAPTERS picks some: make notebook NOTEBOOK_CHAPTERS="ch03_self_attention ch04_masked_attention"
+NOTEBOOK_CHAPTERS ?= $(CHAPTERS)
+notebook: $(addprefix $(BINDIR)/,$(NOTEBOOK_CHAPTERS))
+	@sh tests/notebook/make-notebook.sh notebook $(BINDIR) $(NOTEBOOK_CHAPTERS)
 
 clean:
 	rm -rf $(BUILD) build/asan build/valgrind $(addprefix $(BINDIR)/,$(CHAPTERS))

@@ -60,6 +60,7 @@ static const Entry suites[] = {
     {"ch12", ch12_suite, 33},
     {"ch13", ch13_suite, 3},
     {"figures", figures_suite, 2},
+    {"notebook", notebook_suite, 3},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };
 

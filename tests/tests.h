@@ -23,6 +23,7 @@ Suite *training_suite(void);
 Suite *presets_suite(void);
 Suite *options_suite(void);
 Suite *probe_suite(void);
+Suite *notebook_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
 Suite *ch00_suite(void);
 Suite *ch01_suite(void);
