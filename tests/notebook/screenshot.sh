@@ -1,8 +1,10 @@
 #!/bin/sh
 # screenshot.sh: render the notebook of three quick chapters in headless Chromium (Debian's
 # `chromium`), index.html and one chapter page to PNG under build/notebook-shots/, and fail if a page
-# is blank (its PNG is tiny: a blank page compresses to a few kilobytes), if Chromium logs a console
-# error, or if a file the page points at could not be loaded. Run from the repository root after
+# is blank (its PNG is tiny: a blank page compresses to a few kilobytes), if Chromium logs any
+# console message (the pages have no script: any message is an error), or if a file the page
+# points at (a figure, a link) is missing. Chromium does not log an image it could not load, so
+# that is checked on the page's own references. Run from the repository root after
 # `make`; .ci/run calls it. The notebook goes to build/notebook-ci, not notebook/.
 set -eu
 command -v chromium > /dev/null || { echo "screenshot: chromium is not installed" >&2; exit 1; }
@@ -19,7 +21,10 @@ for page in index ch04_masked_attention; do
     if [ "$size" -lt 30000 ]; then
         echo "screenshot: $page.html looks blank ($png is $size bytes)"; status=1
     fi
-    if grep -E 'CONSOLE.*(rror|Uncaught)|ERR_FILE_NOT_FOUND|Failed to load' "$log"; then
+    for ref in $(grep -o -E '(src|srcset|href)="[^"#]+' "$out/$page.html" | sed 's/^[a-z]*="//'); do
+        [ -s "$out/$ref" ] || { echo "screenshot: $page.html points at $ref, which is missing"; status=1; }
+    done
+    if grep -E ':CONSOLE|ERR_FILE_NOT_FOUND' "$log"; then
         echo "screenshot: $page.html logged an error or a missing file (see $log)"; status=1
     fi
     echo "screenshot: $png ($size bytes)"
