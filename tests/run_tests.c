@@ -59,6 +59,7 @@ static const Entry suites[] = {
     {"ch11", ch11_suite, 20},
     {"ch12", ch12_suite, 33},
     {"ch13", ch13_suite, 3},
+    {"ch14", ch14_suite, 6},
     {"figures", figures_suite, 2},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };
