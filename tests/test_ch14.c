@@ -3,7 +3,8 @@
  * data parallelism to the bit, the ring's bytes match 2 (p-1)/p, a checkpoint written with -np 2
  * loads in chapter 10, a rank that dies ends the job, a bad flag gives one line and exit 2.
  * Without mpirun or without the binary (no mpicc at build time) every test records a skip on stderr
- * and passes: the rest of the project builds and tests without MPI. */
+ * and passes: the rest of the project builds and tests without MPI. Under ASan, leak detection is off
+ * for the MPI runs (Open MPI's own allocations at exit; see run_mpi). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,14 @@ static Run run_mpi(const char *bin, const char *np, const char *const *args) {
         dup2(fileno(out), STDOUT_FILENO);
         dup2(fileno(err), STDERR_FILENO);
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1), setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+        /* in a container without ptrace rights (CI's), shared memory's single-copy path fails: copy twice */
+        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
+        /* under `make asan`: Open MPI leaves its own allocations (some in plugins it has unloaded, so
+         * no suppression can name them) for the exit to reclaim; LeakSanitizer would fail every run */
+        char asan[512];
+        const char *was = getenv("ASAN_OPTIONS");
+        snprintf(asan, sizeof asan, "%s%sdetect_leaks=0", was ? was : "", was && *was ? ":" : "");
+        setenv("ASAN_OPTIONS", asan, 1);
         execvp("mpirun", (char *const *)argv);
         _exit(127);
     }
@@ -85,7 +94,7 @@ START_TEST(test_ch14_two_and_three_ranks) {
     snprintf(ckpt, sizeof ckpt, "%s/gpt.ckpt", dir), snprintf(text, sizeof text, "%s/text.txt", dir);
     Run a = run_mpi(bin, "2", (const char *[]){QUICK, "--batch", "6", "--save", ckpt, NULL});
     ck_assert_msg(a.status == 0, "exit %d: %s", a.status, a.err);
-    for (int s = 1; s <= 7; s++) {
+    for (int s = 1; s <= 8; s++) {
         char head[16];
         snprintf(head, sizeof head, "\n%d. ", s);
         ck_assert_msg(strstr(a.out, head) != NULL, "section %d missing", s);
@@ -135,7 +144,7 @@ START_TEST(test_ch14_failures_end_the_job) {
     Run a = run_mpi(bin, "2", (const char *[]){QUICK, "--batch", "4", "--exit-rank", "1", NULL});
     ck_assert_int_ne(a.status, 0);
     ck_assert_ptr_nonnull(strstr(a.err, "ch14_data_parallel: rank 1: dying at step 1"));
-    ck_assert_ptr_null(strstr(a.out, "\n7. Summary"));
+    ck_assert_ptr_null(strstr(a.out, "\n8. Summary"));
     Run b = run_mpi(bin, "2", (const char *[]){"--steps", "x", NULL});
     ck_assert_int_eq(b.status, 2);
     ck_assert_msg(strncmp(b.err, "ch14_data_parallel: --steps:", 28) == 0, "stderr: %s", b.err);

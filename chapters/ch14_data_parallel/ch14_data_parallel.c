@@ -10,7 +10,8 @@
  *
  * Sections, in the order they print (main, at the end, is the table of contents):
  *   1 the corpus and the model   2 the split of the batch   3 data-parallel training against one
- *   process   4 the ring all-reduce   5 sharded optimizer state   6 checkpoint   7 summary
+ *   process   4 the ring all-reduce   5 sharded optimizer state   6 checkpoint   7 when it pays
+ *   (tokens per second and a cost model for many machines, with --timing)   8 summary
  *
  * Only rank 0 prints (the others' stdout goes to /dev/null); every rank computes.
  * Run: make ch14 && mpirun -np 2 ./ch14_data_parallel
@@ -64,6 +65,7 @@ typedef struct {
     int *train_ext;      /* the training stream with one leading </s> */
     long n_train_ext;
     size_t b_lo, b_hi;   /* this rank's windows of every batch: [b_lo, b_hi) */
+    double comm_seconds; /* wall time this rank spent in the all-reduce and all-gather of dp_step */
     Plotter plot;
 } Chapter;
 
@@ -177,8 +179,10 @@ static double dp_step(Chapter *ch, Model *m, AdamW *opt, size_t lo, size_t hi, c
     const float w = (float)nb / (float)B;
     for (size_t i = 0; i < m->n_params; i++) m->grad_mem[i] *= w;
     double loss = local * nb / B;
+    const double t0 = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     dist_allreduce_sum(m->grad_mem, m->n_params);
+    ch->comm_seconds += MPI_Wtime() - t0;
     const Schedule s = options_schedule(&ch->tf);
     /* every rank holds the same loss and gradient: every rank stops here, rank 0 says why */
     const double norm = grad_clip(m->grad_mem, m->n_params, s.clip);
@@ -198,7 +202,11 @@ static double dp_step(Chapter *ch, Model *m, AdamW *opt, size_t lo, size_t hi, c
         const size_t a = off > lo ? off : lo, b = off + n < hi ? off + n : hi;
         if (a < b) adamw_update(opt, m->param_mem + a, m->grad_mem + a, a - lo, b - a, lr, t->decay);
     }
-    if (hi - lo < m->n_params) dist_allgather_shares(m->param_mem, m->n_params, &ch->d);
+    if (hi - lo < m->n_params) {
+        const double t1 = MPI_Wtime();
+        dist_allgather_shares(m->param_mem, m->n_params, &ch->d);
+        ch->comm_seconds += MPI_Wtime() - t1;
+    }
     return loss;
 }
 
@@ -209,15 +217,15 @@ static double max_diff(const float *a, const float *b, size_t n) {
     return worst;
 }
 
-/* Train `steps` steps from the model's present state; losses[s - 1] gets step s's loss (every
+/* Train `steps` steps (--steps) from the model's present state; losses[s - 1] gets step s's loss (every
  * rank); with ref (rank 0), the one-process run steps alongside and ref_losses gets its losses. */
-static void train_run(Chapter *ch, Model *m, AdamW *opt, size_t lo, size_t hi, double *losses, Model *ref,
+static void train_run(Chapter *ch, long steps, Model *m, AdamW *opt, size_t lo, size_t hi, double *losses, Model *ref,
                       AdamW *ref_opt, double *ref_losses) {
     const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     int *ids = xmalloc(sizeof(int) * (size_t)B * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)B * (size_t)T);
     rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10);
     const Schedule sched = options_schedule(&ch->tf);
-    for (long s = 1; s <= ch->tf.steps; s++) {
+    for (long s = 1; s <= steps; s++) {
         if (ch->d.rank == ch->exit_rank && s == ch->exit_step) { /* a crash: no clean-up, no message to the others */
             fprintf(stderr, "%s: rank %d: dying at step %ld (--exit-rank)\n", CHAPTER, ch->d.rank, s);
             fflush(NULL);
@@ -228,7 +236,7 @@ static void train_run(Chapter *ch, Model *m, AdamW *opt, size_t lo, size_t hi, d
         losses[s - 1] = dp_step(ch, m, opt, lo, hi, ids + off, tg + off, s);
         if (ref) ref_losses[s - 1] = train_step(ref, ref_opt, ids, tg, B, T, s, &sched);
     }
-    ch->ts.steps_done = ch->tf.steps;
+    ch->ts.steps_done = steps;
     free(ids), free(tg);
 }
 
@@ -240,7 +248,7 @@ static void section_3_train(Chapter *ch, double *param_diff) {
            ch->tf.steps, ch->tf.batch, ch->cfg.max_len, ch->d.size);
     double *dp = xcalloc((size_t)S + 1, sizeof(double)), *one = xcalloc((size_t)S + 1, sizeof(double));
     const bool r0 = ch->d.rank == 0;
-    train_run(ch, &ch->dp, &ch->dp_opt, 0, ch->dp.n_params, dp, r0 ? &ch->ref : NULL, &ch->ref_opt, one);
+    train_run(ch, S, &ch->dp, &ch->dp_opt, 0, ch->dp.n_params, dp, r0 ? &ch->ref : NULL, &ch->ref_opt, one);
     if (!r0) {
         free(dp), free(one);
         return;
@@ -300,20 +308,20 @@ static double ring_against_mpi(const Chapter *ch, const float *x, size_t n, size
     return diff;
 }
 
-/* Seconds per call of the ring and of MPI_Allreduce on n floats: the slowest rank's mean over reps. */
+/* Seconds per call of the ring and of MPI_Allreduce on n floats: each rank's fastest of several
+ * calls (the least disturbed by other programs on a shared machine), then the slowest rank's. */
 static void time_both(const Chapter *ch, size_t n, double *ring_s, double *mpi_s) {
     float *buf = xcalloc(n, sizeof(float));
-    const int reps = n * sizeof(float) >= (1u << 22) ? 2 : (int)fmin(50.0, (double)(1u << 22) / (double)(n * sizeof(float)));
-    double t[2];
-    for (int which = 0; which < 2; which++) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        const double t0 = MPI_Wtime();
+    const int reps = n * sizeof(float) >= (1u << 22) ? 3 : (int)fmin(30.0, 3.0 + (double)(1u << 22) / (double)(n * sizeof(float)));
+    double t[2] = {INFINITY, INFINITY};
+    for (int which = 0; which < 2; which++)
         for (int k = 0; k < reps; k++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            const double t0 = MPI_Wtime();
             if (which == 0) dist_ring_allreduce(buf, n, &ch->d);
             else dist_allreduce_sum(buf, n);
+            t[which] = fmin(t[which], MPI_Wtime() - t0);
         }
-        t[which] = (MPI_Wtime() - t0) / reps;
-    }
     MPI_Allreduce(MPI_IN_PLACE, t, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     *ring_s = t[0], *mpi_s = t[1];
     free(buf);
@@ -352,8 +360,8 @@ static void section_4_ring(Chapter *ch) {
         printf("  (--timing measures both against the gradient's size; --sweep from 1 KB to 64 MB)\n");
         return;
     }
-    printf("\n  time per all-reduce (ms, wall clock, slowest rank; this machine's %d ranks share its cores and\n"
-           "  its memory: the numbers vary run to run):\n\n    %10s %12s %12s %10s\n", p, "size", "ring", "MPI_Allreduce",
+    printf("\n  time per all-reduce (ms, wall clock: each rank's fastest call, the slowest rank's; this machine's\n"
+           "  %d ranks share its cores and memory with other programs: the numbers vary run to run):\n\n    %10s %12s %12s %10s\n", p, "size", "ring", "MPI_Allreduce",
            "ring/MPI");
     const size_t sizes_short[] = {1u << 10, 1u << 15, 1u << 20};
     for (size_t bytes = 1u << 10, k = 0; ch->sweep ? bytes <= (64u << 20) : k < 3; k++) {
@@ -398,7 +406,7 @@ static void section_5_zero(Chapter *ch, double *zero_diff) {
     model_init(&m, &ch->cfg, (int)((ch->tf.batch + p - 1) / p), (uint64_t)ch->common.seed);
     adamw_init(&opt, hi - lo, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
     double *losses = xcalloc((size_t)ch->tf.steps, sizeof(double));
-    train_run(ch, &m, &opt, lo, hi, losses, NULL, NULL, NULL);
+    train_run(ch, ch->tf.steps, &m, &opt, lo, hi, losses, NULL, NULL, NULL);
     unsigned long long held = 2ull * opt.n, max_held = 0;
     MPI_Reduce(&held, &max_held, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
     *zero_diff = max_diff(m.param_mem, ch->dp.param_mem, n);
@@ -433,10 +441,106 @@ static void section_6_checkpoint(Chapter *ch) {
                ch->save, (long long)st.st_size, ch->save);
 }
 
-/* ==== 7. Summary ==== */
+/* ==== 7. When it pays ==== */
 
-static void section_7_summary(const Chapter *ch, double param_diff, double zero_diff) {
-    print_section(stdout, 7, "Summary");
+/* A GPT-2-small-sized configuration (124 M parameters): 50257 tokens, 768 wide, 12 heads and
+ * blocks, 1024 positions learned, GELU, pre-norm, tied output. */
+static ModelConfig gpt2_small(void) {
+    return (ModelConfig){50257, 768, 12, 3072, 12, 1024, true, NORM_PRE, POS_LEARNED, ACT_GELU, true};
+}
+
+/* The cost model of one data-parallel step on P machines, each with b tokens of the batch:
+ *   t_step = t_compute + t_allreduce,   t_compute = 6 N b / F      (forward 2 N, backward 4 N flops a token)
+ *   t_allreduce = 2 (P - 1) alpha + 2 (P - 1) / P x 4 N / beta    (the ring: 2 (P-1) messages)
+ * nothing overlapped. Returns the speedup over one machine, P t_compute / t_step. */
+static double predicted_speedup(double n_params, double tokens, double flops, double alpha, double beta, double P) {
+    const double comp = 6 * n_params * tokens / flops, comm = 2 * (P - 1) * alpha + 2 * (P - 1) / P * 4 * n_params / beta;
+    return P * comp / (comp + comm);
+}
+
+static void section_7_when_it_pays(Chapter *ch) {
+    const int p = ch->d.size, B = (int)ch->tf.batch, T = ch->cfg.max_len;
+    print_section(stdout, 7, "When it pays: tokens per second, and a cost model for many machines");
+    if (!ch->timing || ch->tf.steps == 0) {
+        printf("  (--timing measures tokens per second and, with 2 or more ranks, fits the cost model\n"
+               "  t_step = 6 N b / F + 2 (P - 1) alpha + 2 (P - 1) / P 4 N / beta to this machine)\n");
+        return;
+    }
+    const long K = ch->tf.steps < 20 ? ch->tf.steps : 20;
+    Model m;
+    AdamW opt;
+    model_init(&m, &ch->cfg, (int)((B + p - 1) / p), (uint64_t)ch->common.seed);
+    adamw_init(&opt, m.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
+    double *losses = xcalloc((size_t)K, sizeof(double));
+    ch->comm_seconds = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    train_run(ch, K, &m, &opt, 0, m.n_params, losses, NULL, NULL, NULL);
+    double t[2] = {MPI_Wtime() - t0, 0};
+    t[1] = t[0] - ch->comm_seconds; /* compute: everything but the all-reduce */
+    MPI_Allreduce(MPI_IN_PLACE, t, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    free(losses), model_free(&m), adamw_free(&opt);
+    printf("  measured over %ld steps on %d ranks (wall clock, slowest rank; %d ranks on this machine's cores,\n"
+           "  which other programs share: oversubscribed when the ranks outnumber the idle cores):\n", K, p, p);
+    printf("    tokens per second: %.0f   step: %.3f ms, of which all-reduce %.3f ms\n", (double)K * B * T / t[0],
+           1e3 * t[0] / (double)K, 1e3 * (t[0] - t[1]) / (double)K);
+    const double n = (double)ch->dp.n_params, flops = 6 * n * (double)B / p * T / (t[1] / (double)K);
+    printf("    compute rate per rank F = 6 N b / t_compute: %.3g flop/s\n", flops);
+    if (p < 2) {
+        printf("  (the ring's constants need 2 or more ranks: the cost model is fitted with mpirun -np 2 and up)\n");
+        return;
+    }
+    /* the ring's constants here: alpha from a 1 KB all-reduce, beta from a 4 MB one */
+    double small_ring, small_mpi, big_ring, big_mpi;
+    time_both(ch, 256, &small_ring, &small_mpi);
+    time_both(ch, 1u << 20, &big_ring, &big_mpi);
+    const double alpha = small_ring / (2.0 * (p - 1));
+    const double beta = 2.0 * (p - 1) / p * (4u << 20) / fmax(big_ring - 2.0 * (p - 1) * alpha, 1e-9);
+    printf("    ring constants: alpha = %.3g s per message (1 KB), beta = %.3g bytes/s (4 MB)\n\n", alpha, beta);
+    const ModelConfig g2 = gpt2_small();
+    ModelFlags ch10_flags = options_model_defaults();
+    const ModelConfig c10 = options_config(&ch10_flags, ch->cfg.vocab, true);
+    const double n10 = (double)model_param_count(&c10), ng2 = (double)model_param_count(&g2);
+    const double b10 = 16.0 * 64, bg2 = 8.0 * 1024; /* tokens per machine and step: chapter 10's batch; 8 x 1024 */
+    printf("  Predicted speedup over one machine (machines computing at F, messages with this alpha, links\n"
+           "  of 10 or 100 Gbit/s; chapter 10: N = %.0f, b = %.0f tokens; GPT-2 small: N = %.0f, b = %.0f):\n\n",
+           n10, b10, ng2, bg2);
+    printf("    %9s %12s %12s %12s %12s\n", "machines", "ch10 10G", "ch10 100G", "GPT-2 10G", "GPT-2 100G");
+    enum { NP = 8 };
+    double xs[NP], y[4][NP];
+    for (int k = 0; k < NP; k++) {
+        const double P = 8.0 * (1 << k);
+        xs[k] = P;
+        for (int j = 0; j < 4; j++)
+            y[j][k] = predicted_speedup(j < 2 ? n10 : ng2, j < 2 ? b10 : bg2, flops, alpha, (j % 2 ? 100e9 : 10e9) / 8, P);
+        printf("    %9.0f %12.1f %12.1f %12.1f %12.1f\n", P, y[0][k], y[1][k], y[2][k], y[3][k]);
+    }
+    char note[400];
+    snprintf(note, sizeof note, "Notice: at 1024 machines and 10 Gbit/s chapter 10's model reaches %.0f%% of the "
+             "ideal speedup and GPT-2 small %.0f%%: %s", 100 * y[0][NP - 1] / 1024, 100 * y[2][NP - 1] / 1024,
+             y[0][NP - 1] < y[2][NP - 1] ? "a small model has too little compute per byte of gradient to hide the "
+                                           "network; a bigger one pays for it with more work per step."
+                                         : "here the small model scales better, its gradient being smaller.");
+    print_note(stdout, note);
+    /* how fast a machine must compute for the network to take half of every step at 1024 machines */
+    for (int j = 0; j < 4; j += 2) {
+        const double N = j < 2 ? n10 : ng2, b = j < 2 ? b10 : bg2, P = 1024;
+        const double comm = 2 * (P - 1) * alpha + 2 * (P - 1) / P * 4 * N / (10e9 / 8);
+        printf("  %s: at 1024 machines on 10 Gbit/s the network takes over half of each step once a\n"
+               "  machine computes faster than %.3g flop/s (%.3g times F here)\n",
+               j < 2 ? "chapter 10's GPT" : "GPT-2 small", 6 * N * b / comm, 6 * N * b / comm / flops);
+    }
+    LineSeries ser[4] = {{"chapter 10's GPT, 10 Gbit/s", y[0], false}, {"chapter 10's GPT, 100 Gbit/s", y[1], false},
+                         {"GPT-2 small, 10 Gbit/s", y[2], false}, {"GPT-2 small, 100 Gbit/s", y[3], false}};
+    LineAxes ax = {"machines", "predicted speedup over one machine", true, true};
+    putchar('\n');
+    plot_lines(&ch->plot, "scaling", "Data parallelism: the cost model's prediction", &ax, xs, NP, ser, 4);
+}
+
+/* ==== 8. Summary ==== */
+
+static void section_8_summary(const Chapter *ch, double param_diff, double zero_diff) {
+    print_section(stdout, 8, "Summary");
     printf("ranks: %d\nparameters: %zu\nsteps: %lld\nbatch: %lld\n", ch->d.size, ch->dp.n_params, ch->tf.steps,
            ch->tf.batch);
     printf("max_param_diff_vs_one_process: %.6g\n", param_diff);
@@ -467,7 +571,8 @@ int main(int argc, char **argv) {
     section_4_ring(&ch);
     section_5_zero(&ch, &zero_diff);
     section_6_checkpoint(&ch);
-    section_7_summary(&ch, param_diff, zero_diff);
+    section_7_when_it_pays(&ch);
+    section_8_summary(&ch, param_diff, zero_diff);
     chapter_free(&ch);
     fflush(stdout);
     dist_finish();
