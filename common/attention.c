@@ -81,9 +81,9 @@ typedef int32_t lanes_i __attribute__((vector_size(LANES * sizeof(int32_t))));
 _Static_assert(LANES == 16, "the lane numbers below are written out for 16 lanes");
 
 /* Scale the row's first p scores, set those from `seen` on to -inf, and return the row's max. The
- * max is kept per lane in a vector and the lanes are compared in a short tree at the end: gcc's
- * `omp simd reduction(max)` ended every row in a slow scalar epilogue (128 causal rows took 12.9 us
- * with it, 7.5 us this way). A NaN is never the max (x > max is false): it reaches the sum. */
+ * max is kept per lane in a vector and the lanes are compared in a short tree at the end, because
+ * an `omp simd reduction(max)` ends every short row in a slow scalar epilogue. A NaN is never the
+ * max (x > max is false): it reaches the sum. */
 static float scale_and_max(float *s, int seen, int p, float scale) {
     const lanes_i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     const lanes_f neg_inf = (lanes_f){0} - INFINITY;

@@ -22,11 +22,9 @@ int dataset_cli_options(CliOption out[DATASET_N_OPTIONS], DatasetFlags *f) {
     return DATASET_N_OPTIONS;
 }
 
-void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar, FILE *out) {
-    memset(d, 0, sizeof *d);
-    d->synthetic = f->corpus_path == NULL;
-    d->level = (TokenLevel)f->level;
-    d->floor_nats = NAN;
+/* The text: generated (the synthetic language, its grammar printed when asked) or read from
+ * --corpus. The caller frees it. */
+static char *dataset_text(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar, FILE *out) {
     char *text;
     if (d->synthetic) {
         fprintf(out, "  No --corpus given: the built-in synthetic language (common/synth.c), %lld lines from seed %llu.\n",
@@ -42,10 +40,11 @@ void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar
         text = corpus_read_file(f->corpus_path, &len);
         fprintf(out, "  corpus: %s (%zu bytes)\n", f->corpus_path, len);
     }
-    lines_split(&d->all, text);
-    free(text);
-    if (d->all.n == 0) die(EXIT_RUNTIME, "%s has no line with text in it", f->corpus_path);
+    return text;
+}
 
+/* Training and validation lines: --val-file, or every 10th line of the corpus. */
+static void dataset_split(Dataset *d, const DatasetFlags *f, FILE *out) {
     if (f->val_path) {
         char *vt = corpus_read_file(f->val_path, NULL);
         lines_split(&d->val_file, vt);
@@ -66,6 +65,10 @@ void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar
             for (int i = 0; i < d->n_val; i++) d->val_synth_index[i] = 10 * i + 9;
         }
     }
+}
+
+/* Tokens of both splits, the vocabulary, and where each validation line starts. */
+static void dataset_encode(Dataset *d, FILE *out) {
     fprintf(out, "\n  First lines of the training text:\n");
     for (int i = 0; i < 5 && i < d->n_train; i++) fprintf(out, "    %.74s\n", d->train_lines[i]);
 
@@ -83,15 +86,32 @@ void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar
     d->val_line_start[0] = 0;
     for (long t = 0; t < d->val.n; t++)
         if (d->val.id[t] == VOCAB_EOS) d->val_line_start[++line] = t + 1;
-    if (d->val_synth_index) {
-        double nats = 0;
-        for (int i = 0; i < d->n_val; i++) nats -= d->synth.logp[d->val_synth_index[i]];
-        d->floor_nats = nats / (double)d->val.n;
-        fprintf(out, "\n  The generator knows the probability of every line it wrote. Over the validation\n"
-                     "  split that is %.4f nats = %.4f bits per token: perplexity %.4f. This is the floor:\n"
-                     "  no model of this language can have a lower perplexity on average.\n",
-                d->floor_nats, d->floor_nats / log(2.0), exp(d->floor_nats));
-    }
+}
+
+/* The synthetic language's true cross-entropy over the validation split: the floor. */
+static void dataset_floor(Dataset *d, FILE *out) {
+    if (!d->val_synth_index) return;
+    double nats = 0;
+    for (int i = 0; i < d->n_val; i++) nats -= d->synth.logp[d->val_synth_index[i]];
+    d->floor_nats = nats / (double)d->val.n;
+    fprintf(out, "\n  The generator knows the probability of every line it wrote. Over the validation\n"
+                 "  split that is %.4f nats = %.4f bits per token: perplexity %.4f. This is the floor:\n"
+                 "  no model of this language can have a lower perplexity on average.\n",
+            d->floor_nats, d->floor_nats / log(2.0), exp(d->floor_nats));
+}
+
+void dataset_load(Dataset *d, const DatasetFlags *f, uint64_t seed, bool grammar, FILE *out) {
+    memset(d, 0, sizeof *d);
+    d->synthetic = f->corpus_path == NULL;
+    d->level = (TokenLevel)f->level;
+    d->floor_nats = NAN;
+    char *text = dataset_text(d, f, seed, grammar, out);
+    lines_split(&d->all, text);
+    free(text);
+    if (d->all.n == 0) die(EXIT_RUNTIME, "%s has no line with text in it", f->corpus_path);
+    dataset_split(d, f, out);
+    dataset_encode(d, out);
+    dataset_floor(d, out);
 }
 
 void dataset_free(Dataset *d) {

@@ -42,9 +42,8 @@ static void pack_bt_row(float *Bp, const Tensor *B, int k0, int kc, int n) { /* 
 static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
     if (N % NR) memset(Bp + (size_t)(N / NR) * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* the last panel's padding */
     const int rows = tb ? N : kc; /* the rows of B read, each independent of the others */
-    /* threads only when worth it: libgomp enters a parallel region even when its `if` clause is
-     * false, and makes a system call (a futex wake) as it leaves: thousands of small products a
-     * training step would pay that for nothing */
+    /* no parallel region unless threads are worth it: entering one costs a system call even when
+     * its `if` clause is false (docs/performance.md) */
     if (worth_threads((double)kc * N)) {
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) tb ? pack_bt_row(Bp, B, k0, kc, r) : pack_b_row(Bp, B, k0, kc, N, r);
@@ -155,8 +154,8 @@ static void row_block(const KBlock *s, int ib) {
                      : s->ta ? tensor_at(A, k0 + kb, row) : tensor_at(A, row, k0 + kb);
             }
             /* ask for the next tile's rows while this one computes: its part of C (to be written), and
-             * on the first panel its rows of A (on later panels they are in L2). Rows 6 at a time are
-             * too short a stream for the hardware's prefetcher to find (1-2% of a training step, run side by side). */
+             * on the first panel its rows of A (on later panels they are in L2); rows six at a time
+             * are too short a stream for the hardware's prefetcher to find */
             for (int r = 0; r < MR && i + MR + r < mc; r++) {
                 const float *c = tensor_at(C, top + MR + r, j);
                 __builtin_prefetch(c, 1);

@@ -66,8 +66,8 @@ void tanh_backward(Tensor *dx, const Tensor *dout, const Tensor *y) {
 
 /* tanh(u) for GELU, from one exponential: with e = exp(-2|u|), tanh|u| = (1 - e) / (1 + e). Its
  * absolute error is about 1e-7 (the cancellation in 1 - e costs relative accuracy only where tanh
- * is tiny, and GELU uses 1 + tanh); with exp_nonpositive the GELU loops vectorise, and tanhf,
- * which dominated the profile, is gone. */
+ * is tiny, and GELU uses 1 + tanh); built on exp_nonpositive, the GELU loops vectorise, which
+ * with tanhf they did not. */
 static inline float gelu_tanh(float u) {
     const float e = exp_nonpositive(-2.0f * fabsf(u));
     return copysignf((1.0f - e) / (1.0f + e), u);
@@ -150,8 +150,8 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
         if (dbeta) memcpy(dbeta->data + c0, sb, sizeof(float) * (size_t)w);
     }
     if (!dx) return;
-    /* dx row by row: each row on its own, so rows can go to different threads. gam is a local:
-     * read through gamma inside the loop, it stopped the loop's vectorising */
+    /* dx row by row: each row on its own, so rows can go to different threads. gam is a local, so
+     * that the compiler knows the stores to dx do not change it, and vectorises the loop */
     const float *gam = gamma->data;
 #pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * C))
     for (int t = 0; t < x->rows; t++) {

@@ -47,7 +47,8 @@ typedef struct {
 typedef struct {
     const char *name;    /* "block3.attn.Wq" */
     Tensor *param, *grad;
-    bool decay;          /* a matrix (weight decay applies) rather than a bias, gain or embedding row */
+    bool decay;          /* weight decay applies: the blocks' matrices and an untied output matrix;
+                            not the embeddings (wte, wpe), biases, gains or betas */
 } ModelTensor;
 
 typedef struct {

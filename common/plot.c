@@ -186,6 +186,17 @@ static void write_matrix_dat(const Plotter *p, const HeatPanel *h) {
     atomic_close(&a);
 }
 
+/* The largest finite |value| of a matrix (1 when there is none, or it is 0): a colour scale's end. */
+static double largest_abs(const Tensor *t) {
+    double m = 0;
+    for (int r = 0; r < t->rows; r++)
+        for (int c = 0; c < t->cols; c++) {
+            const float v = *tensor_at(t, r, c);
+            if (isfinite(v) && fabs(v) > m) m = fabs(v);
+        }
+    return m > 0 ? m : 1;
+}
+
 static void write_heat_panel(FILE *f, const HeatPanel *h) {
     const int rows = h->m->rows, cols = h->m->cols;
     /* square cells when the matrix is square (attention weights); otherwise fill the panel */
@@ -202,13 +213,7 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     const char *value = "($3)", *label = "(sprintf('%.2f', $3))";
     switch (h->style) {
     case HEAT_SIGNED: {
-        double m = 0;
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) {
-                float v = *tensor_at(h->m, r, c);
-                if (isfinite(v) && fabs(v) > m) m = fabs(v);
-            }
-        if (m == 0) m = 1;
+        const double m = largest_abs(h->m);
         fputs("set palette defined (-1 '#2166ac', 0 '#f7f7f7', 1 '#b2182b')\n", f);
         fprintf(f, "set cbrange [%.9g:%.9g]\nset cbtics auto\n", -m, m);
         value = "(abs($3) < 1e38 ? $3 : NaN)";
@@ -218,6 +223,10 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     case HEAT_WEIGHTS:
         fputs("set palette defined (0 '#ffffff', 1 '#3182bd')\nset cbrange [0:1]\nset cbtics auto\n", f);
         label = "($3 == 0 ? '' : sprintf('%.2f', $3))"; /* an exact 0 (a masked cell) stays blank, as in the text */
+        break;
+    case HEAT_SCALED: /* the scale ends at the largest weight, so that small ones differ in colour */
+        fprintf(f, "set palette defined (0 '#ffffff', 1 '#2171b5')\nset cbrange [0:%.9g]\nset cbtics auto\n",
+                largest_abs(h->m));
         break;
     case HEAT_MASK:
         fputs("set palette defined (0 '#ffffff', 0.5 '#ffffff', 0.5 '#969696', 1 '#969696')\n"
@@ -237,7 +246,8 @@ static void write_heat_panel(FILE *f, const HeatPanel *h) {
     fputc('\n', f);
 }
 
-void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n) {
+/* plot_heatmaps, with row mark_row of every panel framed in red when it is >= 0. */
+static void heat_figure(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n, int mark_row) {
     if (!p->enabled) return;
     make_dirs(p->dir);
     for (int i = 0; i < n; i++) write_matrix_dat(p, &panels[i]);
@@ -249,10 +259,23 @@ void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPa
     put_quoted(a.f, title);
     fputc('\n', a.f);
     fputs("set tmargin 5\n", a.f); /* keeps the panels' titles clear of the figure's */
-    for (int i = 0; i < n; i++) write_heat_panel(a.f, &panels[i]);
+    for (int i = 0; i < n; i++) {
+        if (mark_row >= 0)
+            fprintf(a.f, "set object 1 rect from -0.5,%g to %g,%g fs empty border lc rgb '#d62728' lw 3 front\n",
+                    mark_row - 0.5, panels[i].m->cols - 0.5, mark_row + 0.5);
+        write_heat_panel(a.f, &panels[i]);
+    }
     fputs("unset multiplot\n", a.f);
     atomic_close(&a);
     render(p, name, false); /* the terminal already shows these matrices, shaded */
+}
+
+void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n) {
+    heat_figure(p, name, title, panels, n, -1);
+}
+
+void plot_heatmap_marked(Plotter *p, const char *name, const char *title, const HeatPanel *panel, int mark_row) {
+    heat_figure(p, name, title, panel, 1, mark_row);
 }
 
 /* With lo and hi (one array per series, NULL for none), each point also carries an error bar from
@@ -294,8 +317,12 @@ static void put_lines_plot(FILE *f, const char *key, const char *title, const Li
     int col = 2, n_bars = 0; /* the column of series s's y; how many series have bars */
     for (int s = 0; s < n_series; s++) n_bars += lo && lo[s];
     if (n_bars) fputs("set offsets graph 0.04, graph 0.04, 0, 0\n", f);
+    /* reference levels in the order given: each its own dash pattern and shade, so the legend
+     * tells them apart */
+    static const char *const reference_style[] = {"lines dt 2 lw 2 lc rgb '#555555'", "lines dt 3 lw 2.5 lc rgb '#000000'",
+                                                  "lines dt 4 lw 2 lc rgb '#8c564b'", "lines dt 5 lw 2 lc rgb '#999999'"};
     fputs("plot ", f);
-    for (int s = 0, b = 0; s < n_series; s++) {
+    for (int s = 0, b = 0, r = 0; s < n_series; s++) {
         const bool bars = lo && lo[s];
         /* bars at the same x would hide each other: each series with bars is nudged sideways a little */
         const double nudge = bars ? 0.06 * (b++ - 0.5 * (n_bars - 1)) : 0;
@@ -307,7 +334,7 @@ static void put_lines_plot(FILE *f, const char *key, const char *title, const Li
         if (bars) fprintf(f, ":%d:%d", col + 1, col + 2);
         fprintf(f, " with %s title ",
                 with && with[s]       ? with[s]
-                : series[s].reference ? "lines dt 2 lw 2 lc rgb '#555555'"
+                : series[s].reference ? reference_style[r++ % 4]
                 : bars                ? "yerrorlines lw 2"
                                       : "linespoints lw 2");
         put_quoted(f, series[s].title);
@@ -443,29 +470,163 @@ void plot_diagram(Plotter *p, const char *name, const char *title, const Diagram
 
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
                          const double *x, const double *y, const char *const *labels, int n) {
-    if (!p->enabled) return;
+    int *group = xcalloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    const char *const one[1] = {"point"};
+    plot_labeled_groups(p, name, title, xlabel, ylabel, x, y, labels, group, one, 1, n);
+    free(group);
+}
+
+/* ==== labelled points in groups, the labels placed apart ==== */
+
+/* The canvas and the plot area inside it (fractions of the canvas), fixed so that a point's pixel
+ * position is known here and the labels can be placed where they overlap nothing. */
+enum { GROUPS_W = 960, GROUPS_H = 720, LABEL_CHAR_PX = 7, LABEL_H_PX = 14, MARK_PX = 6 };
+static const double area_l = 0.08, area_r = 0.80, area_b = 0.09, area_t = 0.92;
+
+typedef struct {
+    double x0, x1, y0, y1; /* a box in pixels, y upwards */
+} Box;
+
+/* Terminal columns of a UTF-8 label: East Asian characters (3- and 4-byte) count 2. */
+static int label_columns(const char *s) {
+    int w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xC0) != 0x80) w += *p >= 0xE1 ? 2 : 1;
+    return w;
+}
+
+static double overlap(const Box *a, const Box *b) {
+    const double w = fmin(a->x1, b->x1) - fmax(a->x0, b->x0), h = fmin(a->y1, b->y1) - fmax(a->y0, b->y0);
+    return w > 0 && h > 0 ? w * h : 0;
+}
+
+/* Where label i's box goes, around its point (px, py): eight directions, nearest ring first; the
+ * box covering the least of the labels placed so far, the points and the outside is kept. Returns
+ * the ring (0: next to the point; more: pushed away, to be joined by a line). */
+static int place_label(Box *out, double px, double py, double w, const Box *placed, int n_placed,
+                       const double *pts, int n_pts, const Box *area) {
+    static const double dir[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {1, 1}, {-1, 1}, {1, -1}, {-1, -1}};
+    const double h = LABEL_H_PX;
+    double best = INFINITY;
+    int best_ring = 0;
+    for (int ring = 0; ring < 5 && best > 0; ring++)
+        for (int d = 0; d < 8; d++) {
+            const double gap = MARK_PX + 1 + ring * 12.0;
+            /* the box's centre: beside the point by gap plus half the box in the direction d */
+            const double cx = px + dir[d][0] * (gap + w / 2), cy = py + dir[d][1] * (gap * 0.6 + h / 2);
+            Box b = {cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2};
+            double cost = (b.x1 - b.x0) * (b.y1 - b.y0) - overlap(&b, area); /* outside the plot area */
+            cost *= 4;
+            for (int i = 0; i < n_placed; i++) cost += overlap(&b, &placed[i]);
+            for (int i = 0; i < n_pts; i++) {
+                const Box m = {pts[2 * i] - MARK_PX, pts[2 * i] + MARK_PX, pts[2 * i + 1] - MARK_PX, pts[2 * i + 1] + MARK_PX};
+                cost += overlap(&b, &m);
+            }
+            if (cost < best) best = cost, *out = b, best_ring = ring;
+        }
+    return best_ring;
+}
+
+/* Every label's box (pixels) and whether it was pushed away from its point; the points' pixel
+ * positions in px. The most crowded points choose first. */
+static void place_labels(Box *box, bool *pushed, double *px, const double *range, const double *x,
+                         const double *y, const char *const *labels, int n) {
+    const Box area = {area_l * GROUPS_W, area_r * GROUPS_W, area_b * GROUPS_H, area_t * GROUPS_H};
+    for (int i = 0; i < n; i++) {
+        px[2 * i] = area.x0 + (x[i] - range[0]) / (range[1] - range[0]) * (area.x1 - area.x0);
+        px[2 * i + 1] = area.y0 + (y[i] - range[2]) / (range[3] - range[2]) * (area.y1 - area.y0);
+    }
+    int *order = xmalloc(sizeof(int) * (size_t)n), *crowd = xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        order[i] = i;
+        for (int j = 0; j < n; j++) crowd[i] += j != i && hypot(px[2 * i] - px[2 * j], px[2 * i + 1] - px[2 * j + 1]) < 40;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort: most crowded first, ties by index */
+        for (int j = i; j > 0 && crowd[order[j]] > crowd[order[j - 1]]; j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    Box *placed = xmalloc(sizeof(Box) * (size_t)n);
+    for (int k = 0; k < n; k++) {
+        const int i = order[k];
+        const double w = label_columns(labels[i]) * LABEL_CHAR_PX + 2;
+        pushed[i] = place_label(&placed[k], px[2 * i], px[2 * i + 1], w, placed, k, px, n, &area) > 0;
+        box[i] = placed[k];
+    }
+    free(order), free(crowd), free(placed);
+}
+
+/* A pixel position of the plot area back in data coordinates (axis 0: x, 1: y). */
+static double to_data(const double *range, double pixel, int axis) {
+    const double lo = axis ? area_b * GROUPS_H : area_l * GROUPS_W;
+    const double size = axis ? (area_t - area_b) * GROUPS_H : (area_r - area_l) * GROUPS_W;
+    return range[2 * axis] + (pixel - lo) / size * (range[2 * axis + 1] - range[2 * axis]);
+}
+
+/* One `set label` per point at its box, in its group's colour, and a thin grey line to each label
+ * that had to move away from its point (to the nearest point of the box's edge). */
+static void write_group_labels(FILE *f, const Box *box, const bool *pushed, const double *px, const double *range,
+                               const char *const *labels, const int *group, const char *const *color, int n) {
+    for (int i = 0; i < n; i++) {
+        const Box *b = &box[i];
+        fprintf(f, "set label %d ", i + 1);
+        put_quoted(f, labels[i]);
+        fprintf(f, " at %.9g,%.9g left front textcolor rgb '%s'\n", to_data(range, b->x0 + 1, 0),
+                to_data(range, (b->y0 + b->y1) / 2, 1), color[group[i] % 8]);
+        if (!pushed[i]) continue;
+        const double ex = fmin(fmax(px[2 * i], b->x0), b->x1), ey = fmin(fmax(px[2 * i + 1], b->y0), b->y1);
+        fprintf(f, "set arrow from %.9g,%.9g to %.9g,%.9g nohead lw 0.5 lc rgb '#999999' back\n",
+                to_data(range, px[2 * i], 0), to_data(range, px[2 * i + 1], 1), to_data(range, ex, 0),
+                to_data(range, ey, 1));
+    }
+}
+
+void plot_labeled_groups(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
+                         const double *x, const double *y, const char *const *labels, const int *group,
+                         const char *const *group_names, int n_groups, int n) {
+    static const char *const color[8] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                         "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+    if (!p->enabled || n < 1) return;
     make_dirs(p->dir);
+    double range[4] = {x[0], x[0], y[0], y[0]}; /* x0 x1 y0 y1, then padded by 6% each side */
+    for (int i = 0; i < n; i++)
+        range[0] = fmin(range[0], x[i]), range[1] = fmax(range[1], x[i]), range[2] = fmin(range[2], y[i]),
+        range[3] = fmax(range[3], y[i]);
+    for (int a = 0; a < 4; a += 2) {
+        const double pad = 0.06 * (range[a + 1] - range[a]) + 1e-9;
+        range[a] -= pad, range[a + 1] += pad;
+    }
+    Box *box = xmalloc(sizeof(Box) * (size_t)n);
+    bool *pushed = xmalloc(sizeof(bool) * (size_t)n);
+    double *px = xmalloc(sizeof(double) * 2 * (size_t)n); /* each point's pixel position */
+    place_labels(box, pushed, px, range, x, y, labels, n);
     AtomicFile d;
     atomic_open(&d, p->dir, name, ".dat");
-    fprintf(d.f, "# x y, one point per line (the labels are in %s.gp)\n", name);
-    for (int i = 0; i < n; i++) fprintf(d.f, "%.9g %.9g\n", x[i], y[i]);
+    fprintf(d.f, "# x y group, one point per line (the labels and the groups' names are in %s.gp)\n", name);
+    for (int i = 0; i < n; i++) fprintf(d.f, "%.9g %.9g %d\n", x[i], y[i], group[i]);
     atomic_close(&d);
     AtomicFile a;
     atomic_open(&a, p->dir, name, ".gp");
-    script_header(a.f, p, name, 900, 720);
+    script_header(a.f, p, name, GROUPS_W, GROUPS_H);
     fputs("set title ", a.f);
     put_quoted(a.f, title);
     fputs("\nset xlabel ", a.f);
     put_quoted(a.f, xlabel);
     fputs("\nset ylabel ", a.f);
     put_quoted(a.f, ylabel);
-    fputs("\nset grid\nunset key\nset offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08\n", a.f);
-    for (int i = 0; i < n; i++) {
-        fprintf(a.f, "set label %d ", i + 1);
-        put_quoted(a.f, labels[i]);
-        fprintf(a.f, " at %.9g,%.9g offset 0.6,0.4 front\n", x[i], y[i]);
+    fprintf(a.f, "\nset grid\nset lmargin at screen %g\nset rmargin at screen %g\nset bmargin at screen %g\n"
+            "set tmargin at screen %g\nset xrange [%.9g:%.9g]\nset yrange [%.9g:%.9g]\n"
+            "%s\n", area_l, area_r, area_b, area_t, range[0], range[1], range[2], range[3],
+            n_groups > 1 ? "set key at screen 0.99, screen 0.92 right top box title 'class'" : "unset key");
+    write_group_labels(a.f, box, pushed, px, range, labels, group, color, n);
+    fputs("plot ", a.f);
+    for (int g = 0; g < n_groups; g++) {
+        fprintf(a.f, "%s'%s.dat' using 1:($3 == %d ? $2 : NaN) with points pt 7 ps 1.2 lc rgb '%s' title ",
+                g ? ", \\\n     " : "", name, g, color[g % 8]);
+        put_quoted(a.f, group_names[g]);
     }
-    fprintf(a.f, "plot '%s.dat' using 1:2 with points pt 7 ps 1.2 lc rgb '#3182bd'\n", name);
+    fputc('\n', a.f);
     atomic_close(&a);
     render(p, name, false);
+    free(box), free(pushed), free(px);
 }

@@ -32,7 +32,8 @@ typedef enum {
     HEAT_SIGNED,  /* diverging colours, symmetric around 0; -inf cells left blank */
     HEAT_WEIGHTS, /* 0..1 (attention weights, probabilities) */
     HEAT_MASK,    /* two colours: 0 (may look) and -inf (hidden) */
-    HEAT_BINARY   /* two colours: 0 (no) and 1 (yes) */
+    HEAT_BINARY,  /* two colours: 0 (no) and 1 (yes) */
+    HEAT_SCALED   /* 0..the largest value: weights that are all small still differ in colour */
 } HeatStyle;
 
 typedef struct {
@@ -48,11 +49,13 @@ typedef struct {
 /* One figure NAME.png with n heatmaps side by side. Cells show their values when the matrix is at
  * most 12 x 12. */
 void plot_heatmaps(Plotter *p, const char *name, const char *title, const HeatPanel *panels, int n);
+/* One heatmap NAME.png with row mark_row framed in red (the row the text is about; < 0: none). */
+void plot_heatmap_marked(Plotter *p, const char *name, const char *title, const HeatPanel *panel, int mark_row);
 
 typedef struct {
     const char *title;
     const double *y;  /* one value per x; NaN leaves a gap */
-    bool reference;   /* a reference level (a floor, chance): drawn as a dashed grey line */
+    bool reference;   /* a reference level (a floor, chance): a dashed line, each reference its own pattern */
 } LineSeries;
 
 typedef struct {
@@ -94,10 +97,17 @@ void plot_line_chart(Plotter *p, const char *name, const LinePanel *chart);
  * panel i's data goes to NAME_<i+1>.dat. */
 void plot_line_panels(Plotter *p, const char *name, const char *title, const LinePanel *panels, int n);
 
-/* Points (x[i], y[i]) each with a text label (a word next to its embedding, say). The numbers go to
- * NAME.dat, the labels into the script. */
+/* Points (x[i], y[i]) each with a text label (a word next to its embedding, say), labels placed
+ * apart as below. The numbers go to NAME.dat, the labels into the script. */
 void plot_labeled_points(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
                          const double *x, const double *y, const char *const *labels, int n);
+/* The same coloured by group: point i belongs to group[i] (0 .. n_groups-1, named in the legend by
+ * group_names). Each label is placed next to its point where it covers no other label and no point,
+ * as far as that can be done (tried around the point, nearest first); a label that had to move away
+ * is joined to its point by a thin line. */
+void plot_labeled_groups(Plotter *p, const char *name, const char *title, const char *xlabel, const char *ylabel,
+                         const double *x, const double *y, const char *const *labels, const int *group,
+                         const char *const *group_names, int n_groups, int n);
 
 /* A drawing of boxes and arrows on a 100 x 100 canvas (a data-flow diagram). Boxes are filled
  * with `color` ("#dbe9f6") and labelled in their centre; a frame is a dashed outline labelled at

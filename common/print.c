@@ -76,82 +76,92 @@ static void shade_on(FILE *f, double t) {
     fprintf(f, "\x1b[48;5;%dm\x1b[38;5;%dm", grey, grey >= 244 ? 16 : 231);
 }
 
-void print_matrix(FILE *f, const char *label, const Tensor *m, const PrintOpts *o) {
-    CHECK(o->max_rows >= 2 && o->max_cols >= 2, "print_matrix: max_rows and max_cols must be >= 2");
-    int *ri = xmalloc(sizeof(int) * (size_t)(m->rows < o->max_rows ? m->rows : o->max_rows + 1));
-    int *ci = xmalloc(sizeof(int) * (size_t)(m->cols < o->max_cols ? m->cols : o->max_cols + 1));
-    const int nr = shown_indices(m->rows, o->max_rows, ri);
-    const int nc = shown_indices(m->cols, o->max_cols, ci);
-    char buf[64];
+/* The text of row or column i: its label, "..." for an elided stretch (i < 0), else its index
+ * (written into buf). */
+static const char *index_text(char *buf, size_t size, const char *const *labels, int i) {
+    if (i < 0) return "...";
+    if (labels) return labels[i];
+    snprintf(buf, size, "%d", i);
+    return buf;
+}
 
-    /* Widths: the row-label column, then each shown column (its label or its widest value). */
-    int label_w = 3; /* room for "..." */
-    for (int k = 0; k < nr; k++) {
-        if (ri[k] < 0) continue;
-        int w;
-        if (o->row_labels) w = print_display_width(o->row_labels[ri[k]]);
-        else w = snprintf(buf, sizeof buf, "%d", ri[k]);
-        if (w > label_w) label_w = w;
+/* What print_matrix lays out: the shown rows and columns (-1 for "..."), the widths of the label
+ * column and of each shown column, and the range of the shown finite values (for shading). */
+typedef struct {
+    int *ri, *ci, nr, nc;
+    int label_w, *col_w;
+    double lo, hi;
+} Layout;
+
+static Layout layout_matrix(const Tensor *m, const PrintOpts *o) {
+    Layout L = {0};
+    char buf[64];
+    L.ri = xmalloc(sizeof(int) * (size_t)(m->rows < o->max_rows ? m->rows : o->max_rows + 1));
+    L.ci = xmalloc(sizeof(int) * (size_t)(m->cols < o->max_cols ? m->cols : o->max_cols + 1));
+    L.nr = shown_indices(m->rows, o->max_rows, L.ri);
+    L.nc = shown_indices(m->cols, o->max_cols, L.ci);
+    L.label_w = 3; /* room for "..." */
+    for (int k = 0; k < L.nr; k++) {
+        const int w = print_display_width(index_text(buf, sizeof buf, o->row_labels, L.ri[k]));
+        if (L.ri[k] >= 0 && w > L.label_w) L.label_w = w;
     }
-    int *col_w = xmalloc(sizeof(int) * (size_t)nc);
-    double lo = INFINITY, hi = -INFINITY; /* range of the shown finite values, for shading */
-    for (int j = 0; j < nc; j++) {
-        int c = ci[j];
-        col_w[j] = 3;
+    L.col_w = xmalloc(sizeof(int) * (size_t)L.nc);
+    L.lo = INFINITY, L.hi = -INFINITY;
+    for (int j = 0; j < L.nc; j++) {
+        const int c = L.ci[j];
+        L.col_w[j] = 3;
         if (c < 0) continue;
-        int w = o->col_labels ? print_display_width(o->col_labels[c]) : snprintf(buf, sizeof buf, "%d", c);
-        if (w > col_w[j]) col_w[j] = w;
-        for (int k = 0; k < nr; k++) {
-            if (ri[k] < 0) continue;
-            float v = *tensor_at(m, ri[k], c);
+        int w = print_display_width(index_text(buf, sizeof buf, o->col_labels, c));
+        if (w > L.col_w[j]) L.col_w[j] = w;
+        for (int k = 0; k < L.nr; k++) {
+            if (L.ri[k] < 0) continue;
+            const float v = *tensor_at(m, L.ri[k], c);
             w = (int)strlen((format_value(buf, sizeof buf, v, o->precision), buf));
-            if (w > col_w[j]) col_w[j] = w;
-            if (isfinite(v)) {
-                if (v < lo) lo = v;
-                if (v > hi) hi = v;
-            }
+            if (w > L.col_w[j]) L.col_w[j] = w;
+            if (isfinite(v)) L.lo = v < L.lo ? v : L.lo, L.hi = v > L.hi ? v : L.hi;
         }
     }
+    return L;
+}
 
+/* Row k of the layout: its label, then each shown value right-aligned in its column. */
+static void print_row(FILE *f, const Layout *L, int k, const Tensor *m, const PrintOpts *o) {
+    char buf[64];
+    const char *s = index_text(buf, sizeof buf, o->row_labels, L->ri[k]);
+    fputs(s, f);
+    pad(f, L->label_w - print_display_width(s));
+    for (int j = 0; j < L->nc; j++) {
+        if (L->ri[k] < 0 || L->ci[j] < 0) {
+            pad(f, 2 + L->col_w[j] - 3);
+            fputs("...", f);
+            continue;
+        }
+        const float v = *tensor_at(m, L->ri[k], L->ci[j]);
+        format_value(buf, sizeof buf, v, o->precision);
+        pad(f, 2);
+        const bool shaded = o->color && isfinite(v);
+        if (shaded) shade_on(f, L->hi > L->lo ? ((double)v - L->lo) / (L->hi - L->lo) : 0.5);
+        pad(f, L->col_w[j] - (int)strlen(buf));
+        fputs(buf, f);
+        if (shaded) fputs("\x1b[0m", f);
+    }
+    fputc('\n', f);
+}
+
+void print_matrix(FILE *f, const char *label, const Tensor *m, const PrintOpts *o) {
+    CHECK(o->max_rows >= 2 && o->max_cols >= 2, "print_matrix: max_rows and max_cols must be >= 2");
+    Layout L = layout_matrix(m, o);
+    char buf[64];
     fprintf(f, "%s  (%d x %d)\n", label, m->rows, m->cols);
-    pad(f, label_w);
-    for (int j = 0; j < nc; j++) {
-        const char *s = buf;
-        if (ci[j] < 0) s = "...";
-        else if (o->col_labels) s = o->col_labels[ci[j]];
-        else snprintf(buf, sizeof buf, "%d", ci[j]);
-        pad(f, 2 + col_w[j] - print_display_width(s));
+    pad(f, L.label_w);
+    for (int j = 0; j < L.nc; j++) { /* the column labels */
+        const char *s = index_text(buf, sizeof buf, o->col_labels, L.ci[j]);
+        pad(f, 2 + L.col_w[j] - print_display_width(s));
         fputs(s, f);
     }
     fputc('\n', f);
-
-    for (int k = 0; k < nr; k++) {
-        const char *s = buf;
-        if (ri[k] < 0) s = "...";
-        else if (o->row_labels) s = o->row_labels[ri[k]];
-        else snprintf(buf, sizeof buf, "%d", ri[k]);
-        fputs(s, f);
-        pad(f, label_w - print_display_width(s));
-        for (int j = 0; j < nc; j++) {
-            if (ri[k] < 0 || ci[j] < 0) {
-                pad(f, 2 + col_w[j] - 3);
-                fputs("...", f);
-                continue;
-            }
-            float v = *tensor_at(m, ri[k], ci[j]);
-            format_value(buf, sizeof buf, v, o->precision);
-            pad(f, 2);
-            bool shaded = o->color && isfinite(v);
-            if (shaded) shade_on(f, hi > lo ? ((double)v - lo) / (hi - lo) : 0.5);
-            pad(f, col_w[j] - (int)strlen(buf));
-            fputs(buf, f);
-            if (shaded) fputs("\x1b[0m", f);
-        }
-        fputc('\n', f);
-    }
-    free(col_w);
-    free(ri);
-    free(ci);
+    for (int k = 0; k < L.nr; k++) print_row(f, &L, k, m, o);
+    free(L.col_w), free(L.ri), free(L.ci);
 }
 
 /* ==== prose ==== */

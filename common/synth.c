@@ -172,6 +172,19 @@ double synth_score_line(const char *line) {
     }
 }
 
+/* ==== word classes ==== */
+
+const char *synth_word_class(const char *word) {
+    static const char *const class_name[CAT_CLOSE] = {"determiner", "adjective", "noun", "verb"};
+    for (int i = 0; i < SYNTH_CLASSES; i++) {
+        if (strcmp(word, markers[i]) == 0) return "marker";
+        if (strcmp(word, closers[i]) == 0) return "closer";
+    }
+    for (int c = 0; c < CAT_CLOSE; c++)
+        if (find_word((Category)c, word, strlen(word)) >= 0) return class_name[c];
+    return NULL;
+}
+
 /* ==== description ==== */
 
 void synth_describe(FILE *f) {

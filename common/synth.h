@@ -47,6 +47,10 @@ const char *synth_closer_letters(void);
 /* The closer word of a class: "ze", ... */
 const char *synth_closer(int cls);
 
+/* The class of a word of the language: "marker", "determiner", "adjective", "noun", "verb" or
+ * "closer" (static strings); NULL for anything else (the full stop, a letter, a word not in it). */
+const char *synth_word_class(const char *word);
+
 /* Print the grammar from its tables: markers, transition probabilities, words with weights. */
 void synth_describe(FILE *f);
 

@@ -146,7 +146,7 @@ void tensor_matmul_bt(Tensor *C, const Tensor *A, const Tensor *B) {
 SoftmaxStatus tensor_softmax_rows(Tensor *out, const Tensor *x, int *bad_row) {
     CHECK_SAME_SHAPE(out, x);
     SoftmaxStatus status = SOFTMAX_OK;
-    const int n = x->cols; /* a local: read through x inside the loops, the bound stopped their vectorising */
+    const int n = x->cols; /* a local, so that the stores to out cannot change the bound: the loops vectorise */
     for (int r = 0; r < x->rows; r++) {
         const float *in = tensor_at(x, r, 0);
         float *o = tensor_at(out, r, 0);

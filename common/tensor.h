@@ -114,8 +114,8 @@ static inline float exp_nonpositive(float x) {
     const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
                     r * (1.0f / 720 + r * (1.0f / 5040)))))));
     union { uint32_t u; float f; } two_n = {.u = (m.u - 0x4B400000u + 127u) << 23};
-    /* below -87, every bit is cleared (0.0f). A mask, not `x < -87 ? 0 : ...`: gcc turned that
-     * into a branch in some loops, and a loop with a branch is not vectorised */
+    /* below -87, every bit is cleared (0.0f): a mask, not `x < -87 ? 0 : ...`, which compilers may
+     * turn into a branch, and a loop with a branch is not vectorised */
     union { float f; uint32_t u; } e = {.f = p * two_n.f};
     e.u &= -(uint32_t)!(x < -87.0f);
     return e.f;

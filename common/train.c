@@ -7,6 +7,11 @@
 #include "util.h"
 
 double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step, const Schedule *s) {
+    return train_step_report(m, opt, ids, targets, B, T, step, s, NULL);
+}
+
+double train_step_report(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step,
+                         const Schedule *s, StepReport *r) {
     const double loss = model_forward(m, ids, targets, B, T);
     if (!isfinite(loss))
         die(EXIT_RUNTIME, "training diverged: the loss is %g at step %ld; try a lower --lr (now %g)", loss, step, s->lr);
@@ -26,6 +31,7 @@ double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int 
         const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;
         adamw_update(opt, t->param->data, t->grad->data, off, n, lr, t->decay);
     }
+    if (r) r->loss = loss, r->grad_norm = norm, r->lr = lr;
     return loss;
 }
 

@@ -19,6 +19,15 @@ typedef struct {
  * and the first tensor whose gradient is not, before any parameter changes. */
 double train_step(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step, const Schedule *s);
 
+/* What one step did, for a reader: the loss before the update, the gradient's global norm before
+ * clipping (after it, the norm is min(grad_norm, clip)) and the learning rate the schedule gave. */
+typedef struct {
+    double loss, grad_norm, lr;
+} StepReport;
+/* train_step, also filling *r (which may be NULL). After it m->grad_mem holds the clipped gradient. */
+double train_step_report(Model *m, AdamW *opt, const int *ids, const int *targets, int B, int T, long step,
+                         const Schedule *s, StepReport *r);
+
 /* The masked-LM corruption (chapter 11): each position is chosen with probability `rate` (</s>
  * never); a chosen one becomes mask_id with probability 0.8, a random real token (ids 3 .. V-2,
  * not <unk>, <s>, </s> or [MASK]) with 0.1, and stays with 0.1. kind[i] records 0 (not chosen),

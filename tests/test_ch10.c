@@ -1,5 +1,9 @@
 /* Chapter 10 (GPT pre-training): its options; checkpoints resume bit for bit and bad ones are
- * refused; Ctrl-C saves; a kill during a save leaves the older checkpoint whole. */
+ * refused; Ctrl-C saves; a kill during a save leaves the older checkpoint whole; and every line of
+ * the notebook agrees with the numbers it summarises (vocabulary counts, samples written to </s>,
+ * Notices chosen by the result, the schedule, AdamW and clipping, the chain rule, bits per
+ * character, the §4.2 leak, attention on the marker, --eval per line). */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 #include <time.h>
 
 #include "chapter_run.h"
+#include "readback.h"
 #include "tests.h"
 
 static const char chapter[] = "ch10_gpt_pretraining";
@@ -210,6 +215,333 @@ START_TEST(test_ch10_kill_during_save) {
 }
 END_TEST
 
+/* Chapter 10, section 2: the model's vocabulary is section 1's |V| plus <s>, and the untrained loss
+ * is compared with ln of the model's vocabulary (what its softmax covers), each count saying why. */
+START_TEST(test_ch10_vocabulary_counts) {
+    Run r = run_quick(chapter, (const char *[]){"--steps", "1", "--sample", "0", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "= |V| = ");
+    ck_assert_ptr_nonnull(p);
+    const int V = atoi(p + strlen("= |V| = "));
+    p = strstr(r.out, "\n  vocabulary ");
+    ck_assert_ptr_nonnull(p);
+    const int rows = atoi(p + strlen("\n  vocabulary "));
+    ck_assert_int_eq(rows, V + 1);
+    char want[96];
+    snprintf(want, sizeof want, "(vocabulary %d = the |V| = %d of section 1 + <s>", rows, V);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    snprintf(want, sizeof want, "(ln %d = ", rows);
+    p = strstr(r.out, want);
+    ck_assert_msg(p != NULL, "no \"%s\"", want);
+    ck_assert_double_eq_tol(strtod(p + strlen(want), NULL), log(rows), 6e-5);
+    p = strstr(r.out, "gives <s>, never the answer, a mean probability of ");
+    ck_assert_ptr_nonnull(p);
+    const double bos = strtod(p + strlen("gives <s>, never the answer, a mean probability of "), NULL);
+    ck_assert(bos > 0 && bos < 1.0 / rows); /* trained one step: already below uniform */
+    run_free(&r);
+}
+END_TEST
+
+/* Chapter 10, section 6: a sample is written until </s> (the window slides past the context of 16
+ * tokens), never cut at the context and counted as a failure. Every line shorter than the context
+ * needs no mark; a longer one is marked [slid]; only lines that ended are judged. */
+START_TEST(test_ch10_samples_slide) {
+    Run r = run_quick(chapter, (const char *[]){"--sample", "12", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "slid].\n\n");
+    ck_assert_ptr_nonnull(p);
+    p += strlen("slid].\n\n");
+    int lines = 0, ended = 0, slid = 0;
+    while (strncmp(p, "    ", 4) == 0) {
+        const char *eol = strchr(p, '\n');
+        ck_assert_ptr_nonnull(eol);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(eol - p - 4), p + 4);
+        const bool mark_slid = strstr(line, "   [slid]") != NULL, cut = strstr(line, "   [no </s>") != NULL;
+        char *mark = strstr(line, "   [");
+        if (mark) *mark = '\0';
+        int chars = (int)strlen(line); /* the synthetic language is ASCII: one token per byte, but <unk> */
+        for (const char *u = strstr(line, "<unk>"); u; u = strstr(u + 1, "<unk>")) chars -= 4;
+        ck_assert_msg(mark_slid == (chars + 1 > 16), "line \"%s\" (%d characters) %s", line, chars,
+                      mark_slid ? "marked [slid] though it fits" : "not marked [slid] though longer than the context");
+        lines++, ended += !cut, slid += mark_slid && !cut;
+        p = eol + 1;
+    }
+    ck_assert_int_eq(lines, 12);
+    /* with these flags and seed some lines of the barely trained model outgrow the context: lines cut
+     * at the context, as they once were, could not */
+    ck_assert_int_gt(slid, 0);
+    char want[64];
+    snprintf(want, sizeof want, "\n  %d of 12 lines ended with </s>; of those, ", ended);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    if (slid) {
+        snprintf(want, sizeof want, "\n  %d of them grew longer than the context", slid);
+        ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    }
+    run_free(&r);
+}
+END_TEST
+
+/* Chapter 10, section 4: the Notice follows the numbers. Training text "aaaaaaab" and validation text
+ * "bbbbbbba": the more the model learns its training text the worse it does on validation, so the
+ * validation loss rises while the training loss falls, and the Notice must say it over-fits; whether
+ * it beat the n-gram must match the summary's two losses. */
+START_TEST(test_ch10_notice_by_result) {
+    char dir[] = "/tmp/llm-notebook-notice-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char tr[256], va[256], text[2000] = "";
+    snprintf(tr, sizeof tr, "%s/train.txt", dir), snprintf(va, sizeof va, "%s/val.txt", dir);
+    for (int i = 0; i < 200; i++) strcat(text, "aaaaaaab\n");
+    write_file(tr, text, (long)strlen(text));
+    write_file(va, "bbbbbbba\nbbbbbbba\nbbbbbbba\n", 27);
+    Run r = run(chapter, (const char *[]){"--corpus", tr, "--val-file", va, "--steps", "60", "--eval-every", "20",
+                                                          "--context", "16", "--d-model", "16", "--heads", "2", "--layers",
+                                                          "1", "--sample", "0", "--no-plot", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "Notice: the GPT"));
+    char *note = flatten(strstr(r.out, "Notice: the GPT"));
+    ck_assert_msg(strstr(note, "the model over-fits") != NULL, "%s", note);
+    const double gpt = summary_value(r.out, "validation_loss"), ngram = summary_value(r.out, "ngram_loss");
+    ck_assert_msg((strstr(note, "Notice: the GPT could not beat") != NULL) == (gpt > 1.005 * ngram), "%g against %g", gpt, ngram);
+    free(note);
+    run_free(&r);
+    /* the synthetic language: the Notice names the floor and the side of the n-gram the numbers say */
+    r = run_quick(chapter, (const char *[]){"--sample", "0", NULL});
+    ck_assert_int_eq(r.status, 0);
+    const char *side = summary_value(r.out, "validation_loss") < summary_value(r.out, "ngram_loss") ? "below the best n-gram"
+                                                                                                    : "above the best n-gram";
+    ck_assert_ptr_nonnull(strstr(r.out, "Notice: the GPT is "));
+    char *flat = flatten(strstr(r.out, "Notice: the GPT is "));
+    ck_assert_msg(strstr(flat, side) != NULL, "no \"%s\" in \"%s\"", side, flat);
+    free(flat);
+    ck_assert_ptr_nonnull(strstr(r.out, "Notice: the GPT is "));
+    run_free(&r);
+    remove_dir(dir);
+}
+END_TEST
+
+/* Chapter 10, sections 3 and 4: every learning rate printed is the formula's (recomputed here in
+ * double, independently of common/optim.c), and the AdamW table's update by the equations is the
+ * library's; clipping leaves the norm at min(norm, clip). */
+START_TEST(test_ch10_schedule_and_adamw) {
+    Run r = run_quick(chapter, (const char *[]){"--warmup", "5", "--sample", "0", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "    step t        s        lr(s)\n");
+    ck_assert_ptr_nonnull(p);
+    p = strchr(p, '\n') + 1;
+    long t, s;
+    double lr;
+    int rows = 0;
+    const double hi = 3e-3, lo = 3e-4, W = 5, S = 20, pi = 3.14159265358979323846;
+    while (sscanf(p, " %ld %ld %lf", &t, &s, &lr) == 3) {
+        ck_assert_int_eq(s, t - 1);
+        const double want = s < W ? hi * (double)(s + 1) / W : lo + (hi - lo) * 0.5 * (1 + cos(pi * ((double)s - W) / (S - W)));
+        ck_assert_double_eq_tol(lr, want, 5e-6 * want + 1e-7 * hi); /* printed to 6 digits; the rate is a float */
+        rows++;
+        p = strchr(p, '\n') + 1;
+    }
+    ck_assert_int_ge(rows, 5);
+    /* clipping: the norm after is the norm before, capped at --clip 1 */
+    for (int k = 1; k <= 2; k++) {
+        char want[32];
+        snprintf(want, sizeof want, "    step %d: ||g|| = ", k);
+        p = strstr(r.out, want);
+        ck_assert_ptr_nonnull(p);
+        const double before = strtod(p + strlen(want), NULL);
+        p = strstr(p, "after (recomputed): ");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_double_eq_tol(strtod(p + strlen("after (recomputed): "), NULL), fmin(before, 1.0), 2e-4);
+    }
+    /* AdamW: m_1 = (1 - b1) g, and the equations give the library's parameter */
+    double g1, g2, m1, eq1, eq2, code1, code2;
+    p = strstr(r.out, "g (after clipping)");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p + strlen("g (after clipping)"), "%lf %lf", &g1, &g2), 2);
+    p = strstr(r.out, "\n    m_t  "); /* the row, not the equation "m_t = ..." */
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p + strlen("\n    m_t  "), "%lf", &m1), 1);
+    ck_assert_double_eq_tol(m1, 0.1 * g1, 1e-6 * fabs(g1));
+    p = strstr(r.out, "p_t by the equations (double)");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p + strlen("p_t by the equations (double)"), "%lf %lf", &eq1, &eq2), 2);
+    p = strstr(r.out, "p_t by AdamW's code (float)");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p + strlen("p_t by AdamW's code (float)"), "%lf %lf", &code1, &code2), 2);
+    ck_assert_double_eq_tol(eq1, code1, 1e-6 * fabs(code1) + 1e-9); /* float rounding of one step */
+    ck_assert_double_eq_tol(eq2, code2, 1e-6 * fabs(code2) + 1e-9);
+    run_free(&r);
+}
+END_TEST
+
+/* Chapter 10, section 7: the printed factors multiply to the printed probability of the line (up to
+ * their 4-decimal rounding), which equals the line scored in one call; section 6 and the summary give
+ * bits per character = nats per token x tokens / characters / ln 2 (at the char level, one token a
+ * character, line ends included, so simply nats / ln 2). */
+START_TEST(test_ch10_chain_rule_and_bits) {
+    Run r = run_quick(chapter, (const char *[]){"--sample", "0", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "GPT P(w_i | w_<i)");
+    ck_assert_ptr_nonnull(p);
+    p = strchr(p, '\n') + 1;
+    int i;
+    double gpt, ng, sum = 0, slack = 0;
+    int rows = 0;
+    while (sscanf(p, " %d", &i) == 1) { /* "    i  'w'   P_gpt   P_ngram": the token may be a space */
+        const char *eol = strchr(p, '\n');
+        ck_assert_int_eq(sscanf(eol - 34, "%lf %lf", &gpt, &ng), 2);
+        sum += log(gpt), slack += 5e-5 / gpt, rows++;
+        p = eol + 1;
+    }
+    ck_assert_int_ge(rows, 9);
+    double lp, again;
+    ck_assert_int_eq(sscanf(p, " ln P(line) %lf", &lp), 1);
+    ck_assert_double_eq_tol(sum, lp, slack + 1e-4);
+    ck_assert_ptr_nonnull(strstr(r.out, "Notice: multiplying"));
+    char *flat = flatten(strstr(r.out, "Notice: multiplying"));
+    p = strstr(flat, "factors gives ln P = ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p, "factors gives ln P = %*f (%lf computed again", &again), 1);
+    ck_assert_double_eq_tol(again, lp, 1e-4);
+    free(flat);
+    const double loss = summary_value(r.out, "validation_loss"), bpc = summary_value(r.out, "validation_bits_per_char");
+    ck_assert_double_eq_tol(bpc, loss / log(2.0), 1e-5 * bpc);
+    run_free(&r);
+    /* words: a token is several characters */
+    r = run_quick(chapter, (const char *[]){"--level", "word", "--sample", "0", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    p = strstr(r.out, "line end included: ");
+    ck_assert_ptr_nonnull(p);
+    double chars, tokens;
+    ck_assert_int_eq(sscanf(p, "line end included: %lf characters in %lf word tokens", &chars, &tokens), 2);
+    ck_assert_double_gt(chars, 2 * tokens);
+    ck_assert_double_eq_tol(summary_value(r.out, "validation_bits_per_char"),
+                            summary_value(r.out, "validation_loss") * tokens / chars / log(2.0), 1e-5);
+    run_free(&r);
+}
+END_TEST
+
+/* Chapter 10, section 11: §4.2's mask trained for 300 steps on a small model (d_model 32, rate 0.01): the training loss falls
+ * below the true floor, which no honest model can do, while predicting from the past is worse than
+ * the causal model; the Notice says so (and says the opposite only when the numbers do). */
+START_TEST(test_ch10_leak) {
+    Run r = run_quick(chapter, (const char *[]){"--steps", "300", "--eval-every", "300", "--sample", "0", "--d-model", "32", "--lr", "0.01", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "training loss, mean of the last 50 steps");
+    ck_assert_ptr_nonnull(p);
+    const double last = strtod(p + strlen("training loss, mean of the last 50 steps"), NULL);
+    p = strstr(r.out, "predicting from the past (as when generating)");
+    ck_assert_ptr_nonnull(p);
+    const double blind = strtod(p + strlen("predicting from the past (as when generating)"), NULL);
+    const double floor = summary_value(r.out, "true_loss"), gpt = summary_value(r.out, "validation_loss");
+    ck_assert_double_lt(last, 0.5 * floor);
+    ck_assert_double_gt(blind, gpt);
+    ck_assert_ptr_nonnull(strstr(r.out, "Notice: the training loss fell"));
+    char *flat = flatten(strstr(r.out, "Notice: the training loss fell"));
+    ck_assert_ptr_nonnull(strstr(flat, "the model reads the answer"));
+    free(flat);
+    run_free(&r);
+}
+END_TEST
+
+/* Chapter 10, section 9 and --eval: the attention table has a row per block and head, and the Notice
+ * follows the largest weight on the marker; --eval scores every line, with the closer column for
+ * lines of the synthetic language only, and bits per character from the same numbers. */
+START_TEST(test_ch10_attention_and_eval) {
+    char dir[] = "/tmp/llm-notebook-eval-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ck[256], text[256];
+    snprintf(ck, sizeof ck, "%s/m.ckpt", dir), snprintf(text, sizeof text, "%s/t.txt", dir);
+    Run r = run_quick(chapter, (const char *[]){"--sample", "0", "--layers", "2", "--save", ck, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "most weight on position\n");
+    ck_assert_ptr_nonnull(p);
+    p += strlen("most weight on position\n");
+    int l, h, rows = 0;
+    double w, best = 0;
+    while (sscanf(p, " %d %d %lf", &l, &h, &w) == 3) {
+        best = fmax(best, w), rows++;
+        p = strchr(p, '\n') + 1;
+    }
+    ck_assert_int_eq(rows, 2 * 2); /* 2 blocks x 2 heads */
+    p = strstr(section_start(r.out, 9), "Notice: ");
+    ck_assert_ptr_nonnull(p);
+    char *flat = flatten(p);
+    ck_assert_ptr_nonnull(strstr(flat, best >= 0.3 ? "of its attention on the marker" : "no head puts more than"));
+    free(flat);
+    run_free(&r);
+    write_file(text, "zo ba ze.\nhello\nxa o pel qe.\nzo ba tak ti horo a brin ze.\n", 58);
+    r = run(chapter, (const char *[]){"--load", ck, "--eval", text, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    int line;
+    long tokens;
+    double nats, bpc;
+    char pick[8], agrees[8];
+    p = strstr(r.out, "  zo ba ze.\n");
+    ck_assert_ptr_nonnull(p);
+    while (p > r.out && p[-1] != '\n') p--;
+    ck_assert_int_eq(sscanf(p, " %d %ld %lf %lf %7s %7s", &line, &tokens, &nats, &bpc, pick, agrees), 6);
+    ck_assert_int_eq(line, 1);
+    ck_assert_int_eq(tokens, 9);
+    ck_assert_double_eq_tol(bpc, nats / log(2.0) / 10, 1e-4); /* 9 characters and the line end */
+    ck_assert(strcmp(agrees, "yes") == 0 || strcmp(agrees, "no") == 0);
+    ck_assert_int_eq((strcmp(agrees, "yes") == 0), pick[0] == 'z');
+    p = strstr(r.out, "  hello\n");
+    ck_assert_ptr_nonnull(p);
+    while (p > r.out && p[-1] != '\n') p--;
+    ck_assert_int_eq(sscanf(p, " %d %ld %lf %lf %7s", &line, &tokens, &nats, &bpc, pick), 5);
+    ck_assert_str_eq(pick, "hello"); /* no closer column */
+    ck_assert_ptr_nonnull(strstr(r.out, "4 lines, 58 tokens (0 not in the vocabulary), loss "));
+    /* the last line (28 characters) is longer than the context of 16: its closer is judged blind */
+    ck_assert_ptr_nonnull(strstr(r.out, "(1 of those lines are longer than the context of 16 tokens"));
+    p = strstr(r.out, "the model prefers the one that agrees with the marker in ");
+    ck_assert_ptr_nonnull(p);
+    int agreed, judged;
+    ck_assert_int_eq(sscanf(p, "the model prefers the one that agrees with the marker in %d of %d lines", &agreed, &judged), 2);
+    ck_assert_int_eq(judged, 3);
+    ck_assert(agreed >= 0 && agreed <= 3);
+    run_free(&r);
+    remove_dir(dir);
+}
+END_TEST
+
+/* Chapter 10's figures, as files: the loss figure tells its two references apart (red dashes, black
+ * dots) and has a zoomed panel with a y range around them; the learning-rate data are the schedule
+ * (step 1: lr / W); --timing writes the median times. gnuplot need not be installed. */
+START_TEST(test_ch10_figures) {
+    char dir[] = "/tmp/llm-notebook-fig10-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *args[48];
+    int n = 0;
+    const char *const *quick = quick_args(chapter);
+    for (int i = 0; quick[i]; i++) args[n++] = quick[i];
+    const char *extra[] = {"--warmup", "5", "--sample", "0", "--timing", "--figures", dir, NULL};
+    for (int i = 0; extra[i]; i++) args[n++] = extra[i];
+    args[n] = NULL;
+    Run r = run(chapter, args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    char *gp = figure_file(dir, chapter, "loss.gp");
+    ck_assert_ptr_nonnull(strstr(gp, "dt 2 lw 2 lc rgb '#d62728'"));
+    ck_assert_ptr_nonnull(strstr(gp, "dt 3 lw 3 lc rgb '#000000'"));
+    ck_assert_ptr_nonnull(strstr(gp, "set yrange ["));
+    free(gp);
+    char *lr = figure_file(dir, chapter, "lr.dat");
+    const char *p = lr;
+    while (*p == '#') p = strchr(p, '\n') + 1;
+    double t, rate, low;
+    ck_assert_int_eq(sscanf(p, "%lf %lf %lf", &t, &rate, &low), 3);
+    ck_assert_double_eq(t, 1);
+    ck_assert_double_eq_tol(rate, 3e-3 / 5, 1e-9);
+    ck_assert_double_eq_tol(low, 3e-4, 1e-9);
+    free(lr);
+    char *gt = figure_file(dir, chapter, "generation_time.gp");
+    ck_assert_ptr_nonnull(strstr(gt, "median of 9"));
+    free(gt);
+    ck_assert_ptr_nonnull(strstr(r.out, "the median of 9 measurements"));
+    run_free(&r);
+    remove_dir(dir);
+}
+END_TEST
+
 Suite *ch10_suite(void) {
     Suite *s = suite_create("ch10");
     TCase *tc = tcase_create("ch10");
@@ -218,6 +550,14 @@ Suite *ch10_suite(void) {
     tcase_add_test(tc, test_ch10_checkpoints);
     tcase_add_test(tc, test_ch10_interrupt_saves);
     tcase_add_test(tc, test_ch10_kill_during_save);
+    tcase_add_test(tc, test_ch10_vocabulary_counts);
+    tcase_add_test(tc, test_ch10_samples_slide);
+    tcase_add_test(tc, test_ch10_notice_by_result);
+    tcase_add_test(tc, test_ch10_schedule_and_adamw);
+    tcase_add_test(tc, test_ch10_chain_rule_and_bits);
+    tcase_add_test(tc, test_ch10_leak);
+    tcase_add_test(tc, test_ch10_attention_and_eval);
+    tcase_add_test(tc, test_ch10_figures);
     suite_add_tcase(s, tc);
     return s;
 }

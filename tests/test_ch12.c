@@ -5,7 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "chapter_run.h"
+#include "readback.h"
 #include "tests.h"
 
 static const char chapter[] = "ch12_fine_tuning";
@@ -25,8 +28,89 @@ START_TEST(test_bad_arguments) {
 }
 END_TEST
 
-/* Chapter 12: the frozen body keeps every bit; checkpoints of the wrong kind or vocabulary are
- * refused with one line and exit 1. */
+/* Chapter 12's conclusions, recomputed from the numbers it printed (to their printed precision: a
+ * number within 0.1 of what it is compared with is too close to check), so that every sentence
+ * that states a result is the one its numbers choose:
+ *   section 2: the pre-trained decoder's validation loss is not below the floor of section 1;
+ *   section 4: the labels the pre-trained model needs to clear the bar, and what scratch needs;
+ *   section 5: frozen against everything trained, by the noise margin of section 4. */
+static void check_ch12_conclusions(const char *out) {
+    const char *p = strstr(out, "    decoder, every next token:");
+    ck_assert_ptr_nonnull(p);
+    const double decoder_loss = strtod(p + strlen("    decoder, every next token:"), NULL);
+    p = strstr(out, "This is the floor");
+    if (p) { /* the synthetic language: section 1's floor, then section 2's comparison with it */
+        const char *f = strstr(out, "split that is ");
+        const double floor1 = strtod(f + strlen("split that is "), NULL);
+        f = strstr(out, "The true process (section 1's floor): ");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_double_eq_tol(strtod(f + strlen("The true process (section 1's floor): "), NULL), floor1, 1e-4);
+        ck_assert_msg(decoder_loss >= floor1 - 1e-3, "validation loss %g below the floor %g", decoder_loss, floor1);
+    }
+    p = strstr(out, "(at most\n  ");
+    ck_assert_ptr_nonnull(p);
+    const double margin = strtod(p + strlen("(at most\n  "), NULL);
+    p = strstr(p, "the bar is ");
+    const double bar = strtod(p + strlen("the bar is "), NULL);
+    for (int k = 0; k < 2; k++) {
+        p = strstr(p, "seeds: mean (min .. max)\n");
+        ck_assert_ptr_nonnull(p);
+        p = strchr(p, '\n') + 1;
+        p = strchr(p, '\n') + 1; /* the column headings */
+        int sizes[8], n = 0;
+        double pre[8], scratch[8], lo, hi;
+        while (n < 8 && sscanf(p, " %d %lf%% (%lf .. %lf) %lf%%", &sizes[n], &pre[n], &lo, &hi, &scratch[n]) == 5) {
+            n++;
+            p = strchr(p, '\n') + 1;
+        }
+        ck_assert_int_ge(n, 1);
+        const char *end = strstr(p, "\n\n");
+        char verdict[400];
+        snprintf(verdict, sizeof verdict, "%.*s", (int)(end - p), p);
+        int first = 0;
+        bool close = false;
+        for (; first < n && pre[first] <= bar; first++) close |= fabs(pre[first] - bar) < 0.1;
+        if (first < n) close |= fabs(pre[first] - bar) < 0.1;
+        if (close) continue;
+        if (first == n) {
+            ck_assert_msg(strstr(verdict, "no number of labels tried clears the bar"), "kind %d: %s", k, verdict);
+            continue;
+        }
+        int s = 0;
+        for (; s < n && scratch[s] < pre[first]; s++) close |= fabs(scratch[s] - pre[first]) < 0.1;
+        if (s < n) close |= fabs(scratch[s] - pre[first]) < 0.1;
+        if (close) continue;
+        const char *want = s == n ? "labels stay below the" : sizes[s] > sizes[first] ? "labels reach the" : "already reach";
+        ck_assert_msg(strstr(verdict, want), "kind %d: expected '%s' in: %s", k, want, verdict);
+        char reached[64];
+        snprintf(reached, sizeof reached, "%.1f%% that the pre-trained model", pre[first]);
+        ck_assert_msg(strstr(verdict, reached), "kind %d: expected '%s' in: %s", k, reached, verdict);
+    }
+    static const char *const said[3] = {"the frozen body does better", "could not tell the two apart",
+                                        "training everything does better"};
+    int v[2];
+    p = strstr(out, "Freezing the body");
+    for (int k = 0; k < 2; k++) {
+        p = strstr(p, "frozen body ");
+        double frozen, full;
+        ck_assert_int_eq(sscanf(p, "frozen body %lf%%, everything trained %lf%%", &frozen, &full), 2);
+        p++;
+        if (fabs(fabs(full - frozen) - margin) < 0.15) return; /* too close to the margin to check */
+        v[k] = full - frozen > margin ? 2 : frozen - full > margin ? 0 : 1;
+    }
+    p = strstr(p, "Notice: ");
+    ck_assert_ptr_nonnull(p);
+    char *note = flatten(p);
+    char want[200];
+    if (v[0] == v[1]) snprintf(want, sizeof want, "for both models %s%s", v[0] == 1 ? "this run " : "", said[v[0]]);
+    else snprintf(want, sizeof want, "for the decoder %s%s, for the encoder %s%s", v[0] == 1 ? "this run " : "", said[v[0]],
+                  v[1] == 1 ? "this run " : "", said[v[1]]);
+    ck_assert_msg(strstr(note, want), "expected '%s' in: %s", want, note);
+    free(note);
+}
+
+/* Chapter 12: the frozen body keeps every bit; the conclusions follow the numbers; checkpoints of
+ * the wrong kind or vocabulary are refused with one line and exit 1. */
 START_TEST(test_ch12_checks) {
     char dir[] = "/tmp/llm-notebook-ft-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -44,6 +128,7 @@ START_TEST(test_ch12_checks) {
     ck_assert_ptr_nonnull(p);
     const double by_length = strtod(p + 9, NULL);
     ck_assert_msg(by_length > 30 && by_length < 70, "length rule %g%%", by_length);
+    check_ch12_conclusions(r.out);
     run_free(&r);
     /* a masked LM where a decoder is wanted; a character-level GPT where words are wanted */
     r = run_quick("ch11_masked_lm", (const char *[]){"--save", mlm, NULL});
@@ -99,6 +184,8 @@ START_TEST(test_ch12_file_task) {
     ck_assert_ptr_nonnull(strstr(r.out, "lines, 4 for validation"));
     ck_assert_ptr_nonnull(strstr(r.out, "length): 100.0% on validation"));
     ck_assert_ptr_nonnull(strstr(r.out, "\nlabels: 16 46\n"));
+    ck_assert_ptr_null(strstr(r.out, "floor")); /* the true process is known for the synthetic language only */
+    check_ch12_conclusions(r.out);
     run_free(&r);
     /* --lines belongs to the synthetic language */
     args[n++] = "--lines", args[n++] = "1000", args[n] = NULL;

@@ -131,11 +131,31 @@ START_TEST(test_masked_model_gradients) {
 }
 END_TEST
 
+/* Weight decay, as docs/model.md states it: the blocks' matrices and an untied output matrix decay;
+ * the token and position embeddings, biases, gains and betas do not. */
+START_TEST(test_decay_flags) {
+    ModelConfig c = tiny_config(2 | 4); /* pre-norm, learned positions, untied: every kind of tensor */
+    Model m;
+    model_init(&m, &c, 1, 1);
+    const char *const decays[] = {"Wq", "Wk", "Wv", "Wo", "W1", "W2", "lm_head"};
+    int n_decay = 0;
+    for (int i = 0; i < m.n_tensors; i++) {
+        bool want = false;
+        for (size_t k = 0; k < sizeof decays / sizeof decays[0]; k++) want = want || strstr(m.tensors[i].name, decays[k]);
+        ck_assert_msg(m.tensors[i].decay == want, "%s: decay %d", m.tensors[i].name, m.tensors[i].decay);
+        n_decay += want;
+    }
+    ck_assert_int_eq(n_decay, 6 * c.layers + 1);
+    model_free(&m);
+}
+END_TEST
+
 Suite *model_suite(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("stack");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_param_count);
+    tcase_add_test(tc, test_decay_flags);
     tcase_add_loop_test(tc, test_model_gradients, 0, 32);
     tcase_add_test(tc, test_causal_logits);
     tcase_add_test(tc, test_masked_model_gradients);

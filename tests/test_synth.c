@@ -71,6 +71,35 @@ START_TEST(test_parser_rejects) {
 }
 END_TEST
 
+/* Every word of a generated line has a class: the marker first, the closer last, and after a
+ * determiner an adjective or a noun (the grammar's rows); nothing else has one. */
+START_TEST(test_word_classes) {
+    SynthCorpus c;
+    synth_generate(&c, 500, 3);
+    for (int i = 0; i < c.n; i++) {
+        char buf[4096], *save = NULL, *prev = NULL;
+        snprintf(buf, sizeof buf, "%s", c.line[i]);
+        buf[strlen(buf) - 1] = '\0'; /* the full stop */
+        int k = 0;
+        for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save), k++) {
+            const char *cls = synth_word_class(w);
+            ck_assert_ptr_nonnull(cls);
+            if (k == 0) ck_assert_str_eq(cls, "marker");
+            else ck_assert_str_ne(cls, "marker");
+            if (prev && strcmp(synth_word_class(prev), "determiner") == 0)
+                ck_assert_msg(strcmp(cls, "adjective") == 0 || strcmp(cls, "noun") == 0, "%s after %s", w, prev);
+            prev = w;
+        }
+        ck_assert_str_eq(synth_word_class(prev), "closer");
+    }
+    synth_free(&c);
+    ck_assert_ptr_null(synth_word_class("."));
+    ck_assert_ptr_null(synth_word_class("z"));
+    ck_assert_ptr_null(synth_word_class("hello"));
+    ck_assert_ptr_null(synth_word_class(""));
+}
+END_TEST
+
 Suite *synth_suite(void) {
     Suite *s = suite_create("synth");
     TCase *tc = tcase_create("language");
@@ -78,6 +107,7 @@ Suite *synth_suite(void) {
     tcase_add_test(tc, test_agreement_and_positions);
     tcase_add_test(tc, test_same_seed_same_text);
     tcase_add_test(tc, test_parser_rejects);
+    tcase_add_test(tc, test_word_classes);
     suite_add_tcase(s, tc);
     return s;
 }

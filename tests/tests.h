@@ -15,6 +15,7 @@ Suite *ngram_suite(void);
 Suite *bpe_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
+Suite *plot_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *classifier_suite(void);
@@ -40,5 +41,6 @@ Suite *ch12_suite(void);
 Suite *ch13_suite(void);
 Suite *ch14_suite(void);
 Suite *figures_suite(void);
+Suite *docs_suite(void);
 
 #endif

@@ -115,9 +115,13 @@ static void section_1_bytes(Chapter *ch) {
            "  A byte vocabulary has all 256 byte values, so every file, even invalid UTF-8 or NUL bytes,\n"
            "  is a sequence of known tokens.\n", ch->data.vocab.size - 3, unknown, n);
     char note[400];
-    snprintf(note, sizeof note, "Notice: the Chinese sentence is %d characters but %zu bytes (3 per character), the "
-             "English one as many bytes as characters. Bytes cost a model of Chinese three predictions per "
-             "character; merging frequent byte sequences into tokens (BPE, next) buys that back.", n, strlen(CHINESE));
+    const int n_en = tokenize_line(ENGLISH, LEVEL_CHAR, &tok);
+    tokens_free(tok, n_en);
+    const double per_char = (double)strlen(CHINESE) / n;
+    snprintf(note, sizeof note, "Notice: the Chinese sentence is %d characters but %zu bytes (%.1f per character), "
+             "the English one %d characters in %zu bytes. Bytes cost a model of Chinese %.1f predictions per "
+             "character; merging frequent byte sequences into tokens (BPE, next) buys that back.", n, strlen(CHINESE),
+             per_char, n_en, strlen(ENGLISH), per_char);
     print_note(stdout, note);
 }
 
@@ -191,9 +195,14 @@ static void section_2_training(Chapter *ch) {
     printf("\n  With --vocab-size %lld (%d tokens): the longest token is \"%s\", %zu bytes.\n", ch->vocab_size, used,
            z, best_len);
     free(z);
-    char note[300];
-    snprintf(note, sizeof note, "Notice: the first merges join the commonest byte pairs (letters with a space); "
-             "later ones join whole words and phrases. On this corpus a token reaches %zu bytes.", best_len);
+    int spaced = 0, shown = 0; /* of the first merges, how many hold a space */
+    for (int k = 0; k < 12 && k < ch->bpe.n_merges; k++, shown++)
+        if (bpe_token(&ch->bpe, BPE_BYTES + k, &len), memchr(ch->bpe.bytes + ch->bpe.offset[BPE_BYTES + k], ' ', len))
+            spaced++;
+    char note[400];
+    snprintf(note, sizeof note, "Notice: %d of the first %d merges hold a space%s. Each merge joins two tokens made "
+             "before it, so tokens grow with every merge; with %d tokens the longest is %zu bytes.", spaced, shown,
+             2 * spaced > shown ? ": the commonest pairs sit at the edges of words" : "", used, best_len);
     print_note(stdout, note);
 }
 
@@ -348,24 +357,24 @@ static void section_4_sweep(Chapter *ch) {
         printf("\n  The true process (the synthetic language's generator): %.4f bits per byte.\n", floor_bpb);
     }
     /* figures: tokens per byte, and bits per byte against the vocabulary size */
-    double x[N_SWEEP], tpb[N_SWEEP], bpb_best[N_SWEEP], bpb3[N_SWEEP], bpb1[N_SWEEP], chr[N_SWEEP], wrd[N_SWEEP],
-        flo[N_SWEEP];
+    double x[N_SWEEP], tpb[N_SWEEP], bpb_best[N_SWEEP], bpb3[N_SWEEP], chr[N_SWEEP], wrd[N_SWEEP], flo[N_SWEEP];
     const Level *cl = &lv[n_bpe], *wl = &lv[n_bpe + 1];
     for (int l = 0; l < n_bpe; l++) {
         x[l] = lv[l].vocab - 3, tpb[l] = lv[l].tokens_per_byte;
-        bpb_best[l] = lv[l].bpb[best_order(&lv[l])], bpb3[l] = lv[l].bpb[3], bpb1[l] = lv[l].bpb[1];
+        bpb_best[l] = lv[l].bpb[best_order(&lv[l])], bpb3[l] = lv[l].bpb[3];
         chr[l] = cl->bpb[best_order(cl)], wrd[l] = wl->bpb[best_order(wl)], flo[l] = floor_bpb;
     }
     putchar('\n');
     LineAxes ax1 = {"BPE vocabulary size (log scale)", "validation tokens per byte", true, false};
     LineSeries s1 = {"BPE", tpb, false};
     plot_lines(&ch->plot, "tokens_per_byte", "Longer tokens: fewer of them per byte", &ax1, x, n_bpe, &s1, 1);
-    LineSeries s2[6] = {{"BPE, n-gram n = 1", bpb1, false}, {"BPE, n = 3", bpb3, false},
-                        {"BPE, best n", bpb_best, false},    {"characters, best n", chr, true},
-                        {"words, best n", wrd, true},         {"true process", flo, true}};
+    /* (order 1 is left out of the figure: its fall from bytes to 512 tokens would flatten the rest) */
+    LineSeries s2[5] = {{"BPE, n-gram of order 3", bpb3, false}, {"BPE, best order", bpb_best, false},
+                        {"characters, best order (flat: one level)", chr, false},
+                        {"words, best order (flat: one level)", wrd, false}, {"true process", flo, true}};
     LineAxes ax2 = {"BPE vocabulary size (log scale)", "validation bits per byte", true, false};
     plot_lines(&ch->plot, "bits_per_byte", "The n-gram in bits per byte at each token level", &ax2, x, n_bpe, s2,
-               d->val_synth_index ? 6 : 5);
+               d->val_synth_index ? 5 : 4);
 
     /* what the numbers say */
     const Level *first = &lv[0], *last = &lv[n_bpe - 1];
@@ -376,19 +385,25 @@ static void section_4_sweep(Chapter *ch) {
     char note[1400];
     const double tok_ratio = last->nats_per_token[lo_] / first->nats_per_token[fo];
     const double byte_change = 100 * (last->bpb[lo_] / first->bpb[fo] - 1);
-    int len = snprintf(note, sizeof note,
+    int len = 0;
+    if (n_bpe == 1) {
+        len = snprintf(note, sizeof note, "Notice: training stopped at %d tokens (no pair occurred twice), so the sweep "
+                       "has one BPE level. ", V);
+    } else {
+        len = snprintf(note, sizeof note,
                        "Notice: from %s to %s (each at its best n) the loss per token went from %.3f to %.3f nats "
                        "(x %.2f), while bits per byte changed by %+.1f%% (%.4f to %.4f): ",
                        first->name, last->name, first->nats_per_token[fo], last->nats_per_token[lo_], tok_ratio,
                        byte_change, first->bpb[fo], last->bpb[lo_]);
-    if ((tok_ratio > 1) != (byte_change > 0))
-        len += snprintf(note + len, sizeof note - (size_t)len, "the two measures disagree about which is better. ");
-    else if (fabs(log(tok_ratio)) > 4 * fabs(log1p(byte_change / 100)))
-        len += snprintf(note + len, sizeof note - (size_t)len, "a loss per token mostly measures how long the "
-                        "tokens are, not how well the text is predicted. ");
-    else
-        len += snprintf(note + len, sizeof note - (size_t)len, "here both move alike, but only the one per byte "
-                        "compares the same text. ");
+        if ((tok_ratio > 1) != (byte_change > 0))
+            len += snprintf(note + len, sizeof note - (size_t)len, "the two measures disagree about which is better. ");
+        else if (fabs(log(tok_ratio)) > 4 * fabs(log1p(byte_change / 100)))
+            len += snprintf(note + len, sizeof note - (size_t)len, "a loss per token mostly measures how long the "
+                            "tokens are, not how well the text is predicted. ");
+        else
+            len += snprintf(note + len, sizeof note - (size_t)len, "here both move alike, but only the one per byte "
+                            "compares the same text. ");
+    }
     const double cb = cl->bpb[best_order(cl)], wb = wl->bpb[best_order(wl)];
     len += snprintf(note + len, sizeof note - (size_t)len,
                     "The best BPE level for the n-gram is %s (%.4f bits per byte, at n = %d); characters give "

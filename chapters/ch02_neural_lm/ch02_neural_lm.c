@@ -11,6 +11,10 @@
  * training still gets sensible predictions. Trained here with AdamW and backpropagation written by
  * hand (common/layers.c), on chapter 1's corpus and split, and compared with chapter 1's n-gram.
  *
+ * Sections, in the order they print (main, at the end, is the table of contents):
+ *   1 the corpus   2 the model   3 the backward pass, checked   4 training   5 contexts never seen
+ *   6 the embeddings   7 summary
+ *
  * Run: make ch02 && ./ch02_neural_lm [--context N] [--embed D] [--hidden H] [--steps S] [--batch B]
  *                                    [--lr LR] [--act tanh|relu] [--corpus FILE] [--level char|word] */
 #include <math.h>
@@ -32,6 +36,7 @@
 #define CHAPTER "ch02_neural_lm"
 #define EVAL_BATCH 1024
 
+/* The model's parameters and activations (section 2 prints them, with their shapes). */
 typedef struct {
     Tensor E;      /* (V, D) one embedding row per token */
     Tensor W1, b1; /* (N D, H), (1, H) */
@@ -48,6 +53,76 @@ typedef struct {
     Tensor demb, dh, da, dlogits;
     int *ctx, *targets;    /* (max_batch, N) and (max_batch) */
 } Nlm;
+
+/* Everything the sections share: the flags, then what the sections build. */
+typedef struct {
+    /* flags */
+    DatasetFlags data_flags;
+    CliCommon common;
+    long long context, embed, hidden, steps, batch, eval_every;
+    double lr;
+    int act;
+    /* state */
+    Dataset data;
+    Nlm model;
+    NgramModel ngram;
+    double ngram_nats;   /* MKN cross-entropy of the order-(N+1) n-gram on validation */
+    PrintOpts po;
+    Plotter plot;
+} Chapter;
+
+/* A token for printing: a space or a line end made visible. */
+static const char *show(const Vocab *v, int id) {
+    if (id == VOCAB_EOS) return "</s>";
+    if (strcmp(v->word[id], " ") == 0) return "\xe2\x90\xa3";
+    return v->word[id];
+}
+
+/* ==== the flags ==== */
+
+static void parse_flags(Chapter *ch, int argc, char **argv) {
+    memset(ch, 0, sizeof *ch);
+    ch->common = cli_common_defaults();
+    ch->data_flags = dataset_flags_default();
+    ch->data_flags.level = LEVEL_WORD; /* word vectors: the level at which Bengio's argument is made */
+    ch->context = 4, ch->embed = 16, ch->hidden = 128, ch->steps = 3000, ch->batch = 64, ch->eval_every = 500, ch->lr = 3e-3;
+    CliOption opts[DATASET_N_OPTIONS + 8];
+    int n = dataset_cli_options(opts, &ch->data_flags);
+    opts[n++] = cli_int("--context", &ch->context, 1, 8, "N", "previous tokens the model sees (an n-gram of order N+1)");
+    opts[n++] = cli_int("--embed", &ch->embed, 1, 512, "D", "embedding width");
+    opts[n++] = cli_int("--hidden", &ch->hidden, 1, 4096, "H", "hidden units");
+    opts[n++] = cli_int("--steps", &ch->steps, 1, 1000000, "S", "training steps");
+    opts[n++] = cli_int("--batch", &ch->batch, 1, EVAL_BATCH, "B", "examples per step");
+    opts[n++] = cli_real("--lr", &ch->lr, 1e-6, 1.0, "LR", "peak learning rate of AdamW");
+    opts[n++] = cli_choice("--act", &ch->act, "tanh|relu", "hidden activation");
+    opts[n++] = cli_int("--eval-every", &ch->eval_every, 1, 1000000, "S", "steps between validation losses");
+    CliSpec spec = {CHAPTER, "The neural language model (source document §1.1.2, §2.1.2): embeddings, a hidden\n"
+                             "layer and a softmax, trained with hand-written backpropagation and compared with\n"
+                             "chapter 1's n-gram on the same data.",
+                    opts, n};
+    cli_parse(&spec, &ch->common, argc, argv);
+    ch->po = print_defaults();
+    ch->po.precision = (int)ch->common.precision;
+    plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
+}
+
+/* ==== 1. The corpus ==== */
+
+/* Chapter 1's corpus and split, and chapter 1's n-gram of the same order on it: the baseline that
+ * sections 2, 4 and 5 compare with. */
+static void section_1_corpus(Chapter *ch) {
+    print_section(stdout, 1, "The corpus (chapter 1's), at the word level by default");
+    printf("  Words, as in Bengio et al.: with about 60 word types there are far more possible contexts\n"
+           "  of 4 words than training sentences, so many validation contexts are new (section 5).\n"
+           "  --level char runs on characters instead.\n\n");
+    dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
+    const int N = (int)ch->context;
+    const int order = N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER;
+    ngram_build(&ch->ngram, &ch->data.train, ch->data.vocab.size, order, 1.0);
+    ch->ngram_nats = -ngram_score(&ch->ngram, SMOOTH_MKN, order, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
+}
+
+/* ==== 2. The model ==== */
 
 static void layout(Params *p, int V, int N, int D, int H, Arena *a) {
     p->E = arena_take(a, V, D);
@@ -128,59 +203,29 @@ static void context_of(const TokenStream *s, long pos, int N, int *out) {
     }
 }
 
-/* Mean loss over a whole stream (every token, </s> included), in nats. */
-static double nlm_evaluate(Nlm *m, const TokenStream *s) {
-    double total = 0;
-    for (long start = 0; start < s->n; start += m->max_batch) {
-        const int B = (int)((s->n - start) < m->max_batch ? (s->n - start) : m->max_batch);
-        for (int b = 0; b < B; b++) {
-            context_of(s, start + b, m->N, m->ctx + (size_t)b * m->N);
-            m->targets[b] = s->id[start + b];
-        }
-        total += nlm_forward(m, B) * B;
-    }
-    return total / (double)s->n;
-}
-
-typedef struct {
-    DatasetFlags data_flags;
-    CliCommon common;
-    long long context, embed, hidden, steps, batch, eval_every;
-    double lr;
-    int act;
-    Dataset data;
-    Nlm model;
-    NgramModel ngram;
-    double ngram_nats;   /* MKN cross-entropy of the order-(N+1) n-gram on validation */
-    PrintOpts po;
-    Plotter plot;
-} Chapter;
-
-/* A token for printing: a space or a line end made visible. */
-static const char *show(const Vocab *v, int id) {
-    if (id == VOCAB_EOS) return "</s>";
-    if (strcmp(v->word[id], " ") == 0) return "\xe2\x90\xa3";
-    return v->word[id];
-}
-
-/* ---- 2. The model ---- */
-static void section_model(Chapter *ch) {
+static void section_2_model(Chapter *ch) {
+    nlm_init(&ch->model, ch->data.vocab.size, (int)ch->context, (int)ch->embed, (int)ch->hidden, ch->act == 1, EVAL_BATCH,
+             (uint64_t)ch->common.seed);
     Nlm *m = &ch->model;
     const int N = m->N, D = m->D, H = m->H, V = m->V;
     print_section(stdout, 2, "The model: embeddings, a hidden layer, a softmax");
-    printf("  context: the previous N = %d tokens (<s> before the line starts)\n"
-           "  E   (V, D)     = (%d, %d)    one embedding row per token\n"
+    printf("  context: the previous N = %d tokens (<s> before the line starts)\n", N);
+    printf("  V = |V| + 1 = %d: the %d tokens of |V| (section 1), and <s>, which fills the context\n"
+           "  before a line starts and is never predicted (its logit is -inf, its column of W2 unused)\n\n",
+           V, V - 1);
+    printf("  E   (V, D)     = (%d, %d)    one embedding row per token, <s> included\n"
            "  e   (B, N D)   = (B, %d)     the N context embeddings side by side\n"
            "  W1  (N D, H)   = (%d, %d)   h = %s(e W1 + b1)\n"
            "  W2  (H, V)     = (%d, %d)    p = softmax(h W2 + b2)\n\n",
-           N, V, D, N * D, N * D, H, m->relu ? "ReLU" : "tanh", H, V);
-    printf("  parameters: %zu  (V D + N D H + H + H V + V)\n", m->n_params);
+           V, D, N * D, N * D, H, m->relu ? "ReLU" : "tanh", H, V);
+    printf("  parameters: %zu  (V D + N D H + H + H V + V, with V = %d)\n", m->n_params, V);
     printf("  the order-%d n-gram of chapter 1 on the same data stores %llu distinct %d-grams, out of\n"
            "  |V|^%d = %.3g possible ones; its table grows with the data, the network's size does not.\n",
            N + 1, (unsigned long long)ch->ngram.distinct[N + 1], N + 1, N + 1, pow(V - 1, N + 1));
 }
 
-/* ---- 3. Is the gradient right? ---- */
+/* ==== 3. Is the gradient right? ==== */
+
 typedef struct {
     Nlm *m;
     int B;
@@ -191,7 +236,7 @@ static double loss_fn(void *p) {
     return nlm_forward(l->m, l->B);
 }
 
-static void section_gradcheck(Chapter *ch) {
+static void section_3_gradcheck(Chapter *ch) {
     print_section(stdout, 3, "The backward pass, checked by finite differences");
     const int V = ch->model.V;
     Nlm t;
@@ -228,8 +273,49 @@ static void section_gradcheck(Chapter *ch) {
     nlm_free(&t);
 }
 
-/* ---- 4. Training ---- */
-static void section_train(Chapter *ch) {
+/* ==== 4. Training ==== */
+
+/* Mean loss over a whole stream (every token, </s> included), in nats. */
+static double nlm_evaluate(Nlm *m, const TokenStream *s) {
+    double total = 0;
+    for (long start = 0; start < s->n; start += m->max_batch) {
+        const int B = (int)((s->n - start) < m->max_batch ? (s->n - start) : m->max_batch);
+        for (int b = 0; b < B; b++) {
+            context_of(s, start + b, m->N, m->ctx + (size_t)b * m->N);
+            m->targets[b] = s->id[start + b];
+        }
+        total += nlm_forward(m, B) * B;
+    }
+    return total / (double)s->n;
+}
+
+/* figures/ch02_neural_lm/loss.png: training and validation loss against the step, with the n-gram
+ * and the floor as levels; the y axis zoomed on where they meet (step 0, at ln |V|, is left above). */
+static void plot_loss(Chapter *ch, const double *x, const double *train, const double *val, int n) {
+    double *ng = xmalloc(sizeof(double) * (size_t)n), *fl = xmalloc(sizeof(double) * (size_t)n);
+    double lo = ch->ngram_nats, hi = ch->ngram_nats;
+    for (int i = 0; i < n; i++) {
+        ng[i] = ch->ngram_nats, fl[i] = ch->data.floor_nats;
+        if (i == 0) continue;
+        lo = fmin(lo, fmin(train[i], val[i])), hi = fmax(hi, fmax(train[i], val[i]));
+    }
+    if (!isnan(ch->data.floor_nats)) lo = fmin(lo, ch->data.floor_nats);
+    const double pad = 0.08 * (hi - lo) + 1e-3;
+    LineSeries series[4] = {{"training (mean of the steps)", train, false},
+                            {"validation", val, false},
+                            {"n-gram, same context", ng, true},
+                            {"floor (true process)", fl, true}};
+    char title[160], zoom[64];
+    snprintf(title, sizeof title, "Training the neural language model (zoomed: step 0, at %.2f, is above the top)",
+             val[0]);
+    snprintf(zoom, sizeof zoom, "set yrange [%.9g:%.9g]", lo - pad, hi + pad);
+    const LinePanel chart = {title, {"training step", "cross-entropy (nats per token)", false, false}, zoom, x, n,
+                             series, NULL, isnan(ch->data.floor_nats) ? 3 : 4};
+    plot_line_chart(&ch->plot, "loss", &chart);
+    free(ng), free(fl);
+}
+
+static void section_4_train(Chapter *ch) {
     Nlm *m = &ch->model;
     const long steps = ch->steps;
     const int B = (int)ch->batch;
@@ -291,21 +377,14 @@ static void section_train(Chapter *ch) {
              final < ch->ngram_nats ? "below" : "above", exp(final), exp(ch->ngram_nats), m->n_params);
     print_note(stdout, note);
     putchar('\n');
-    double *ng = xmalloc(sizeof(double) * (size_t)ne), *fl = xmalloc(sizeof(double) * (size_t)ne);
-    for (int i = 0; i < ne; i++) ng[i] = ch->ngram_nats, fl[i] = ch->data.floor_nats;
-    LineSeries series[4] = {{"neural LM, training loss (mean since the last point)", ty, false},
-                            {"neural LM, validation loss", ey, false},
-                            {"n-gram of the same order (modified KN), validation", ng, true},
-                            {"true process (the floor)", fl, true}};
-    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
-    plot_lines(&ch->plot, "loss", "Training the neural language model", &ax, ex, ne, series,
-               isnan(ch->data.floor_nats) ? 3 : 4);
-    free(ex), free(ey), free(ty), free(ng), free(fl);
+    plot_loss(ch, ex, ty, ey, ne);
+    free(ex), free(ey), free(ty);
     adamw_free(&opt);
 }
 
-/* ---- 5. Contexts never seen in training ---- */
-static void section_unseen(Chapter *ch) {
+/* ==== 5. Contexts never seen in training ==== */
+
+static void section_5_unseen(Chapter *ch) {
     Nlm *m = &ch->model;
     const int N = m->N;
     print_section(stdout, 5, "What the n-gram cannot do: contexts never seen in training");
@@ -349,12 +428,20 @@ static void section_unseen(Chapter *ch) {
            "    neural %.4f, n-gram %.4f  (higher is better)\n", unseen, nlm_sum / unseen, ngram_sum / unseen);
 }
 
-/* ---- 6. Embeddings ---- */
-static void section_embeddings(Chapter *ch) {
-    Nlm *m = &ch->model;
-    const Vocab *v = &ch->data.vocab;
-    print_section(stdout, 6, "What the embeddings learned");
-    printf("  Cosine similarity of embedding rows: the 3 nearest tokens of the 6 most frequent ones.\n\n");
+/* ==== 6. Embeddings ==== */
+
+/* Cosine similarity of the embedding rows of tokens a and b. */
+static double cosine(const Nlm *m, int a, int b) {
+    const float *x = tensor_at(&m->p.E, a, 0), *y = tensor_at(&m->p.E, b, 0);
+    double xy = 0, xx = 0, yy = 0;
+    for (int c = 0; c < m->D; c++) xy += (double)x[c] * y[c], xx += (double)x[c] * x[c], yy += (double)y[c] * y[c];
+    return xy / sqrt(xx * yy + 1e-30);
+}
+
+/* The 6 most frequent tokens of the training text, each with its 3 nearest (</s> and words; not
+ * <unk> or <s>). */
+static void nearest_table(const Chapter *ch) {
+    const Nlm *m = &ch->model;
     long *freq = xcalloc((size_t)m->V, sizeof(long));
     for (long i = 0; i < ch->data.train.n; i++) freq[ch->data.train.id[i]]++;
     int picked[6], np = 0;
@@ -372,13 +459,9 @@ static void section_embeddings(Chapter *ch) {
         const int w = picked[k];
         double sim[3] = {-2, -2, -2};
         int who[3] = {-1, -1, -1};
-        const float *a = tensor_at(&m->p.E, w, 0);
         for (int u = 2; u < m->V; u++) {
             if (u == w) continue;
-            const float *b = tensor_at(&m->p.E, u, 0);
-            double ab = 0, aa = 0, bb = 0;
-            for (int c = 0; c < m->D; c++) ab += (double)a[c] * b[c], aa += (double)a[c] * a[c], bb += (double)b[c] * b[c];
-            const double cs = ab / sqrt(aa * bb + 1e-30);
+            const double cs = cosine(m, w, u);
             for (int r = 0; r < 3; r++)
                 if (cs > sim[r]) {
                     for (int q = 2; q > r; q--) sim[q] = sim[q - 1], who[q] = who[q - 1];
@@ -387,23 +470,66 @@ static void section_embeddings(Chapter *ch) {
                 }
         }
         printf("    ");
-        print_padded(stdout, show(v, w), 8);
+        print_padded(stdout, show(&ch->data.vocab, w), 8);
         for (int r = 0; r < 3 && who[r] >= 0; r++) {
             printf("  ");
-            print_padded(stdout, show(v, who[r]), 6);
+            print_padded(stdout, show(&ch->data.vocab, who[r]), 6);
             printf(" %.3f", sim[r]);
         }
         printf("\n");
     }
     free(freq);
-    /* PCA of every real token's embedding (not <unk>, <s>) */
+}
+
+/* The grammar's word classes, for the figure's colours and the check below; "other" for the full
+ * stop and </s>. Without the synthetic language's words, one group of every token. */
+static const char *const class_names[] = {"marker", "determiner", "adjective", "noun", "verb", "closer", "other"};
+enum { N_CLASSES = 7, CLASS_OTHER = 6 };
+
+static int token_class(const Chapter *ch, int id) {
+    if (!ch->data.synthetic || ch->data.level != LEVEL_WORD) return CLASS_OTHER;
+    const char *c = synth_word_class(ch->data.vocab.word[id]);
+    for (int k = 0; c && k < CLASS_OTHER; k++)
+        if (strcmp(c, class_names[k]) == 0) return k;
+    return CLASS_OTHER;
+}
+
+/* Of the words with a class, how many have a nearest neighbour (among them) of their own class;
+ * *chance gets the share a neighbour drawn at random would give. Returns the share; *n the words. */
+static double class_agreement(const Chapter *ch, double *chance, int *n) {
+    const Nlm *m = &ch->model;
+    int same = 0, size[N_CLASSES] = {0};
+    *n = 0;
+    for (int w = 2; w < m->V; w++) {
+        const int cw = token_class(ch, w);
+        if (cw == CLASS_OTHER) continue;
+        size[cw]++, (*n)++;
+        int best = -1;
+        double best_cs = -2;
+        for (int u = 2; u < m->V; u++) {
+            if (u == w || token_class(ch, u) == CLASS_OTHER) continue;
+            const double cs = cosine(m, w, u);
+            if (cs > best_cs) best_cs = cs, best = u;
+        }
+        same += best >= 0 && token_class(ch, best) == cw;
+    }
+    *chance = 0;
+    for (int k = 0; k < CLASS_OTHER && *n > 1; k++) *chance += (double)size[k] * (size[k] - 1) / ((double)*n * (*n - 1));
+    return *n ? (double)same / *n : 0;
+}
+
+/* figures/ch02_neural_lm/embeddings.png: the first two principal components of every token's
+ * embedding but <unk> and <s>, coloured by class. Prints the share of variance they hold. */
+static void plot_embeddings(Chapter *ch) {
+    const Nlm *m = &ch->model;
     const int n = m->V - 2;
     Tensor X = tensor_new(n, m->D), P = tensor_new(n, 2);
     const char **labels = xmalloc(sizeof(char *) * (size_t)n);
+    int *group = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) {
         Tensor dst = tensor_row(&X, i), src = tensor_row(&m->p.E, i + 2);
         tensor_copy(&dst, &src);
-        labels[i] = show(v, i + 2);
+        labels[i] = show(&ch->data.vocab, i + 2), group[i] = token_class(ch, i + 2);
     }
     double var[2];
     tensor_pca2(&P, var, &X);
@@ -417,71 +543,79 @@ static void section_embeddings(Chapter *ch) {
     printf("\n  Principal components of the %d embeddings (computed here by power iteration): the first\n"
            "  two directions hold %.1f%% and %.1f%% of the variance; figures/%s/embeddings.png plots them.\n",
            n, 100 * var[0] / total, 100 * var[1] / total, CHAPTER);
-    putchar('\n');
     double *x = xmalloc(sizeof(double) * (size_t)n), *y = xmalloc(sizeof(double) * (size_t)n);
     for (int i = 0; i < n; i++) x[i] = *tensor_at(&P, i, 0), y[i] = *tensor_at(&P, i, 1);
-    plot_labeled_points(&ch->plot, "embeddings", "Token embeddings, first two principal components", "PC 1", "PC 2",
-                        x, y, labels, n);
-    print_note(stdout, "Notice: nobody told the model which tokens are alike; tokens that can stand in the "
-                       "same contexts end up with similar embeddings, because that is what lets one "
-                       "set of weights predict well for all of them.");
-    free(x), free(y), free(labels);
+    const bool classes = ch->data.synthetic && ch->data.level == LEVEL_WORD;
+    const char *const one[1] = {ch->data.level == LEVEL_WORD ? "word" : "character"};
+    if (!classes)
+        for (int i = 0; i < n; i++) group[i] = 0;
+    plot_labeled_groups(&ch->plot, "embeddings", "Token embeddings, first two principal components", "PC 1", "PC 2",
+                        x, y, labels, group, classes ? class_names : one, classes ? N_CLASSES : 1, n);
+    free(x), free(y), free(labels), free(group);
     tensor_free(&X), tensor_free(&P);
 }
 
+static void section_6_embeddings(Chapter *ch) {
+    print_section(stdout, 6, "What the embeddings learned");
+    printf("  Cosine similarity of embedding rows: the 3 nearest tokens of the 6 most frequent ones.\n\n");
+    nearest_table(ch);
+    plot_embeddings(ch);
+    double chance;
+    int n;
+    const double share = class_agreement(ch, &chance, &n);
+    if (n < 2) {
+        print_note(stdout, "Notice: word classes are known for the synthetic language's words only (the "
+                           "default run); here, read the neighbours above: tokens that can stand in the same "
+                           "contexts should end up close.");
+        return;
+    }
+    const double margin = 2 * sqrt(chance * (1 - chance) / n);
+    printf("\n  Of the %d words the grammar gives a class (marker, determiner, adjective, noun, verb, closer),\n"
+           "  %.0f%% have as nearest neighbour a word of their own class; a neighbour drawn at random would\n"
+           "  share it %.0f%% of the time (two standard errors: %.0f points).\n", n, 100 * share, 100 * chance,
+           100 * margin);
+    if (share > chance + margin)
+        print_note(stdout, "Notice: nobody told the model which words are alike; words of one class end up "
+                           "with similar embeddings, because what helps predict after one word helps after the "
+                           "words that stand in the same contexts.");
+    else
+        print_note(stdout, "Notice: in this run the nearest neighbours share a class no more often than chance "
+                           "allows: it could not show that the embeddings group words by class.");
+}
+
+/* ==== 7. Summary ==== */
+
+static void section_7_summary(Chapter *ch) {
+    print_section(stdout, 7, "Summary");
+    const double val = nlm_evaluate(&ch->model, &ch->data.val);
+    printf("corpus: %s\nlevel: %s\ncontext: %d\nparameters: %zu\nsteps: %lld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
+           level_name(ch->data.level), ch->model.N, ch->model.n_params, ch->steps);
+    printf("validation_perplexity: %.6g\nngram_perplexity: %.6g\n", exp(val), exp(ch->ngram_nats));
+    if (!isnan(ch->data.floor_nats)) printf("true_perplexity: %.6g\n", exp(ch->data.floor_nats));
+}
+
+/* Whoever allocates frees: everything the sections made. */
+static void chapter_free(Chapter *ch) {
+    nlm_free(&ch->model);
+    ngram_free(&ch->ngram);
+    dataset_free(&ch->data);
+}
+
+/* ==== the table of contents ==== */
+
 int main(int argc, char **argv) {
     Chapter ch;
-    memset(&ch, 0, sizeof ch);
-    ch.common = cli_common_defaults();
-    ch.data_flags = dataset_flags_default();
-    ch.data_flags.level = LEVEL_WORD; /* word vectors: the level at which Bengio's argument is made */
-    ch.context = 4, ch.embed = 16, ch.hidden = 128, ch.steps = 3000, ch.batch = 64, ch.eval_every = 500, ch.lr = 3e-3;
-    CliOption opts[DATASET_N_OPTIONS + 8];
-    int n = dataset_cli_options(opts, &ch.data_flags);
-    opts[n++] = cli_int("--context", &ch.context, 1, 8, "N", "previous tokens the model sees (an n-gram of order N+1)");
-    opts[n++] = cli_int("--embed", &ch.embed, 1, 512, "D", "embedding width");
-    opts[n++] = cli_int("--hidden", &ch.hidden, 1, 4096, "H", "hidden units");
-    opts[n++] = cli_int("--steps", &ch.steps, 1, 1000000, "S", "training steps");
-    opts[n++] = cli_int("--batch", &ch.batch, 1, EVAL_BATCH, "B", "examples per step");
-    opts[n++] = cli_real("--lr", &ch.lr, 1e-6, 1.0, "LR", "peak learning rate of AdamW");
-    opts[n++] = cli_choice("--act", &ch.act, "tanh|relu", "hidden activation");
-    opts[n++] = cli_int("--eval-every", &ch.eval_every, 1, 1000000, "S", "steps between validation losses");
-    CliSpec spec = {CHAPTER, "The neural language model (source document §1.1.2, §2.1.2): embeddings, a hidden\n"
-                             "layer and a softmax, trained with hand-written backpropagation and compared with\n"
-                             "chapter 1's n-gram on the same data.",
-                    opts, n};
-    cli_parse(&spec, &ch.common, argc, argv);
-    ch.po = print_defaults();
-    ch.po.precision = (int)ch.common.precision;
-    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
+    parse_flags(&ch, argc, argv);
 
     printf("Chapter 2: the neural language model (source document §1.1.2 and §2.1.2)\n");
-    print_section(stdout, 1, "The corpus (chapter 1's), at the word level by default");
-    printf("  Words, as in Bengio et al.: with about 60 word types there are far more possible contexts\n"
-           "  of 4 words than training sentences, so many validation contexts are new (section 5).\n"
-           "  --level char runs on characters instead.\n\n");
-    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
-    const int N = (int)ch.context;
-    ngram_build(&ch.ngram, &ch.data.train, ch.data.vocab.size, N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER, 1.0);
-    const int order = N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER;
-    ch.ngram_nats = -ngram_score(&ch.ngram, SMOOTH_MKN, order, &ch.data.val).log10_sum * log(10.0) / (double)ch.data.val.n;
-    nlm_init(&ch.model, ch.data.vocab.size, N, (int)ch.embed, (int)ch.hidden, ch.act == 1, EVAL_BATCH, (uint64_t)ch.common.seed);
+    section_1_corpus(&ch);
+    section_2_model(&ch);
+    section_3_gradcheck(&ch);
+    section_4_train(&ch);
+    section_5_unseen(&ch);
+    section_6_embeddings(&ch);
+    section_7_summary(&ch);
 
-    section_model(&ch);
-    section_gradcheck(&ch);
-    section_train(&ch);
-    section_unseen(&ch);
-    section_embeddings(&ch);
-
-    print_section(stdout, 7, "Summary");
-    const double val = nlm_evaluate(&ch.model, &ch.data.val);
-    printf("corpus: %s\nlevel: %s\ncontext: %d\nparameters: %zu\nsteps: %lld\n", ch.data.synthetic ? "synthetic" : ch.data_flags.corpus_path,
-           level_name(ch.data.level), N, ch.model.n_params, ch.steps);
-    printf("validation_perplexity: %.6g\nngram_perplexity: %.6g\n", exp(val), exp(ch.ngram_nats));
-    if (!isnan(ch.data.floor_nats)) printf("true_perplexity: %.6g\n", exp(ch.data.floor_nats));
-
-    nlm_free(&ch.model);
-    ngram_free(&ch.ngram);
-    dataset_free(&ch.data);
+    chapter_free(&ch);
     return 0;
 }

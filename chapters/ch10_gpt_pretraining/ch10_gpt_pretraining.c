@@ -9,11 +9,15 @@
  * (greedy, temperature, top-k, top-p) with a key/value cache, and checkpoints that resume training.
  *
  * Sections, in the order they print (main, at the end, is the table of contents):
- *   1 the corpus   2 the model   3 pre-training   4 against the n-gram and the floor
- *   5 the long-range dependency   6 samples   7 the key/value cache   8 checkpoint   9 summary
- * and, with --load, the two ways to use a trained model alone: --eval and --generate.
+ *   1 the corpus   2 the model   3 the learning-rate schedule   4 the first steps, dissected
+ *   (clipping, AdamW on one parameter)   5 pre-training   6 against the n-gram and the floor
+ *   7 the chain rule on one line   8 the long-range dependency   9 attention on a long-gap
+ *   sentence   10 samples   11 the source's mask (§4.2) trained   12 the key/value cache
+ *   13 checkpoint   14 summary
+ * and, with --load, the two ways to use a trained model alone: --eval (every line, and the closer
+ * it prefers) and --generate. docs/ch10.md describes each section and what the default run measured.
  *
- * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~25 s)
+ * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~30 s of CPU)
  *      ./ch10_gpt_pretraining --save gpt.ckpt                    ... and keep the model
  *      ./ch10_gpt_pretraining --load gpt.ckpt --generate 200     sample from it
  *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text            */
@@ -70,6 +74,7 @@ typedef struct {
     Vocab *vocab;             /* the dataset's or the checkpoint's */
     TokenLevel level;
     int *train_ext, *val_ext; /* the streams with one leading </s>: every line follows a </s> */
+    int *ids, *tg;            /* (B T) a training batch: inputs and next tokens */
     long n_train_ext, n_val_ext;
     Plotter plot;
 } Chapter;
@@ -176,6 +181,8 @@ static void build_model(Chapter *ch) {
     adamw_init(&ch->opt, ch->model.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
     rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10);
     ch->ts.steps_done = 0;
+    ch->ids = xmalloc(sizeof(int) * (size_t)ch->tf.batch * (size_t)ch->cfg.max_len);
+    ch->tg = xmalloc(sizeof(int) * (size_t)ch->tf.batch * (size_t)ch->cfg.max_len);
     if (!ch->loaded) return;
     memcpy(ch->model.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
     memcpy(ch->opt.m, ch->ck.adam_m, sizeof(float) * ch->ck.n_params);
@@ -193,6 +200,10 @@ static void section_2_model(Chapter *ch) {
     print_section(stdout, 2, "The model: a decoder-only Transformer (common/model.c)");
     printf("  vocabulary %d, d_model %d, %d heads, d_ff %d, %d blocks, context %d tokens\n", c->vocab, c->d_model,
            c->heads, c->d_ff, c->layers, c->max_len);
+    printf("  (vocabulary %d = the |V| = %d of section 1 + <s>: the vocabulary keeps a row for <s>, chapter 1's\n"
+           "  start-of-line padding, which this model never reads and is never asked to predict; its softmax\n"
+           "  still has %d outputs, so the untrained model spreads probability over %d, and sampling skips <s>)\n",
+           c->vocab, c->vocab - 1, c->vocab, c->vocab);
     printf("  causal attention, %s, %s positions, %s, output tied to the token embedding\n",
            c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
            c->act == ACT_GELU ? "GELU" : "ReLU");
@@ -200,15 +211,49 @@ static void section_2_model(Chapter *ch) {
     if (ch->loaded) printf("  loaded from %s after %ld training steps\n", ch->load, ch->ts.steps_done);
 }
 
-/* ==== 3. Pre-training ==== */
+/* ==== 3. The learning-rate schedule ==== */
 
-/* Mean cross-entropy (nats) over every token of a stream that follows a leading </s>: windows of T
+static void section_3_schedule(Chapter *ch) {
+    const long S = (long)ch->tf.steps, W = (long)ch->tf.warmup;
+    const double hi = ch->tf.lr, lo = ch->tf.lr / 10;
+    print_section(stdout, 3, "The learning-rate schedule (common/optim.c)");
+    printf("  Step t = 1 .. S uses the rate lr(s) at s = t - 1 (s counts from 0):\n"
+           "    lr(s) = lr_max (s + 1) / W                                           when s < W  (warm-up)\n"
+           "    lr(s) = lr_min + (lr_max - lr_min) (1 + cos(pi (s - W) / (S - W))) / 2  when s >= W (cosine)\n"
+           "  with lr_max = %g (--lr), lr_min = lr_max / 10 = %g, W = %ld (--warmup), S = %ld (--steps).\n\n",
+           hi, lo, W, S);
+    const long at[] = {1, 2, W / 2, W, W + 1, W + (S - W) / 2 + 1, S};
+    printf("  %8s %8s %12s\n", "step t", "s", "lr(s)");
+    long shown = 0;
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+        if (at[i] >= 1 && at[i] <= S && at[i] > shown) {
+            printf("  %8ld %8ld %12.6g\n", at[i], at[i] - 1, (double)lr_schedule(at[i] - 1, W, S, (float)hi, (float)lo));
+            shown = at[i];
+        }
+    if (S < 1) return;
+    double *x = xmalloc(sizeof(double) * (size_t)S), *y = xmalloc(sizeof(double) * (size_t)S), *floor = xmalloc(sizeof(double) * (size_t)S);
+    for (long t = 1; t <= S; t++)
+        x[t - 1] = (double)t, y[t - 1] = lr_schedule(t - 1, W, S, (float)hi, (float)lo), floor[t - 1] = (float)lo;
+    putchar('\n');
+    const LineSeries s[2] = {{"lr(t - 1)", y, false}, {"lr_min = lr_max / 10", floor, true}};
+    const char *const with[2] = {"lines lw 2", NULL};
+    const LinePanel chart = {"The learning rate: linear warm-up, then a cosine to a tenth",
+                             {"training step t", "learning rate", false, false}, NULL, x, (int)S, s, with, 2};
+    plot_line_chart(&ch->plot, "lr", &chart);
+    free(x), free(y), free(floor);
+}
+
+/* ==== 4. The first steps, dissected ==== */
+
+/* The validation loss, printed every --eval-every steps and in section 6. With bos_prob, also the
+ * mean probability the softmax gives <s> at the scored positions (never the answer: see section 2).
+ * Mean cross-entropy (nats) over every token of a stream that follows a leading </s>: windows of T
  * tokens advancing by T/2; each token is scored once, in the first window that reaches it, so
  * every prediction sees at least T/2 tokens of context (or its whole past, at the start). */
-static double evaluate(Model *m, const int *ext, long n_ext) {
+static double evaluate(Model *m, const int *ext, long n_ext, double *bos_prob) {
     const int T = m->cfg.max_len, half = T / 2 > 0 ? T / 2 : 1, Bmax = m->max_batch;
     int *ids = xmalloc(sizeof(int) * (size_t)Bmax * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)Bmax * (size_t)T);
-    double total = 0;
+    double total = 0, bos = 0;
     long scored = 0, next = 1, s = 0; /* next: the first target not yet scored */
     while (next < n_ext) {
         int B = 0;
@@ -225,8 +270,11 @@ static double evaluate(Model *m, const int *ext, long n_ext) {
         }
         total += model_forward(m, ids, tg, B, T) * (double)counted;
         scored += counted;
+        for (int i = 0; bos_prob && i < B * T; i++)
+            if (tg[i] >= 0) bos += *tensor_at(&m->probs, i, VOCAB_BOS);
     }
     free(ids), free(tg);
+    if (bos_prob) *bos_prob = bos / (double)scored;
     return total / (double)scored;
 }
 
@@ -238,109 +286,373 @@ static void one_batch(Chapter *ch, int *ids, int *tg) {
     }
 }
 
+/* The loss curve of this run, and what the steps did. */
 typedef struct {
-    double *x, *train, *val;
-    int n;
+    double *x, *train, *val; /* (n) step, mean training loss since the last point, validation loss */
+    int n, printed;          /* points, and how many of them section 5's table has shown */
+    double running;          /* training losses since the last point */
+    long count;
+    long stepped, clipped;   /* steps of this run, and those whose gradient norm exceeded --clip */
 } Curve;
 
-static void section_3_train(Chapter *ch, Curve *curve) {
+static Curve curve_new(const Chapter *ch) {
+    const size_t cap = (size_t)(ch->tf.steps / ch->tf.eval_every) + 3;
+    Curve c = {0};
+    c.x = xmalloc(sizeof(double) * cap), c.train = xmalloc(sizeof(double) * cap), c.val = xmalloc(sizeof(double) * cap);
+    return c;
+}
+
+static void curve_add(Curve *c, double x, double train, double val) {
+    c->x[c->n] = x, c->train[c->n] = train, c->val[c->n] = val, c->n++;
+}
+
+/* Training step ts.steps_done + 1 on a fresh batch; a validation point every --eval-every steps and
+ * at the last one. */
+static void take_step(Chapter *ch, Curve *curve, StepReport *rep) {
+    const long s = ch->ts.steps_done + 1;
+    one_batch(ch, ch->ids, ch->tg);
+    const Schedule sched = options_schedule(&ch->tf);
+    train_step_report(&ch->model, &ch->opt, ch->ids, ch->tg, (int)ch->tf.batch, ch->cfg.max_len, s, &sched, rep);
+    ch->ts.steps_done = s;
+    curve->running += rep->loss, curve->count++;
+    curve->stepped++, curve->clipped += rep->grad_norm > ch->tf.clip;
+    if (s % ch->tf.eval_every == 0 || s == ch->tf.steps) {
+        curve_add(curve, (double)s, curve->running / (double)curve->count, evaluate(&ch->model, ch->val_ext, ch->n_val_ext, NULL));
+        curve->running = 0, curve->count = 0;
+    }
+}
+
+enum { DISSECT_STEPS = 2 };
+
+/* What AdamW did to one parameter in one step, recomputed here in double from its equations. */
+typedef struct {
+    double g, m0, m, v0, v, c1, c2, mhat, vhat, lr, p0, p, formula, norm, norm_after;
+} AdamTrace;
+
+static void print_trace_row(const char *label, const AdamTrace *tr, int n, size_t field) {
+    printf("    %-34s", label);
+    for (int k = 0; k < n; k++) printf(" %14.7g", *(const double *)((const char *)&tr[k] + field));
+    putchar('\n');
+}
+
+static void section_4_first_steps(Chapter *ch, Curve *curve) {
     Model *m = &ch->model;
     const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
-    print_section(stdout, 3, "Pre-training: predict every next token");
+    print_section(stdout, 4, "The first steps, dissected: the loss, clipping, AdamW");
+    if (ch->ts.steps_done > 0) {
+        printf("  (resumed after step %ld: the first steps were taken by the run that saved %s)\n", ch->ts.steps_done, ch->load);
+        return;
+    }
+    one_batch(ch, ch->ids, ch->tg);
+    const double first = model_forward(m, ch->ids, ch->tg, B, T);
+    printf("  at random initialisation: loss %.4f on a batch (ln %d = %.4f: a uniform guess over the %d\n"
+           "  outputs of the softmax)\n", first, ch->cfg.vocab, log((double)ch->cfg.vocab), ch->cfg.vocab);
+    rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10); /* the same batches as without this look */
+    curve_add(curve, 0, first, evaluate(m, ch->val_ext, ch->n_val_ext, NULL));
+    const int n = ch->tf.steps < DISSECT_STEPS ? (int)ch->tf.steps : DISSECT_STEPS;
+    if (n == 0) return;
+    /* the parameter to follow: the element of block 0's W^Q (a matrix) with the largest gradient at
+     * step 1, chosen after that step from a copy of the matrix taken before it */
+    const ModelTensor *pt = &m->tensors[0];
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, "block0.attn.Wq") == 0) pt = &m->tensors[i];
+    const size_t base = (size_t)(pt->param->data - m->param_mem), count = (size_t)pt->param->rows * (size_t)pt->param->cols;
+    float *before = xmalloc(sizeof(float) * count);
+    memcpy(before, pt->param->data, sizeof(float) * count);
+    size_t at = base;
+    const double b1 = ch->opt.beta1, b2 = ch->opt.beta2, eps = ch->opt.eps, wd = pt->decay ? ch->opt.weight_decay : 0;
+    AdamTrace tr[DISSECT_STEPS];
+    for (int k = 0; k < n; k++) {
+        AdamTrace *r = &tr[k];
+        r->m0 = ch->opt.m[at], r->v0 = ch->opt.v[at], r->p0 = m->param_mem[at];
+        StepReport rep;
+        take_step(ch, curve, &rep);
+        if (k == 0) { /* moments start at 0 everywhere */
+            for (size_t i = base; i < base + count; i++)
+                if (fabsf(m->grad_mem[i]) > fabsf(m->grad_mem[at])) at = i;
+            r->p0 = before[at - base];
+        }
+        double sq = 0;
+        for (size_t i = 0; i < m->n_params; i++) sq += (double)m->grad_mem[i] * m->grad_mem[i];
+        const long t = ch->opt.step;
+        r->norm = rep.grad_norm, r->norm_after = sqrt(sq), r->lr = rep.lr, r->g = m->grad_mem[at];
+        r->m = b1 * r->m0 + (1 - b1) * r->g, r->v = b2 * r->v0 + (1 - b2) * r->g * r->g;
+        r->c1 = 1 - pow(b1, (double)t), r->c2 = 1 - pow(b2, (double)t), r->mhat = r->m / r->c1, r->vhat = r->v / r->c2;
+        r->formula = r->p0 - r->lr * (r->mhat / (sqrt(r->vhat) + eps) + wd * r->p0);
+        r->p = m->param_mem[at];
+    }
+    printf("\n  Gradient clipping (common/optim.c): g <- g min(1, clip / ||g||), ||g|| over all %zu gradients.\n",
+           m->n_params);
+    for (int k = 0; k < n; k++)
+        printf("    step %d: ||g|| = %.4f %s --clip %g, so g is scaled by %.4f; ||g|| after (recomputed): %.4f\n", k + 1,
+               tr[k].norm, tr[k].norm > ch->tf.clip ? ">" : "<=", ch->tf.clip,
+               tr[k].norm > ch->tf.clip ? ch->tf.clip / tr[k].norm : 1.0, tr[k].norm_after);
+    free(before);
+    const int row = (int)((at - base) / (size_t)pt->param->cols), col = (int)((at - base) % (size_t)pt->param->cols);
+    printf("\n  AdamW on one parameter, %s[%d][%d] (a %s, so weight decay %g applies), at step t:\n"
+           "    m_t = b1 m_t-1 + (1 - b1) g        v_t = b2 v_t-1 + (1 - b2) g^2        b1 = %g, b2 = %g\n"
+           "    mhat = m_t / (1 - b1^t)            vhat = v_t / (1 - b2^t)              (bias correction)\n"
+           "    p_t = p_t-1 - lr(t-1) (mhat / (sqrt(vhat) + eps) + wd p_t-1)             eps = %g\n\n",
+           pt->name, row, col, pt->decay ? "matrix" : "vector", wd, b1, b2, eps);
+    printf("    %-34s", "");
+    for (int k = 0; k < n; k++) printf(" %14s", k == 0 ? "step 1" : "step 2");
+    putchar('\n');
+    const struct { const char *label; size_t field; } rows[] = {
+        {"g (after clipping)", offsetof(AdamTrace, g)},      {"m_t-1", offsetof(AdamTrace, m0)},
+        {"m_t", offsetof(AdamTrace, m)},                      {"v_t-1", offsetof(AdamTrace, v0)},
+        {"v_t", offsetof(AdamTrace, v)},                      {"1 - b1^t", offsetof(AdamTrace, c1)},
+        {"1 - b2^t", offsetof(AdamTrace, c2)},                {"mhat", offsetof(AdamTrace, mhat)},
+        {"vhat", offsetof(AdamTrace, vhat)},                  {"lr(t-1)", offsetof(AdamTrace, lr)},
+        {"p_t-1", offsetof(AdamTrace, p0)},                   {"p_t by the equations (double)", offsetof(AdamTrace, formula)},
+        {"p_t by AdamW's code (float)", offsetof(AdamTrace, p)}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) print_trace_row(rows[i].label, tr, n, rows[i].field);
+    /* the step without its decay, in units of the learning rate: mhat / (sqrt(vhat) + eps) */
+    const double unit = (tr[0].p - tr[0].p0 + tr[0].lr * wd * tr[0].p0) / tr[0].lr;
+    char note[600];
+    snprintf(note, sizeof note, "Notice: at step 1 the bias correction gives mhat = g and vhat = g^2, so the step "
+             "without its decay is lr x mhat / (sqrt(vhat) + eps) = lr x %.4f: the sign of g, not its size (%.3g). "
+             "Adam moves each parameter by about the learning rate whatever the scale of its gradient, so at step 1 "
+             "clipping, which scales every gradient alike, changes nothing; later it damps a sudden large gradient "
+             "against the moments of the steps before.", unit, tr[0].g);
+    print_note(stdout, note);
+}
+
+/* ==== 5. Pre-training ==== */
+
+static void section_5_train(Chapter *ch, Curve *curve) {
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
+    print_section(stdout, 5, "Pre-training: predict every next token");
     printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
            "  matrices only); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
            "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
            ch->tf.steps, B, T, ch->tf.weight_decay, ch->tf.warmup, ch->tf.lr, ch->tf.clip);
-    int *ids = xmalloc(sizeof(int) * (size_t)B * (size_t)T), *tg = xmalloc(sizeof(int) * (size_t)B * (size_t)T);
-    const int max_points = (int)(ch->tf.steps / ch->tf.eval_every) + 3;
-    curve->x = xmalloc(sizeof(double) * (size_t)max_points), curve->train = xmalloc(sizeof(double) * (size_t)max_points);
-    curve->val = xmalloc(sizeof(double) * (size_t)max_points);
-    curve->n = 0;
-    if (ch->ts.steps_done == 0) {
-        one_batch(ch, ids, tg);
-        const double first = model_forward(m, ids, tg, B, T);
-        printf("  at random initialisation: loss %.4f on a batch (ln %d = %.4f: a uniform guess)\n\n", first,
-               ch->cfg.vocab, log((double)ch->cfg.vocab));
-        rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10); /* the same batches as without this look */
-        const double v0 = evaluate(m, ch->val_ext, ch->n_val_ext);
-        curve->x[curve->n] = 0, curve->train[curve->n] = first, curve->val[curve->n] = v0, curve->n++;
-    }
-    if (ch->ts.steps_done >= ch->tf.steps) {
-        printf("  nothing to train: the checkpoint has done %ld of --steps %lld\n", ch->ts.steps_done, ch->tf.steps);
-        free(ids), free(tg);
+    if (ch->ts.steps_done >= ch->tf.steps && curve->stepped == 0) {
+        printf("  nothing to train: %s %ld of --steps %lld\n", ch->loaded ? "the checkpoint has done" : "done", ch->ts.steps_done,
+               ch->tf.steps);
         return;
     }
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
     fflush(stdout); /* training starts here: whoever watches the output (or sends Ctrl-C) can see it */
     Progress prog;
     progress_start(&prog, ch->tf.steps);
-    double running = 0;
-    long count = 0;
-    for (long s = ch->ts.steps_done + 1; s <= ch->tf.steps; s++) {
-        one_batch(ch, ids, tg);
-        const Schedule sched = options_schedule(&ch->tf);
-        const double loss = train_step(m, &ch->opt, ids, tg, B, T, s, &sched);
-        ch->ts.steps_done = s;
-        running += loss, count++;
-        progress_update(&prog, s, loss, (double)B * T);
-        if (s % ch->tf.eval_every == 0 || s == ch->tf.steps) {
-            const double val = evaluate(m, ch->val_ext, ch->n_val_ext);
+    for (;;) {
+        for (; curve->printed < curve->n; curve->printed++) {
+            const int i = curve->printed;
+            if (curve->x[i] == 0) continue;
             progress_end(&prog);
-            printf("  %8ld %12.4f %12.4f %12.4f\n", s, running / count, val, exp(val));
+            printf("  %8.0f %12.4f %12.4f %12.4f\n", curve->x[i], curve->train[i], curve->val[i], exp(curve->val[i]));
             fflush(stdout);
-            curve->x[curve->n] = (double)s, curve->train[curve->n] = running / count, curve->val[curve->n] = val, curve->n++;
-            running = 0, count = 0;
         }
-        if (interrupt_requested()) { /* Ctrl-C: this step is done; main saves and stops */
-            ch->interrupted = true;
-            break;
-        }
+        if (ch->ts.steps_done >= ch->tf.steps || ch->interrupted) break;
+        StepReport rep;
+        take_step(ch, curve, &rep);
+        progress_update(&prog, ch->ts.steps_done, rep.loss, (double)B * T);
+        if (interrupt_requested()) ch->interrupted = true; /* Ctrl-C: this step is done; main saves and stops */
     }
     progress_end(&prog);
-    free(ids), free(tg);
+    if (!ch->interrupted)
+        printf("\n  Clipping scaled the gradient in %ld of the %ld steps of this run (its norm above %g).\n", curve->clipped,
+               curve->stepped, ch->tf.clip);
 }
 
-/* ==== 4. Against the n-gram and the floor ==== */
+/* ==== 6. Against the n-gram and the floor ==== */
 
-/* The best n-gram of chapter 1 on this split: every order 1..6 with KN and modified KN. */
-static double best_ngram(Chapter *ch, NgramModel *ng, int *best_order) {
-    ngram_build(ng, &ch->data.train, ch->data.vocab.size, NGRAM_MAX_ORDER, 1.0);
-    double best = INFINITY;
+/* Unicode characters of a UTF-8 string: the bytes that do not continue a character. */
+static long utf8_chars(const char *s) {
+    long n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* What sections 6 to 14 compare: the trained GPT and chapter 1's best n-gram on the validation text. */
+typedef struct {
+    double gpt;         /* the GPT's validation cross-entropy, nats per token */
+    double bos_prob;    /* the mean probability its softmax gives <s> */
+    double ngram;       /* the best n-gram's, nats per token */
+    int ngram_order;
+    Smoothing ngram_smoothing;
+    NgramModel ng;      /* every order 1..6, counted on the training text */
+    double val_chars;   /* characters of the validation text, one per line end included */
+} Results;
+
+/* The GPT's validation loss and the best n-gram of chapter 1 on this split: every order 1..6 with
+ * KN and modified KN. */
+static void measure(Chapter *ch, Results *r) {
+    r->gpt = evaluate(&ch->model, ch->val_ext, ch->n_val_ext, &r->bos_prob);
+    ngram_build(&r->ng, &ch->data.train, ch->data.vocab.size, NGRAM_MAX_ORDER, 1.0);
+    r->ngram = INFINITY, r->ngram_order = 1, r->ngram_smoothing = SMOOTH_KN;
     for (int n = 1; n <= NGRAM_MAX_ORDER; n++)
         for (int s = SMOOTH_KN; s <= SMOOTH_MKN; s++) {
-            const double nats = -ngram_score(ng, (Smoothing)s, n, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
-            if (nats < best) best = nats, *best_order = n;
+            const double nats = -ngram_score(&r->ng, (Smoothing)s, n, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
+            if (nats < r->ngram) r->ngram = nats, r->ngram_order = n, r->ngram_smoothing = (Smoothing)s;
         }
-    return best;
+    r->val_chars = 0;
+    for (int i = 0; i < ch->data.n_val; i++) r->val_chars += utf8_chars(ch->data.val_lines[i]) + 1;
 }
 
-static void section_4_compare(Chapter *ch, const Curve *curve, double final, double ngram_nats, int ngram_order) {
-    print_section(stdout, 4, "Against chapter 1's n-gram and the true floor");
-    printf("  validation cross-entropy (nats per token, every validation token, </s> included):\n");
-    printf("    GPT                        %.4f   (perplexity %.4f)\n", final, exp(final));
-    printf("    best n-gram (n = %d)        %.4f   (perplexity %.4f)\n", ngram_order, ngram_nats, exp(ngram_nats));
+/* The Notice of section 6, chosen by the numbers: the GPT against the floor (when known) and the
+ * n-gram, then, if the validation loss rose after its lowest point while the training loss fell,
+ * that the model over-fits. */
+static void compare_notice(const Chapter *ch, const Curve *curve, double final, double ngram_nats, int ngram_order) {
+    char note[900];
+    int k = 0;
+    const double vs_ngram = 100 * (final / ngram_nats - 1);
     if (!isnan(ch->data.floor_nats)) {
-        printf("    true process (the floor)   %.4f   (perplexity %.4f)\n", ch->data.floor_nats, exp(ch->data.floor_nats));
         const double over = 100 * (final / ch->data.floor_nats - 1);
-        printf("\n  The GPT is %.1f%% above the floor (%s 5%%) and %s the best n-gram.\n", over,
-               over <= 5 ? "within" : "NOT within", final < ngram_nats ? "below" : "NOT below");
+        k += snprintf(note + k, sizeof note - (size_t)k, "Notice: the GPT is %.1f%% above the floor (%s 5%%) and %.1f%% %s the best n-gram.",
+                      over, over <= 5 ? "within" : "NOT within", fabs(vs_ngram), final < ngram_nats ? "below" : "above");
+    } else if (vs_ngram <= -0.5) {
+        k += snprintf(note + k, sizeof note - (size_t)k, "Notice: the GPT's validation loss is %.1f%% below the best n-gram's "
+                      "(n = %d): on this text it predicts better than counting.", -vs_ngram, ngram_order);
+    } else if (vs_ngram < 0.5) {
+        k += snprintf(note + k, sizeof note - (size_t)k, "Notice: the GPT and the best n-gram (n = %d) are level on this text "
+                      "(%+.1f%%): the GPT could not show that it predicts better than counting.", ngram_order, vs_ngram);
+    } else {
+        k += snprintf(note + k, sizeof note - (size_t)k, "Notice: the GPT could not beat chapter 1's n-gram on this text: its "
+                      "validation loss is %.1f%% above the best n-gram's (n = %d). After %ld steps this model has not "
+                      "learned what counting %d-grams already knows.", vs_ngram, ngram_order, ch->ts.steps_done, ngram_order);
     }
+    int lo = 0; /* the lowest validation point */
+    for (int i = 1; i < curve->n; i++)
+        if (curve->val[i] < curve->val[lo]) lo = i;
+    const int last = curve->n - 1;
+    if (last > lo && curve->val[last] > 1.01 * curve->val[lo] && curve->train[last] < curve->train[lo])
+        snprintf(note + k, sizeof note - (size_t)k, " The validation loss rose from %.4f at step %.0f to %.4f while the training "
+                 "loss fell from %.4f to %.4f: the model over-fits, learning its training text by heart rather than the "
+                 "language; this run's best model was the one at step %.0f.", curve->val[lo], curve->x[lo], curve->val[last],
+                 curve->train[lo], curve->train[last], curve->x[lo]);
+    print_note(stdout, note);
+}
+
+static void section_6_compare(Chapter *ch, const Curve *curve, const Results *r) {
+    print_section(stdout, 6, isnan(ch->data.floor_nats) ? "Against chapter 1's n-gram" : "Against chapter 1's n-gram and the true floor");
+    /* bits per character: the text's total nats over its characters, in base 2 */
+    const double to_bpc = (double)ch->data.val.n / r->val_chars / log(2.0);
+    printf("  validation cross-entropy, every validation token (</s> included) and every character (the\n"
+           "  line end included: %.0f characters in %ld %s tokens):\n\n", r->val_chars, ch->data.val.n, level_name(ch->level));
+    printf("    %-28s %15s %12s %16s\n", "", "nats per token", "perplexity", "bits per char");
+    printf("    %-28s %15.4f %12.4f %16.4f\n", "GPT", r->gpt, exp(r->gpt), r->gpt * to_bpc);
+    char label[64];
+    snprintf(label, sizeof label, "best n-gram (n = %d)", r->ngram_order);
+    printf("    %-28s %15.4f %12.4f %16.4f\n", label, r->ngram, exp(r->ngram), r->ngram * to_bpc);
+    if (!isnan(ch->data.floor_nats))
+        printf("    %-28s %15.4f %12.4f %16.4f\n", "true process (the floor)", ch->data.floor_nats, exp(ch->data.floor_nats),
+               ch->data.floor_nats * to_bpc);
+    printf("\n  The GPT's softmax gives <s>, never the answer, a mean probability of %.2g per validation token.\n", r->bos_prob);
+    compare_notice(ch, curve, r->gpt, r->ngram, r->ngram_order);
     putchar('\n');
     double *ng = xmalloc(sizeof(double) * (size_t)curve->n), *fl = xmalloc(sizeof(double) * (size_t)curve->n);
-    for (int i = 0; i < curve->n; i++) ng[i] = ngram_nats, fl[i] = ch->data.floor_nats;
+    for (int i = 0; i < curve->n; i++) ng[i] = r->ngram, fl[i] = ch->data.floor_nats;
     LineSeries s[4] = {{"GPT, training loss (mean since the last point)", curve->train, false},
                        {"GPT, validation loss", curve->val, false},
                        {"best n-gram of chapter 1, validation", ng, true},
                        {"true process (the floor)", fl, true}};
-    LineAxes ax = {"training step", "cross-entropy (nats per token)", false, false};
-    plot_lines(&ch->plot, "loss", "Pre-training a small GPT", &ax, curve->x, curve->n, s, isnan(ch->data.floor_nats) ? 3 : 4);
+    const int n_series = isnan(ch->data.floor_nats) ? 3 : 4;
+    /* the references apart in the legend: the n-gram red dashes, the floor black dots */
+    const char *const with[4] = {NULL, NULL, "lines dt 2 lw 2 lc rgb '#d62728'", "lines dt 3 lw 3 lc rgb '#000000'"};
+    /* beside the whole run, a zoom on where the curves meet the references */
+    const double lo = isnan(ch->data.floor_nats) ? r->ngram : fmin(r->ngram, ch->data.floor_nats);
+    const double hi = fmax(r->ngram, r->gpt);
+    char zoom[120];
+    snprintf(zoom, sizeof zoom, "unset key\nset yrange [%.4f:%.4f]", lo - 0.15 * (hi - lo) - 0.01, hi + 0.6 * (hi - lo) + 0.02);
+    const LinePanel panels[2] = {
+        {"the whole run", {"training step", "cross-entropy (nats per token)", false, false}, "set key inside top right box",
+         curve->x, curve->n, s, with, n_series},
+        {"zoomed on the references", {"training step", "cross-entropy (nats per token)", false, false}, zoom, curve->x,
+         curve->n, s, with, n_series}};
+    plot_line_panels(&ch->plot, "loss", "Pre-training a small GPT", panels, 2);
     free(ng), free(fl);
 }
 
-/* ==== 5. The long-range dependency ==== */
+/* ==== 7. The chain rule ==== */
 
-static void section_5_long_range(Chapter *ch, NgramModel *ng) {
-    print_section(stdout, 5, "The long-range dependency: GPT against the n-gram");
+/* ln P(line) under the model by the chain rule: the sum, over the line's n tokens and the </s> that
+ * ends it, of ln P(w_i | </s> w_1 .. w_i-1), the line read after a </s> as every line is in
+ * training. factors (n + 1), when given, receives each P(w_i | ...); a line longer than the context
+ * is scored in evaluate's windows (then factors must be NULL). */
+static double line_logprob(Model *m, const int *line, int n, double *factors) {
+    int *ext = xmalloc(sizeof(int) * (size_t)(n + 2));
+    ext[0] = VOCAB_EOS, ext[n + 1] = VOCAB_EOS;
+    memcpy(ext + 1, line, sizeof(int) * (size_t)n);
+    double lp = 0;
+    if (n + 1 <= m->cfg.max_len) {
+        model_forward(m, ext, ext + 1, 1, n + 1); /* inputs ext[0..n], targets ext[1..n+1] */
+        for (int t = 0; t <= n; t++) {
+            const double p = *tensor_at(&m->probs, t, ext[t + 1]);
+            lp += log(p);
+            if (factors) factors[t] = p;
+        }
+    } else {
+        CHECK(!factors, "line_logprob: a line of %d tokens has no factors past the context", n);
+        lp = -evaluate(m, ext, n + 2, NULL) * (double)(n + 1);
+    }
+    free(ext);
+    return lp;
+}
+
+/* A token as the tables show it: quoted, so that a space is seen. */
+static void token_label(const Chapter *ch, int id, char *buf, size_t size) {
+    char *s = corpus_decode(ch->vocab, &id, 1, ch->level);
+    snprintf(buf, size, id == VOCAB_EOS ? "%s" : "'%s'", id == VOCAB_EOS ? "</s>" : s);
+    free(s);
+}
+
+static void section_7_chain_rule(Chapter *ch, const Results *r) {
+    print_section(stdout, 7, "The chain rule: the probability of a whole line");
+    printf("  A language model gives a line its probability one token at a time (§2.3.1):\n"
+           "    P(w_1 .. w_n </s>) = P(w_1) P(w_2 | w_1) ... P(</s> | w_1 .. w_n) = prod_i P(w_i | w_<i)\n"
+           "  The GPT conditions on everything before w_i (up to its context), the n-gram on the last n-1\n"
+           "  tokens. Both, factor by factor, on the first validation line of 8 to 16 tokens:\n\n");
+    int line = -1;
+    for (int i = 0; i < ch->data.n_val && line < 0; i++) {
+        const long len = ch->data.val_line_start[i + 1] - ch->data.val_line_start[i] - 1;
+        if (len >= 8 && len <= 16 && len + 1 <= ch->cfg.max_len) line = i;
+    }
+    if (line < 0) {
+        printf("  (no validation line of 8 to 16 tokens that fits the context)\n");
+        return;
+    }
+    const int *ids = ch->data.val.id + ch->data.val_line_start[line];
+    const int n = (int)(ch->data.val_line_start[line + 1] - ch->data.val_line_start[line] - 1);
+    double gpt[17], ngp[17], lg = 0, ln = 0;
+    line_logprob(&ch->model, ids, n, gpt);
+    uint32_t ctx[18];
+    ctx[0] = VOCAB_BOS;
+    char head[48];
+    snprintf(head, sizeof head, "n-gram (n = %d)", r->ngram_order);
+    printf("    %3s  %-8s %16s %16s\n", "i", "w_i", "GPT P(w_i | w_<i)", head);
+    for (int t = 0; t <= n; t++) {
+        const int w = t < n ? ids[t] : VOCAB_EOS;
+        ngp[t] = ngram_prob(&r->ng, r->ngram_smoothing, r->ngram_order, ctx, t + 1, w);
+        ctx[t + 1] = (uint32_t)w;
+        lg += log(gpt[t]), ln += log(ngp[t]);
+        char tok[32];
+        token_label(ch, w, tok, sizeof tok);
+        printf("    %3d  %-8s %16.4f %16.4f\n", t + 1, tok, gpt[t], ngp[t]);
+    }
+    printf("    %-13s %16.4f %16.4f   (sum of ln P(w_i | w_<i))\n", "ln P(line)", lg, ln);
+    printf("    %-13s %16.4g %16.4g\n", "P(line)", exp(lg), exp(ln));
+    const double check = line_logprob(&ch->model, ids, n, NULL);
+    char note[500];
+    if (ch->data.val_synth_index) {
+        const double truth = ch->data.synth.logp[ch->data.val_synth_index[line]];
+        printf("    %-13s %16.4f                    (the generator's own probability of this line)\n", "true ln P", truth);
+        snprintf(note, sizeof note, "Notice: multiplying the GPT's %d factors gives ln P = %.4f (%.4f computed again in one "
+                 "call); it is %.4f from the true ln P, the n-gram %.4f: the %s is closer to the true probability of this line.",
+                 n + 1, lg, check, fabs(lg - truth), fabs(ln - truth), fabs(lg - truth) < fabs(ln - truth) ? "GPT" : "n-gram");
+    } else {
+        snprintf(note, sizeof note, "Notice: multiplying the GPT's %d factors gives ln P = %.4f (%.4f computed again in one "
+                 "call); the n-gram gives this line %s probability (ln P = %.4f).", n + 1, lg, check,
+                 ln > lg ? "a higher" : "a lower", ln);
+    }
+    print_note(stdout, note);
+    putchar('\n');
+}
+
+/* ==== 8. The long-range dependency ==== */
+
+static void section_8_long_range(Chapter *ch, NgramModel *ng) {
+    print_section(stdout, 8, "The long-range dependency: GPT against the n-gram");
     if (!ch->data.val_synth_index) {
         printf("  This needs the synthetic language (run without --corpus and --val-file).\n");
         return;
@@ -383,7 +695,7 @@ static void section_5_long_range(Chapter *ch, NgramModel *ng) {
     printf("  %9s %8s %10s %10s\n", "gap", "cases", "n-gram n=6", "GPT");
     double x[GAP_BINS], yg[GAP_BINS], yn[GAP_BINS], chance[GAP_BINS];
     int nx = 0;
-    long far_right = 0, far_seen = 0;
+    long far_right = 0, far_ngram = 0, far_seen = 0;
     for (int b = 0; b < GAP_BINS; b++) {
         if (!seen[b]) continue;
         char label[32];
@@ -391,12 +703,18 @@ static void section_5_long_range(Chapter *ch, NgramModel *ng) {
         printf("  %9s %8ld %9.0f%% %9.0f%%\n", label, seen[b], 100.0 * right_ng[b] / seen[b], 100.0 * right_gpt[b] / seen[b]);
         x[nx] = gap_center(b), yn[nx] = 100.0 * right_ng[b] / seen[b], yg[nx] = 100.0 * right_gpt[b] / seen[b];
         chance[nx] = 25, nx++;
-        if (gap_center(b) > n - 1) far_right += right_gpt[b], far_seen += seen[b];
+        if (gap_center(b) > n - 1) far_right += right_gpt[b], far_ngram += right_ng[b], far_seen += seen[b];
     }
     char note[400];
-    snprintf(note, sizeof note, "Notice: beyond the n-gram's reach (gaps over %d) the GPT picks the right closer "
-             "%.1f%% of the time, where the n-gram is at chance: attention looks back to the marker "
-             "wherever it is in the context.", n - 1, far_seen ? 100.0 * far_right / far_seen : 0.0);
+    const double gpt_far = far_seen ? 100.0 * far_right / far_seen : 0, ng_far = far_seen ? 100.0 * far_ngram / far_seen : 0;
+    if (gpt_far >= ng_far + 20)
+        snprintf(note, sizeof note, "Notice: beyond the n-gram's reach (gaps over %d) the GPT picks the right closer "
+                 "%.1f%% of the time, the n-gram %.1f%% (chance: 25%%): attention looks back to the marker wherever "
+                 "it is in the context.", n - 1, gpt_far, ng_far);
+    else
+        snprintf(note, sizeof note, "Notice: beyond the n-gram's reach (gaps over %d) the GPT picks the right closer "
+                 "%.1f%% of the time, the n-gram %.1f%% (chance: 25%%): this run could not show attention reaching "
+                 "further than counting (train longer).", n - 1, gpt_far, ng_far);
     print_note(stdout, note);
     putchar('\n');
     LineSeries s[3] = {{"GPT", yg, false}, {"n-gram, n = 6", yn, false}, {"chance", chance, true}};
@@ -405,7 +723,88 @@ static void section_5_long_range(Chapter *ch, NgramModel *ng) {
     free(ids), free(ctx);
 }
 
-/* ==== 6. Samples ==== */
+/* ==== 9. Attention on a long-gap sentence ==== */
+
+static void section_9_attention(Chapter *ch) {
+    Model *m = &ch->model;
+    const int T = ch->cfg.max_len, H = ch->cfg.heads, L = ch->cfg.layers;
+    print_section(stdout, 9, "Attention on a long-gap sentence: where the closer looks");
+    if (!ch->data.val_synth_index) {
+        printf("  This needs the synthetic language (run without --corpus and --val-file).\n");
+        return;
+    }
+    int line = -1, pos = 0, gap = 0; /* the validation line with the longest gap that fits the context */
+    for (int i = 0; i < ch->data.n_val; i++) {
+        int p, g;
+        dataset_closer(&ch->data, i, &p, &g);
+        if (p + 1 <= T && p <= 40 && g > gap) line = i, pos = p, gap = g;
+    }
+    if (line < 0) {
+        printf("  (no validation line fits the context of %d tokens)\n", T);
+        return;
+    }
+    const int *tok = ch->data.val.id + ch->data.val_line_start[line];
+    const int len = pos + 1, marker = ch->level == LEVEL_CHAR ? 2 : 1; /* the marker's tokens: ids[1 .. marker] */
+    int *ids = xmalloc(sizeof(int) * (size_t)len);
+    ids[0] = VOCAB_EOS;
+    memcpy(ids + 1, tok, sizeof(int) * (size_t)pos);
+    model_forward(m, ids, NULL, 1, len);
+    const int q = len - 1; /* the query whose output predicts the closer */
+    char **labels = xmalloc(sizeof(char *) * (size_t)len), shown[256];
+    for (int t = 0; t < len; t++) {
+        char *s = corpus_decode(ch->vocab, &ids[t], 1, ch->level);
+        labels[t] = xmalloc(16);
+        snprintf(labels[t], 16, "%s", ids[t] == VOCAB_EOS ? "</s>" : strcmp(s, " ") == 0 ? "_" : s);
+        free(s);
+    }
+    char *text = corpus_decode(ch->vocab, tok, pos, ch->level);
+    snprintf(shown, sizeof shown, "%s", text);
+    free(text);
+    printf("  Validation line %d, the longest gap that fits in 40 tokens, up to its closer:\n    %s\n"
+           "  (%d tokens after </s>; the marker gave the class away %d tokens before the closer). The last\n"
+           "  position, '%s', must predict the closer. Its attention weights on the marker (%d token%s), in\n"
+           "  every block and head:\n\n", line, shown, pos, gap, labels[q], marker, marker > 1 ? "s" : "");
+    printf("    %6s %5s %18s %26s\n", "block", "head", "weight on marker", "most weight on position");
+    int best_l = 0, best_h = 0;
+    double best = -1;
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) {
+            const float *row = tensor_at(&m->cache[l].attn.weights[h], q, 0);
+            double w = 0;
+            int top = 0;
+            for (int t = 1; t <= marker; t++) w += row[t];
+            for (int t = 1; t < len; t++)
+                if (row[t] > row[top]) top = t;
+            printf("    %6d %5d %18.3f %18d ('%s')\n", l, h, w, top, labels[top]);
+            if (w > best) best = w, best_l = l, best_h = h;
+        }
+    const float *p = tensor_at(&m->probs, q, 0);
+    int cand[SYNTH_CLASSES], right = ch->data.synth.cls[ch->data.val_synth_index[line]];
+    dataset_closer_ids(&ch->data, cand);
+    double wrong = 0; /* the three closers that do not agree */
+    for (int c = 0; c < SYNTH_CLASSES; c++) wrong += c == right ? 0 : p[cand[c]];
+    char note[700];
+    if (best >= 0.3)
+        snprintf(note, sizeof note, "Notice: in block %d, head %d, the position that predicts the closer puts %.0f%% of its "
+                 "attention on the marker %d tokens back, past every word in between. The next token is the agreeing "
+                 "closer with probability %.3f, one of the three others with %.3g (the rest: the sentence goes on). This "
+                 "is the dependency no n-gram of order 6 can see.", best_l, best_h, 100 * best, gap, p[cand[right]], wrong);
+    else
+        snprintf(note, sizeof note, "Notice: no head puts more than %.0f%% of this position's attention on the marker. The "
+                 "next token is the agreeing closer with probability %.3f, one of the three others with %.3g: the class "
+                 "reaches this position through other positions' states, if at all.", 100 * best, p[cand[right]], wrong);
+    print_note(stdout, note);
+    putchar('\n');
+    char title[160];
+    snprintf(title, sizeof title, "Block %d, head %d: attention weights (row: query, column: key)", best_l, best_h);
+    HeatPanel panel = {"attention", title, &m->cache[best_l].attn.weights[best_h], (const char *const *)labels,
+                       (const char *const *)labels, "key (the token looked at)", "query", HEAT_WEIGHTS};
+    plot_heatmaps(&ch->plot, "attention", "The trained GPT on a long-gap sentence", &panel, 1);
+    for (int t = 0; t < len; t++) free(labels[t]);
+    free(labels), free(ids);
+}
+
+/* ==== 10. Samples ==== */
 
 /* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
  * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p. */
@@ -446,6 +845,48 @@ static int sample_token(const float *logits, int V, double temperature, int top_
     return pick;
 }
 
+/* Text written token by token with the key/value cache. text[0 .. len) holds the ids so far (the
+ * first is the </s> every line follows, then any prompt); the cache holds text[fed - kv.len .. fed).
+ * When the context is full the window slides: the cache restarts from the last half of the text,
+ * and from then on the model no longer sees the beginning. */
+typedef struct {
+    KvCache kv;
+    int *text;  /* (cap) */
+    long len, cap, fed;
+    int slides; /* times the window slid */
+} Writer;
+
+static void writer_init(Writer *w, const Model *m, long cap) {
+    kv_init(&w->kv, m);
+    w->text = xmalloc(sizeof(int) * (size_t)cap);
+    w->text[0] = VOCAB_EOS;
+    w->len = 1, w->cap = cap, w->fed = 0, w->slides = 0;
+}
+
+static void writer_free(Writer *w) {
+    kv_free(&w->kv);
+    free(w->text);
+}
+
+/* Feed what the cache has not seen (sliding when it would overflow), sample the next token, append
+ * it and return it. */
+static int writer_next(Writer *w, Chapter *ch, Rng *rng) {
+    Model *m = &ch->model;
+    const int T = m->cfg.max_len;
+    CHECK(w->len < w->cap, "writer_next: the text is full");
+    if (w->len - w->fed > w->kv.max_len - w->kv.len || w->kv.len == w->kv.max_len) { /* full: the recent half */
+        w->kv.len = 0;
+        w->fed = w->len - T / 2 > 0 ? w->len - T / 2 : 0;
+        w->slides++;
+    }
+    while (w->fed < w->len) model_step(m, &w->kv, w->text[w->fed++]);
+    const int tok = sample_token(w->kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
+    w->text[w->len++] = tok;
+    return tok;
+}
+
+enum { SAMPLE_MAX_TOKENS = 200 }; /* a sampled line stops at </s> or here */
+
 /* On real text, under each sampled line: the best n-gram's sample of exactly as many tokens (its </s>
  * not drawn), so that the two read side by side at the same length. */
 static void ngram_beside(Chapter *ch, const NgramModel *ng, int order, int n_tokens, Rng *rng) {
@@ -457,52 +898,173 @@ static void ngram_beside(Chapter *ch, const NgramModel *ng, int order, int n_tok
     free(text), free(ids);
 }
 
-static void section_6_samples(Chapter *ch, const NgramModel *ng, int ngram_order) {
-    print_section(stdout, 6, "Text sampled from the model");
-    printf("  %lld lines, each started after a </s> (temperature %g, top-k %lld, top-p %g):\n\n", ch->sample,
-           ch->temperature, ch->top_k, ch->top_p);
+static void section_10_samples(Chapter *ch, const Results *r) {
+    const int T = ch->cfg.max_len;
+    print_section(stdout, 10, "Text sampled from the model");
+    printf("  %lld lines, each started after a </s> and written until the model writes </s> (temperature %g,\n"
+           "  top-k %lld, top-p %g). A line longer than the context (%d tokens) slides the window: the\n"
+           "  model then writes on without seeing the line's start; such lines are marked [slid].\n\n",
+           ch->sample, ch->temperature, ch->top_k, ch->top_p, T);
     if (!ch->data.synthetic && ch->sample > 0)
         printf("  Each GPT line is followed by the best n-gram's (n = %d, modified Kneser-Ney) of as many tokens.\n\n",
-               ngram_order);
+               r->ngram_order);
     Rng rng, ngram_rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 11);
     rng_seed(&ngram_rng, (uint64_t)ch->common.seed, 12);
-    int grammatical = 0, agree = 0;
+    const bool judge = ch->data.synthetic && ch->level == LEVEL_CHAR;
+    int grammatical = 0, agree = 0, finished = 0, slid = 0, slid_agree = 0;
     for (long i = 0; i < ch->sample; i++) {
-        /* one line: generate until </s> or 200 tokens */
-        Model *m = &ch->model;
-        KvCache kv;
-        kv_init(&kv, m);
-        int tok = VOCAB_EOS, n = 0, ids[256];
-        model_step(m, &kv, tok);
-        while (n < 200 && kv.len < kv.max_len) {
-            tok = sample_token(kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, &rng);
-            if (tok == VOCAB_EOS) break;
-            ids[n++] = tok;
-            model_step(m, &kv, tok);
-        }
-        kv_free(&kv);
-        char *text = corpus_decode(ch->vocab, ids, n, ch->level);
-        printf(ch->data.synthetic ? "    %s\n" : "    GPT     %s\n", text);
-        ngram_beside(ch, ng, ngram_order, n, &ngram_rng);
-        if (ch->data.synthetic && ch->level == LEVEL_CHAR) {
+        Writer w;
+        writer_init(&w, &ch->model, SAMPLE_MAX_TOKENS + 2);
+        bool ended = false;
+        while (!ended && w.len - 1 < SAMPLE_MAX_TOKENS) ended = writer_next(&w, ch, &rng) == VOCAB_EOS;
+        const long n = w.len - 1 - ended; /* the line's tokens, without the </s> around it */
+        char *text = corpus_decode(ch->vocab, w.text + 1, (int)n, ch->level);
+        printf("    %s%s%s%s\n", ch->data.synthetic ? "" : "GPT     ", text, w.slides ? "   [slid]" : "",
+               ended ? "" : "   [no </s> within 200 tokens]");
+        ngram_beside(ch, &r->ng, r->ngram_order, (int)n, &ngram_rng);
+        finished += ended, slid += ended && w.slides > 0;
+        if (judge && ended) {
             grammatical += isfinite(synth_score_line(text));
             const char *last = strrchr(text, ' ');
-            agree += last && strchr("zxqv", text[0]) && text[0] && last[1] == text[0];
+            const bool agrees = last && strchr("zxqv", text[0]) && text[0] && last[1] == text[0];
+            agree += agrees, slid_agree += agrees && w.slides;
         }
         free(text);
+        writer_free(&w);
     }
-    if (ch->data.synthetic && ch->level == LEVEL_CHAR && ch->sample > 0)
-        printf("\n  Sentences of the language (the grammar parses them): %d of %lld; closer agrees with the\n"
-               "  marker: %d of %lld (chapter 1's n-gram: 25%% by chance).\n", grammatical, ch->sample, agree, ch->sample);
+    if (!judge || ch->sample == 0) return;
+    printf("\n  %d of %lld lines ended with </s>; of those, %d parse under the grammar and %d have the closer\n"
+           "  that agrees with their marker (chapter 1's n-gram: 25%% by chance).\n", finished, ch->sample, grammatical, agree);
+    if (slid)
+        printf("  %d of them grew longer than the context, so the window slid past their start; %d of those agree.\n",
+               slid, slid_agree);
 }
 
-/* ==== 7. The key/value cache ==== */
+/* ==== 11. The §4.2 mask, trained ==== */
 
-static void section_7_cache(Chapter *ch) {
+enum { LEAK_STEPS = 300, LEAK_SAMPLES = 4, LEAK_EVAL_TOKENS = 4096 };
+
+/* Windows of the stream at `starts`, reversed: §4.2's mask (query i sees keys i..T-1) is the causal
+ * mask read right to left. Position k holds x[start + T-1-k] and its target is the token after it
+ * in the text, x[start + T-k], which sits at position k-1: in plain sight. */
+static void reversed_window(const int *ext, long start, int T, int *ids, int *tg) {
+    for (int k = 0; k < T; k++) ids[k] = ext[start + T - 1 - k], tg[k] = ext[start + T - k];
+}
+
+/* What the leaky model can do when it generates: position t sees only itself under §4.2's mask (the
+ * tokens after it are not written yet), so P(x_t+1 | x_t) is all it has. Mean over the first
+ * LEAK_EVAL_TOKENS validation predictions, 16 one-token sequences at a time. */
+static double leak_generation_loss(Model *m, const int *ext, long n_ext) {
+    const int B = m->max_batch;
+    const long n = n_ext - 1 < LEAK_EVAL_TOKENS ? n_ext - 1 : LEAK_EVAL_TOKENS;
+    double total = 0;
+    int ids[1024], tg[1024];
+    for (long i = 0; i < n; i += B) {
+        const int b = (int)(n - i < B ? n - i : B);
+        for (int k = 0; k < b; k++) ids[k] = ext[i + k], tg[k] = ext[i + k + 1];
+        total += model_forward(m, ids, tg, b, 1) * b;
+    }
+    return total / (double)n;
+}
+
+static void section_11_leak(Chapter *ch, const Results *r) {
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
+    const long steps = ch->tf.steps < LEAK_STEPS ? (long)ch->tf.steps : LEAK_STEPS;
+    print_section(stdout, 11, "The source's mask (§4.2), trained for real");
+    printf("  §4.2 writes the mask as M[i][j] = -inf where i > j, the transpose of the causal mask: position\n"
+           "  i then sees positions i .. T-1, its own future (chapter 4, section 7). Read right to left, that\n"
+           "  is the causal mask, so a model with §4.2's mask is this chapter's model fed each window reversed\n"
+           "  (its positions then count from the window's end). Trained for %ld steps, same sizes and rate:\n\n", steps);
+    if (steps < 1 || B > 1024) return;
+    Model leak;
+    model_init(&leak, &ch->cfg, B, (uint64_t)ch->common.seed);
+    AdamW opt;
+    adamw_init(&opt, leak.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
+    const Schedule sched = {steps, ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10, ch->tf.lr, ch->tf.clip};
+    Rng rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 14);
+    double first = 0, last = 0;
+    const long tail = steps < 50 ? steps : 50;
+    for (long s = 1; s <= steps; s++) {
+        for (int b = 0; b < B; b++)
+            reversed_window(ch->train_ext, (long)rng_below(&rng, (uint32_t)(ch->n_train_ext - T)), T, ch->ids + b * T, ch->tg + b * T);
+        const double loss = train_step(&leak, &opt, ch->ids, ch->tg, B, T, s, &sched);
+        if (s == 1) first = loss;
+        if (s > steps - tail) last += loss / (double)tail;
+    }
+    double seen = 0; /* validation, with the future in sight as in training: B windows */
+    const long room = ch->n_val_ext - T;
+    for (int b = 0; b < B && room > 0; b++) reversed_window(ch->val_ext, room * b / B, T, ch->ids + b * T, ch->tg + b * T);
+    if (room > 0) seen = model_forward(&leak, ch->ids, ch->tg, B, T);
+    const double blind = leak_generation_loss(&leak, ch->val_ext, ch->n_val_ext);
+    printf("    %-62s %8.4f\n", "training loss, step 1", first);
+    char label[64];
+    snprintf(label, sizeof label, "training loss, mean of the last %ld steps", tail);
+    printf("    %-62s %8.4f\n", label, last);
+    printf("    %-62s %8.4f\n", "validation loss, the future in sight (as in training)", seen);
+    printf("    %-62s %8.4f\n", "validation loss, predicting from the past (as when generating)", blind);
+    printf("    %-62s %8.4f\n", "this chapter's causal model (section 6)", r->gpt);
+    if (!isnan(ch->data.floor_nats)) printf("    %-62s %8.4f\n", "the true process (the floor)", ch->data.floor_nats);
+    printf("\n  Lines it writes (each token from the one before it: when generating, the future is not there):\n");
+    Rng srng;
+    rng_seed(&srng, (uint64_t)ch->common.seed, 15);
+    int parsed = 0;
+    for (int i = 0; i < LEAK_SAMPLES; i++) {
+        int line[SAMPLE_MAX_TOKENS], n = 0, tok = VOCAB_EOS;
+        while (n < SAMPLE_MAX_TOKENS) {
+            model_forward(&leak, &tok, NULL, 1, 1);
+            tok = sample_token(leak.logits.data, ch->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, &srng);
+            if (tok == VOCAB_EOS) break;
+            line[n++] = tok;
+        }
+        char *text = corpus_decode(ch->vocab, line, n, ch->level);
+        printf("    %.100s%s\n", n ? text : "(an empty line: </s> came first)", n == SAMPLE_MAX_TOKENS ? "   [no </s> within 200 tokens]" : "");
+        if (ch->data.synthetic && ch->level == LEVEL_CHAR && n < SAMPLE_MAX_TOKENS) parsed += isfinite(synth_score_line(text));
+        free(text);
+    }
+    char note[600];
+    const double bar = isnan(ch->data.floor_nats) ? r->ngram : ch->data.floor_nats;
+    char lines_note[120] = "";
+    if (ch->data.synthetic && ch->level == LEVEL_CHAR)
+        snprintf(lines_note, sizeof lines_note, "; %d of its %d lines parse under the grammar", parsed, LEAK_SAMPLES);
+    if (last < 0.5 * bar && blind > r->gpt)
+        snprintf(note, sizeof note, "Notice: the training loss fell to %.4f, far below %s (%.4f), which no model "
+                 "predicting honestly can beat: the model reads the answer, which the mask leaves in sight. Asked to "
+                 "predict as it must when it writes, it scores %.4f, worse than the causal model's %.4f%s.", last,
+                 isnan(ch->data.floor_nats) ? "the best n-gram" : "the floor", bar, blind, r->gpt, lines_note);
+    else
+        snprintf(note, sizeof note, "Notice: in %ld steps the leak did not show clearly (training loss %.4f against %.4f, "
+                 "predicting from the past %.4f against the causal model's %.4f%s): train longer.", steps, last, bar, blind,
+                 r->gpt, lines_note);
+    print_note(stdout, note);
+    adamw_free(&opt);
+    model_free(&leak);
+}
+
+/* ==== 12. The key/value cache ==== */
+
+enum { TIMING_REPEATS = 9 }; /* --timing: each time is the median of this many measurements */
+
+static double seconds_between(const struct timespec *a, const struct timespec *b) {
+    return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of n measurements (sorted in place). */
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), compare_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void section_12_cache(Chapter *ch) {
     Model *m = &ch->model;
-    const int T = ch->cfg.max_len;
-    print_section(stdout, 7, "Generation with a key/value cache");
+    const int T = ch->cfg.max_len, R = ch->timing ? TIMING_REPEATS : 1;
+    print_section(stdout, 12, "Generation with a key/value cache");
     printf("  Each new token needs the keys and values of all earlier positions. Without a cache the whole\n"
            "  prefix is recomputed (a forward pass of t tokens for token t); with one, only the new row is.\n");
     Rng rng;
@@ -511,29 +1073,33 @@ static void section_7_cache(Chapter *ch) {
     KvCache kv;
     kv_init(&kv, m);
     ids[0] = VOCAB_EOS;
-    double worst = 0;
+    double worst = 0, cached[TIMING_REPEATS], full[TIMING_REPEATS];
     double *t_cached = xmalloc(sizeof(double) * (size_t)T), *t_full = xmalloc(sizeof(double) * (size_t)T), *xs = xmalloc(sizeof(double) * (size_t)T);
     for (int t = 0; t < T; t++) {
-        struct timespec a, b, c;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        model_step(m, &kv, ids[t]);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        model_forward(m, ids, NULL, 1, t + 1); /* uncached: the whole prefix again */
-        clock_gettime(CLOCK_MONOTONIC, &c);
-        t_cached[t] = 1e6 * ((double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
-        t_full[t] = 1e6 * ((double)(c.tv_sec - b.tv_sec) + 1e-9 * (double)(c.tv_nsec - b.tv_nsec));
-        xs[t] = t;
-        Tensor last = tensor_row(&m->logits, t), cached = tensor_row(&kv.logits, 0);
-        worst = fmax(worst, tensor_max_abs_diff(&last, &cached));
+        for (int r = 0; r < R; r++) { /* a repeat writes row t of the cache again: the same numbers */
+            struct timespec a, b, c;
+            kv.len = t;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            model_step(m, &kv, ids[t]);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            model_forward(m, ids, NULL, 1, t + 1); /* uncached: the whole prefix again */
+            clock_gettime(CLOCK_MONOTONIC, &c);
+            cached[r] = 1e6 * seconds_between(&a, &b), full[r] = 1e6 * seconds_between(&b, &c);
+        }
+        t_cached[t] = median(cached, R), t_full[t] = median(full, R), xs[t] = t;
+        Tensor last = tensor_row(&m->logits, t), row = tensor_row(&kv.logits, 0);
+        worst = fmax(worst, tensor_max_abs_diff(&last, &row));
         if (t + 1 < T) ids[t + 1] = sample_token(kv.logits.data, m->cfg.vocab, 1.0, 0, 1.0, &rng);
     }
     printf("\n  %d tokens generated; largest difference between cached and uncached logits: %.3g\n", T, worst);
     if (ch->timing) {
-        printf("\n  time per token (microseconds; varies with the machine and its load):\n  %8s %10s %10s\n",
-               "position", "cached", "uncached");
+        printf("\n  time per token, the median of %d measurements (microseconds; varies with the machine and its\n"
+               "  load):\n  %8s %10s %10s\n", R, "position", "cached", "uncached");
         for (int t = 0; t < T; t += T / 8 > 0 ? T / 8 : 1) printf("  %8d %10.1f %10.1f\n", t, t_cached[t], t_full[t]);
         LineSeries s[2] = {{"with the key/value cache", t_cached, false}, {"recomputing the prefix", t_full, false}};
-        LineAxes ax = {"position of the new token", "microseconds per token (log scale)", false, true};
+        char ylabel[80];
+        snprintf(ylabel, sizeof ylabel, "microseconds per token, median of %d (log scale)", R);
+        LineAxes ax = {"position of the new token", ylabel, false, true};
         putchar('\n');
         plot_lines(&ch->plot, "generation_time", "Time per generated token", &ax, xs, T, s, 2);
     } else {
@@ -543,10 +1109,10 @@ static void section_7_cache(Chapter *ch) {
     free(ids), free(t_cached), free(t_full), free(xs);
 }
 
-/* ==== 8. Checkpoint ==== */
+/* ==== 13. Checkpoint ==== */
 
-static void section_8_checkpoint(Chapter *ch) {
-    print_section(stdout, 8, "Checkpoint");
+static void section_13_checkpoint(Chapter *ch) {
+    print_section(stdout, 13, "Checkpoint");
     if (!ch->save) {
         printf("  (--save FILE keeps the trained model: format in README.md, section Checkpoints)\n");
         return;
@@ -559,32 +1125,90 @@ static void section_8_checkpoint(Chapter *ch) {
            ch->save, (long long)st.st_size, ch->model.n_params, ch->save, ch->save);
 }
 
-/* ==== 9. Summary ==== */
+/* ==== 14. Summary ==== */
 
-static void section_9_summary(Chapter *ch, double final, double ngram_nats) {
-    print_section(stdout, 9, "Summary");
+static void section_14_summary(Chapter *ch, const Results *r) {
+    print_section(stdout, 14, "Summary");
     printf("corpus: %s\nlevel: %s\nparameters: %zu\nsteps: %ld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
            level_name(ch->level), ch->model.n_params, ch->ts.steps_done);
-    printf("validation_loss: %.6g\nvalidation_perplexity: %.6g\nngram_loss: %.6g\n", final, exp(final), ngram_nats);
+    printf("validation_loss: %.6g\nvalidation_perplexity: %.6g\nngram_loss: %.6g\n", r->gpt, exp(r->gpt), r->ngram);
+    const double to_bpc = (double)ch->data.val.n / r->val_chars / log(2.0);
+    printf("validation_bits_per_char: %.6g\nngram_bits_per_char: %.6g\n", r->gpt * to_bpc, r->ngram * to_bpc);
     if (!isnan(ch->data.floor_nats)) printf("true_loss: %.6g\n", ch->data.floor_nats);
 }
 
 /* ==== using a trained model alone: --load with --eval or --generate ==== */
 
-/* --load FILE with --eval TEXTFILE: the loss on a text */
+/* A synthetic-language line ending in a closer ("zo ... ze."): the byte offset of the closer's
+ * letter, or -1. The closer that agrees is the one whose letter starts the line (the marker's). */
+static int closer_at(const char *line) {
+    const size_t n = strlen(line);
+    const char *letters = synth_closer_letters();
+    if (n < 5 || !strchr(letters, line[0]) || strcmp(line + n - 2, "e.") != 0 || line[n - 4] != ' ') return -1;
+    return strchr(letters, line[n - 3]) ? (int)n - 3 : -1;
+}
+
+/* ln P of one line of text, read alone after a </s>; *n_tokens its tokens. */
+static double text_logprob(Chapter *ch, const char *line, long *n_tokens) {
+    TokenStream s;
+    corpus_encode(&s, ch->vocab, (char **)&line, 1, ch->level, false);
+    const double lp = line_logprob(&ch->model, s.id, (int)s.n - 1, NULL); /* without its </s> */
+    if (n_tokens) *n_tokens = s.n - 1;
+    token_stream_free(&s);
+    return lp;
+}
+
+/* --load FILE with --eval TEXTFILE: every line's probability, read alone, then the whole text's loss
+ * as section 6 measures it; on lines of the synthetic language, which closer the model prefers. */
 static void eval_file(Chapter *ch) {
     char *text = corpus_read_file(ch->eval_path, NULL);
     Lines lines;
     lines_split(&lines, text);
     free(text);
     if (lines.n == 0) die(EXIT_RUNTIME, "%s has no line with text in it", ch->eval_path);
+    printf("%s, line by line, each read alone after a </s> (nats: -ln P(line </s>); bits per character\n"
+           "count the line end as one; closer: for a line of the synthetic language, the closer the model\n"
+           "prefers when the four are swapped in, and whether it agrees with the marker):\n\n", ch->eval_path);
+    printf("  %5s %7s %10s %10s %8s  %s\n", "line", "tokens", "nats", "bits/char", "closer", "text");
+    const char *letters = synth_closer_letters();
+    int judged = 0, agreed = 0, long_judged = 0;
+    for (int i = 0; i < lines.n; i++) {
+        long n;
+        const double lp = text_logprob(ch, lines.line[i], &n);
+        char pick[16] = "";
+        const int at = closer_at(lines.line[i]);
+        if (at >= 0) {
+            char *variant = xstrdup(lines.line[i]);
+            int best = 0;
+            double best_lp = -INFINITY;
+            for (int c = 0; c < SYNTH_CLASSES; c++) {
+                variant[at] = letters[c];
+                const double v = text_logprob(ch, variant, NULL);
+                if (v > best_lp) best_lp = v, best = c;
+            }
+            free(variant);
+            const bool agrees = letters[best] == lines.line[i][0];
+            snprintf(pick, sizeof pick, "%ce %s", letters[best], agrees ? "yes" : "no");
+            judged++, agreed += agrees, long_judged += n + 1 > ch->cfg.max_len;
+        }
+        printf("  %5d %7ld %10.4f %10.4f %8s  %.40s%s\n", i + 1, n, -lp, -lp / log(2.0) / (double)(utf8_chars(lines.line[i]) + 1),
+               pick, lines.line[i], strlen(lines.line[i]) > 40 ? "..." : "");
+    }
     TokenStream s;
     corpus_encode(&s, ch->vocab, lines.line, lines.n, ch->level, false);
-    long n_ext;
+    long n_ext, chars = 0;
+    for (int i = 0; i < lines.n; i++) chars += utf8_chars(lines.line[i]) + 1;
     int *ext = token_stream_with_eos(&s, &n_ext);
-    const double loss = evaluate(&ch->model, ext, n_ext);
-    printf("%s: %d lines, %ld tokens (%ld not in the vocabulary), loss %.4f nats per token, perplexity %.4f\n",
-           ch->eval_path, lines.n, s.n, s.n_oov, loss, exp(loss));
+    const double loss = evaluate(&ch->model, ext, n_ext, NULL);
+    printf("\n%s: %d lines, %ld tokens (%ld not in the vocabulary), loss %.4f nats per token, perplexity %.4f;\n"
+           "%ld characters: %.4f bits per character (the lines read one after another, as in section 6)\n",
+           ch->eval_path, lines.n, s.n, s.n_oov, loss, exp(loss), chars, loss * (double)s.n / (double)chars / log(2.0));
+    if (judged)
+        printf("closers: with the four swapped in, the model prefers the one that agrees with the marker in %d of %d lines\n",
+               agreed, judged);
+    if (long_judged)
+        printf("(%d of those lines are longer than the context of %d tokens: scored in windows, their closer is\n"
+               "predicted without the marker in sight)\n", long_judged, ch->cfg.max_len);
     free(ext);
     token_stream_free(&s);
     lines_free(&lines);
@@ -604,35 +1228,23 @@ static int encode_prompt(const Chapter *ch, const char *prompt, int *out, int ma
     return n;
 }
 
-/* Generate n tokens after the prompt with the key/value cache, printing the text. When the context
- * is full, the cache restarts from the last half of the text. Returns the generated ids. */
-static int *generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
-    Model *m = &ch->model;
-    const int T = m->cfg.max_len;
-    int *text = xmalloc(sizeof(int) * (size_t)(n + T + 1));
-    int len = encode_prompt(ch, prompt ? prompt : "", text, T);
+/* --generate N: N tokens after the prompt, printed as they come. */
+static void generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
+    Writer w;
+    writer_init(&w, &ch->model, n + ch->cfg.max_len + 1);
+    w.len = encode_prompt(ch, prompt ? prompt : "", w.text, ch->cfg.max_len);
     if (prompt && *prompt) {
-        char *shown = corpus_decode(ch->vocab, text + 1, len - 1, ch->level);
+        char *shown = corpus_decode(ch->vocab, w.text + 1, (int)w.len - 1, ch->level);
         fprintf(out, "%s", shown);
         free(shown);
     }
-    KvCache kv;
-    kv_init(&kv, m);
-    int fed = 0; /* tokens of text in the cache */
     for (long i = 0; i < n; i++) {
-        if (len - fed > kv.max_len - kv.len || kv.len == kv.max_len) { /* full: restart from the recent half */
-            kv.len = 0;
-            fed = len - T / 2 > 0 ? len - T / 2 : 0;
-        }
-        while (fed < len) model_step(m, &kv, text[fed++]);
-        const int tok = sample_token(kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
-        text[len++] = tok;
+        const int tok = writer_next(&w, ch, rng);
         char *piece = corpus_decode(ch->vocab, &tok, 1, ch->level);
         fprintf(out, "%s%s", ch->level == LEVEL_WORD && tok != VOCAB_EOS ? " " : "", piece);
         free(piece);
     }
-    kv_free(&kv);
-    return text;
+    writer_free(&w);
 }
 
 /* ==== the end of a run ==== */
@@ -659,9 +1271,10 @@ static int use_the_model(Chapter *ch) {
     if (ch->generate) {
         Rng rng;
         rng_seed(&rng, (uint64_t)ch->common.seed, 13);
-        free(generate(ch, ch->prompt, ch->generate, &rng, stdout));
+        generate(ch, ch->prompt, ch->generate, &rng, stdout);
         printf("\n");
     }
+    free(ch->ids), free(ch->tg);
     model_free(&ch->model), adamw_free(&ch->opt), checkpoint_free(&ch->ck);
     free(ch->preset_text);
     return 0;
@@ -670,7 +1283,7 @@ static int use_the_model(Chapter *ch) {
 /* Whoever allocates frees: everything main's sections made. */
 static void chapter_free(Chapter *ch, Curve *curve) {
     free(curve->x), free(curve->train), free(curve->val);
-    free(ch->train_ext), free(ch->val_ext);
+    free(ch->train_ext), free(ch->val_ext), free(ch->ids), free(ch->tg);
     model_free(&ch->model);
     adamw_free(&ch->opt);
     if (ch->loaded) checkpoint_free(&ch->ck);
@@ -689,23 +1302,26 @@ int main(int argc, char **argv) {
     printf("Chapter 10: pre-training a small GPT (source document §2.3.1 and §3.5)\n");
     section_1_corpus(&ch);
     section_2_model(&ch);
-    Curve curve = {0};
+    section_3_schedule(&ch);
+    Curve curve = curve_new(&ch);
     interrupt_watch();
-    section_3_train(&ch, &curve);
+    section_4_first_steps(&ch, &curve);
+    section_5_train(&ch, &curve);
     if (ch.interrupted) {
         report_interruption(&ch);
-    } else { /* sections 4 to 9, once training has run to its end */
-        const double final = evaluate(&ch.model, ch.val_ext, ch.n_val_ext);
-        NgramModel ng;
-        int ngram_order = 1;
-        const double ngram_nats = best_ngram(&ch, &ng, &ngram_order);
-        section_4_compare(&ch, &curve, final, ngram_nats, ngram_order);
-        section_5_long_range(&ch, &ng);
-        section_6_samples(&ch, &ng, ngram_order);
-        section_7_cache(&ch);
-        section_8_checkpoint(&ch);
-        section_9_summary(&ch, final, ngram_nats);
-        ngram_free(&ng);
+    } else { /* sections 6 to 14, once training has run to its end */
+        Results res;
+        measure(&ch, &res);
+        section_6_compare(&ch, &curve, &res);
+        section_7_chain_rule(&ch, &res);
+        section_8_long_range(&ch, &res.ng);
+        section_9_attention(&ch);
+        section_10_samples(&ch, &res);
+        section_11_leak(&ch, &res);
+        section_12_cache(&ch);
+        section_13_checkpoint(&ch);
+        section_14_summary(&ch, &res);
+        ngram_free(&res.ng);
     }
     chapter_free(&ch, &curve);
     return ch.interrupted ? EXIT_INTERRUPTED : 0;

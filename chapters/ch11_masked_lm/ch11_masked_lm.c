@@ -9,6 +9,11 @@
  * masked-LM loss against the denoising loss over all positions with the same budget, and fills in
  * blanks, including ones that only the right-hand context can fill.
  *
+ * Sections, in the order they print (main, at the end, is the table of contents):
+ *   1 the corpus and [MASK]   2 the corruption   3 the loss by hand   4 what the model conditions on
+ *   5 training: masked LM against denoising   6 the right-hand context   7 fill in the blanks
+ *   8 checkpoint   9 summary
+ *
  * Run: make ch11 && ./ch11_masked_lm [--steps S] [--mask-rate R] [--blanks "_ lemo tak a pel ze ."]
  *                                    [--save FILE] [--load FILE] [--corpus FILE] [--seed S]      */
 #include <math.h>
@@ -22,6 +27,7 @@
 #include "dataset.h"
 #include "model.h"
 #include "optim.h"
+#include "options.h"
 #include "plot.h"
 #include "print.h"
 #include "progress.h"
@@ -30,23 +36,127 @@
 
 #define CHAPTER "ch11_masked_lm"
 
+enum { CHAPTER_N_OPTIONS = 4 }; /* the options of this chapter alone: --mask-rate, --blanks, --save, --load */
+
 enum { KEEP = MLM_KEEP }; /* the kinds of corruption: common/train.h */
 
+/* The masked LM's and the denoiser's curves over training (section 5): one point per evaluation. */
 typedef struct {
+    double *x, *loss[2], *acc[2]; /* [0] the masked LM, [1] the denoiser */
+    int n;
+} Curves;
+
+/* Everything the sections share: the flags, then what the sections build. */
+typedef struct {
+    /* flags */
     DatasetFlags data_flags;
     CliCommon common;
-    long long layers, heads, d_model, context, batch, steps, warmup, eval_every;
-    double lr, mask_rate, clip, weight_decay;
+    ModelFlags mf;           /* the model and training flags, shared with chapter 10 (options.h) */
+    TrainFlags tf;
+    double mask_rate;
     const char *blanks, *save, *load;
+    CliOption opts[DATASET_N_OPTIONS + OPTIONS_N_MODEL + OPTIONS_N_TRAIN + CHAPTER_N_OPTIONS];
+    int n_opts;
+    /* state */
+    Checkpoint ck;           /* --load: the masked LM's checkpoint */
     Dataset data;
     int mask_id, V;          /* [MASK] and the vocabulary size with it */
     int *train_ext, *val_ext;
     long n_train_ext, n_val_ext;
+    long *unigram;           /* (V) training counts of each token */
     ModelConfig cfg;
+    Model mlm, dae;          /* the masked LM and the denoising auto-encoder (untrained when loaded) */
+    Curves cv;               /* all NULL when the model was loaded */
+    bool interrupted;        /* Ctrl-C stopped training: which (0 the masked LM, 1 the denoiser), at step */
+    int which;
+    long step;
     Plotter plot;
 } Chapter;
 
-/* ==== the corruption ==== */
+/* ==== the flags ==== */
+
+/* The defaults (chapter 10's model and training flags, with learned positions and 1200 steps),
+ * the option table (data, model, training, then this chapter's own), parsing and the checks that
+ * need more than one flag. */
+static void parse_flags(Chapter *ch, int argc, char **argv) {
+    memset(ch, 0, sizeof *ch);
+    ch->common = cli_common_defaults();
+    ch->data_flags = dataset_flags_default();
+    ch->data_flags.level = LEVEL_WORD; /* whole words to fill in, as in BERT */
+    ch->mf = options_model_defaults();
+    ch->mf.pos = 1; /* learned positions, as in BERT */
+    ch->tf = options_train_defaults();
+    ch->tf.steps = 1200, ch->tf.eval_every = 200;
+    ch->mask_rate = 0.15;
+    ch->blanks = "_ lemo tak a pel ze .";
+    CliOption *o = ch->opts;
+    int n = dataset_cli_options(o, &ch->data_flags);
+    n += options_model(o + n, &ch->mf);
+    const int train_flags = n;
+    n += options_train(o + n, &ch->tf);
+    for (int i = train_flags; i < n; i++) /* no resuming here: each model trains for --steps */
+        if (strcmp(o[i].name, "--steps") == 0) o[i].min = 1, o[i].help = "training steps of each model";
+    o[n++] = cli_real("--mask-rate", &ch->mask_rate, 0.01, 0.9, "R", "share of positions chosen");
+    o[n++] = cli_string("--blanks", &ch->blanks, "TEXT", "a line with _ for each blank token to fill");
+    o[n++] = cli_string("--save", &ch->save, "FILE", "write the masked LM's checkpoint (chapter 10's format)");
+    o[n++] = cli_string("--load", &ch->load, "FILE", "use a saved masked LM instead of training one");
+    ch->n_opts = n;
+    CliSpec spec = {CHAPTER, "Masked language modelling (source document §2.3.2, §2.3.3, §3.5): the 80/10/10\n"
+                             "corruption, the loss on the chosen positions, masked LM against denoising, and a\n"
+                             "bidirectional model that fills in blanks.",
+                    o, n};
+    cli_parse(&spec, &ch->common, argc, argv);
+    if (!ch->load) options_check_heads(&ch->mf);
+    plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
+}
+
+/* --load: the checkpoint, which must hold a masked LM; the corpus is read at its level. */
+static void load_checkpoint(Chapter *ch) {
+    checkpoint_load(&ch->ck, ch->load);
+    if (ch->ck.cfg.causal) die(EXIT_RUNTIME, "%s holds a causal (GPT) model; a masked LM is bidirectional", ch->load);
+    if (vocab_find(&ch->ck.vocab, "[MASK]") != ch->ck.vocab.size - 1)
+        die(EXIT_RUNTIME, "%s has no [MASK] token: not a masked LM", ch->load);
+    options_check_checkpoint(&ch->mf, ch->opts, ch->n_opts, &ch->ck.cfg, ch->load);
+    if (options_given(ch->opts, ch->n_opts, "--level") && ch->data_flags.level != (int)ch->ck.level)
+        die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch->data_flags.level),
+            ch->load, level_name(ch->ck.level));
+    ch->data_flags.level = ch->ck.level;
+}
+
+/* ==== 1. The corpus and the [MASK] token ==== */
+
+static void section_1_corpus(Chapter *ch) {
+    print_section(stdout, 1, "The corpus (chapter 1's) and the [MASK] token");
+    if (!ch->load) printf("  Words by default, as in BERT (--level char masks single letters, which learn slowly).\n\n");
+    dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
+    ch->mask_id = vocab_add(&ch->data.vocab, "[MASK]");
+    ch->V = ch->data.vocab.size;
+    printf("\n  [MASK] joins the vocabulary as id %d; it never occurs in the text. The model's\n"
+           "  embedding table (also its output layer) has %d rows: the %d tokens of |V|, [MASK], and <s>\n"
+           "  (id %d), which no window here contains (each line follows a </s>) but which keeps every id\n"
+           "  as in chapter 10, so that chapter 12 can load both models with one vocabulary.\n", ch->mask_id, ch->V, ch->V - 2, VOCAB_BOS);
+    if (ch->load) {
+        bool same = ch->ck.vocab.size == ch->V;
+        for (int i = 0; same && i < ch->V; i++) same = strcmp(ch->ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives", ch->load);
+    }
+    ch->train_ext = token_stream_with_eos(&ch->data.train, &ch->n_train_ext);
+    ch->val_ext = token_stream_with_eos(&ch->data.val, &ch->n_val_ext);
+    ch->unigram = xcalloc((size_t)ch->V, sizeof(long));
+    for (long i = 0; i < ch->data.train.n; i++) ch->unigram[ch->data.train.id[i]]++;
+}
+
+/* The masked LM and the denoiser: the same bidirectional Transformer, from the same seed (the
+ * checkpoint's configuration with --load; its parameters arrive in section 5). */
+static void build_models(Chapter *ch) {
+    ch->cfg = ch->load ? ch->ck.cfg : options_config(&ch->mf, ch->V, false);
+    if (ch->n_train_ext <= ch->cfg.max_len + 1 || ch->n_val_ext <= ch->cfg.max_len + 1)
+        die(EXIT_RUNTIME, "the text is too short for windows of --context %d", ch->cfg.max_len);
+    model_init(&ch->mlm, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
+    model_init(&ch->dae, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
+}
+
+/* ==== 2. The corruption ==== */
 
 /* B windows of T tokens from a stream, corrupted. */
 static void make_batch(const Chapter *ch, const int *ext, long n_ext, int *ids, int *tg, int *kind, int B, bool all, Rng *rng) {
@@ -58,46 +168,7 @@ static void make_batch(const Chapter *ch, const int *ext, long n_ext, int *ids, 
     }
 }
 
-/* Loss and accuracy on the chosen positions of validation windows, corrupted the same way every
- * time (a fixed generator), so that numbers from different steps and runs compare. */
-typedef struct {
-    double loss, accuracy, unigram_accuracy;
-    long chosen;
-} Eval;
-
-static Eval evaluate(const Chapter *ch, Model *m, int windows, const long *unigram) {
-    const int T = ch->cfg.max_len, Bmax = m->max_batch;
-    int *ids = xmalloc(sizeof(int) * (size_t)Bmax * T), *tg = xmalloc(sizeof(int) * (size_t)Bmax * T);
-    int *kind = xmalloc(sizeof(int) * (size_t)Bmax * T);
-    Rng rng;
-    rng_seed(&rng, 1234, 77);
-    int most = 3;
-    for (int v = 3; v < ch->V - 1; v++)
-        if (unigram[v] > unigram[most]) most = v;
-    Eval e = {0, 0, 0, 0};
-    for (int done = 0; done < windows; done += Bmax) {
-        const int B = windows - done < Bmax ? windows - done : Bmax;
-        make_batch(ch, ch->val_ext, ch->n_val_ext, ids, tg, kind, B, false, &rng);
-        long n = 0;
-        for (int i = 0; i < B * T; i++) n += tg[i] >= 0;
-        e.loss += model_forward(m, ids, tg, B, T) * (double)n;
-        for (int i = 0; i < B * T; i++) {
-            if (tg[i] < 0) continue;
-            const float *p = tensor_at(&m->probs, i, 0);
-            int best = 0;
-            for (int v = 1; v < ch->V; v++)
-                if (p[v] > p[best]) best = v;
-            e.accuracy += best == tg[i];
-            e.unigram_accuracy += most == tg[i];
-        }
-        e.chosen += n;
-    }
-    e.loss /= (double)e.chosen, e.accuracy /= (double)e.chosen, e.unigram_accuracy /= (double)e.chosen;
-    free(ids), free(tg), free(kind);
-    return e;
-}
-
-/* ==== printing a corrupted sequence ==== */
+/* ---- printing a corrupted sequence ---- */
 
 static const char *shown(const Chapter *ch, int id) {
     if (id == ch->mask_id) return "_";
@@ -122,8 +193,7 @@ static void print_corruption(const Chapter *ch, const int *orig, const int *inpu
     printf("    (M: [MASK], shown as _; R: a random token; S: chosen but left as it was; / is </s>)\n");
 }
 
-/* ---- 2. The corruption ---- */
-static void section_corruption(const Chapter *ch) {
+static void section_2_corruption(const Chapter *ch) {
     print_section(stdout, 2, "The corruption: 15% chosen; of those 80% [MASK], 10% random, 10% unchanged");
     const int n = (int)(ch->data.val_line_start[1] - ch->data.val_line_start[0]) - 1; /* the first line, without </s> */
     int *orig = xmalloc(sizeof(int) * (size_t)n), *in = xmalloc(sizeof(int) * (size_t)n);
@@ -154,8 +224,10 @@ static void section_corruption(const Chapter *ch) {
     free(orig), free(in), free(tg), free(kind), free(buf), free(t2), free(k2);
 }
 
-/* ---- 3. The loss by hand ---- */
-static void section_loss(const Chapter *ch, Model *m) {
+/* ==== 3. The loss by hand ==== */
+
+static void section_3_loss(Chapter *ch) {
+    Model *m = &ch->mlm;
     const int T = ch->cfg.max_len;
     print_section(stdout, 3, "The loss over the chosen positions only, by hand and by the library");
     printf("  L = -(1/|M|) sum_{i in M} ln P(w_i | corrupted input); other positions have target -1.\n"
@@ -181,8 +253,9 @@ static void section_loss(const Chapter *ch, Model *m) {
     free(ids), free(tg), free(kind);
 }
 
-/* ---- 4. What the model conditions on ---- */
-static void section_condition(const Chapter *ch) {
+/* ==== 4. What the model conditions on ==== */
+
+static void section_4_condition(const Chapter *ch) {
     print_section(stdout, 4, "Erratum: what the model conditions on");
     print_wrapped(stdout, 2,
                   "§3.5 writes the masked-LM loss as -sum_{i in M} log P(w_i | w_1 .. w_{i-1}, w_{i+1} .. "
@@ -217,33 +290,68 @@ static void section_condition(const Chapter *ch) {
     printf("\n  (no validation line had two chosen positions at this rate)\n");
 }
 
-/* ---- 5. Masked LM against denoising, the same budget ---- */
+/* ==== 5. Masked LM against denoising, the same budget ==== */
+
+/* Loss and accuracy on the chosen positions of validation windows, corrupted the same way every
+ * time (a fixed generator), so that numbers from different steps and runs compare. */
 typedef struct {
-    double *x, *loss[2], *acc[2];
-    int n;
-} Curves;
+    double loss, accuracy, unigram_accuracy;
+    long chosen;
+} Eval;
+
+static Eval evaluate(const Chapter *ch, Model *m, int windows) {
+    const int T = ch->cfg.max_len, Bmax = m->max_batch;
+    int *ids = xmalloc(sizeof(int) * (size_t)Bmax * T), *tg = xmalloc(sizeof(int) * (size_t)Bmax * T);
+    int *kind = xmalloc(sizeof(int) * (size_t)Bmax * T);
+    Rng rng;
+    rng_seed(&rng, 1234, 77);
+    int most = 3;
+    for (int v = 3; v < ch->V - 1; v++)
+        if (ch->unigram[v] > ch->unigram[most]) most = v;
+    Eval e = {0, 0, 0, 0};
+    for (int done = 0; done < windows; done += Bmax) {
+        const int B = windows - done < Bmax ? windows - done : Bmax;
+        make_batch(ch, ch->val_ext, ch->n_val_ext, ids, tg, kind, B, false, &rng);
+        long n = 0;
+        for (int i = 0; i < B * T; i++) n += tg[i] >= 0;
+        e.loss += model_forward(m, ids, tg, B, T) * (double)n;
+        for (int i = 0; i < B * T; i++) {
+            if (tg[i] < 0) continue;
+            const float *p = tensor_at(&m->probs, i, 0);
+            int best = 0;
+            for (int v = 1; v < ch->V; v++)
+                if (p[v] > p[best]) best = v;
+            e.accuracy += best == tg[i];
+            e.unigram_accuracy += most == tg[i];
+        }
+        e.chosen += n;
+    }
+    e.loss /= (double)e.chosen, e.accuracy /= (double)e.chosen, e.unigram_accuracy /= (double)e.chosen;
+    free(ids), free(tg), free(kind);
+    return e;
+}
 
 /* Returns the steps done: fewer than --steps when Ctrl-C stopped it (see interrupt.h). */
-static long train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, int variant, const long *unigram) {
-    const int B = (int)ch->batch, T = ch->cfg.max_len;
+static long train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, int variant) {
+    const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     int *ids = xmalloc(sizeof(int) * (size_t)B * T), *tg = xmalloc(sizeof(int) * (size_t)B * T);
     int *kind = xmalloc(sizeof(int) * (size_t)B * T);
     AdamW opt;
-    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, (float)ch->weight_decay);
+    adamw_init(&opt, m->n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 40); /* the same windows for both variants */
-    const Schedule sched = {ch->steps, ch->warmup, ch->lr, ch->clip};
+    const Schedule sched = options_schedule(&ch->tf);
     Progress prog;
-    progress_start(&prog, ch->steps);
+    progress_start(&prog, ch->tf.steps);
     int k = 0;
     long s = 1;
-    for (; s <= ch->steps; s++) {
+    for (; s <= ch->tf.steps; s++) {
         make_batch(ch, ch->train_ext, ch->n_train_ext, ids, tg, kind, B, all_positions, &rng);
         const double loss = train_step(m, &opt, ids, tg, B, T, s, &sched);
         progress_update(&prog, s, loss, (double)B * T);
-        if (s % ch->eval_every == 0 || s == ch->steps) {
+        if (s % ch->tf.eval_every == 0 || s == ch->tf.steps) {
             progress_end(&prog);
-            const Eval e = evaluate(ch, m, 256, unigram);
+            const Eval e = evaluate(ch, m, 256);
             cv->x[k] = (double)s, cv->loss[variant][k] = e.loss, cv->acc[variant][k] = 100 * e.accuracy;
             k++;
         }
@@ -253,50 +361,79 @@ static long train(const Chapter *ch, Model *m, bool all_positions, Curves *cv, i
     cv->n = k;
     adamw_free(&opt);
     free(ids), free(tg), free(kind);
-    return s > ch->steps ? ch->steps : s;
+    return s > ch->tf.steps ? ch->tf.steps : s;
 }
 
-/* Returns false when Ctrl-C stopped the training: *which (0 the masked LM, 1 the denoiser) and
- * *step say where. */
-static bool section_train(const Chapter *ch, Model *mlm, Model *dae, Curves *cv, const long *unigram, int *which,
-                          long *step) {
-    print_section(stdout, 5, "Training: the masked-LM loss against the denoising loss, same budget");
-    printf("  Both models are the same bidirectional Transformer (%lld blocks, d_model %lld, %lld heads,\n"
-           "  context %lld), see the same corrupted windows, %lld steps of %lld. The masked LM is scored on\n"
-           "  the chosen positions only; the denoising auto-encoder (§2.3.2) on every position of the\n"
-           "  corrupted input. Both are evaluated the same way: loss and accuracy on the chosen positions\n"
-           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->layers, ch->d_model, ch->heads,
-           ch->context, ch->steps, ch->batch);
-    const int points = (int)(ch->steps / ch->eval_every) + 2;
-    cv->x = xmalloc(sizeof(double) * (size_t)points);
-    for (int v = 0; v < 2; v++) cv->loss[v] = xmalloc(sizeof(double) * (size_t)points), cv->acc[v] = xmalloc(sizeof(double) * (size_t)points);
-    for (int v = 0; v < 2; v++) {
-        *which = v, *step = train(ch, v == 0 ? mlm : dae, v == 1, cv, v, unigram);
-        if (*step < ch->steps) return false;
-    }
+/* The table of both curves, the baseline, what to notice, and the two figures. */
+static void report_curves(Chapter *ch) {
+    const Curves *cv = &ch->cv;
     printf("  %8s %14s %14s %16s %16s\n", "step", "MLM loss", "MLM accuracy", "denoising loss", "denoising acc.");
     for (int k = 0; k < cv->n; k++)
         printf("  %8.0f %14.4f %13.1f%% %16.4f %15.1f%%\n", cv->x[k], cv->loss[0][k], cv->acc[0][k], cv->loss[1][k], cv->acc[1][k]);
-    const Eval u = evaluate(ch, mlm, 256, unigram);
+    const Eval u = evaluate(ch, &ch->mlm, 256);
     printf("\n  Always guessing the most frequent token: %.1f%% of the chosen positions.\n", 100 * u.unigram_accuracy);
+    /* both models are scored on the same u.chosen positions; an accuracy over n of them has a standard
+     * error of at most 0.5 / sqrt(n) */
+    const double margin = 100 / sqrt((double)u.chosen), mlm = cv->acc[0][cv->n - 1], dae = cv->acc[1][cv->n - 1];
+    printf("  Two standard errors of an accuracy over these %ld positions: at most %.1f points.\n", u.chosen, margin);
     char note[500];
-    snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
-             "auto-encoder at %.1f%% on the chosen positions. The denoiser spends most of its loss on the 85%% "
-             "of positions that were not touched, where the answer is in the input.",
-             cv->acc[0][cv->n - 1], cv->acc[1][cv->n - 1]);
+    if (mlm - dae > margin)
+        snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
+                 "auto-encoder at %.1f%% on the chosen positions. The denoiser spends most of its loss on the 85%% "
+                 "of positions that were not touched, where the answer is in the input.", mlm, dae);
+    else if (dae - mlm > margin)
+        snprintf(note, sizeof note, "Notice: with the same budget, the denoising auto-encoder ends ahead on the chosen "
+                 "positions, %.1f%% against %.1f%% for the masked LM: this run could not show the masked LM's "
+                 "advantage.", dae, mlm);
+    else
+        snprintf(note, sizeof note, "Notice: with the same budget, the masked LM ends at %.1f%% and the denoising "
+                 "auto-encoder at %.1f%% on the chosen positions, within %.1f points of each other: this run could "
+                 "not tell them apart.", mlm, dae, margin);
     print_note(stdout, note);
     putchar('\n');
     LineSeries acc[2] = {{"masked LM (loss on the chosen positions)", cv->acc[0], false},
                          {"denoising (loss on every position)", cv->acc[1], false}};
     LineAxes ax = {"training step", "accuracy on the chosen positions (%)", false, false};
-    plot_lines((Plotter *)&ch->plot, "accuracy", "Masked LM against denoising: accuracy on the chosen tokens", &ax, cv->x, cv->n, acc, 2);
+    plot_lines(&ch->plot, "accuracy", "Masked LM against denoising: accuracy on the chosen tokens", &ax, cv->x, cv->n, acc, 2);
     LineSeries loss[2] = {{"masked LM", cv->loss[0], false}, {"denoising", cv->loss[1], false}};
     LineAxes al = {"training step", "loss on the chosen positions (nats)", false, false};
-    plot_lines((Plotter *)&ch->plot, "loss", "Masked LM against denoising: loss on the chosen tokens", &al, cv->x, cv->n, loss, 2);
-    return true;
+    plot_lines(&ch->plot, "loss", "Masked LM against denoising: loss on the chosen tokens", &al, cv->x, cv->n, loss, 2);
 }
 
-/* ---- 6. Right-hand context ---- */
+/* Trains the masked LM, then the denoiser; Ctrl-C stops it after a whole step and sets
+ * ch->interrupted, ch->which and ch->step. */
+static void section_5_train(Chapter *ch) {
+    print_section(stdout, 5, "Training: the masked-LM loss against the denoising loss, same budget");
+    printf("  Both models are the same bidirectional Transformer (%lld block%s, d_model %lld, %lld head%s,\n"
+           "  context %lld), see the same corrupted windows, %lld steps of %lld. The masked LM is scored on\n"
+           "  the chosen positions only; the denoising auto-encoder (§2.3.2) on every position of the\n"
+           "  corrupted input. Both are evaluated the same way: loss and accuracy on the chosen positions\n"
+           "  of 256 validation windows corrupted with a fixed seed.\n\n", ch->mf.layers, ch->mf.layers == 1 ? "" : "s",
+           ch->mf.d_model, ch->mf.heads, ch->mf.heads == 1 ? "" : "s", ch->mf.context, ch->tf.steps, ch->tf.batch);
+    Curves *cv = &ch->cv;
+    const int points = (int)(ch->tf.steps / ch->tf.eval_every) + 2;
+    cv->x = xmalloc(sizeof(double) * (size_t)points);
+    for (int v = 0; v < 2; v++) cv->loss[v] = xmalloc(sizeof(double) * (size_t)points), cv->acc[v] = xmalloc(sizeof(double) * (size_t)points);
+    for (int v = 0; v < 2; v++) {
+        ch->which = v, ch->step = train(ch, v == 0 ? &ch->mlm : &ch->dae, v == 1, cv, v);
+        if (ch->step < ch->tf.steps) {
+            ch->interrupted = true;
+            return;
+        }
+    }
+    report_curves(ch);
+}
+
+/* With --load: no training; the checkpoint's parameters, evaluated the same way. */
+static void section_5_loaded(Chapter *ch) {
+    memcpy(ch->mlm.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
+    print_section(stdout, 5, "Training: skipped, the masked LM comes from the checkpoint");
+    const Eval e = evaluate(ch, &ch->mlm, 256);
+    printf("  %s: loss %.4f, accuracy %.1f%% on the chosen positions (the most frequent token: %.1f%%)\n", ch->load,
+           e.loss, 100 * e.accuracy, 100 * e.unigram_accuracy);
+}
+
+/* ==== 6. Right-hand context ==== */
 
 /* The share of validation sentences whose hidden marker the model names right (see below). */
 static double right_context_accuracy(const Chapter *ch, Model *m, long *total) {
@@ -331,7 +468,8 @@ static double right_context_accuracy(const Chapter *ch, Model *m, long *total) {
     return *total ? (double)right / (double)*total : 0.0;
 }
 
-static void section_right_context(const Chapter *ch, Model *mlm, Model *dae) {
+/* dae: the denoiser, NULL when the masked LM was loaded. */
+static void section_6_right_context(const Chapter *ch, Model *mlm, Model *dae) {
     print_section(stdout, 6, "What only the right-hand context can tell");
     if (!ch->data.val_synth_index) {
         printf("  This needs the synthetic language.\n");
@@ -346,8 +484,48 @@ static void section_right_context(const Chapter *ch, Model *mlm, Model *dae) {
     if (dae) printf("  denoising auto-encoder:  %.1f%%\n", 100 * right_context_accuracy(ch, dae, &total));
 }
 
-/* ---- 7. Fill in the blanks ---- */
-static void section_fill(const Chapter *ch, Model *m) {
+/* ==== 7. Fill in the blanks ==== */
+
+/* The last block's attention from the first blank (after section 7's forward pass over the n tokens
+ * of ids): of its heads, the one whose row for the blank is most focused (the largest weight on
+ * another token), printed and drawn with that row framed. */
+static void attention_of_blank(Chapter *ch, const int *ids, const char *const *labels, int n) {
+    const Model *m = &ch->mlm;
+    const int L = m->cfg.layers - 1;
+    int blank = 0, head = 0;
+    while (blank < n && ids[blank] != ch->mask_id) blank++;
+    if (blank == n) return; /* nothing to fill, nothing to show */
+    float focus = -1;
+    for (int h = 0; h < m->cfg.heads; h++)
+        for (int j = 0; j < n; j++) {
+            const float w = *tensor_at(&m->cache[L].attn.weights[h], blank, j);
+            if (j != blank && w > focus) focus = w, head = h;
+        }
+    const Tensor *A = &m->cache[L].attn.weights[head];
+    printf("  Block %d's attention from the blank at position %d, head %d (of %d: the one whose row for\n"
+           "  the blank is most focused), over the line's tokens:\n   ", L, blank - 1, head, m->cfg.heads);
+    int most = blank == 0 ? 1 : 0;
+    for (int j = 0; j < n; j++) {
+        printf(" %s %.2f", labels[j], (double)*tensor_at(A, blank, j));
+        if (j != blank && *tensor_at(A, blank, j) > *tensor_at(A, blank, most)) most = j;
+    }
+    putchar('\n');
+    const char *cls = synth_word_class(labels[most]);
+    char note[300];
+    snprintf(note, sizeof note, "Notice: the blank's largest weight, %.2f, is on '%s'%s", (double)*tensor_at(A, blank, most),
+             labels[most], cls && strcmp(cls, "closer") == 0 ? ", the closer: the word at the other end of the "
+             "sentence that decides which marker it began with." : ".");
+    print_note(stdout, note);
+    putchar('\n');
+    char title[96];
+    snprintf(title, sizeof title, "Masked LM, block %d, head %d, on the blanks line", L, head);
+    const HeatPanel panel = {"fill_attention", "the blank's row framed in red", A, labels, labels, "key (what is read)",
+                             "query (who reads)", HEAT_SCALED};
+    plot_heatmap_marked(&ch->plot, "fill_attention", title, &panel, blank);
+}
+
+static void section_7_fill(Chapter *ch) {
+    Model *m = &ch->mlm;
     print_section(stdout, 7, "Fill in the blanks");
     const int T = ch->cfg.max_len;
     char **tok;
@@ -382,144 +560,88 @@ static void section_fill(const Chapter *ch, Model *m) {
         }
         printf("\n");
     }
-    /* the attention of the last block, every head, for this line */
-    const int L = m->cfg.layers - 1, H = m->cfg.heads;
-    HeatPanel panels[16];
-    char keys[16][24], titles[16][32];
-    for (int h = 0; h < H && h < 16; h++) {
-        snprintf(keys[h], sizeof keys[h], "block%d_head%d", L, h);
-        snprintf(titles[h], sizeof titles[h], "head %d", h);
-        panels[h] = (HeatPanel){keys[h], titles[h], &m->cache[L].attn.weights[h], labels, labels, "key", "query", HEAT_WEIGHTS};
-    }
     putchar('\n');
-    char title[128];
-    snprintf(title, sizeof title, "Attention in block %d of the masked LM, for the blanks sentence", L);
-    plot_heatmaps((Plotter *)&ch->plot, "fill_attention", title, panels, H < 16 ? H : 16);
+    attention_of_blank(ch, ids, labels, k + 2);
     tokens_free(tok, k);
     free(ids), free(labels);
 }
 
 
-/* Sections 6 to 9, once the masked LM is trained or loaded (dae: the denoiser, NULL when loaded). */
-static void after_training(Chapter *ch, Model *mlm, Model *dae, const Curves *cv, const long *unigram) {
-    section_right_context(ch, mlm, dae);
-    section_fill(ch, mlm);
+/* ==== 8. Checkpoint ==== */
 
+static void section_8_checkpoint(const Chapter *ch) {
     print_section(stdout, 8, "Checkpoint");
     if (ch->save) {
-        checkpoint_save(ch->save, mlm, &ch->data.vocab, ch->data.level, NULL, NULL);
+        checkpoint_save(ch->save, &ch->mlm, &ch->data.vocab, ch->data.level, NULL, NULL);
         printf("  wrote %s: the masked LM in chapter 10's format (bidirectional, with [MASK] as the last word).\n", ch->save);
     } else {
         printf("  (--save FILE keeps the masked LM; --load FILE uses it again without training)\n");
     }
+}
+
+/* ==== 9. Summary ==== */
+
+static void section_9_summary(Chapter *ch) {
     print_section(stdout, 9, "Summary");
-    const Eval e = evaluate(ch, mlm, 256, unigram);
+    const Eval e = evaluate(ch, &ch->mlm, 256);
     printf("corpus: %s\nlevel: %s\nmasked_accuracy: %.4f\nmasked_loss: %.6g\nunigram_accuracy: %.4f\n",
            ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path, level_name(ch->data.level), e.accuracy, e.loss,
            e.unigram_accuracy);
-    if (dae) printf("denoising_accuracy: %.4f\n", cv->acc[1][cv->n - 1] / 100);
+    if (!ch->load) printf("denoising_accuracy: %.4f\n", ch->cv.acc[1][ch->cv.n - 1] / 100);
     if (ch->data.val_synth_index) {
         long total;
-        printf("right_context_accuracy: %.4f\n", right_context_accuracy(ch, mlm, &total));
+        printf("right_context_accuracy: %.4f\n", right_context_accuracy(ch, &ch->mlm, &total));
     }
 }
 
+/* ==== the end of a run ==== */
+
+/* Ctrl-C stopped training after a whole step: save the masked LM with --save, say where (stderr). */
+static void report_interruption(const Chapter *ch) {
+    if (ch->save) checkpoint_save(ch->save, &ch->mlm, &ch->data.vocab, ch->data.level, NULL, NULL);
+    fflush(stdout);
+    fprintf(stderr, "%s: interrupted after step %ld of %lld of the %s; %s\n", CHAPTER, ch->step, ch->tf.steps,
+            ch->which == 0 ? "masked LM" : "denoiser (the masked LM had finished)",
+            ch->save ? "saved the masked LM" : "nothing saved (no --save)");
+}
+
+/* Whoever allocates frees: everything the sections made. */
+static void chapter_free(Chapter *ch) {
+    free(ch->cv.x);
+    for (int v = 0; v < 2; v++) free(ch->cv.loss[v]), free(ch->cv.acc[v]);
+    if (ch->load) checkpoint_free(&ch->ck);
+    free(ch->unigram), free(ch->train_ext), free(ch->val_ext);
+    model_free(&ch->mlm), model_free(&ch->dae);
+    dataset_free(&ch->data);
+}
+
+/* ==== the table of contents ==== */
+
 int main(int argc, char **argv) {
     Chapter ch;
-    memset(&ch, 0, sizeof ch);
-    ch.common = cli_common_defaults();
-    ch.data_flags = dataset_flags_default();
-    ch.data_flags.level = LEVEL_WORD; /* whole words to fill in, as in BERT */
-    ch.layers = 2, ch.heads = 4, ch.d_model = 64, ch.context = 64, ch.batch = 16, ch.steps = 1200, ch.warmup = 100;
-    ch.eval_every = 200, ch.lr = 3e-3, ch.mask_rate = 0.15, ch.clip = 1.0, ch.weight_decay = 0.1;
-    ch.blanks = "_ lemo tak a pel ze .";
-    CliOption opts[DATASET_N_OPTIONS + 14];
-    int n = dataset_cli_options(opts, &ch.data_flags);
-    opts[n++] = cli_int("--layers", &ch.layers, 1, 64, "L", "Transformer blocks");
-    opts[n++] = cli_int("--heads", &ch.heads, 1, 64, "H", "attention heads (must divide --d-model)");
-    opts[n++] = cli_int("--d-model", &ch.d_model, 4, 2048, "C", "width of the residual stream");
-    opts[n++] = cli_int("--context", &ch.context, 4, 4096, "T", "tokens per window");
-    opts[n++] = cli_int("--batch", &ch.batch, 1, 1024, "B", "windows per step");
-    opts[n++] = cli_int("--steps", &ch.steps, 1, 10000000, "S", "training steps of each variant");
-    opts[n++] = cli_real("--lr", &ch.lr, 1e-7, 1.0, "LR", "peak learning rate");
-    opts[n++] = cli_int("--warmup", &ch.warmup, 0, 1000000, "S", "warm-up steps");
-    opts[n++] = cli_int("--eval-every", &ch.eval_every, 1, 10000000, "S", "steps between evaluations");
-    opts[n++] = cli_real("--mask-rate", &ch.mask_rate, 0.01, 0.9, "R", "share of positions chosen");
-    opts[n++] = cli_string("--blanks", &ch.blanks, "TEXT", "a line with _ for each blank token to fill");
-    opts[n++] = cli_string("--save", &ch.save, "FILE", "write the masked LM's checkpoint (chapter 10's format)");
-    opts[n++] = cli_string("--load", &ch.load, "FILE", "use a saved masked LM instead of training one");
-    CliSpec spec = {CHAPTER, "Masked language modelling (source document §2.3.2, §2.3.3, §3.5): the 80/10/10\n"
-                             "corruption, the loss on the chosen positions, masked LM against denoising, and a\n"
-                             "bidirectional model that fills in blanks.",
-                    opts, n};
-    cli_parse(&spec, &ch.common, argc, argv);
-    if (ch.d_model % ch.heads) die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld", ch.heads, ch.d_model);
-    plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
-    Checkpoint ck;
-    if (ch.load) {
-        checkpoint_load(&ck, ch.load);
-        if (ck.cfg.causal) die(EXIT_RUNTIME, "%s holds a causal (GPT) model; a masked LM is bidirectional", ch.load);
-        if (vocab_find(&ck.vocab, "[MASK]") != ck.vocab.size - 1) die(EXIT_RUNTIME, "%s has no [MASK] token: not a masked LM", ch.load);
-        ch.data_flags.level = ck.level;
-    }
+    parse_flags(&ch, argc, argv);
+    if (ch.load) load_checkpoint(&ch);
 
     printf("Chapter 11: masked language modelling (source document §2.3.2, §2.3.3 and §3.5)\n");
-    print_section(stdout, 1, "The corpus (chapter 1's) and the [MASK] token");
-    if (!ch.load) printf("  Words by default, as in BERT (--level char masks single letters, which learn slowly).\n\n");
-    dataset_load(&ch.data, &ch.data_flags, (uint64_t)ch.common.seed, false, stdout);
-    ch.mask_id = vocab_add(&ch.data.vocab, "[MASK]");
-    ch.V = ch.data.vocab.size;
-    printf("\n  [MASK] joins the vocabulary as id %d (|V| is now %d); it never occurs in the text.\n", ch.mask_id, ch.V);
+    section_1_corpus(&ch);
+    build_models(&ch);
+    section_2_corruption(&ch);
+    section_3_loss(&ch);
+    section_4_condition(&ch);
     if (ch.load) {
-        bool same = ck.vocab.size == ch.V;
-        for (int i = 0; same && i < ch.V; i++) same = strcmp(ck.vocab.word[i], ch.data.vocab.word[i]) == 0;
-        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives", ch.load);
-    }
-    ch.train_ext = token_stream_with_eos(&ch.data.train, &ch.n_train_ext);
-    ch.val_ext = token_stream_with_eos(&ch.data.val, &ch.n_val_ext);
-    ch.cfg = ch.load ? ck.cfg
-                     : (ModelConfig){.vocab = ch.V, .d_model = (int)ch.d_model, .heads = (int)ch.heads, .d_ff = 4 * (int)ch.d_model,
-                                     .layers = (int)ch.layers, .max_len = (int)ch.context, .causal = false, .norm = NORM_PRE,
-                                     .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
-    if (ch.n_train_ext <= ch.cfg.max_len + 1 || ch.n_val_ext <= ch.cfg.max_len + 1)
-        die(EXIT_RUNTIME, "the text is too short for windows of --context %d", ch.cfg.max_len);
-    long *unigram = xcalloc((size_t)ch.V, sizeof(long));
-    for (long i = 0; i < ch.data.train.n; i++) unigram[ch.data.train.id[i]]++;
-
-    Model mlm, dae;
-    model_init(&mlm, &ch.cfg, (int)ch.batch, (uint64_t)ch.common.seed);
-    model_init(&dae, &ch.cfg, (int)ch.batch, (uint64_t)ch.common.seed);
-    section_corruption(&ch);
-    section_loss(&ch, &mlm);
-    section_condition(&ch);
-    Curves cv = {0};
-    bool interrupted = false;
-    if (ch.load) {
-        memcpy(mlm.param_mem, ck.params, sizeof(float) * ck.n_params);
-        print_section(stdout, 5, "Training: skipped, the masked LM comes from the checkpoint");
-        const Eval e = evaluate(&ch, &mlm, 256, unigram);
-        printf("  %s: loss %.4f, accuracy %.1f%% on the chosen positions (the most frequent token: %.1f%%)\n", ch.load,
-               e.loss, 100 * e.accuracy, 100 * e.unigram_accuracy);
+        section_5_loaded(&ch);
     } else {
         interrupt_watch();
-        int which;
-        long step;
-        if (!section_train(&ch, &mlm, &dae, &cv, unigram, &which, &step)) { /* Ctrl-C */
-            interrupted = true;
-            if (ch.save) checkpoint_save(ch.save, &mlm, &ch.data.vocab, ch.data.level, NULL, NULL);
-            fflush(stdout);
-            fprintf(stderr, "%s: interrupted after step %ld of %lld of the %s; %s\n", CHAPTER, step, ch.steps,
-                    which == 0 ? "masked LM" : "denoiser (the masked LM had finished)",
-                    ch.save ? "saved the masked LM" : "nothing saved (no --save)");
-        }
+        section_5_train(&ch);
     }
-    if (!interrupted) after_training(&ch, &mlm, ch.load ? NULL : &dae, &cv, unigram);
-
-    free(cv.x); /* all NULL when the model was loaded */
-    for (int v = 0; v < 2; v++) free(cv.loss[v]), free(cv.acc[v]);
-    if (ch.load) checkpoint_free(&ck);
-    free(unigram), free(ch.train_ext), free(ch.val_ext);
-    model_free(&mlm), model_free(&dae);
-    dataset_free(&ch.data);
-    return interrupted ? EXIT_INTERRUPTED : 0;
+    if (ch.interrupted) {
+        report_interruption(&ch);
+    } else { /* sections 6 to 9, once the masked LM is trained or loaded */
+        section_6_right_context(&ch, &ch.mlm, ch.load ? NULL : &ch.dae);
+        section_7_fill(&ch);
+        section_8_checkpoint(&ch);
+        section_9_summary(&ch);
+    }
+    chapter_free(&ch);
+    return ch.interrupted ? EXIT_INTERRUPTED : 0;
 }

@@ -1,13 +1,14 @@
 /* ch13_interpretability: inside the trained model, find the head that carries the agreement and
- * prove it. The source names interpretability as one of the open problems of large models (the end
- * of §1: they are hard to explain); here the language is ours, so we know exactly what the model
- * must compute: the closer at the end of a sentence agrees with its first word (the marker), any
- * number of characters earlier (chapter 1, section 7; chapter 10, section 5).
+ * prove it. Source document §1 (its closing paragraph counts the models' poor interpretability
+ * among the challenges of training them) and §2.2.2 (the heads that are taken apart here). The
+ * language is ours, so we know exactly what the model must compute: the closer at the end of a
+ * sentence agrees with its first word (the marker), any number of characters earlier (chapter 1,
+ * section 7; chapter 10, section 5).
  *
- *   read       A[l,h][q, k]                   where does each head look from the closer's position?
- *   ablate     heads[l][:, h] <- 0 or its mean         what breaks without head l.h?
- *   patch      run "xa ... " with one activation copied from "zo ... ": what comes back?
- *   lens       logits_l = LN_f(x_l) W_out             where does the answer first appear?
+ *   read     A[l.h][q, k]                          where does each head look from the closer's position?
+ *   ablate   heads_l[:, h] <- 0, or its mean       what breaks without head l.h?
+ *   patch    run "xa ..." with one activation copied from "zo ...": how much of "ze" comes back?
+ *   lens     logits_s = LN_f(x_s) W_out            at which site does the answer first appear?
  *
  * The hooks (common/probe.h) read and overwrite activations inside model_forward; the tests in
  * tests/test_probe.c prove that patching a run with its own values changes no bit, and that
