@@ -61,6 +61,7 @@ static const Entry suites[] = {
     {"ch11", ch11_suite, 27},
     {"ch12", ch12_suite, 44},
     {"ch13", ch13_suite, 3},
+    {"ch14", ch14_suite, 6},
     {"figures", figures_suite, 1},
     {"docs", docs_suite, 1},
     {"notebook", notebook_suite, 3},

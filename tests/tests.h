@@ -40,6 +40,7 @@ Suite *ch10_suite(void);
 Suite *ch11_suite(void);
 Suite *ch12_suite(void);
 Suite *ch13_suite(void);
+Suite *ch14_suite(void);
 Suite *figures_suite(void);
 Suite *docs_suite(void);
 
