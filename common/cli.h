@@ -1,7 +1,7 @@
 /* cli: the strict command-line parser shared by every chapter.
  *
  * A chapter lists its own options in a table; the parser adds the common ones (--help, --seed,
- * --precision, --no-plot, --text-plot, --figures). Values come as "--name value" or "--name=value".
+ * --precision, --no-plot, --text-plot, --figures, --html). Values come as "--name value" or "--name=value".
  * Parsing is strict: a value that is not entirely a number, a number outside the option's range, a
  * missing value, an unknown option or a stray argument is a usage error: one line on stderr naming
  * the option and its valid range, exit status 2. --help prints every option with its range and
@@ -41,6 +41,7 @@ typedef struct {
     bool no_plot;        /* --no-plot: write no figure files */
     bool text_plot;      /* --text-plot: also draw line plots in the terminal (gnuplot's dumb) */
     const char *figures; /* --figures: the folder that receives figures/<chapter>/ */
+    bool html;           /* --html: the output is an HTML page (common/print.h, print_html_begin) */
 } CliCommon;
 
 typedef struct {

@@ -33,7 +33,7 @@ int options_train(CliOption *out, TrainFlags *f) {
     out[n++] = cli_int("--steps", &f->steps, 0, 10000000, "S", "training steps (in total, when resuming)");
     out[n++] = cli_real("--lr", &f->lr, 1e-7, 1.0, "LR", "peak learning rate");
     out[n++] = cli_int("--warmup", &f->warmup, 0, 1000000, "S", "warm-up steps");
-    out[n++] = cli_real("--weight-decay", &f->weight_decay, 0, 10, "WD", "AdamW's decoupled weight decay (matrices only)");
+    out[n++] = cli_real("--weight-decay", &f->weight_decay, 0, 10, "WD", "AdamW's decoupled weight decay (block matrices, untied head)");
     out[n++] = cli_real("--clip", &f->clip, 1e-6, 1e6, "G", "largest global gradient norm");
     out[n++] = cli_int("--eval-every", &f->eval_every, 1, 10000000, "S", "steps between validation losses");
     return n;

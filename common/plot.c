@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "print.h"
 #include "util.h"
 
 /* ==== files ==== */
@@ -79,6 +80,7 @@ void plot_init(Plotter *p, const CliCommon *common, const char *chapter, FILE *o
     p->text = common->text_plot;
     p->have_gnuplot = gnuplot_on_path();
     p->out = out;
+    if (common->html) print_html_begin(chapter);
 }
 
 /* ==== running gnuplot ==== */
@@ -101,6 +103,18 @@ static bool run_gnuplot(const Plotter *p, const char *name, const char *setting)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* HTML mode: draw NAME.svg too (gnuplot's svg terminal), and show it on the page with the PNG as
+ * its fallback (alone, if the SVG could not be drawn). */
+static void render_svg(Plotter *p, const char *name, const char *png) {
+    char setting[400], svg[1200], tmp[1210];
+    snprintf(setting, sizeof setting, "svgplot=1; outfile='%s.svg.tmp'", name);
+    snprintf(svg, sizeof svg, "%s/%s.svg", p->dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", svg);
+    bool ok = run_gnuplot(p, name, setting) && rename(tmp, svg) == 0;
+    if (!ok) remove(tmp);
+    print_html_figure(p->out, ok ? svg : NULL, png, name);
+}
+
 /* Draw NAME.png from NAME.gp (via NAME.png.tmp), and report the figure on the chapter's output. */
 static void render(Plotter *p, const char *name, bool text_version) {
     if (!p->have_gnuplot) {
@@ -120,7 +134,8 @@ static void render(Plotter *p, const char *name, bool text_version) {
     snprintf(png, sizeof png, "%s/%s.png", p->dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", png);
     if (run_gnuplot(p, name, setting) && rename(tmp, png) == 0) {
-        fprintf(p->out, "  figure: %s\n", png);
+        if (print_html_enabled()) render_svg(p, name, png);
+        else fprintf(p->out, "  figure: %s\n", png);
     } else {
         remove(tmp);
         fprintf(stderr, "%s: warning: gnuplot could not draw %s/%s.gp; its data is kept\n",
@@ -150,8 +165,9 @@ static void script_header(FILE *f, const Plotter *p, const char *name, int width
     fprintf(f, "#   gnuplot %s.gp\n", name);
     fprintf(f, "if (!exists(\"outfile\")) outfile = '%s.png'\n", name);
     fprintf(f, "if (exists(\"textplot\")) {\n  set terminal dumb size 100,30\n  set output\n} else {\n");
-    fprintf(f, "  set terminal pngcairo size %d,%d noenhanced font 'Sans,10'\n  set output outfile\n}\n",
-            width, height);
+    fprintf(f, "  if (exists(\"svgplot\")) {\n    set terminal svg size %d,%d noenhanced font 'Sans,10' background '#ffffff'\n"
+               "  } else {\n    set terminal pngcairo size %d,%d noenhanced font 'Sans,10'\n  }\n  set output outfile\n}\n",
+            width, height, width, height);
 }
 
 static void put_tics(FILE *f, const char *axis, const char *const *labels, int n) {

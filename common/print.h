@@ -43,4 +43,17 @@ void print_padded(FILE *f, const char *s, int width);
 /* Terminal columns that a UTF-8 string occupies (East Asian wide characters count 2). */
 int print_display_width(const char *s);
 
+/* ==== HTML mode (--html; docs/notebook.md) ====
+ * print_html_begin sends everything the program writes to stdout from then on into a temporary
+ * file, and at exit turns it into one self-contained HTML page on the real stdout: the functions
+ * above then write markup (a section is a <section> with an <h2> and an <!--cell N--> comment where
+ * tests/notebook puts the code that printed it; a matrix is a <table> shaded like the terminal; a
+ * note is a call-out), every other line is escaped into <pre> blocks, and a line that starts with
+ * "Notice:" opens a call-out too. plot_init calls it when --html is given; nothing else changes,
+ * and without it the terminal output is the same bytes. title names the page. */
+void print_html_begin(const char *title);
+bool print_html_enabled(void);
+/* HTML mode: a figure, shown as svg (a path, or NULL when there is none) with png as the fallback. */
+void print_html_figure(FILE *f, const char *svg, const char *png, const char *caption);
+
 #endif

@@ -1,8 +1,8 @@
 /* train: one optimisation step of a model, shared by the pre-training chapters.
  *
  *   forward with targets -> loss;  backward;  clip the gradients to a global norm;
- *   AdamW on every tensor, with weight decay on matrices only, at the scheduled learning rate
- *   (linear warm-up, then a cosine down to a tenth of the peak). */
+ *   AdamW on every tensor, with weight decay on the blocks' matrices and an untied head only (not on
+ *   the embeddings, gains or biases), at the scheduled learning rate (linear warm-up, then a cosine down to a tenth of the peak). */
 #ifndef TRAIN_H
 #define TRAIN_H
 

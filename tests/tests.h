@@ -24,6 +24,7 @@ Suite *training_suite(void);
 Suite *presets_suite(void);
 Suite *options_suite(void);
 Suite *probe_suite(void);
+Suite *notebook_suite(void);
 /* one per chapter binary (tests/test_chNN.c) */
 Suite *ch00_suite(void);
 Suite *ch01_suite(void);
@@ -40,6 +41,7 @@ Suite *ch11_suite(void);
 Suite *ch12_suite(void);
 Suite *ch13_suite(void);
 Suite *reliability_suite(void);
+Suite *ch14_suite(void);
 Suite *figures_suite(void);
 Suite *docs_suite(void);
 

@@ -446,7 +446,8 @@ static void section_5_train(Chapter *ch, Curve *curve) {
     const int B = (int)ch->tf.batch, T = ch->cfg.max_len;
     print_section(stdout, 5, "Pre-training: predict every next token");
     printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
-           "  matrices only); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
+           "  the blocks' weight matrices and an untied output head, not on the embeddings, gains or\n"
+           "  biases); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
            "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
            ch->tf.steps, B, T, ch->tf.weight_decay, (long long)ch->sched.warmup, ch->sched.lr, ch->sched.clip);
     keep_history(ch, curve); /* what a save stores, whenever it happens */
