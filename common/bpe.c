@@ -44,32 +44,31 @@ static int32_t rank_of(const Bpe *b, int32_t left, int32_t right) {
     }
 }
 
-bool bpe_build(Bpe *b, const int32_t (*merge)[2], int n_merges, char *err, size_t err_size) {
-    memset(b, 0, sizeof *b);
-    if (n_merges < 0 || n_merges > BPE_MAX_MERGES)
-        return fail(err, err_size, "%d merges: a table holds 0..%d", n_merges, BPE_MAX_MERGES);
-    const int V = BPE_BYTES + n_merges;
-    /* every merge names two tokens made before it; the lengths they spell must stay bounded */
-    int64_t *len = xmalloc(sizeof(int64_t) * (size_t)V);
-    int64_t total = 0;
-    for (int t = 0; t < BPE_BYTES; t++) len[t] = 1, total++;
+/* The length in bytes of every token (len, BPE_BYTES + n_merges entries) and their sum; false when
+ * a merge names a token not made before it or the sum passes BPE_MAX_TOTAL_BYTES. */
+static bool token_lengths(int64_t *len, int64_t *total, const int32_t (*merge)[2], int n_merges, char *err,
+                          size_t err_size) {
+    *total = 0;
+    for (int t = 0; t < BPE_BYTES; t++) len[t] = 1, (*total)++;
     for (int k = 0; k < n_merges; k++) {
         for (int side = 0; side < 2; side++) {
             const int32_t id = merge[k][side];
-            if (id < 0 || id >= BPE_BYTES + k) {
-                free(len);
+            if (id < 0 || id >= BPE_BYTES + k)
                 return fail(err, err_size, "merge %d names token %ld, which is not defined yet (ids 0..%d are)", k,
                             (long)id, BPE_BYTES + k - 1);
-            }
         }
         len[BPE_BYTES + k] = len[merge[k][0]] + len[merge[k][1]];
-        total += len[BPE_BYTES + k];
-        if (total > BPE_MAX_TOTAL_BYTES) {
-            free(len);
+        *total += len[BPE_BYTES + k];
+        if (*total > BPE_MAX_TOTAL_BYTES)
             return fail(err, err_size, "merge %d: the tokens would spell more than %ld bytes in all", k,
                         (long)BPE_MAX_TOTAL_BYTES);
-        }
     }
+    return true;
+}
+
+/* The pair -> rank lookup of b (pair_key, pair_rank); false when a merge repeats an earlier one
+ * (the caller frees what was allocated). */
+static bool index_pairs(Bpe *b, const int32_t (*merge)[2], int n_merges, char *err, size_t err_size) {
     b->n_slots = 16;
     while (b->n_slots < 2 * (size_t)n_merges + 2) b->n_slots *= 2;
     b->pair_key = xmalloc(sizeof(uint64_t) * b->n_slots);
@@ -79,19 +78,19 @@ bool bpe_build(Bpe *b, const int32_t (*merge)[2], int n_merges, char *err, size_
         const uint64_t key = pair_key(merge[k][0], merge[k][1]);
         size_t s = hash64(key) & (b->n_slots - 1);
         while (b->pair_key[s] != EMPTY_KEY && b->pair_key[s] != key) s = (s + 1) & (b->n_slots - 1);
-        if (b->pair_key[s] == key) {
-            const int first = b->pair_rank[s];
-            free(len);
-            bpe_free(b);
-            return fail(err, err_size, "merge %d repeats merge %d (tokens %ld and %ld)", k, first, (long)merge[k][0],
-                        (long)merge[k][1]);
-        }
+        if (b->pair_key[s] == key)
+            return fail(err, err_size, "merge %d repeats merge %d (tokens %ld and %ld)", k, (int)b->pair_rank[s],
+                        (long)merge[k][0], (long)merge[k][1]);
         b->pair_key[s] = key;
         b->pair_rank[s] = k;
     }
-    b->n_merges = n_merges;
-    b->merge = xmalloc(sizeof(int32_t[2]) * (size_t)(n_merges ? n_merges : 1));
-    if (n_merges) memcpy(b->merge, merge, sizeof(int32_t[2]) * (size_t)n_merges);
+    return true;
+}
+
+/* The bytes of every token of b, one after another (b->bytes, total of them), and where each
+ * starts (b->offset); a merged token is its left token's bytes then its right token's. */
+static void spell_tokens(Bpe *b, const int64_t *len, int64_t total) {
+    const int V = bpe_vocab_size(b);
     b->offset = xmalloc(sizeof(int32_t) * (size_t)(V + 1));
     b->bytes = xmalloc((size_t)total);
     int64_t at = 0;
@@ -100,13 +99,35 @@ bool bpe_build(Bpe *b, const int32_t (*merge)[2], int n_merges, char *err, size_
         if (t < BPE_BYTES) {
             b->bytes[at] = (uint8_t)t;
         } else {
-            const int32_t l = merge[t - BPE_BYTES][0], r = merge[t - BPE_BYTES][1];
+            const int32_t l = b->merge[t - BPE_BYTES][0], r = b->merge[t - BPE_BYTES][1];
             memcpy(b->bytes + at, b->bytes + b->offset[l], (size_t)len[l]);
             memcpy(b->bytes + at + len[l], b->bytes + b->offset[r], (size_t)len[r]);
         }
         at += len[t];
     }
     b->offset[V] = (int32_t)at;
+}
+
+bool bpe_build(Bpe *b, const int32_t (*merge)[2], int n_merges, char *err, size_t err_size) {
+    memset(b, 0, sizeof *b);
+    if (n_merges < 0 || n_merges > BPE_MAX_MERGES)
+        return fail(err, err_size, "%d merges: a table holds 0..%d", n_merges, BPE_MAX_MERGES);
+    /* every merge names two tokens made before it; the lengths they spell must stay bounded */
+    int64_t *len = xmalloc(sizeof(int64_t) * (size_t)(BPE_BYTES + n_merges));
+    int64_t total;
+    if (!token_lengths(len, &total, merge, n_merges, err, err_size)) {
+        free(len);
+        return false;
+    }
+    if (!index_pairs(b, merge, n_merges, err, err_size)) {
+        free(len);
+        bpe_free(b);
+        return false;
+    }
+    b->n_merges = n_merges;
+    b->merge = xmalloc(sizeof(int32_t[2]) * (size_t)(n_merges ? n_merges : 1));
+    if (n_merges) memcpy(b->merge, merge, sizeof(int32_t[2]) * (size_t)n_merges);
+    spell_tokens(b, len, total);
     free(len);
     return true;
 }
@@ -259,6 +280,9 @@ typedef struct {
 } TrainPair;
 
 typedef struct {
+    int32_t *tok;           /* (n) the token at each position; -1 between chunks and once merged away */
+    int32_t *next, *prev;   /* (n) the neighbouring positions within a chunk, -1 at its ends */
+    long n;
     TrainPair *pair;
     int n_pairs, cap_pairs;
     uint64_t *key;   /* open addressing: pair key -> index into pair */
@@ -269,6 +293,8 @@ typedef struct {
         int32_t pair;
     } *heap;
     long n_heap, cap_heap;
+    int32_t *made;          /* the pairs created by the current merge (some more than once) */
+    int n_made, cap_made;
 } Trainer;
 
 static void trainer_grow_table(Trainer *t) {
@@ -367,8 +393,8 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void bpe_train(Bpe *out, const BpeChunk *chunks, int n_chunks, int vocab_size) {
-    check_vocab_size(vocab_size);
+/* The text of the chunks as a linked list (tok, next, prev). */
+static void trainer_text(Trainer *t, const BpeChunk *chunks, int n_chunks) {
     long n;
     int32_t *tok = bpe_chunks_to_seq(chunks, n_chunks, &n);
     CHECK(n < INT32_MAX, "a training text of %ld bytes is beyond the 2^31 this trainer indexes", n);
@@ -378,20 +404,109 @@ void bpe_train(Bpe *out, const BpeChunk *chunks, int n_chunks, int vocab_size) {
         next[i] = i + 1 < n && tok[i] >= 0 && tok[i + 1] >= 0 ? (int32_t)(i + 1) : -1;
         prev[i] = i > 0 && tok[i] >= 0 && tok[i - 1] >= 0 ? (int32_t)(i - 1) : -1;
     }
+    t->tok = tok, t->next = next, t->prev = prev, t->n = n;
+}
+
+/* Count every pair of neighbours with its positions, and heap the pairs that occur twice or more. */
+static void trainer_count_pairs(Trainer *t) {
+    for (long i = 0; i < t->n; i++) {
+        if (t->next[i] < 0) continue;
+        const int32_t p = trainer_pair(t, t->tok[i], t->tok[t->next[i]]);
+        t->pair[p].count++;
+        pair_add_position(&t->pair[p], (int32_t)i);
+    }
+    for (int32_t p = 0; p < t->n_pairs; p++)
+        if (t->pair[p].count >= 2) heap_push(t, p, t->pair[p].count);
+}
+
+/* Note that the current merge created pair p. */
+static void trainer_note_made(Trainer *t, int32_t p) {
+    if (t->n_made == t->cap_made) {
+        t->cap_made = t->cap_made ? 2 * t->cap_made : 64;
+        int32_t *nm = xmalloc(sizeof(int32_t) * (size_t)t->cap_made);
+        if (t->n_made) memcpy(nm, t->made, sizeof(int32_t) * (size_t)t->n_made);
+        free(t->made);
+        t->made = nm;
+    }
+    t->made[t->n_made++] = p;
+}
+
+/* Merge one occurrence of pair, at positions i and next[i], into token z: the pairs it overlapped
+ * lose a count, and the pairs z now makes with its neighbours gain one. */
+static void trainer_merge_at(Trainer *t, int32_t pair, int32_t i, int32_t z) {
+    const int32_t a = t->pair[pair].left, b = t->pair[pair].right;
+    const int32_t j = t->next[i], pi = t->prev[i], nj = t->next[j];
+    /* (the index is looked up before t->pair is read: a lookup may move the array) */
+    if (pi >= 0) {
+        const int32_t q_left = trainer_pair(t, t->tok[pi], a);
+        t->pair[q_left].count--;
+    }
+    t->pair[pair].count--;
+    if (nj >= 0) {
+        const int32_t q_right = trainer_pair(t, b, t->tok[nj]);
+        t->pair[q_right].count--;
+    }
+    t->tok[i] = z, t->tok[j] = -1;
+    t->next[i] = nj;
+    if (nj >= 0) t->prev[nj] = i;
+    for (int side = 0; side < 2; side++) {
+        const int32_t at = side == 0 ? pi : i;
+        if (at < 0 || t->next[at] < 0) continue;
+        const int32_t np = trainer_pair(t, t->tok[at], t->tok[t->next[at]]);
+        t->pair[np].count++;
+        pair_add_position(&t->pair[np], at);
+        trainer_note_made(t, np);
+    }
+}
+
+/* Merge every occurrence of pair into token z, noting the pairs this creates. */
+static void trainer_merge(Trainer *t, int32_t pair, int32_t z) {
+    const int32_t a = t->pair[pair].left, b = t->pair[pair].right;
+    /* the positions, left to right, so that overlaps ("aaa") merge the way a rescan does */
+    int32_t *pos = t->pair[pair].pos;
+    const int n_pos = t->pair[pair].n_pos;
+    t->pair[pair].pos = NULL, t->pair[pair].n_pos = t->pair[pair].cap_pos = 0;
+    qsort(pos, (size_t)n_pos, sizeof(int32_t), cmp_i32);
+    t->n_made = 0;
+    for (int q = 0; q < n_pos; q++) {
+        const int32_t i = pos[q], j = t->next[i];
+        if (t->tok[i] != a || j < 0 || t->tok[j] != b) continue; /* gone, or no longer this pair */
+        trainer_merge_at(t, pair, i, z);
+    }
+    free(pos);
+    CHECK(t->pair[pair].count == 0, "pair (%d, %d) still counted %ld times after its merge", a, b,
+          t->pair[pair].count);
+}
+
+/* Push each pair the last merge created once (it may be noted several times), if it occurs twice
+ * or more. */
+static void trainer_push_made(Trainer *t) {
+    qsort(t->made, (size_t)t->n_made, sizeof(int32_t), cmp_i32);
+    for (int q = 0; q < t->n_made; q++)
+        if ((q == 0 || t->made[q] != t->made[q - 1]) && t->pair[t->made[q]].count >= 2)
+            heap_push(t, t->made[q], t->pair[t->made[q]].count);
+}
+
+/* Free everything the trainer holds. */
+static void trainer_free(Trainer *t) {
+    free(t->made);
+    for (int p = 0; p < t->n_pairs; p++) free(t->pair[p].pos);
+    free(t->pair);
+    free(t->key);
+    free(t->index);
+    free(t->heap);
+    free(t->tok);
+    free(t->next);
+    free(t->prev);
+}
+
+void bpe_train(Bpe *out, const BpeChunk *chunks, int n_chunks, int vocab_size) {
+    check_vocab_size(vocab_size);
     Trainer t;
     memset(&t, 0, sizeof t);
-    for (long i = 0; i < n; i++) {
-        if (next[i] < 0) continue;
-        const int32_t p = trainer_pair(&t, tok[i], tok[next[i]]);
-        t.pair[p].count++;
-        pair_add_position(&t.pair[p], (int32_t)i);
-    }
-    for (int32_t p = 0; p < t.n_pairs; p++)
-        if (t.pair[p].count >= 2) heap_push(&t, p, t.pair[p].count);
-
+    trainer_text(&t, chunks, n_chunks);
+    trainer_count_pairs(&t);
     int32_t(*merge)[2] = xmalloc(sizeof(int32_t[2]) * (size_t)(vocab_size - BPE_BYTES + 1));
-    int32_t *made = NULL; /* pairs created by the current merge */
-    int n_made = 0, cap_made = 0;
     int k = 0;
     while (BPE_BYTES + k < vocab_size && t.n_heap > 0) {
         const struct HeapEntry e = heap_pop(&t);
@@ -400,68 +515,14 @@ void bpe_train(Bpe *out, const BpeChunk *chunks, int n_chunks, int vocab_size) {
             if (now >= 2) heap_push(&t, e.pair, now);
             continue;
         }
-        const int32_t a = t.pair[e.pair].left, b = t.pair[e.pair].right, z = BPE_BYTES + k;
-        merge[k][0] = a, merge[k][1] = b;
+        merge[k][0] = t.pair[e.pair].left, merge[k][1] = t.pair[e.pair].right;
+        trainer_merge(&t, e.pair, BPE_BYTES + k);
         k++;
-        /* the positions, left to right, so that overlaps ("aaa") merge the way a rescan does */
-        int32_t *pos = t.pair[e.pair].pos;
-        const int n_pos = t.pair[e.pair].n_pos;
-        t.pair[e.pair].pos = NULL, t.pair[e.pair].n_pos = t.pair[e.pair].cap_pos = 0;
-        qsort(pos, (size_t)n_pos, sizeof(int32_t), cmp_i32);
-        n_made = 0;
-        for (int q = 0; q < n_pos; q++) {
-            const int32_t i = pos[q], j = next[i];
-            if (tok[i] != a || j < 0 || tok[j] != b) continue; /* gone, or no longer this pair */
-            const int32_t pi = prev[i], nj = next[j];
-            /* (the index is looked up before t.pair is read: a lookup may move the array) */
-            if (pi >= 0) {
-                const int32_t q_left = trainer_pair(&t, tok[pi], a);
-                t.pair[q_left].count--;
-            }
-            t.pair[e.pair].count--;
-            if (nj >= 0) {
-                const int32_t q_right = trainer_pair(&t, b, tok[nj]);
-                t.pair[q_right].count--;
-            }
-            tok[i] = z, tok[j] = -1;
-            next[i] = nj;
-            if (nj >= 0) prev[nj] = i;
-            for (int side = 0; side < 2; side++) {
-                const int32_t at = side == 0 ? pi : i;
-                if (at < 0 || next[at] < 0) continue;
-                const int32_t np = trainer_pair(&t, tok[at], tok[next[at]]);
-                t.pair[np].count++;
-                pair_add_position(&t.pair[np], at);
-                if (n_made == cap_made) {
-                    cap_made = cap_made ? 2 * cap_made : 64;
-                    int32_t *nm = xmalloc(sizeof(int32_t) * (size_t)cap_made);
-                    if (n_made) memcpy(nm, made, sizeof(int32_t) * (size_t)n_made);
-                    free(made);
-                    made = nm;
-                }
-                made[n_made++] = np;
-            }
-        }
-        free(pos);
-        CHECK(t.pair[e.pair].count == 0, "pair (%d, %d) still counted %ld times after its merge", a, b,
-              t.pair[e.pair].count);
-        /* push each new pair once (it may be listed several times) */
-        qsort(made, (size_t)n_made, sizeof(int32_t), cmp_i32);
-        for (int q = 0; q < n_made; q++)
-            if ((q == 0 || made[q] != made[q - 1]) && t.pair[made[q]].count >= 2)
-                heap_push(&t, made[q], t.pair[made[q]].count);
+        trainer_push_made(&t);
     }
     build_trusted(out, (const int32_t(*)[2])merge, k);
     free(merge);
-    free(made);
-    for (int p = 0; p < t.n_pairs; p++) free(t.pair[p].pos);
-    free(t.pair);
-    free(t.key);
-    free(t.index);
-    free(t.heap);
-    free(tok);
-    free(next);
-    free(prev);
+    trainer_free(&t);
 }
 
 /* ==== encoding and decoding ==== */

@@ -368,13 +368,8 @@ static const char html_style[] =
     "h2{break-after:avoid}table.matrix,figure,p.note{break-inside:avoid}a{color:#000}"
     "p.note{background:none;border-left:3px solid #000}}\n";
 
-/* Copy what the program printed (in html.tmp) to the real stdout as a page. */
-static void html_end(void) {
-    fflush(stdout);
-    if (dup2(html.saved_fd, STDOUT_FILENO) < 0) return;
-    close(html.saved_fd);
-    html.on = false;
-    FILE *out = stdout;
+/* The page's head (title and style), up to and including the <h1>. */
+static void html_head(FILE *out) {
     fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                  "<meta name=\"color-scheme\" content=\"light dark\">\n<title>");
@@ -384,50 +379,79 @@ static void html_end(void) {
             html_style);
     put_escaped(out, html.title, strlen(html.title));
     fputs("</h1>\n", out);
+}
 
-    enum { TEXT, PRE, NOTE } state = TEXT;
-    int blanks = 0; /* blank lines held back inside a <pre>: dropped at its end */
+/* Where html_line is: between blocks, inside a <pre>, or inside a note paragraph. */
+typedef struct {
+    enum { IN_TEXT, IN_PRE, IN_NOTE } state;
+    int blanks; /* blank lines held back inside a <pre>: dropped at its end */
+} PageState;
+
+/* Close the open <pre> or note, if any. */
+static void html_close(FILE *out, const PageState *page) {
+    if (page->state == IN_PRE) fputs("</pre>\n", out);
+    if (page->state == IN_NOTE) fputs("</p>\n", out);
+}
+
+/* One printed line (len bytes, no newline) to the page: a marked line goes out as HTML, a
+ * "Notice:" line opens a note that runs to the next blank line, anything else is preformatted. */
+static void html_line(FILE *out, PageState *page, const char *line, size_t len) {
+    const char *t = line + strspn(line, " ");
+    bool blank = *t == '\0';
+    if (line[0] == HTML_MARK || strncmp(t, "Notice:", 7) == 0) {
+        html_close(out, page);
+        page->state = IN_TEXT;
+        page->blanks = 0;
+        if (line[0] == HTML_MARK) {
+            fprintf(out, "%s\n", line + 1);
+            return;
+        }
+        fputs("<p class=\"note\">", out);
+        put_escaped(out, t, strlen(t));
+        page->state = IN_NOTE;
+    } else if (page->state == IN_NOTE) {
+        if (blank) {
+            fputs("</p>\n", out);
+            page->state = IN_TEXT;
+        } else {
+            fputc(' ', out);
+            put_escaped(out, t, strlen(t));
+        }
+    } else if (blank) {
+        if (page->state == IN_PRE) page->blanks++;
+    } else {
+        if (page->state == IN_TEXT) fputs("<pre>", out);
+        for (; page->blanks > 0; page->blanks--) fputc('\n', out);
+        if (page->state == IN_PRE) fputc('\n', out);
+        page->state = IN_PRE;
+        put_escaped(out, line, len);
+    }
+}
+
+/* The page's body: every line the program printed to html.tmp, in order. */
+static void html_body(FILE *out) {
+    PageState page = {IN_TEXT, 0};
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     rewind(html.tmp);
     while ((len = getline(&line, &cap, html.tmp)) > 0) {
         if (line[len - 1] == '\n') line[--len] = '\0';
-        const char *t = line + strspn(line, " ");
-        bool blank = *t == '\0';
-        if (line[0] == HTML_MARK || strncmp(t, "Notice:", 7) == 0) {
-            if (state == PRE) fputs("</pre>\n", out);
-            if (state == NOTE) fputs("</p>\n", out);
-            state = TEXT;
-            blanks = 0;
-            if (line[0] == HTML_MARK) {
-                fprintf(out, "%s\n", line + 1);
-                continue;
-            }
-            fputs("<p class=\"note\">", out);
-            put_escaped(out, t, strlen(t));
-            state = NOTE;
-        } else if (state == NOTE) {
-            if (blank) {
-                fputs("</p>\n", out);
-                state = TEXT;
-            } else {
-                fputc(' ', out);
-                put_escaped(out, t, strlen(t));
-            }
-        } else if (blank) {
-            if (state == PRE) blanks++;
-        } else {
-            if (state == TEXT) fputs("<pre>", out);
-            for (; blanks > 0; blanks--) fputc('\n', out);
-            if (state == PRE) fputc('\n', out);
-            state = PRE;
-            put_escaped(out, line, (size_t)len);
-        }
+        html_line(out, &page, line, (size_t)len);
     }
     free(line);
-    if (state == PRE) fputs("</pre>\n", out);
-    if (state == NOTE) fputs("</p>\n", out);
+    html_close(out, &page);
+}
+
+/* Copy what the program printed (in html.tmp) to the real stdout as a page. */
+static void html_end(void) {
+    fflush(stdout);
+    if (dup2(html.saved_fd, STDOUT_FILENO) < 0) return;
+    close(html.saved_fd);
+    html.on = false;
+    FILE *out = stdout;
+    html_head(out);
+    html_body(out);
     fclose(html.tmp);
     fprintf(out, "%s</main>\n</body>\n</html>\n", html.in_section ? "</section>\n" : "");
     fflush(out);

@@ -30,7 +30,15 @@
 #define CHAPTER "ch09_transformer_block"
 #define LN_EPS 1e-5f
 
+/* Everything the sections share: the flags, then what the sections build. */
 typedef struct {
+    /* flags */
+    DemoFlags flags;     /* the source sentence's (--sentence, --tokens, --d-model) */
+    CliCommon common;
+    long long heads, d_ff, layers;
+    const char *target;  /* --target: the decoder's sentence */
+    CliOption opts[DEMO_N_OPTIONS + 4]; /* kept: flags.tokens_option points into them */
+    /* state */
     AttnDemo src;        /* the source sentence: words and embeddings */
     AttnDemo tgt;        /* the target sentence for the decoder */
     int C, H, F, N;
@@ -646,62 +654,97 @@ static void embed(Tensor *X, const AttnDemo *d) {
     tensor_add(X, X, &d->X);
 }
 
-int main(int argc, char **argv) {
-    DemoFlags flags = demo_flags_default();
-    flags.d_model = 16;
-    CliCommon common = cli_common_defaults();
-    long long heads = 2, d_ff = 64, layers = 2;
-    const char *target = "a cat sat";
-    CliOption opts[DEMO_N_OPTIONS + 4];
-    int n = demo_cli_options(opts, &flags, false);
-    opts[n++] = cli_string("--target", &target, "TEXT", "the decoder's sentence (words separated by spaces)");
-    opts[n++] = cli_int("--heads", &heads, 1, 64, "H", "attention heads (must divide --d-model)");
-    opts[n++] = cli_int("--d-ff", &d_ff, 1, 8192, "F", "width of the FFN's hidden layer");
-    opts[n++] = cli_int("--layers", &layers, 1, 64, "N", "blocks in the stacks of sections 8 and 9");
+/* ==== the flags and the shared state ==== */
+
+/* The defaults, the option table (the example's, then this chapter's own), parsing and the check
+ * that needs two flags. */
+static void parse_flags(Chapter *ch, int argc, char **argv) {
+    memset(ch, 0, sizeof *ch);
+    ch->flags = demo_flags_default();
+    ch->flags.d_model = 16;
+    ch->common = cli_common_defaults();
+    ch->heads = 2, ch->d_ff = 64, ch->layers = 2;
+    ch->target = "a cat sat";
+    CliOption *o = ch->opts;
+    int n = demo_cli_options(o, &ch->flags, false);
+    o[n++] = cli_string("--target", &ch->target, "TEXT", "the decoder's sentence (words separated by spaces)");
+    o[n++] = cli_int("--heads", &ch->heads, 1, 64, "H", "attention heads (must divide --d-model)");
+    o[n++] = cli_int("--d-ff", &ch->d_ff, 1, 8192, "F", "width of the FFN's hidden layer");
+    o[n++] = cli_int("--layers", &ch->layers, 1, 64, "N", "blocks in the stacks of sections 8 and 9");
     CliSpec spec = {CHAPTER, "The full Transformer block (source document §2.2): encoder and decoder blocks, post-\n"
                              "and pre-norm, parameter counts, the corrected diagram, gradient checks, the model.",
-                    opts, n};
-    cli_parse(&spec, &common, argc, argv);
-    if (flags.d_model % heads)
-        die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld; choose a divisor of %lld", heads, flags.d_model, flags.d_model);
+                    o, n};
+    cli_parse(&spec, &ch->common, argc, argv);
+    if (ch->flags.d_model % ch->heads)
+        die(EXIT_USAGE, "--heads: %lld does not divide --d-model %lld; choose a divisor of %lld", ch->heads,
+            ch->flags.d_model, ch->flags.d_model);
+}
 
-    Chapter ch;
-    memset(&ch, 0, sizeof ch);
-    flags.d_k = flags.d_model;
-    demo_build(&ch.src, &flags, (uint64_t)common.seed);
-    DemoFlags tf = flags;
-    tf.sentence = target;
-    tf.tokens_option = NULL;
-    tf.tokens = DEMO_MAX_TOKENS;
-    /* the target: all its words, checked here so that a problem is reported as --target's */
-    const int n_target = count_words(target);
-    if (util_utf8_invalid_at(target, strlen(target)) >= 0) die(EXIT_USAGE, "--target: not valid UTF-8");
+/* The decoder's sentence: all the words of --target, checked here so that a problem is reported
+ * as --target's; the other settings are the source's. */
+static void build_target(Chapter *ch) {
+    DemoFlags tf = ch->flags;
+    const int n_target = count_words(ch->target);
+    if (util_utf8_invalid_at(ch->target, strlen(ch->target)) >= 0) die(EXIT_USAGE, "--target: not valid UTF-8");
     if (n_target < 2 || n_target > DEMO_MAX_TOKENS)
         die(EXIT_USAGE, "--target: needs 2 to %d words, got %d", DEMO_MAX_TOKENS, n_target);
+    tf.sentence = ch->target;
     tf.tokens = n_target;
     tf.tokens_option = NULL;
-    demo_build(&ch.tgt, &tf, (uint64_t)common.seed);
-    ch.C = (int)flags.d_model, ch.H = (int)heads, ch.F = (int)d_ff, ch.N = (int)layers, ch.seed = (uint64_t)common.seed;
-    embed(&ch.Xs, &ch.src);
-    embed(&ch.Xt, &ch.tgt);
-    ch.po = print_defaults();
-    ch.po.precision = (int)common.precision;
-    ch.po.color = print_color_wanted();
-    ch.po.row_labels = (const char *const *)ch.src.tokens;
-    plot_init(&ch.plot, &common, CHAPTER, stdout);
-    add_words(&ch, &ch.src);
-    ch.n_src = ch.n_words;
-    if (ch.n_src < 2) die(EXIT_USAGE, "--sentence: needs 2 or more distinct words (the vocabulary of section 8), got 1");
-    add_words(&ch, &ch.tgt);
-    ModelConfig gpt = {.vocab = ch.n_src, .d_model = ch.C, .heads = ch.H, .d_ff = ch.F, .layers = ch.N,
-                       .max_len = 64, .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_GELU,
-                       .tied = true};
+    demo_build(&ch->tgt, &tf, (uint64_t)ch->common.seed);
+}
 
+/* The two sentences and their embeddings, the sizes, the print and plot settings, and the toy
+ * vocabulary (the source's words first). */
+static void build_chapter(Chapter *ch) {
+    ch->flags.d_k = ch->flags.d_model;
+    demo_build(&ch->src, &ch->flags, (uint64_t)ch->common.seed);
+    build_target(ch);
+    ch->C = (int)ch->flags.d_model, ch->H = (int)ch->heads, ch->F = (int)ch->d_ff, ch->N = (int)ch->layers;
+    ch->seed = (uint64_t)ch->common.seed;
+    embed(&ch->Xs, &ch->src);
+    embed(&ch->Xt, &ch->tgt);
+    ch->po = print_defaults();
+    ch->po.precision = (int)ch->common.precision;
+    ch->po.color = print_color_wanted();
+    ch->po.row_labels = (const char *const *)ch->src.tokens;
+    plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
+    add_words(ch, &ch->src);
+    ch->n_src = ch->n_words;
+    if (ch->n_src < 2) die(EXIT_USAGE, "--sentence: needs 2 or more distinct words (the vocabulary of section 8), got 1");
+    add_words(ch, &ch->tgt);
+}
+
+/* The GPT of sections 5 and 8: the chapter's sizes over the source's words, pre-norm and causal. */
+static ModelConfig gpt_config(const Chapter *ch) {
+    return (ModelConfig){.vocab = ch->n_src, .d_model = ch->C, .heads = ch->H, .d_ff = ch->F, .layers = ch->N,
+                         .max_len = 64, .causal = true, .norm = NORM_PRE, .pos = POS_SINUSOIDAL, .act = ACT_GELU,
+                         .tied = true};
+}
+
+/* The title, the two sentences and the sizes. */
+static void print_title(const Chapter *ch) {
     printf("Chapter 9: the Transformer block (source document §2.2)\n\n  source: ");
-    for (int t = 0; t < ch.src.T; t++) printf("%s%s", t ? " " : "", ch.src.tokens[t]);
+    for (int t = 0; t < ch->src.T; t++) printf("%s%s", t ? " " : "", ch->src.tokens[t]);
     printf("   target: ");
-    for (int t = 0; t < ch.tgt.T; t++) printf("%s%s", t ? " " : "", ch.tgt.tokens[t]);
-    printf("\n  d_model = %d, h = %d, d_ff = %d, N = %d, seed = %lld\n", ch.C, ch.H, ch.F, ch.N, common.seed);
+    for (int t = 0; t < ch->tgt.T; t++) printf("%s%s", t ? " " : "", ch->tgt.tokens[t]);
+    printf("\n  d_model = %d, h = %d, d_ff = %d, N = %d, seed = %lld\n", ch->C, ch->H, ch->F, ch->N,
+           ch->common.seed);
+}
+
+/* Free what build_chapter made. */
+static void free_chapter(Chapter *ch) {
+    tensor_free(&ch->Xs), tensor_free(&ch->Xt);
+    demo_free(&ch->src), demo_free(&ch->tgt);
+}
+
+int main(int argc, char **argv) {
+    Chapter ch;
+    parse_flags(&ch, argc, argv);
+    build_chapter(&ch);
+    const ModelConfig gpt = gpt_config(&ch);
+
+    print_title(&ch);
     section_input(&ch);
     encoder_journey(&ch, NORM_POST, 2);
     encoder_journey(&ch, NORM_PRE, 3);
@@ -712,7 +755,6 @@ int main(int argc, char **argv) {
     section_model(&ch, &gpt);
     section_end_to_end(&ch);
 
-    tensor_free(&ch.Xs), tensor_free(&ch.Xt);
-    demo_free(&ch.src), demo_free(&ch.tgt);
+    free_chapter(&ch);
     return 0;
 }
