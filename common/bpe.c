@@ -880,23 +880,86 @@ static bool json_string(Json *j, uint8_t *out, size_t *len) {
     return false;
 }
 
+/* The token byte strings made so far while reading vocab.bpe, indexed for lookup. */
+typedef struct {
+    StringIndex x; /* x.bytes is bytes, x.off is off */
+    uint8_t *bytes;
+    int32_t *off;  /* token t's bytes: bytes + off[t] .. bytes + off[t + 1] */
+    size_t n_bytes, cap_bytes;
+} MadeTokens;
+
+/* The 256 one-byte tokens, with room for max_merges more (n bytes of text to start with). */
+static void made_init(MadeTokens *t, size_t max_merges, size_t n) {
+    t->cap_bytes = 256 + n, t->n_bytes = 256;
+    t->bytes = xmalloc(t->cap_bytes);
+    t->off = xmalloc(sizeof(int32_t) * (BPE_BYTES + max_merges + 1));
+    for (int c = 0; c < 256; c++) t->bytes[c] = (uint8_t)c, t->off[c] = c;
+    t->off[256] = 256;
+    size_t n_slots = 1024;
+    while (n_slots < 2 * (BPE_BYTES + max_merges)) n_slots *= 2;
+    t->x = (StringIndex){NULL, t->bytes, t->off, xmalloc(sizeof(int32_t) * n_slots), n_slots};
+    for (size_t s = 0; s < t->x.n_slots; s++) t->x.slot[s] = -1;
+    size_t slot;
+    for (int c = 0; c < 256; c++) index_find(&t->x, t->bytes + c, 1, &slot), t->x.slot[slot] = c;
+}
+
+/* Token z = token a's bytes then token b's; false when that string is already a token. */
+static bool made_add(MadeTokens *t, int32_t z, int32_t a, int32_t b) {
+    const size_t l0 = (size_t)(t->off[a + 1] - t->off[a]), l1 = (size_t)(t->off[b + 1] - t->off[b]);
+    while (t->n_bytes + l0 + l1 > t->cap_bytes) {
+        t->cap_bytes *= 2;
+        uint8_t *nb = xmalloc(t->cap_bytes);
+        memcpy(nb, t->bytes, t->n_bytes);
+        free(t->bytes);
+        t->x.bytes = t->bytes = nb;
+    }
+    memcpy(t->bytes + t->n_bytes, t->bytes + t->off[a], l0);
+    memcpy(t->bytes + t->n_bytes + l0, t->bytes + t->off[b], l1);
+    t->off[z] = (int32_t)t->n_bytes;
+    t->off[z + 1] = (int32_t)(t->n_bytes + l0 + l1);
+    size_t slot;
+    if (index_find(&t->x, t->bytes + t->n_bytes, l0 + l1, &slot) >= 0) return false;
+    t->x.slot[slot] = z;
+    t->n_bytes += l0 + l1;
+    return true;
+}
+
+/* Frees what made_init allocated. */
+static void made_free(MadeTokens *t) {
+    free(t->bytes);
+    free(t->off);
+    free(t->x.slot);
+}
+
+/* The ids of the two tokens that line `line` of vocab.bpe (l, len bytes) names as merge k, both
+ * already made; false with err set. part: room for len bytes. */
+static bool merge_pair(const MadeTokens *t, const char *l, size_t len, long line, int k, size_t max_merges,
+                       const int16_t *cp_to_byte, uint8_t *part, int32_t id[2], char *err, size_t err_size) {
+    const char *sp = memchr(l, ' ', len);
+    if (!sp || sp == l || sp == l + len - 1 || memchr(sp + 1, ' ', (size_t)(l + len - sp - 1)))
+        return fail(err, err_size, "vocab.bpe line %ld: expected two tokens separated by one space", line);
+    if ((size_t)k == max_merges)
+        return fail(err, err_size, "vocab.bpe line %ld: more than %d merges", line, BPE_MAX_MERGES);
+    size_t plen[2];
+    const char *piece[2] = {l, sp + 1};
+    const size_t pn[2] = {(size_t)(sp - l), (size_t)(l + len - sp - 1)};
+    for (int side = 0; side < 2; side++) {
+        if (!gpt2_string_bytes((const uint8_t *)piece[side], pn[side], cp_to_byte, part, &plen[side]))
+            return fail(err, err_size, "vocab.bpe line %ld: a character that stands for no byte", line);
+        if ((id[side] = index_find(&t->x, part, plen[side], NULL)) < 0)
+            return fail(err, err_size, "vocab.bpe line %ld: merge %d names a token not defined yet", line, k);
+    }
+    return true;
+}
+
+/* vocab.bpe (n bytes) -> the merges it lists, in order, each as the pair of token ids it joins. */
 static bool gpt2_merges(int32_t (**merge)[2], int *n_merges, const char *bpe, size_t n, const int16_t *cp_to_byte,
                         char *err, size_t err_size) {
-    /* token byte strings as they are made, indexed for lookup */
     size_t lines = 1;
     for (size_t i = 0; i < n; i++) lines += bpe[i] == '\n';
     const size_t max_merges = lines < BPE_MAX_MERGES ? lines : BPE_MAX_MERGES;
-    size_t cap_bytes = 256 + n, n_bytes = 256;
-    uint8_t *bytes = xmalloc(cap_bytes);
-    int32_t *off = xmalloc(sizeof(int32_t) * (BPE_BYTES + max_merges + 1));
-    for (int t = 0; t < 256; t++) bytes[t] = (uint8_t)t, off[t] = t;
-    off[256] = 256;
-    size_t n_slots = 1024;
-    while (n_slots < 2 * (BPE_BYTES + max_merges)) n_slots *= 2;
-    StringIndex x = {NULL, bytes, off, xmalloc(sizeof(int32_t) * n_slots), n_slots};
-    for (size_t s = 0; s < x.n_slots; s++) x.slot[s] = -1;
-    size_t slot;
-    for (int t = 0; t < 256; t++) index_find(&x, bytes + t, 1, &slot), x.slot[slot] = t;
+    MadeTokens made;
+    made_init(&made, max_merges, n);
     int32_t(*m)[2] = xmalloc(sizeof(int32_t[2]) * max_merges);
     int k = 0;
     bool ok = true;
@@ -911,52 +974,16 @@ static bool gpt2_merges(int32_t (**merge)[2], int *n_merges, const char *bpe, si
         const char *l = bpe + at;
         at = end + 1;
         if (len == 0 || (line == 1 && len >= 8 && memcmp(l, "#version", 8) == 0)) continue;
-        const char *sp = memchr(l, ' ', len);
-        if (!sp || sp == l || sp == l + len - 1 || memchr(sp + 1, ' ', (size_t)(l + len - sp - 1))) {
-            ok = fail(err, err_size, "vocab.bpe line %ld: expected two tokens separated by one space", line);
-            break;
-        }
-        if ((size_t)k == max_merges) {
-            ok = fail(err, err_size, "vocab.bpe line %ld: more than %d merges", line, BPE_MAX_MERGES);
-            break;
-        }
         int32_t id[2];
-        size_t plen[2];
-        const char *piece[2] = {l, sp + 1};
-        const size_t pn[2] = {(size_t)(sp - l), (size_t)(l + len - sp - 1)};
-        for (int side = 0; side < 2 && ok; side++) {
-            if (!gpt2_string_bytes((const uint8_t *)piece[side], pn[side], cp_to_byte, part, &plen[side]))
-                ok = fail(err, err_size, "vocab.bpe line %ld: a character that stands for no byte", line);
-            else if ((id[side] = index_find(&x, part, plen[side], NULL)) < 0)
-                ok = fail(err, err_size, "vocab.bpe line %ld: merge %d names a token not defined yet", line, k);
-        }
-        if (!ok) break;
-        const size_t l0 = (size_t)(off[id[0] + 1] - off[id[0]]), l1 = (size_t)(off[id[1] + 1] - off[id[1]]);
-        while (n_bytes + l0 + l1 > cap_bytes) {
-            cap_bytes *= 2;
-            uint8_t *nb = xmalloc(cap_bytes);
-            memcpy(nb, bytes, n_bytes);
-            free(bytes);
-            x.bytes = bytes = nb;
-        }
-        memcpy(bytes + n_bytes, bytes + off[id[0]], l0);
-        memcpy(bytes + n_bytes + l0, bytes + off[id[1]], l1);
-        const int32_t z = BPE_BYTES + k;
-        off[z] = (int32_t)n_bytes;
-        off[z + 1] = (int32_t)(n_bytes + l0 + l1);
-        if (index_find(&x, bytes + n_bytes, l0 + l1, &slot) >= 0) {
+        ok = merge_pair(&made, l, len, line, k, max_merges, cp_to_byte, part, id, err, err_size);
+        if (ok && !made_add(&made, BPE_BYTES + k, id[0], id[1]))
             ok = fail(err, err_size, "vocab.bpe line %ld: merge %d makes a token that already exists", line, k);
-            break;
-        }
-        x.slot[slot] = z;
-        n_bytes += l0 + l1;
+        if (!ok) break;
         m[k][0] = id[0], m[k][1] = id[1];
         k++;
     }
     free(part);
-    free(bytes);
-    free(off);
-    free(x.slot);
+    made_free(&made);
     if (!ok) {
         free(m);
         return false;
@@ -966,69 +993,70 @@ static bool gpt2_merges(int32_t (**merge)[2], int *n_merges, const char *bpe, si
     return true;
 }
 
-bool bpe_gpt2_parse(Bpe *out, const char *encoder_json, size_t n_json, const char *vocab_bpe, size_t n_bpe,
-                    char *err, size_t err_size) {
-    memset(out, 0, sizeof *out);
+/* GPT-2's table from the character that stands for a byte (a code point below 324) to that byte,
+ * -1 for characters that stand for none. */
+static void gpt2_cp_to_byte(int16_t cp_to_byte[324]) {
     uint32_t byte_to_cp[256];
-    int16_t cp_to_byte[324];
     gpt2_byte_chars(byte_to_cp);
     for (int c = 0; c < 324; c++) cp_to_byte[c] = -1;
     for (int c = 0; c < 256; c++) cp_to_byte[byte_to_cp[c]] = (int16_t)c;
-    int32_t(*merge)[2];
-    int n_merges;
-    if (!gpt2_merges(&merge, &n_merges, vocab_bpe, n_bpe, cp_to_byte, err, err_size)) return false;
-    const bool built = bpe_build(out, (const int32_t(*)[2])merge, n_merges, err, err_size);
-    free(merge);
-    if (!built) return false;
+}
 
-    const int V = bpe_vocab_size(out);
-    StringIndex x = {out, out->bytes, out->offset, xmalloc(sizeof(int32_t) * 4 * (size_t)V), 4 * (size_t)V};
-    size_t pow2 = 1;
-    while (pow2 < x.n_slots) pow2 *= 2;
-    free(x.slot);
-    x.slot = xmalloc(sizeof(int32_t) * pow2), x.n_slots = pow2;
+/* Every token of b indexed by its bytes (the caller frees the returned index's slot). */
+static StringIndex token_index(const Bpe *b) {
+    const int V = bpe_vocab_size(b);
+    StringIndex x = {b, b->bytes, b->offset, NULL, 1};
+    while (x.n_slots < 4 * (size_t)V) x.n_slots *= 2;
+    x.slot = xmalloc(sizeof(int32_t) * x.n_slots);
     for (size_t s = 0; s < x.n_slots; s++) x.slot[s] = -1;
     size_t slot;
     for (int t = 0; t < V; t++) {
         size_t len;
-        const uint8_t *tb = bpe_token(out, t, &len);
+        const uint8_t *tb = bpe_token(b, t, &len);
         index_find(&x, tb, len, &slot);
         x.slot[slot] = t;
     }
-    out->ext_id = xmalloc(sizeof(int32_t) * (size_t)V);
-    for (int t = 0; t < V; t++) out->ext_id[t] = -1;
-    Json j = {encoder_json, n_json, 0};
-    uint8_t *key = xmalloc(n_json + 1), *kb = xmalloc(n_json + 1);
+    return x;
+}
+
+/* One "key": id member of encoder.json at j: the key as UTF-8 into key (room for the rest of the
+ * text) and its id of at most 8 digits; false with err set. */
+static bool json_member(Json *j, uint8_t *key, size_t *klen, long *id, char *err, size_t err_size) {
+    if (j->at >= j->n || j->s[j->at++] != '"' || !json_string(j, key, klen))
+        return fail(err, err_size, "encoder.json: a bad string near byte %zu", j->at);
+    json_space(j);
+    if (j->at >= j->n || j->s[j->at++] != ':') return fail(err, err_size, "encoder.json: expected ':' at byte %zu", j->at);
+    json_space(j);
+    *id = 0;
+    size_t i = j->at;
+    while (i < j->n && j->s[i] >= '0' && j->s[i] <= '9' && i - j->at < 8) *id = 10 * *id + (j->s[i++] - '0');
+    if (i == j->at || (i < j->n && j->s[i] >= '0' && j->s[i] <= '9'))
+        return fail(err, err_size, "encoder.json: expected an id of at most 8 digits at byte %zu", j->at);
+    j->at = i;
+    json_space(j);
+    return true;
+}
+
+/* Reads encoder.json's object at j into out->ext_id (tokens found through x) and out->n_ext;
+ * keys spelled in no byte characters, or naming no token made by merges, are skipped. */
+static bool encoder_ids(Bpe *out, Json *j, const StringIndex *x, const int16_t *cp_to_byte, char *err, size_t err_size) {
+    uint8_t *key = xmalloc(j->n + 1), *kb = xmalloc(j->n + 1);
     bool ok = true;
-    json_space(&j);
-    if (j.at >= j.n || j.s[j.at++] != '{') ok = fail(err, err_size, "encoder.json: not a JSON object");
-    json_space(&j);
+    json_space(j);
+    if (j->at >= j->n || j->s[j->at++] != '{') ok = fail(err, err_size, "encoder.json: not a JSON object");
+    json_space(j);
     bool first = true;
-    while (ok && j.at < j.n && j.s[j.at] != '}') {
+    while (ok && j->at < j->n && j->s[j->at] != '}') {
         if (!first) {
-            if (j.s[j.at++] != ',') { ok = fail(err, err_size, "encoder.json: expected ',' at byte %zu", j.at - 1); break; }
-            json_space(&j);
+            if (j->s[j->at++] != ',') { ok = fail(err, err_size, "encoder.json: expected ',' at byte %zu", j->at - 1); break; }
+            json_space(j);
         }
         first = false;
-        size_t klen, blen;
-        if (j.at >= j.n || j.s[j.at++] != '"' || !json_string(&j, key, &klen)) {
-            ok = fail(err, err_size, "encoder.json: a bad string near byte %zu", j.at);
-            break;
-        }
-        json_space(&j);
-        if (j.at >= j.n || j.s[j.at++] != ':') { ok = fail(err, err_size, "encoder.json: expected ':' at byte %zu", j.at); break; }
-        json_space(&j);
+        size_t klen = 0, blen;
         long id = 0;
-        size_t i = j.at;
-        while (i < j.n && j.s[i] >= '0' && j.s[i] <= '9' && i - j.at < 8) id = 10 * id + (j.s[i++] - '0');
-        if (i == j.at || (i < j.n && j.s[i] >= '0' && j.s[i] <= '9')) {
-            ok = fail(err, err_size, "encoder.json: expected an id of at most 8 digits at byte %zu", j.at);
-            break;
-        }
-        j.at = i;
-        json_space(&j);
+        if (!(ok = json_member(j, key, &klen, &id, err, err_size))) break;
         if (!gpt2_string_bytes(key, klen, cp_to_byte, kb, &blen)) continue; /* not spelled in byte characters */
-        const int32_t t = index_find(&x, kb, blen, NULL);
+        const int32_t t = index_find(x, kb, blen, NULL);
         if (t < 0) continue; /* a special token such as <|endoftext|>: never made by merges */
         if (out->ext_id[t] >= 0 && out->ext_id[t] != id) {
             ok = fail(err, err_size, "encoder.json: token %d has two ids, %ld and %ld", t, (long)out->ext_id[t], id);
@@ -1037,14 +1065,40 @@ bool bpe_gpt2_parse(Bpe *out, const char *encoder_json, size_t n_json, const cha
         out->ext_id[t] = (int32_t)id;
         if (id + 1 > out->n_ext) out->n_ext = (int)id + 1;
     }
-    if (ok && (j.at >= j.n || j.s[j.at] != '}')) ok = fail(err, err_size, "encoder.json: the object never closes");
-    for (int t = 0; ok && t < V; t++) {
-        if (out->ext_id[t] >= 0) continue;
-        if (t < BPE_BYTES) ok = fail(err, err_size, "encoder.json has no id for token %d (the byte 0x%02X)", t, t);
-        else ok = fail(err, err_size, "encoder.json has no id for token %d (made by merge %d)", t, t - BPE_BYTES);
-    }
+    if (ok && (j->at >= j->n || j->s[j->at] != '}')) ok = fail(err, err_size, "encoder.json: the object never closes");
     free(key);
     free(kb);
+    return ok;
+}
+
+/* True when every one of out's V tokens got an id from encoder.json; else false with err set. */
+static bool every_token_has_id(const Bpe *out, int V, char *err, size_t err_size) {
+    for (int t = 0; t < V; t++) {
+        if (out->ext_id[t] >= 0) continue;
+        if (t < BPE_BYTES) return fail(err, err_size, "encoder.json has no id for token %d (the byte 0x%02X)", t, t);
+        return fail(err, err_size, "encoder.json has no id for token %d (made by merge %d)", t, t - BPE_BYTES);
+    }
+    return true;
+}
+
+bool bpe_gpt2_parse(Bpe *out, const char *encoder_json, size_t n_json, const char *vocab_bpe, size_t n_bpe,
+                    char *err, size_t err_size) {
+    memset(out, 0, sizeof *out);
+    int16_t cp_to_byte[324];
+    gpt2_cp_to_byte(cp_to_byte);
+    int32_t(*merge)[2];
+    int n_merges;
+    if (!gpt2_merges(&merge, &n_merges, vocab_bpe, n_bpe, cp_to_byte, err, err_size)) return false;
+    const bool built = bpe_build(out, (const int32_t(*)[2])merge, n_merges, err, err_size);
+    free(merge);
+    if (!built) return false;
+
+    const int V = bpe_vocab_size(out);
+    const StringIndex x = token_index(out);
+    out->ext_id = xmalloc(sizeof(int32_t) * (size_t)V);
+    for (int t = 0; t < V; t++) out->ext_id[t] = -1;
+    Json j = {encoder_json, n_json, 0};
+    const bool ok = encoder_ids(out, &j, &x, cp_to_byte, err, err_size) && every_token_has_id(out, V, err, err_size);
     free(x.slot);
     if (!ok) bpe_free(out);
     return ok;

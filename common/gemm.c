@@ -184,6 +184,37 @@ static void panel_colsums(float *colsums, const float *Bp, int p, int kc, int N)
     memcpy(colsums + p * NR, sum, sizeof(float) * (size_t)w);
 }
 
+/* No products (K = 0): C becomes init (zeros when NULL), or stays when accumulating. */
+static void no_products(Tensor *C, bool accumulate, const float *init, BlockStep then) {
+    const int M = C->rows, N = C->cols;
+    if (!accumulate)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) *tensor_at(C, i, j) = init ? init[j] : 0.0f;
+    if (then.fn) then.fn(then.ctx, C, 0, 0, M, N);
+}
+
+/* One k block (B already packed in s->Bp): op(B)'s column sums when asked for (panel by panel, each
+ * by one thread), then the row blocks. Threads take row blocks when there is enough work; else no
+ * parallel region at all (see pack_b). */
+static inline void run_k_block(const KBlock *s, float *colsums, int n_blocks, int threads) {
+    const int M = s->C->rows, N = s->N, kc = s->kc, n_panels = s->n_panels;
+    const float *Bp = s->Bp;
+    if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads > 1) {
+#pragma omp parallel
+        {
+            if (colsums) {
+#pragma omp for schedule(static) nowait
+                for (int p = 0; p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
+            }
+#pragma omp for schedule(static)
+            for (int ib = 0; ib < n_blocks; ib++) row_block(s, ib);
+        }
+    } else {
+        for (int p = 0; colsums && p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
+        for (int ib = 0; ib < n_blocks; ib++) row_block(s, ib);
+    }
+}
+
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
  * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores.
  * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
@@ -197,11 +228,8 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
           C->cols);
     CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
     if (M == 0 || N == 0) return;
-    if (K == 0) { /* no products: C is init (or stays, when accumulating) */
-        if (!accumulate)
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) *tensor_at(C, i, j) = init ? init[j] : 0.0f;
-        if (then.fn) then.fn(then.ctx, C, 0, 0, M, N);
+    if (K == 0) {
+        no_products(C, accumulate, init, then);
         return;
     }
     const int n_panels = (N + NR - 1) / NR;
@@ -228,23 +256,7 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         const bool first = k0 == 0 && !accumulate;
         const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri,
                           k0 + kc == K ? then : NOTHING};
-        /* threads take row blocks when there is enough work; else no parallel region at all (see
-         * pack_b) */
-        /* op(B)'s column sums when asked for (panel by panel, each by one thread), then the row blocks */
-        if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads > 1) {
-#pragma omp parallel
-            {
-                if (colsums) {
-#pragma omp for schedule(static) nowait
-                    for (int p = 0; p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
-                }
-#pragma omp for schedule(static)
-                for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
-            }
-        } else {
-            for (int p = 0; colsums && p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
-            for (int ib = 0; ib < n_blocks; ib++) row_block(&s, ib);
-        }
+        run_k_block(&s, colsums, n_blocks, threads);
     }
     free(Bp);
     free(bias);
