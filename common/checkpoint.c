@@ -272,22 +272,77 @@ static bool check_config(Reader *r, const int32_t cfg[11]) {
     return true;
 }
 
+/* One section's header: its four-byte tag and byte count, which must fit before the checksum. */
+static bool read_section_header(Reader *r, char tag[5], uint64_t *n) {
+    if (r->len - 8 - r->pos < 12) return fail(r, "truncated checkpoint (a section header at byte %zu)", r->pos);
+    memcpy(tag, r->p + r->pos, 4);
+    r->pos += 4;
+    *n = get_u64(r, "a section");
+    if (*n > r->len - 8 - r->pos)
+        return fail(r, "truncated checkpoint (section '%.4s' of %llu bytes at byte %zu)", tag, (unsigned long long)*n,
+                    r->pos);
+    return true;
+}
+
+/* Section 'schd' of n bytes: the learning-rate schedule; false only when its size is wrong. */
+static bool read_schedule(Reader *r, Checkpoint *ck, uint64_t n) {
+    Schedule *s = &ck->train.schedule;
+    if (n != 40) return fail(r, "section 'schd' has %llu bytes, not 40", (unsigned long long)n);
+    s->lr = get_f64(r, "the schedule");
+    s->warmup = (long)get_u64(r, "the schedule");
+    s->steps = (long)get_u64(r, "the schedule");
+    s->clip = get_f64(r, "the schedule");
+    const double final = get_f64(r, "the schedule");
+    if (!(s->lr > 0 && s->lr <= 1) || !(s->clip > 0 && s->clip <= 1e6) || s->warmup < 0 ||
+        s->warmup > CHECKPOINT_MAX_STEPS || s->steps < 1 || s->steps > CHECKPOINT_MAX_STEPS)
+        fail(r, "invalid schedule: peak rate %g, warm-up %ld, total %ld steps, clipping %g", s->lr, s->warmup, s->steps,
+             s->clip);
+    else if (!(fabs(final - s->lr / 10) <= 1e-12 * s->lr))
+        fail(r, "the schedule ends at %g, but this program decays to a tenth of the peak (%g)", final, s->lr / 10);
+    ck->train.has_schedule = true;
+    return true;
+}
+
+/* The count loss points of section 'loss', each after the last and no later than the steps done. */
+static void read_loss_points(Reader *r, Checkpoint *ck, uint32_t count) {
+    ck->train.history = xmalloc(sizeof(LossPoint) * (count ? count : 1));
+    ck->train.n_history = (int)count;
+    for (uint32_t i = 0; i < count && !r->failed; i++) {
+        LossPoint *q = &ck->train.history[i];
+        q->step = (long)get_u64(r, "the loss history");
+        q->train = get_f64(r, "the loss history");
+        q->val = get_f64(r, "the loss history");
+        if (q->step < 0 || q->step > ck->train.steps_done || (i > 0 && q->step <= q[-1].step) || !isfinite(q->train) ||
+            !isfinite(q->val))
+            fail(r, "loss history point %u (step %ld, losses %g and %g) is out of order or not finite", i, q->step,
+                 q->train, q->val);
+    }
+}
+
+/* Section 'loss' of n bytes: the loss history and the running average since its last point; false
+ * only when its size does not match its count. */
+static bool read_loss_history(Reader *r, Checkpoint *ck, uint64_t n) {
+    const uint32_t count = get_u32(r, "the loss history");
+    if ((uint64_t)count * 24 + 20 != n)
+        return fail(r, "section 'loss' has %llu bytes for %u points", (unsigned long long)n, count);
+    read_loss_points(r, ck, count);
+    ck->train.running_loss = get_f64(r, "the loss history");
+    ck->train.running_steps = (long)get_u64(r, "the loss history");
+    const long last = count ? ck->train.history[count - 1].step : 0;
+    if (!r->failed && (!isfinite(ck->train.running_loss) || ck->train.running_steps < 0 ||
+                       ck->train.running_steps > ck->train.steps_done - last))
+        fail(r, "the loss history's last %ld steps (after step %ld) do not fit the %ld steps done",
+             ck->train.running_steps, last, ck->train.steps_done);
+    return true;
+}
+
 /* The version-2 sections, from r->pos to the checksum. */
 static void read_sections(Reader *r, Checkpoint *ck) {
     bool seen_schd = false, seen_loss = false;
     while (!r->failed && r->pos + 8 < r->len) {
-        if (r->len - 8 - r->pos < 12) {
-            fail(r, "truncated checkpoint (a section header at byte %zu)", r->pos);
-            return;
-        }
         char tag[5] = {0};
-        memcpy(tag, r->p + r->pos, 4);
-        r->pos += 4;
-        const uint64_t n = get_u64(r, "a section");
-        if (n > r->len - 8 - r->pos) {
-            fail(r, "truncated checkpoint (section '%.4s' of %llu bytes at byte %zu)", tag, (unsigned long long)n, r->pos);
-            return;
-        }
+        uint64_t n = 0;
+        if (!read_section_header(r, tag, &n)) return;
         const size_t end = r->pos + (size_t)n;
         bool *seen = strcmp(tag, "schd") == 0 ? &seen_schd : strcmp(tag, "loss") == 0 ? &seen_loss : NULL;
         if (seen && *seen) {
@@ -295,48 +350,9 @@ static void read_sections(Reader *r, Checkpoint *ck) {
             return;
         }
         if (seen == &seen_schd) {
-            Schedule *s = &ck->train.schedule;
-            if (n != 40) {
-                fail(r, "section 'schd' has %llu bytes, not 40", (unsigned long long)n);
-                return;
-            }
-            s->lr = get_f64(r, "the schedule");
-            s->warmup = (long)get_u64(r, "the schedule");
-            s->steps = (long)get_u64(r, "the schedule");
-            s->clip = get_f64(r, "the schedule");
-            const double final = get_f64(r, "the schedule");
-            if (!(s->lr > 0 && s->lr <= 1) || !(s->clip > 0 && s->clip <= 1e6) || s->warmup < 0 ||
-                s->warmup > CHECKPOINT_MAX_STEPS || s->steps < 1 || s->steps > CHECKPOINT_MAX_STEPS)
-                fail(r, "invalid schedule: peak rate %g, warm-up %ld, total %ld steps, clipping %g", s->lr, s->warmup,
-                     s->steps, s->clip);
-            else if (!(fabs(final - s->lr / 10) <= 1e-12 * s->lr))
-                fail(r, "the schedule ends at %g, but this program decays to a tenth of the peak (%g)", final, s->lr / 10);
-            ck->train.has_schedule = true;
+            if (!read_schedule(r, ck, n)) return;
         } else if (seen == &seen_loss) {
-            const uint32_t count = get_u32(r, "the loss history");
-            if ((uint64_t)count * 24 + 20 != n) {
-                fail(r, "section 'loss' has %llu bytes for %u points", (unsigned long long)n, count);
-                return;
-            }
-            ck->train.history = xmalloc(sizeof(LossPoint) * (count ? count : 1));
-            ck->train.n_history = (int)count;
-            for (uint32_t i = 0; i < count && !r->failed; i++) {
-                LossPoint *q = &ck->train.history[i];
-                q->step = (long)get_u64(r, "the loss history");
-                q->train = get_f64(r, "the loss history");
-                q->val = get_f64(r, "the loss history");
-                if (q->step < 0 || q->step > ck->train.steps_done || (i > 0 && q->step <= q[-1].step) ||
-                    !isfinite(q->train) || !isfinite(q->val))
-                    fail(r, "loss history point %u (step %ld, losses %g and %g) is out of order or not finite", i, q->step,
-                         q->train, q->val);
-            }
-            ck->train.running_loss = get_f64(r, "the loss history");
-            ck->train.running_steps = (long)get_u64(r, "the loss history");
-            const long last = count ? ck->train.history[count - 1].step : 0;
-            if (!r->failed && (!isfinite(ck->train.running_loss) || ck->train.running_steps < 0 ||
-                               ck->train.running_steps > ck->train.steps_done - last))
-                fail(r, "the loss history's last %ld steps (after step %ld) do not fit the %ld steps done",
-                     ck->train.running_steps, last, ck->train.steps_done);
+            if (!read_loss_history(r, ck, n)) return;
         } else if (tag[0] >= 'A' && tag[0] <= 'Z') {
             fail(r, "the checkpoint needs section '%.4s', which this program does not know (a newer program wrote it)",
                  tag);
@@ -347,73 +363,112 @@ static void read_sections(Reader *r, Checkpoint *ck) {
     }
 }
 
-bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, char *err, size_t err_size) {
-    memset(ck, 0, sizeof *ck);
-    Reader r = {data, len, 0, err, err_size, false};
-    if (len < 8 || memcmp(data, MAGIC, 8) != 0) return fail(&r, "not a checkpoint of this project (wrong magic)");
-    r.pos = 8;
-    const uint32_t version = get_u32(&r, "the version");
-    if (r.failed) return false;
+/* The magic and a version this program reads, kept in ck->version. */
+static bool read_magic_version(Reader *r, Checkpoint *ck) {
+    if (r->len < 8 || memcmp(r->p, MAGIC, 8) != 0) return fail(r, "not a checkpoint of this project (wrong magic)");
+    r->pos = 8;
+    const uint32_t version = get_u32(r, "the version");
+    if (r->failed) return false;
     if (version != 1 && version != CHECKPOINT_VERSION)
-        return fail(&r, "checkpoint version %u, but this program reads versions 1 and %d", version, CHECKPOINT_VERSION);
+        return fail(r, "checkpoint version %u, but this program reads versions 1 and %d", version, CHECKPOINT_VERSION);
     ck->version = version;
+    return true;
+}
+
+/* The configuration, read only once the checksum over the whole file matches, into ck->cfg. */
+static bool read_config(Reader *r, Checkpoint *ck) {
     /* the checksum first: everything after this point can trust its bytes */
-    if (len < r.pos + 8 && !need(&r, 8, "the checksum")) return false;
+    if (r->len < r->pos + 8 && !need(r, 8, "the checksum")) return false;
     uint64_t stored = 0;
-    for (int i = 0; i < 8; i++) stored |= (uint64_t)data[len - 8 + i] << (8 * i);
+    for (int i = 0; i < 8; i++) stored |= (uint64_t)r->p[r->len - 8 + i] << (8 * i);
     int32_t cfg[11];
-    for (int i = 0; i < 11; i++) cfg[i] = (int32_t)get_u32(&r, "the configuration");
-    if (r.failed) return false;
-    if (checkpoint_checksum(data, len - 8) != stored) return fail(&r, "checksum mismatch: the checkpoint is corrupted");
-    if (!check_config(&r, cfg)) return false;
+    for (int i = 0; i < 11; i++) cfg[i] = (int32_t)get_u32(r, "the configuration");
+    if (r->failed) return false;
+    if (checkpoint_checksum(r->p, r->len - 8) != stored) return fail(r, "checksum mismatch: the checkpoint is corrupted");
+    if (!check_config(r, cfg)) return false;
     ModelConfig *c = &ck->cfg;
     *c = (ModelConfig){.vocab = cfg[0], .d_model = cfg[1], .heads = cfg[2], .d_ff = cfg[3], .layers = cfg[4],
                        .max_len = cfg[5], .causal = cfg[6] != 0, .norm = cfg[7] ? NORM_PRE : NORM_POST,
                        .pos = cfg[8] ? POS_LEARNED : POS_SINUSOIDAL, .act = cfg[9] ? ACT_GELU : ACT_RELU,
                        .tied = cfg[10] != 0};
     const char *cerr = model_config_error(c);
-    if (cerr) return fail(&r, "invalid model configuration in the checkpoint (%s)", cerr);
-    const uint32_t level = get_u32(&r, "the token level");
-    if (!r.failed && level > 1) return fail(&r, "token level %u, but 0 (characters) and 1 (words) are the only ones", level);
+    if (cerr) return fail(r, "invalid model configuration in the checkpoint (%s)", cerr);
+    return true;
+}
+
+/* The token level and the vocabulary's size, which must equal the configuration's vocab. */
+static bool read_level_and_size(Reader *r, Checkpoint *ck, uint32_t *n_words) {
+    const uint32_t level = get_u32(r, "the token level");
+    if (!r->failed && level > 1) return fail(r, "token level %u, but 0 (characters) and 1 (words) are the only ones", level);
     ck->level = level ? LEVEL_WORD : LEVEL_CHAR;
-    const uint32_t n_words = get_u32(&r, "the vocabulary size");
-    if (r.failed) return false;
-    if ((int64_t)n_words != c->vocab) return fail(&r, "%u words in the vocabulary but vocab = %d", n_words, c->vocab);
+    *n_words = get_u32(r, "the vocabulary size");
+    if (r->failed) return false;
+    if ((int64_t)*n_words != ck->cfg.vocab)
+        return fail(r, "%u words in the vocabulary but vocab = %d", *n_words, ck->cfg.vocab);
+    return true;
+}
+
+/* The n_words vocabulary entries, each non-empty UTF-8 text, new, and given the id of its place. */
+static void read_vocabulary(Reader *r, Checkpoint *ck, uint32_t n_words) {
     vocab_init(&ck->vocab);
     for (uint32_t i = 0; i < n_words; i++) {
-        const uint32_t wl = get_u32(&r, "the vocabulary");
-        if (!need(&r, wl, "the vocabulary")) break;
+        const uint32_t wl = get_u32(r, "the vocabulary");
+        if (!need(r, wl, "the vocabulary")) break;
         char *w = xmalloc((size_t)wl + 1);
-        memcpy(w, data + r.pos, wl);
+        memcpy(w, r->p + r->pos, wl);
         w[wl] = '\0';
-        r.pos += wl;
+        r->pos += wl;
         const bool text = wl > 0 && strlen(w) == wl && util_utf8_invalid_at(w, wl) < 0;
         const int id = text ? vocab_add(&ck->vocab, w) : -1;
-        if (id != (int)i) fail(&r, "vocabulary entry %u is empty, not UTF-8 text, a duplicate or out of order", i);
+        if (id != (int)i) fail(r, "vocabulary entry %u is empty, not UTF-8 text, a duplicate or out of order", i);
         free(w);
-        if (r.failed) break;
+        if (r->failed) break;
     }
-    ck->n_params = get_u64(&r, "the parameter count");
-    if (!r.failed && (int64_t)ck->n_params != (int64_t)model_param_count(c))
-        fail(&r, "%zu parameters stored, but the configuration needs %ld", ck->n_params, model_param_count(c));
-    ck->params = get_f32s(&r, ck->n_params, "the parameters");
-    check_finite(&r, c, ck->params, ck->n_params, false, "the parameter");
-    const int64_t adam_step = (int64_t)get_u64(&r, "the optimiser step");
-    const int64_t steps_done = (int64_t)get_u64(&r, "the training step");
-    ck->train.data_rng.state = get_u64(&r, "the data generator");
-    ck->train.data_rng.inc = get_u64(&r, "the data generator");
-    if (!r.failed && (adam_step < 0 || adam_step > CHECKPOINT_MAX_STEPS || steps_done < 0 || steps_done > CHECKPOINT_MAX_STEPS))
-        fail(&r, "AdamW's step %lld or the steps done %lld outside 0..%d", (long long)adam_step, (long long)steps_done,
+}
+
+/* The parameter count, which the configuration fixes, and the finite parameters themselves. */
+static void read_params(Reader *r, Checkpoint *ck) {
+    ck->n_params = get_u64(r, "the parameter count");
+    if (!r->failed && (int64_t)ck->n_params != (int64_t)model_param_count(&ck->cfg))
+        fail(r, "%zu parameters stored, but the configuration needs %ld", ck->n_params, model_param_count(&ck->cfg));
+    ck->params = get_f32s(r, ck->n_params, "the parameters");
+    check_finite(r, &ck->cfg, ck->params, ck->n_params, false, "the parameter");
+}
+
+/* AdamW's step, the training steps done and the data sampler's state, each one this program writes. */
+static void read_progress(Reader *r, Checkpoint *ck) {
+    const int64_t adam_step = (int64_t)get_u64(r, "the optimiser step");
+    const int64_t steps_done = (int64_t)get_u64(r, "the training step");
+    ck->train.data_rng.state = get_u64(r, "the data generator");
+    ck->train.data_rng.inc = get_u64(r, "the data generator");
+    if (!r->failed && (adam_step < 0 || adam_step > CHECKPOINT_MAX_STEPS || steps_done < 0 || steps_done > CHECKPOINT_MAX_STEPS))
+        fail(r, "AdamW's step %lld or the steps done %lld outside 0..%d", (long long)adam_step, (long long)steps_done,
              CHECKPOINT_MAX_STEPS);
-    if (!r.failed && steps_done > 0 && (ck->train.data_rng.inc & 1) == 0)
-        fail(&r, "the data sampler's increment is even: not a state this program writes");
+    if (!r->failed && steps_done > 0 && (ck->train.data_rng.inc & 1) == 0)
+        fail(r, "the data sampler's increment is even: not a state this program writes");
     ck->adam_step = (long)adam_step;
     ck->train.steps_done = (long)steps_done;
-    ck->adam_m = get_f32s(&r, ck->n_params, "the optimiser moments");
-    ck->adam_v = get_f32s(&r, ck->n_params, "the optimiser moments");
-    check_finite(&r, c, ck->adam_m, ck->n_params, false, "AdamW's first moment");
-    check_finite(&r, c, ck->adam_v, ck->n_params, true, "AdamW's second moment");
-    if (!r.failed && version >= 2) read_sections(&r, ck);
+}
+
+/* AdamW's two moments, finite, the second also non-negative. */
+static void read_moments(Reader *r, Checkpoint *ck) {
+    ck->adam_m = get_f32s(r, ck->n_params, "the optimiser moments");
+    ck->adam_v = get_f32s(r, ck->n_params, "the optimiser moments");
+    check_finite(r, &ck->cfg, ck->adam_m, ck->n_params, false, "AdamW's first moment");
+    check_finite(r, &ck->cfg, ck->adam_v, ck->n_params, true, "AdamW's second moment");
+}
+
+bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, char *err, size_t err_size) {
+    memset(ck, 0, sizeof *ck);
+    Reader r = {data, len, 0, err, err_size, false};
+    uint32_t n_words = 0;
+    /* nothing is allocated until the vocabulary, so these failures need no freeing */
+    if (!read_magic_version(&r, ck) || !read_config(&r, ck) || !read_level_and_size(&r, ck, &n_words)) return false;
+    read_vocabulary(&r, ck, n_words);
+    read_params(&r, ck);
+    read_progress(&r, ck);
+    read_moments(&r, ck);
+    if (!r.failed && ck->version >= 2) read_sections(&r, ck);
     if (!r.failed && r.pos + 8 > len) fail(&r, "truncated checkpoint (the moments run into the checksum)");
     if (!r.failed && r.pos + 8 < len) fail(&r, "%zu unexpected bytes before the checksum", len - 8 - r.pos);
     if (r.failed) {
