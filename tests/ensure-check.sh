@@ -5,26 +5,11 @@
 if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check; then
     exit 0
 fi
-packages="check pkg-config"
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "make test: the Check library (and pkg-config) are needed; install them with your package" >&2
     echo "manager, e.g. 'brew install check pkg-config' or 'dnf install check-devel pkgconf'" >&2
     exit 1
 fi
-if [ "$(id -u)" = 0 ]; then
-    sudo=""
-elif command -v sudo >/dev/null 2>&1; then
-    sudo="sudo"
-else
-    echo "make test: Check is missing; as root run: apt-get install -y $packages" >&2
-    exit 1
-fi
-echo "make test: installing $packages with apt-get (needed to build the tests)"
-export DEBIAN_FRONTEND=noninteractive
-if ! { $sudo apt-get install -y -q $packages >/dev/null 2>&1 ||
-       { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q $packages >/dev/null; }; }; then
-    echo "make test: could not install Check; run: sudo apt-get update && sudo apt-get install -y $packages" >&2
-    exit 1
-fi
+sh "$(dirname "$0")/apt-install.sh" "make test" check pkg-config || exit 1
 pkg-config --exists check || { echo "make test: Check installed but pkg-config cannot find it" >&2; exit 1; }
 echo "make test: Check $(pkg-config --modversion check) installed"

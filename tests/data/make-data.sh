@@ -36,25 +36,7 @@ for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "make data: needs the Debian packages$missing (apt-get is not here to install them)" >&2
-        exit 1
-    fi
-    if [ "$(id -u)" = 0 ]; then
-        sudo=""
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo="sudo"
-    else
-        echo "make data: missing packages; as root run: apt-get install -y$missing" >&2
-        exit 1
-    fi
-    echo "make data: installing$missing with ${sudo:-apt-get as root}${sudo:+ apt-get}"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! { $sudo apt-get install -y -q $missing >/dev/null 2>&1 ||
-           { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q $missing >/dev/null; }; }; then
-        echo "make data: could not install them; run: sudo apt-get update && sudo apt-get install -y$missing" >&2
-        exit 1
-    fi
+    sh "$(dirname "$script")/../apt-install.sh" "make data" $missing || exit 1
 fi
 
 # ---- 2. the files ----
