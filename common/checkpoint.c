@@ -276,6 +276,10 @@ static bool check_config(Reader *r, const int32_t cfg[11]) {
 static bool read_section_header(Reader *r, char tag[5], uint64_t *n) {
     if (r->len - 8 - r->pos < 12) return fail(r, "truncated checkpoint (a section header at byte %zu)", r->pos);
     memcpy(tag, r->p + r->pos, 4);
+    for (int i = 0; i < 4; i++)
+        if (!(tag[i] >= '!' && tag[i] <= '~')) /* a tag is four printable ASCII characters */
+            return fail(r, "invalid section tag at byte %zu (byte %d is 0x%02x, not printable ASCII)", r->pos, i,
+                        (unsigned char)tag[i]);
     r->pos += 4;
     *n = get_u64(r, "a section");
     if (*n > r->len - 8 - r->pos)
