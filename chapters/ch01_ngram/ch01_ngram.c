@@ -8,8 +8,9 @@
  * perplexity on held-out text, and tests the source's claim that n-grams cannot capture long-range
  * dependencies on a synthetic language built with one. Later chapters compare against it.
  *
- * Run: make ch01 && ./ch01_ngram [--corpus FILE] [--val-file FILE] [--level char|word] [--order N]
- *                                [--smoothing mle|addk|kn|mkn] [--k K] [--sample N] [--lines N]   */
+ * Run: make ch01 && ./ch01_ngram [--corpus FILE] [--val-file FILE] [--level char|word|bpe] [--order N]
+ *                                [--smoothing mle|addk|kn|mkn] [--k K] [--sample N] [--lines N]
+ *                                [--vocab-size N (with --level bpe)]                              */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

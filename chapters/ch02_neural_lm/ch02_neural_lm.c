@@ -16,7 +16,7 @@
  *   6 the embeddings   7 summary
  *
  * Run: make ch02 && ./ch02_neural_lm [--context N] [--embed D] [--hidden H] [--steps S] [--batch B]
- *                                    [--lr LR] [--act tanh|relu] [--corpus FILE] [--level char|word] */
+ *                                    [--lr LR] [--act tanh|relu] [--corpus FILE] [--level char|word|bpe] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
