@@ -554,8 +554,8 @@ static void section_6_compare(Chapter *ch, const Curve *curve, const Results *r)
     /* bits per character: the text's total nats over its characters, in base 2 */
     const double to_bpc = (double)ch->data.val.n / r->val_chars / log(2.0), to_bpb = (double)ch->data.val.n / r->val_bytes / log(2.0);
     printf("  validation cross-entropy, every validation token (</s> included), every character and every\n"
-           "  byte (the line end included: %.0f characters, %.0f bytes, %ld %s tokens):\n\n", r->val_chars, r->val_bytes,
-           ch->data.val.n, level_name(ch->level));
+           "  byte (the line end included: %.0f characters in %ld %s tokens, %.0f bytes):\n\n", r->val_chars,
+           ch->data.val.n, level_name(ch->level), r->val_bytes);
     printf("    %-28s %15s %12s %14s %14s\n", "", "nats per token", "perplexity", "bits per char", "bits per byte");
     printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", "GPT", r->gpt, exp(r->gpt), r->gpt * to_bpc, r->gpt * to_bpb);
     char label[64];
