@@ -63,7 +63,7 @@ static const Entry suites[] = {
     {"ch12", ch12_suite, 44},
     {"ch13", ch13_suite, 3},
     {"reliability", reliability_suite, 12},
-    {"ch14", ch14_suite, 6},
+    {"ch14", ch14_suite, 11},
     {"figures", figures_suite, 1},
     {"docs", docs_suite, 1},
     {"notebook", notebook_suite, 3},
