@@ -18,6 +18,8 @@ typedef struct {
     const char *val_path;    /* --val-file */
     int level;               /* --level: LEVEL_CHAR or LEVEL_WORD */
     long long lines;         /* --lines: synthetic lines to generate */
+    const Vocab *vocab;      /* not a flag: when set (a checkpoint's), both splits are encoded with
+                                this vocabulary, which never grows; what it lacks becomes <unk> */
 } DatasetFlags;
 
 enum { DATASET_N_OPTIONS = 4 };
