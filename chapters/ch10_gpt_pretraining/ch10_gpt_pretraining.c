@@ -21,7 +21,7 @@
  *      ./ch10_gpt_pretraining --save gpt.ckpt                    ... and keep the model
  *      ./ch10_gpt_pretraining --load gpt.ckpt --generate 200     sample from it
  *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text
- *      ./ch10_gpt_pretraining --load gpt.ckpt --new-text --corpus F   train on in its vocabulary */
+ *      ./ch10_gpt_pretraining --load gpt.ckpt --new-text --corpus F   go on with text F   */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
