@@ -10,7 +10,7 @@
 const char *level_name(int level) { return level == LEVEL_CHAR ? "char" : level == LEVEL_WORD ? "word" : "bpe"; }
 
 DatasetFlags dataset_flags_default(void) {
-    DatasetFlags f = {NULL, NULL, LEVEL_CHAR, 20000, DATASET_BPE_VOCAB, NULL};
+    DatasetFlags f = {NULL, NULL, LEVEL_CHAR, 20000, DATASET_BPE_VOCAB, NULL, NULL};
     return f;
 }
 
@@ -112,19 +112,31 @@ void dataset_bpe_vocab(Vocab *v, char *const *lines, int n, const DatasetFlags *
     bpe_free(&b);
 }
 
-/* Tokens of both splits, the vocabulary, and where each validation line starts. */
+/* Tokens of both splits, the vocabulary (built from the training lines, or f->vocab, a checkpoint's:
+ * at the BPE level its merges give the same vocabulary), and where each validation line starts. */
 static void dataset_encode(Dataset *d, const DatasetFlags *f, FILE *out) {
     fprintf(out, "\n  First lines of the training text:\n");
     for (int i = 0; i < 5 && i < d->n_train; i++) fprintf(out, "    %.74s\n", d->train_lines[i]);
 
+    const Vocab *given = f->vocab;
     if (d->level == LEVEL_BPE) dataset_bpe_vocab(&d->vocab, d->train_lines, d->n_train, f, out);
     else vocab_init(&d->vocab);
-    corpus_encode(&d->train, &d->vocab, d->train_lines, d->n_train, d->level, true);
+    for (int i = VOCAB_EOS + 1; given && d->level != LEVEL_BPE && i < given->size; i++) vocab_add(&d->vocab, given->word[i]);
+    CHECK(!given || d->vocab.size == given->size, "dataset: the given vocabulary is not the one the text is encoded in");
+    corpus_encode(&d->train, &d->vocab, d->train_lines, d->n_train, d->level, !given);
     corpus_encode(&d->val, &d->vocab, d->val_lines, d->n_val, d->level, false);
     fprintf(out, "\n  level: %s tokens; each line ends with </s>, which is a token to predict.\n", level_name(d->level));
-    fprintf(out, "  training:   %6d lines, %9ld tokens\n", d->n_train, d->train.n);
-    fprintf(out, "  validation: %6d lines, %9ld tokens, %ld of them never seen in training (<unk>)\n", d->n_val,
-            d->val.n, d->val.n_oov);
+    if (given) {
+        fprintf(out, "  the vocabulary is the checkpoint's, not this text's; what it lacks is encoded as <unk>:\n");
+        fprintf(out, "  training:   %6d lines, %9ld tokens, %ld of them not in the vocabulary (<unk>)\n", d->n_train,
+                d->train.n, d->train.n_oov);
+        fprintf(out, "  validation: %6d lines, %9ld tokens, %ld of them not in the vocabulary (<unk>)\n", d->n_val,
+                d->val.n, d->val.n_oov);
+    } else {
+        fprintf(out, "  training:   %6d lines, %9ld tokens\n", d->n_train, d->train.n);
+        fprintf(out, "  validation: %6d lines, %9ld tokens, %ld of them never seen in training (<unk>)\n", d->n_val,
+                d->val.n, d->val.n_oov);
+    }
     fprintf(out, "  vocabulary: %d types + </s> + <unk> = |V| = %d (what a model predicts over)\n", d->vocab.size - 3,
             d->vocab.size - 1);
     d->val_line_start = xmalloc(sizeof(long) * (size_t)(d->n_val + 1));

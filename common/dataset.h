@@ -20,6 +20,8 @@ typedef struct {
     long long lines;         /* --lines: synthetic lines to generate */
     long long vocab_size;    /* --vocab-size: BPE tokens to train (256 bytes + merges), LEVEL_BPE only */
     const Bpe *merges;       /* not a flag: a checkpoint's merges, used instead of training (--load) */
+    const Vocab *vocab;      /* not a flag: when set (a checkpoint's), both splits are encoded with
+                                this vocabulary, which never grows; what it lacks becomes <unk> */
 } DatasetFlags;
 
 enum { DATASET_N_OPTIONS = 5, DATASET_BPE_VOCAB = 512 };

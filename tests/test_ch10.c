@@ -2,7 +2,8 @@
  * refused; Ctrl-C saves; a kill during a save leaves the older checkpoint whole; and every line of
  * the notebook agrees with the numbers it summarises (vocabulary counts, samples written to </s>,
  * Notices chosen by the result, the schedule, AdamW and clipping, the chain rule, bits per
- * character, the §4.2 leak, attention on the marker, --eval per line). */
+ * character, the §4.2 leak, attention on the marker, --eval per line); --new-text continues a
+ * checkpoint on another text in its vocabulary; on Chinese text, the verse form is measured. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -566,6 +567,167 @@ START_TEST(test_ch10_figures) {
 }
 END_TEST
 
+/* --new-text: --load on a corpus of another vocabulary is refused without it; with it the text is
+ * encoded in the checkpoint's vocabulary (its unknown characters counted as <unk>, as many as the
+ * test counts), the run starts from the checkpoint's weights (its first loss far below a fresh
+ * model's), counts its own steps, and saves a checkpoint with the same vocabulary. A bad
+ * combination is one line, exit 2. */
+START_TEST(test_ch10_new_text) {
+    char dir[] = "/tmp/llm-notebook-newtext-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char a[256], b[256], first_text[256], text[256], body[4000] = "";
+    snprintf(a, sizeof a, "%s/a.ckpt", dir), snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(first_text, sizeof first_text, "%s/first.txt", dir), snprintf(text, sizeof text, "%s/text.txt", dir);
+    for (int i = 0; i < 100; i++) strcat(body, i % 2 ? "xa o pel xe.\n" : "zo ba ze.\n");
+    write_file(first_text, body, (long)strlen(body));
+    body[0] = '\0';
+    long unk_train = 0, unk_val = 0; /* the second text has a character the first lacks, '诗' */
+    for (int i = 0; i < 60; i++) {
+        const bool odd = i % 3 == 0;
+        strcat(body, odd ? "zo ba ze. 诗\n" : "xa o pel xe.\n");
+        if (odd) *(i % 10 == 9 ? &unk_val : &unk_train) += 1;
+    }
+    write_file(text, body, (long)strlen(body));
+    Run r = run_quick(chapter, (const char *[]){"--corpus", first_text, "--steps", "100", "--lr", "0.01", "--warmup", "5",
+                                                "--sample", "0", "--save", a, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "\n  vocabulary ");
+    ck_assert_ptr_nonnull(p);
+    const int rows = atoi(p + strlen("\n  vocabulary "));
+    run_free(&r);
+    const char *base[] = {"--load", a, "--corpus", text, "--steps", "10", "--eval-every", "5", "--batch", "4", "--sample", "0",
+                          "--no-plot"};
+    /* without --new-text: refused, and the message names the way */
+    const char *args[24];
+    int n = 0;
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) args[n++] = base[i];
+    args[n] = NULL;
+    r = run(chapter, args);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
+    ck_assert_ptr_nonnull(strstr(r.err, "--new-text"));
+    ck_assert_int_eq(count_lines(r.err), 1);
+    run_free(&r);
+    /* with it */
+    args[n++] = "--new-text", args[n++] = "--save", args[n++] = b, args[n] = NULL;
+    r = run(chapter, args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    char want[160];
+    snprintf(want, sizeof want, "\n  vocabulary %d, ", rows);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    ck_assert_ptr_nonnull(strstr(r.out, "the vocabulary is the checkpoint's"));
+    snprintf(want, sizeof want, "tokens, %ld of them not in the vocabulary (<unk>)\n  validation:", unk_train);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    snprintf(want, sizeof want, "tokens, %ld of them not in the vocabulary (<unk>)\n  vocabulary:", unk_val);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    ck_assert_ptr_nonnull(strstr(r.out, "--new-text: a new run, from the weights of"));
+    const char *key = "with the checkpoint's weights, before any step on this text: loss ";
+    p = strstr(r.out, key);
+    ck_assert_ptr_nonnull(p);
+    const double first = strtod(p + strlen(key), NULL);
+    ck_assert_msg(first < log(rows) - 0.5, "first loss %g: not the trained weights (ln %d = %g)", first, rows, log(rows));
+    ck_assert_double_eq(summary_value(r.out, "steps"), 10);
+    run_free(&r);
+    long la, lb;
+    char *da = read_all(a, &la), *db = read_all(b, &lb), e[256];
+    ck_assert(da && db);
+    Checkpoint ka, kb;
+    ck_assert(checkpoint_parse(&ka, (const unsigned char *)da, (size_t)la, e, sizeof e));
+    ck_assert(checkpoint_parse(&kb, (const unsigned char *)db, (size_t)lb, e, sizeof e));
+    ck_assert_int_eq(ka.vocab.size, kb.vocab.size);
+    for (int i = 0; i < ka.vocab.size; i++) ck_assert_str_eq(ka.vocab.word[i], kb.vocab.word[i]);
+    ck_assert_int_eq(kb.train.steps_done, 10);
+    ck_assert_int_eq(kb.train.schedule.steps, 10);
+    checkpoint_free(&ka), checkpoint_free(&kb);
+    free(da), free(db);
+    /* bad combinations: one line, exit 2 */
+    const char *const bad_runs[][6] = {{"--new-text", "--steps", "5", NULL},
+                                      {"--new-text", "--load", a, "--generate", "5", NULL}};
+    const char *const says[] = {"--new-text continues a trained model on another text: it needs --load", "--new-text trains on --corpus"};
+    for (int i = 0; i < 2; i++) {
+        r = run(chapter, bad_runs[i]);
+        ck_assert_msg(r.status == 2, "case %d: exit %d", i, r.status);
+        ck_assert_msg(strstr(r.err, says[i]) != NULL, "case %d: \"%s\"", i, r.err);
+        ck_assert_int_eq(count_lines(r.err), 1);
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+    }
+    remove_dir(dir);
+}
+END_TEST
+
+/* A value printed in the verse table: the number in column `col` (0: GPT) of the row `label`. */
+static double verse_cell(const char *out, const char *label, int col) {
+    const char *p = strstr(out, label);
+    ck_assert_msg(p != NULL, "no row \"%s\"", label);
+    p += strlen(label);
+    double v = 0;
+    for (int i = 0; i <= col; i++) v = strtod(p, (char **)&p), p += *p == '%';
+    return v;
+}
+
+/* On Chinese text, section 10 measures the verse form: the validation column is what this test
+ * counts in the validation lines (every 10th), the summary agrees with the table, and the n-gram
+ * sampled is the best one, named as in section 6. On the synthetic language there is no such table. */
+START_TEST(test_ch10_verse_form) {
+    char dir[] = "/tmp/llm-notebook-verse-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256], body[20000] = "";
+    snprintf(path, sizeof path, "%s/poems.txt", dir);
+    static const char *const han[] = {"春", "山", "月", "花", "风", "水", "云", "夜", "人", "江", "雨", "归"};
+    uint32_t x = 7;
+    long verses = 0, regular = 0, chars = 0, unseen = 0;
+    for (int i = 0; i < 80; i++) {
+        const int len = i % 4 == 3 ? 4 : i % 4 == 1 ? 7 : 5; /* one line in four has verses of 4 */
+        char line[256] = "";
+        for (int v = 0; v < 2; v++) {
+            for (int k = 0; k < len; k++) {
+                x = x * 1103515245u + 12345u;
+                strcat(line, i == 29 && k == 0 ? "龍" : han[(x >> 16) % 12]); /* 龍: only in validation */
+            }
+            strcat(line, v == 0 ? "，" : "。");
+        }
+        if (i % 10 == 9) verses += 2, regular += len != 4 ? 2 : 0, chars += 2 * len + 2, unseen += i == 29 ? 2 : 0;
+        strcat(body, line), strcat(body, "\n");
+    }
+    write_file(path, body, (long)strlen(body));
+    Run r = run_quick(chapter, (const char *[]){"--corpus", path, "--sample", "2", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "The form of the verse (the text is Chinese)"));
+    ck_assert_double_eq_tol(verse_cell(r.out, "\n    verses ", 2), (double)verses, 1e-9);
+    ck_assert_double_eq_tol(verse_cell(r.out, "\n    verses of 5 or 7 characters", 2), 100.0 * regular / verses, 0.051);
+    ck_assert_double_eq_tol(verse_cell(r.out, "\n    characters ", 2), (double)chars, 1e-9);
+    ck_assert_double_eq_tol(verse_cell(r.out, "never seen in the training text", 2), 100.0 * unseen / chars, 0.051);
+    ck_assert_double_eq_tol(summary_value(r.out, "verses_5_or_7_validation"), (double)regular / verses, 1e-3);
+    for (int col = 0; col < 2; col++) {
+        const char *who = col == 0 ? "gpt" : "ngram";
+        char key[64];
+        snprintf(key, sizeof key, "verses_5_or_7_%s", who);
+        ck_assert_double_eq_tol(100 * summary_value(r.out, key), verse_cell(r.out, "\n    verses of 5 or 7 characters", col), 0.051);
+        snprintf(key, sizeof key, "unseen_chars_%s", who);
+        ck_assert_double_eq_tol(100 * summary_value(r.out, key), verse_cell(r.out, "never seen in the training text", col), 0.051);
+    }
+    ck_assert_double_eq_tol(verse_cell(r.out, "validation loss (nats per character)", 0), summary_value(r.out, "validation_loss"), 1e-4);
+    ck_assert_double_eq_tol(verse_cell(r.out, "validation loss (nats per character)", 1), summary_value(r.out, "ngram_loss"), 1e-4);
+    /* the n-gram beside the samples is section 6's best, by name */
+    const char *p = strstr(r.out, "best n-gram (n = ");
+    ck_assert_ptr_nonnull(p);
+    const int order = atoi(p + strlen("best n-gram (n = "));
+    const bool mkn = strncmp(strchr(p, ',') + 2, "mkn)", 4) == 0;
+    char want[160];
+    snprintf(want, sizeof want, "best n-gram, the one that\n  predicts the validation text best: n = %d, %s.\n", order,
+             mkn ? "modified Kneser-Ney" : "Kneser-Ney");
+    ck_assert_msg(strstr(r.out, want) != NULL, "no \"%s\"", want);
+    run_free(&r);
+    r = run_quick(chapter, (const char *[]){"--sample", "0", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_null(strstr(r.out, "The form of the verse"));
+    ck_assert_ptr_null(strstr(r.out, "verses_5_or_7"));
+    run_free(&r);
+    remove_dir(dir);
+}
+END_TEST
+
 Suite *ch10_suite(void) {
     Suite *s = suite_create("ch10");
     TCase *tc = tcase_create("ch10");
@@ -582,6 +744,8 @@ Suite *ch10_suite(void) {
     tcase_add_test(tc, test_ch10_leak);
     tcase_add_test(tc, test_ch10_attention_and_eval);
     tcase_add_test(tc, test_ch10_figures);
+    tcase_add_test(tc, test_ch10_new_text);
+    tcase_add_test(tc, test_ch10_verse_form);
     suite_add_tcase(s, tc);
     return s;
 }

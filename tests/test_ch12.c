@@ -1,9 +1,12 @@
-/* Chapter 12 (fine-tuning): its options, the frozen body, wrong checkpoints, the file task. */
+/* Chapter 12 (fine-tuning): its options, the frozen body, wrong checkpoints, the file task, and its
+ * output shown section by section as the run goes. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <math.h>
 
@@ -206,6 +209,31 @@ START_TEST(test_ch12_file_task) {
 }
 END_TEST
 
+/* Chapter 12 flushes each section as it ends (issue 18: a long run on real text printed nothing
+ * until the end): while pre-training runs for a very long time, sections 1's text and section 2's
+ * heading are already in the output file. The process is killed, not left to finish. */
+START_TEST(test_ch12_shows_progress) {
+    char dir[] = "/tmp/llm-notebook-flush12-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char out[256], err[256];
+    snprintf(out, sizeof out, "%s/out", dir), snprintf(err, sizeof err, "%s/err", dir);
+    const pid_t pid = spawn(chapter, (const char *[]){"--pretrain-steps", "1000000", "--lines", "1000", "--no-plot", NULL},
+                            out, err);
+    bool shown = false; /* wait (up to 5 minutes, for slow sanitizer builds) for section 2's heading */
+    for (int i = 0; i < 3000 && !shown; i++) {
+        char *text = read_all(out, NULL);
+        shown = text && strstr(text, "A rule that sees only the length") && strstr(text, "2. Pre-training");
+        free(text);
+        if (!shown) sleep_ms(100);
+    }
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ck_assert_msg(shown, "sections 1 and 2 never reached the output while pre-training ran");
+    remove_dir(dir);
+}
+END_TEST
+
 Suite *ch12_suite(void) {
     Suite *s = suite_create("ch12");
     TCase *tc = tcase_create("ch12");
@@ -213,6 +241,7 @@ Suite *ch12_suite(void) {
     tcase_add_loop_test(tc, test_bad_arguments, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, test_ch12_checks);
     tcase_add_test(tc, test_ch12_file_task);
+    tcase_add_test(tc, test_ch12_shows_progress);
     suite_add_tcase(s, tc);
     return s;
 }

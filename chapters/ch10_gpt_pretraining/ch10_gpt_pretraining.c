@@ -20,7 +20,8 @@
  * Run: make ch10 && ./ch10_gpt_pretraining                      train with the defaults (~30 s of CPU)
  *      ./ch10_gpt_pretraining --save gpt.ckpt                    ... and keep the model
  *      ./ch10_gpt_pretraining --load gpt.ckpt --generate 200     sample from it
- *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text            */
+ *      ./ch10_gpt_pretraining --load gpt.ckpt --eval text.txt    its loss on a text
+ *      ./ch10_gpt_pretraining --load gpt.ckpt --new-text --corpus F   go on with text F   */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@
 
 #define CHAPTER "ch10_gpt_pretraining"
 
-enum { CHAPTER_N_OPTIONS = 11 }; /* the options of this chapter alone: sampling, files, --timing, --preset */
+enum { CHAPTER_N_OPTIONS = 12 }; /* the options of this chapter alone: sampling, files, --timing, --preset, --new-text */
 
 typedef struct {
     /* flags */
@@ -58,6 +59,7 @@ typedef struct {
     double temperature, top_p;
     const char *save, *load, *eval_path, *prompt;
     bool timing;
+    bool new_text;            /* --new-text: with --load, a new run on --corpus in the checkpoint's vocabulary */
     int preset;               /* --preset: 0 none, else presets.h's preset_at(preset - 1) */
     char *preset_text;        /* what the preset set, printed in section 1 */
     CliOption opts[DATASET_N_OPTIONS + OPTIONS_N_MODEL + OPTIONS_N_TRAIN + CHAPTER_N_OPTIONS];
@@ -110,6 +112,7 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     n += options_train(o + n, &ch->tf);
     o[n++] = cli_string("--save", &ch->save, "FILE", "write a checkpoint after training");
     o[n++] = cli_string("--load", &ch->load, "FILE", "start from a checkpoint (resumes training up to --steps)");
+    o[n++] = cli_flag("--new-text", &ch->new_text, "with --load: train on --corpus in the checkpoint's vocabulary, a new schedule");
     o[n++] = cli_string("--eval", &ch->eval_path, "FILE", "with --load: print the loss on a text file, nothing else");
     o[n++] = cli_int("--generate", &ch->generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else");
     o[n++] = cli_string("--prompt", &ch->prompt, "TEXT", "text to continue when generating");
@@ -129,12 +132,16 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     if (ch->save) util_check_output("--save", ch->save); /* before any work, not after training */
     ch->sched = options_schedule(&ch->tf);               /* a new run's; --load replaces it */
     if ((ch->eval_path || ch->generate) && !ch->load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
+    if (ch->new_text && !ch->load) die(EXIT_USAGE, "--new-text continues a trained model on another text: it needs --load FILE");
+    if (ch->new_text && (ch->eval_path || ch->generate))
+        die(EXIT_USAGE, "--new-text trains on --corpus; --eval and --generate train on nothing: give one or the other");
     if (!ch->load) options_check_heads(&ch->mf);
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
 }
 
 /* --load: the checkpoint, which must hold a causal model; its vocabulary and level until the corpus
- * is loaded (then the corpus must give the same vocabulary). */
+ * is loaded (then the corpus must give the same vocabulary, or, with --new-text, is encoded in it).
+ * Resuming continues the stored schedule; --new-text starts the flags' schedule afresh. */
 static void load_checkpoint(Chapter *ch) {
     checkpoint_load(&ch->ck, ch->load);
     if (!ch->ck.cfg.causal)
@@ -142,6 +149,13 @@ static void load_checkpoint(Chapter *ch) {
     ch->loaded = true;
     ch->vocab = &ch->ck.vocab;
     ch->level = ch->ck.level;
+    if (ch->new_text) {
+        snprintf(ch->sched_note, sizeof ch->sched_note,
+                 "  --new-text: a new run, from the weights of %s (trained %ld steps on its own\n"
+                 "  text). Its steps count from 1 on this corpus, its schedule is the one above (the checkpoint's\n"
+                 "  is not continued), and AdamW's moments start again from zero.\n", ch->load, ch->ck.train.steps_done);
+        return;
+    }
     long stop;
     ch->sched = checkpoint_schedule(&ch->ck, ch->load, options_schedule(&ch->tf), ch->opts, ch->n_opts, &stop, ch->sched_note,
                                     sizeof ch->sched_note);
@@ -154,12 +168,14 @@ static void section_1_corpus(Chapter *ch) {
     print_section(stdout, 1, "The corpus (chapter 1's)");
     if (ch->preset_text) printf("%s\n", ch->preset_text);
     if (ch->loaded) dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
+    if (ch->new_text) ch->data_flags.vocab = &ch->ck.vocab; /* encode this text in the checkpoint's vocabulary */
     dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
-    if (ch->loaded) { /* resuming: the data must give the same vocabulary */
+    if (ch->loaded && !ch->new_text) { /* resuming: the data must give the same vocabulary */
         bool same = ch->data.vocab.size == ch->ck.vocab.size;
         for (int i = 0; same && i < ch->data.vocab.size; i++) same = strcmp(ch->data.vocab.word[i], ch->ck.vocab.word[i]) == 0;
-        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives (%d words here, %d there)",
-                       ch->load, ch->data.vocab.size, ch->ck.vocab.size);
+        if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this corpus gives (%d words here, %d there); "
+                       "--new-text trains on this text in the checkpoint's vocabulary", ch->load, ch->data.vocab.size,
+                       ch->ck.vocab.size);
     }
     ch->vocab = &ch->data.vocab;
     ch->level = ch->data.level;
@@ -190,6 +206,7 @@ static void build_model(Chapter *ch) {
     ch->tg = xmalloc(sizeof(int) * (size_t)ch->tf.batch * (size_t)ch->cfg.max_len);
     if (!ch->loaded) return;
     memcpy(ch->model.param_mem, ch->ck.params, sizeof(float) * ch->ck.n_params);
+    if (ch->new_text) return; /* the weights only: a new run with its own optimizer and sampler */
     memcpy(ch->opt.m, ch->ck.adam_m, sizeof(float) * ch->ck.n_params);
     memcpy(ch->opt.v, ch->ck.adam_v, sizeof(float) * ch->ck.n_params);
     ch->opt.step = ch->ck.adam_step;
@@ -213,7 +230,8 @@ static void section_2_model(Chapter *ch) {
            c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
            c->act == ACT_GELU ? "GELU" : "ReLU");
     printf("  parameters: %zu (formula: %ld)\n", ch->model.n_params, model_param_count(c));
-    if (ch->loaded) printf("  loaded from %s after %ld training steps\n", ch->load, ch->ts.steps_done);
+    if (ch->new_text) printf("  its weights from %s (trained %ld steps on another text)\n", ch->load, ch->ck.train.steps_done);
+    else if (ch->loaded) printf("  loaded from %s after %ld training steps\n", ch->load, ch->ts.steps_done);
 }
 
 /* ==== 3. The learning-rate schedule ==== */
@@ -364,8 +382,13 @@ static void section_4_first_steps(Chapter *ch, Curve *curve) {
     }
     one_batch(ch, ch->ids, ch->tg);
     const double first = model_forward(m, ch->ids, ch->tg, B, T);
-    printf("  at random initialisation: loss %.4f on a batch (ln %d = %.4f: a uniform guess over the %d\n"
-           "  outputs of the softmax)\n", first, ch->cfg.vocab, log((double)ch->cfg.vocab), ch->cfg.vocab);
+    if (ch->new_text)
+        printf("  with the checkpoint's weights, before any step on this text: loss %.4f on a batch\n"
+               "  (ln %d = %.4f: a uniform guess over the %d outputs of the softmax)\n", first, ch->cfg.vocab,
+               log((double)ch->cfg.vocab), ch->cfg.vocab);
+    else
+        printf("  at random initialisation: loss %.4f on a batch (ln %d = %.4f: a uniform guess over the %d\n"
+               "  outputs of the softmax)\n", first, ch->cfg.vocab, log((double)ch->cfg.vocab), ch->cfg.vocab);
     rng_seed(&ch->ts.data_rng, (uint64_t)ch->common.seed, 10); /* the same batches as without this look */
     curve_add(curve, 0, first, evaluate(m, ch->val_ext, ch->n_val_ext, NULL));
     const int n = ch->tf.steps < DISSECT_STEPS ? (int)ch->tf.steps : DISSECT_STEPS;
@@ -452,7 +475,7 @@ static void section_5_train(Chapter *ch, Curve *curve) {
                ch->tf.steps);
         return;
     }
-    if (ch->loaded && curve->n > 1) printf("  (the rows up to step %.0f come from %s)\n", curve->x[curve->n - 1], ch->load);
+    if (ch->loaded && !ch->new_text && curve->n > 1) printf("  (the rows up to step %.0f come from %s)\n", curve->x[curve->n - 1], ch->load);
     printf("  %8s %12s %12s %12s\n", "step", "train loss", "val loss", "val ppl");
     fflush(stdout); /* training starts here: whoever watches the output (or sends Ctrl-C) can see it */
     Progress prog;
@@ -487,6 +510,13 @@ static long utf8_chars(const char *s) {
     return n;
 }
 
+/* The verse form of lines of Chinese text (section 10): a verse is a run of Chinese characters
+ * between punctuation marks (a line of the Tang poems is a couplet of two verses of 5 or 7). */
+typedef struct {
+    long lines, verses, regular; /* lines read, verses in them, verses of 5 or 7 characters */
+    long chars, unseen;          /* tokens (characters) of the lines, those never seen in training */
+} VerseCount;
+
 /* What sections 6 to 14 compare: the trained GPT and chapter 1's best n-gram on the validation text. */
 typedef struct {
     double gpt;         /* the GPT's validation cross-entropy, nats per token */
@@ -497,6 +527,8 @@ typedef struct {
     NgramModel ng;      /* every order 1..6, counted on the training text */
     double val_chars;   /* characters of the validation text, one per line end included */
     double val_bytes;   /* and its bytes: bits per byte compare token levels fairly */
+    bool verse;         /* Chinese text at the character level: section 10 measured the verse form */
+    VerseCount verses[3]; /* the GPT's lines, the n-gram's, the validation lines (section 10) */
 } Results;
 
 /* The GPT's validation loss and the best n-gram of chapter 1 on this split: every order 1..6 with
@@ -559,7 +591,7 @@ static void section_6_compare(Chapter *ch, const Curve *curve, const Results *r)
     printf("    %-28s %15s %12s %14s %14s\n", "", "nats per token", "perplexity", "bits per char", "bits per byte");
     printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", "GPT", r->gpt, exp(r->gpt), r->gpt * to_bpc, r->gpt * to_bpb);
     char label[64];
-    snprintf(label, sizeof label, "best n-gram (n = %d)", r->ngram_order);
+    snprintf(label, sizeof label, "best n-gram (n = %d, %s)", r->ngram_order, smoothing_name[r->ngram_smoothing]);
     printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", label, r->ngram, exp(r->ngram), r->ngram * to_bpc, r->ngram * to_bpb);
     if (!isnan(ch->data.floor_nats))
         printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", "true process (the floor)", ch->data.floor_nats, exp(ch->data.floor_nats),
@@ -832,6 +864,18 @@ static void section_9_attention(Chapter *ch) {
 
 /* ==== 10. Samples ==== */
 
+/* A token and its logit, sorted by logit (descending), ties by id: the order a stable sort gives. */
+typedef struct {
+    float logit;
+    int id;
+} LogitRank;
+
+static int by_logit_descending(const void *a, const void *b) {
+    const LogitRank *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 /* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
  * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p. */
 static int sample_token(const float *logits, int V, double temperature, int top_k, double top_p, Rng *rng) {
@@ -839,20 +883,15 @@ static int sample_token(const float *logits, int V, double temperature, int top_
     for (int v = 0; v < V; v++)
         if (v != VOCAB_BOS && (best < 0 || logits[v] > logits[best])) best = v;
     if (temperature <= 0) return best;
-    int *order = xmalloc(sizeof(int) * (size_t)V);
+    LogitRank *order = xmalloc(sizeof(LogitRank) * (size_t)V);
     double *p = xmalloc(sizeof(double) * (size_t)V);
     int n = 0;
     for (int v = 0; v < V; v++)
-        if (v != VOCAB_BOS) order[n++] = v;
-    for (int i = 1; i < n; i++) { /* sort by logit, descending (insertion sort: V is small) */
-        const int v = order[i];
-        int j = i;
-        while (j > 0 && logits[order[j - 1]] < logits[v]) order[j] = order[j - 1], j--;
-        order[j] = v;
-    }
+        if (v != VOCAB_BOS) order[n++] = (LogitRank){logits[v], v};
+    qsort(order, (size_t)n, sizeof *order, by_logit_descending); /* V is thousands for Chinese characters */
     if (top_k > 0 && top_k < n) n = top_k;
     double z = 0;
-    for (int i = 0; i < n; i++) z += p[i] = exp(((double)logits[order[i]] - logits[best]) / temperature);
+    for (int i = 0; i < n; i++) z += p[i] = exp(((double)order[i].logit - logits[best]) / temperature);
     double acc = 0;
     int keep = n;
     for (int i = 0; i < n; i++) {
@@ -862,10 +901,10 @@ static int sample_token(const float *logits, int V, double temperature, int top_
     double zk = 0;
     for (int i = 0; i < keep; i++) zk += p[i];
     double u = (double)rng_uniform(rng) * zk, c = 0;
-    int pick = order[keep - 1];
+    int pick = order[keep - 1].id;
     for (int i = 0; i < keep; i++) {
         c += p[i];
-        if (u < c) { pick = order[i]; break; }
+        if (u < c) { pick = order[i].id; break; }
     }
     free(order), free(p);
     return pick;
@@ -915,16 +954,138 @@ enum { SAMPLE_MAX_TOKENS = 200 }; /* a sampled line stops at </s> or here */
 
 /* On real text, under each sampled line: the best n-gram's sample of exactly as many tokens (its </s>
  * not drawn), so that the two read side by side at the same length. */
-static void ngram_beside(Chapter *ch, const NgramModel *ng, int order, int n_tokens, Rng *rng) {
+static void ngram_beside(Chapter *ch, const Results *r, int n_tokens, Rng *rng) {
     if (ch->data.synthetic || n_tokens == 0) return;
     int *ids = xmalloc(sizeof(int) * (size_t)n_tokens);
-    const int len = ngram_sample(ng, SMOOTH_MKN, order, rng, n_tokens, true, ids);
+    const int len = ngram_sample(&r->ng, r->ngram_smoothing, r->ngram_order, rng, n_tokens, true, ids);
     char *text = corpus_decode(ch->vocab, ids, len, ch->level);
     printf("    %-7s %s\n", "n-gram", text);
     free(text), free(ids);
 }
 
-static void section_10_samples(Chapter *ch, const Results *r) {
+static const char *smoothing_long_name(Smoothing s) { return s == SMOOTH_MKN ? "modified Kneser-Ney" : "Kneser-Ney"; }
+
+/* ---- On Chinese text: the form of the verse (issue 18: the poems) ---- */
+
+enum { VERSE_LINES = 200 }; /* lines each model writes to be measured */
+
+/* The code point of the UTF-8 character at *s; *s moves past it. */
+static uint32_t utf8_next(const char **s) {
+    const unsigned char *p = (const unsigned char *)*s;
+    const int len = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC0 ? 2 : 1;
+    uint32_t c = len == 1 ? p[0] : p[0] & (0x7F >> len);
+    int i = 1;
+    for (; i < len && (p[i] & 0xC0) == 0x80; i++) c = c << 6 | (p[i] & 0x3F);
+    *s += i;
+    return c;
+}
+
+/* A Chinese character: the CJK unified ideographs (and extension A, B and later) and the
+ * compatibility ideographs; punctuation, digits and letters are not. */
+static bool is_han(uint32_t c) {
+    return (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF) ||
+           (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+/* Chinese text: at least half the characters of the validation lines that are not spaces are Chinese. */
+static bool chinese_text(const Chapter *ch) {
+    long han = 0, visible = 0;
+    for (int i = 0; i < ch->data.n_val; i++)
+        for (const char *s = ch->data.val_lines[i]; *s;) {
+            const uint32_t c = utf8_next(&s);
+            visible += c != ' ' && c != 0x3000 && c != 0xA0 && c != '\t';
+            han += is_han(c);
+        }
+    return visible > 0 && 2 * han >= visible;
+}
+
+/* Count one line: its verses (runs of Chinese characters), those of 5 or 7, and its tokens
+ * ids[0..n) that never occur in the training text (seen, indexed by id; <unk> is never seen). */
+static void verse_count(VerseCount *v, const char *line, const int *ids, long n, const bool *seen) {
+    int run = 0;
+    for (const char *s = line;;) {
+        const bool end = *s == '\0';
+        if (!end && is_han(utf8_next(&s))) {
+            run++;
+            continue;
+        }
+        if (run > 0) v->verses++, v->regular += run == 5 || run == 7;
+        run = 0;
+        if (end) break;
+    }
+    v->lines++, v->chars += n;
+    for (long t = 0; t < n; t++) v->unseen += !seen[ids[t]];
+}
+
+static double share(long part, long whole) { return whole > 0 ? 100.0 * (double)part / (double)whole : 0; }
+
+/* VERSE_LINES lines from the GPT (the sampling flags of section 10) and from the best n-gram, each
+ * until its </s> (or 200 tokens), and the validation lines, measured alike; printed as a table. */
+static void verse_measure(Chapter *ch, Results *r, const bool *seen) {
+    Rng rng, ngram_rng;
+    rng_seed(&rng, (uint64_t)ch->common.seed, 16);
+    rng_seed(&ngram_rng, (uint64_t)ch->common.seed, 17);
+    int ids[SAMPLE_MAX_TOKENS];
+    for (int i = 0; i < VERSE_LINES; i++) {
+        Writer w;
+        writer_init(&w, &ch->model, SAMPLE_MAX_TOKENS + 2);
+        bool ended = false;
+        while (!ended && w.len - 1 < SAMPLE_MAX_TOKENS) ended = writer_next(&w, ch, &rng) == VOCAB_EOS;
+        const long n = w.len - 1 - ended;
+        char *text = corpus_decode(ch->vocab, w.text + 1, n, ch->level);
+        verse_count(&r->verses[0], text, w.text + 1, n, seen);
+        free(text);
+        writer_free(&w);
+        const int m = ngram_sample(&r->ng, r->ngram_smoothing, r->ngram_order, &ngram_rng, SAMPLE_MAX_TOKENS, false, ids);
+        text = corpus_decode(ch->vocab, ids, m, ch->level);
+        verse_count(&r->verses[1], text, ids, m, seen);
+        free(text);
+    }
+    for (int i = 0; i < ch->data.n_val; i++) {
+        const long start = ch->data.val_line_start[i], n = ch->data.val_line_start[i + 1] - start - 1;
+        verse_count(&r->verses[2], ch->data.val_lines[i], ch->data.val.id + start, n, seen);
+    }
+}
+
+static void verse_form(Chapter *ch, Results *r) {
+    if (ch->level != LEVEL_CHAR || !chinese_text(ch)) return;
+    bool *seen = xcalloc((size_t)ch->cfg.vocab, sizeof(bool));
+    for (long t = 0; t < ch->data.train.n; t++) seen[ch->data.train.id[t]] = true;
+    seen[VOCAB_UNK] = false; /* <unk> stands for characters the vocabulary lacks */
+    verse_measure(ch, r, seen);
+    free(seen);
+    r->verse = true;
+    const VerseCount *v = r->verses;
+    char head[64];
+    snprintf(head, sizeof head, "n-gram (n = %d, %s)", r->ngram_order, smoothing_name[r->ngram_smoothing]);
+    printf("\n  The form of the verse (the text is Chinese): %d lines written by each model until its </s>,\n"
+           "  against the %d validation lines. A verse is a run of Chinese characters between punctuation\n"
+           "  marks: a line of the Tang poems is a couplet, two verses of 5 or 7 characters each.\n\n",
+           VERSE_LINES, ch->data.n_val);
+    printf("    %-36s %10s %22s %12s\n", "", "GPT", head, "validation");
+    printf("    %-36s %10ld %22ld %12ld\n", "verses", v[0].verses, v[1].verses, v[2].verses);
+    printf("    %-36s %9.1f%% %21.1f%% %11.1f%%\n", "verses of 5 or 7 characters", share(v[0].regular, v[0].verses),
+           share(v[1].regular, v[1].verses), share(v[2].regular, v[2].verses));
+    printf("    %-36s %10ld %22ld %12ld\n", "characters", v[0].chars, v[1].chars, v[2].chars);
+    printf("    %-36s %9.1f%% %21.1f%% %11.1f%%\n", "never seen in the training text", share(v[0].unseen, v[0].chars),
+           share(v[1].unseen, v[1].chars), share(v[2].unseen, v[2].chars));
+    printf("    %-36s %10.4f %22.4f %12s\n", "validation loss (nats per character)", r->gpt, r->ngram, "");
+    const double g = share(v[0].regular, v[0].verses), n = share(v[1].regular, v[1].verses), real = share(v[2].regular, v[2].verses);
+    const double gu = share(v[0].unseen, v[0].chars), nu = share(v[1].unseen, v[1].chars);
+    char note[700];
+    snprintf(note, sizeof note, "Notice: %.1f%% of the GPT's verses have 5 or 7 characters, %s the n-gram's %.1f%% "
+             "(the real lines: %.1f%%); %.1f%% of its characters never occur in the training text, %s the n-gram's "
+             "%.1f%%; and its validation loss is %.1f%% %s the n-gram's. %s", g, g > n ? "more than" : g < n ? "fewer than" : "as many as",
+             n, real, gu, gu < nu ? "fewer than" : gu > nu ? "more than" : "as many as", nu, fabs(100 * (r->gpt / r->ngram - 1)),
+             r->gpt < r->ngram ? "below" : "above",
+             g > n && r->gpt < r->ngram ? "The GPT keeps the form of the verse better than counting does, and predicts the real poems better."
+             : g > n ? "The GPT keeps the form better, but could not predict the real poems better than counting."
+             : r->gpt < r->ngram ? "The GPT predicts the real poems better, but could not keep their form better than counting."
+             : "On this run the GPT could not show that it writes or predicts verse better than counting.");
+    print_note(stdout, note);
+}
+
+static void section_10_samples(Chapter *ch, Results *r) {
     const int T = ch->cfg.max_len;
     print_section(stdout, 10, "Text sampled from the model");
     printf("  %lld lines, each started after a </s> and written until the model writes </s> (temperature %g,\n"
@@ -932,8 +1093,8 @@ static void section_10_samples(Chapter *ch, const Results *r) {
            "  model then writes on without seeing the line's start; such lines are marked [slid].\n\n",
            ch->sample, ch->temperature, ch->top_k, ch->top_p, T);
     if (!ch->data.synthetic && ch->sample > 0)
-        printf("  Each GPT line is followed by the best n-gram's (n = %d, modified Kneser-Ney) of as many tokens.\n\n",
-               r->ngram_order);
+        printf("  Each GPT line is followed by as many tokens from section 6's best n-gram, the one that\n"
+               "  predicts the validation text best: n = %d, %s.\n\n", r->ngram_order, smoothing_long_name(r->ngram_smoothing));
     Rng rng, ngram_rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 11);
     rng_seed(&ngram_rng, (uint64_t)ch->common.seed, 12);
@@ -948,7 +1109,7 @@ static void section_10_samples(Chapter *ch, const Results *r) {
         char *text = corpus_decode(ch->vocab, w.text + 1, (int)n, ch->level);
         printf("    %s%s%s%s\n", ch->data.synthetic ? "" : "GPT     ", text, w.slides ? "   [slid]" : "",
                ended ? "" : "   [no </s> within 200 tokens]");
-        ngram_beside(ch, &r->ng, r->ngram_order, (int)n, &ngram_rng);
+        ngram_beside(ch, r, (int)n, &ngram_rng);
         finished += ended, slid += ended && w.slides > 0;
         if (judge && ended) {
             grammatical += isfinite(synth_score_line(text));
@@ -959,6 +1120,7 @@ static void section_10_samples(Chapter *ch, const Results *r) {
         free(text);
         writer_free(&w);
     }
+    verse_form(ch, r);
     if (!judge || ch->sample == 0) return;
     printf("\n  %d of %lld lines ended with </s>; of those, %d parse under the grammar and %d have the closer\n"
            "  that agrees with their marker (chapter 1's n-gram: 25%% by chance).\n", finished, ch->sample, grammatical, agree);
@@ -1163,6 +1325,12 @@ static void section_14_summary(Chapter *ch, const Results *r) {
     printf("validation_bits_per_byte: %.6g\nngram_bits_per_byte: %.6g\n", dataset_bits_per_byte(&ch->data, r->gpt),
            dataset_bits_per_byte(&ch->data, r->ngram));
     if (!isnan(ch->data.floor_nats)) printf("true_loss: %.6g\n", ch->data.floor_nats);
+    if (r->verse) {
+        const char *who[3] = {"gpt", "ngram", "validation"};
+        for (int i = 0; i < 3; i++)
+            printf("verses_5_or_7_%s: %.4g\nunseen_chars_%s: %.4g\n", who[i], share(r->verses[i].regular, r->verses[i].verses) / 100,
+                   who[i], share(r->verses[i].unseen, r->verses[i].chars) / 100);
+    }
 }
 
 /* ==== using a trained model alone: --load with --eval or --generate ==== */

@@ -400,6 +400,7 @@ static void pretrain(Chapter *ch, int kind, Model *m) {
     }
     progress_end(&prog);
     printf("  %-30s %lld steps of %d windows\n", kind_name[kind], ch->pretrain_steps, B);
+    fflush(stdout);
     adamw_free(&opt);
     free(ext), free(ids), free(tg), free(kd);
 }
@@ -490,6 +491,7 @@ static void section_2_pretrain(Chapter *ch) {
         printf("  No checkpoint given for %s: pre-training small ones here first (%d blocks, d_model %d).\n\n",
                !ch->load[DECODER] && !ch->load[ENCODER] ? "either model" : "one model", ch->cfg[DECODER].layers,
                ch->cfg[DECODER].d_model);
+    fflush(stdout); /* pre-training takes a while */
     for (int pass = 0; pass < 2; pass++) /* the checkpoints first, then pre-training */
         for (int k = 0; k < N_KINDS; k++)
             if ((ch->load[k] != NULL) == (pass == 0)) load_or_pretrain(ch, k);
@@ -635,6 +637,7 @@ static bool labels_table(Chapter *ch, int k) {
         printf("    %8d %11.1f%% (%4.1f .. %4.1f) %11.1f%% (%4.1f .. %4.1f)\n", ch->sizes[si], 100 * ch->mean[k][0][si],
                100 * ch->lo[k][0][si], 100 * ch->hi[k][0][si], 100 * ch->mean[k][1][si], 100 * ch->lo[k][1][si],
                100 * ch->hi[k][1][si]);
+        fflush(stdout); /* a row can take minutes on real text */
     }
     return labels_verdict(ch, k);
 }
@@ -716,6 +719,7 @@ static void section_5_frozen(Chapter *ch) {
         printf("  %-30s %d labels: frozen body %.1f%%, everything trained %.1f%%\n"
                "  %-30s (the frozen body's weights kept every bit: %s)\n", kind_name[k], nl, 100 * frozen, 100 * full,
                "", same ? "yes" : "NO");
+        fflush(stdout);
         verdict[k] = frozen_verdict(ch, frozen, full);
     }
     static const char *const said[3] = {"the frozen body does better", "this run could not tell the two apart",
@@ -767,11 +771,12 @@ int main(int argc, char **argv) {
     parse_flags(&ch, argc, argv);
 
     printf("Chapter 12: pre-training, then fine-tuning (source document §2.1.3)\n");
-    section_1_task(&ch);
-    section_2_pretrain(&ch);
-    section_3_heads(&ch);
-    section_4_labels(&ch);
-    section_5_frozen(&ch);
+    /* each section is flushed as it ends: a long run on real text shows how far it has come */
+    section_1_task(&ch), fflush(stdout);
+    section_2_pretrain(&ch), fflush(stdout);
+    section_3_heads(&ch), fflush(stdout);
+    section_4_labels(&ch), fflush(stdout);
+    section_5_frozen(&ch), fflush(stdout);
     section_6_summary(&ch);
 
     chapter_free(&ch);
