@@ -259,20 +259,29 @@ static void train_child(const ModelConfig *c, int B, int T, int threads, int ste
     _exit(0);
 }
 
-static TrainResult run_ours(const ModelConfig *c, int B, int T, int threads, int steps) {
-    TrainResult res = {0};
+/* fork with a pipe from the child to the parent: *fd is the writing end in the child, the reading
+ * end in the parent (-1 when the pipe or the fork failed: then returns -1). */
+static pid_t fork_piped(int *fd) {
     int p[2];
-    if (pipe(p) != 0) return res;
+    *fd = -1;
+    if (pipe(p) != 0) return -1;
     fflush(stdout);
     const pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        train_child(c, B, T, threads, steps, p[1]);
-    }
-    close(p[1]);
-    if (pid < 0 || read(p[0], &res, sizeof res) != (ssize_t)sizeof res) res.ok = false;
-    close(p[0]);
-    if (pid > 0) waitpid(pid, NULL, 0);
+    close(p[pid == 0 ? 0 : 1]);
+    *fd = p[pid == 0 ? 1 : 0];
+    if (pid < 0) close(*fd), *fd = -1;
+    return pid;
+}
+
+static TrainResult run_ours(const ModelConfig *c, int B, int T, int threads, int steps) {
+    TrainResult res = {0};
+    int fd;
+    const pid_t pid = fork_piped(&fd);
+    if (pid == 0) train_child(c, B, T, threads, steps, fd);
+    if (pid < 0) return res;
+    if (read(fd, &res, sizeof res) != (ssize_t)sizeof res) res.ok = false;
+    close(fd);
+    waitpid(pid, NULL, 0);
     return res;
 }
 
@@ -295,14 +304,11 @@ static bool peer_available(void) {
  * says why): OpenBLAS left to choose its own kernels, glibc's malloc keeping its memory. */
 static TrainResult run_peer(const ModelConfig *c, int B, int T, int threads, int steps) {
     TrainResult res = {0};
-    int p[2];
-    if (pipe(p) != 0) return res;
-    fflush(stdout);
-    const pid_t pid = fork();
+    int fd;
+    const pid_t pid = fork_piped(&fd);
     if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], STDOUT_FILENO);
-        close(p[1]);
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
         if (!freopen("/dev/null", "w", stderr)) _exit(127);
         unsetenv("OPENBLAS_CORETYPE"), unsetenv("OPENBLAS_L2_SIZE");
         setenv("MALLOC_MMAP_THRESHOLD_", "1073741824", 1), setenv("MALLOC_TRIM_THRESHOLD_", "2147483647", 1);
@@ -313,16 +319,16 @@ static TrainResult run_peer(const ModelConfig *c, int B, int T, int threads, int
                a[3], "--B", a[4], "--T", a[5], "--threads", a[6], "--steps", a[7], (char *)NULL);
         _exit(127);
     }
-    close(p[1]);
+    if (pid < 0) return res;
     char out[4096] = "";
     size_t n = 0;
     ssize_t got;
-    while (pid > 0 && n + 1 < sizeof out && ((got = read(p[0], out + n, sizeof out - 1 - n)) > 0 || (got < 0 && errno == EINTR)))
+    while (n + 1 < sizeof out && ((got = read(fd, out + n, sizeof out - 1 - n)) > 0 || (got < 0 && errno == EINTR)))
         if (got > 0) n += (size_t)got;
     out[n] = '\0';
-    close(p[0]);
+    close(fd);
     int st = 0;
-    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         const char *line = strstr(out, "RESULT tokens/s");
         res.ok = line && sscanf(line, "RESULT tokens/s %lf %lf %lf %lf", &res.med, &res.lo, &res.hi, &res.mib) == 4;
         res.mib /= 1024.0; /* the script prints KiB */
