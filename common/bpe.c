@@ -677,21 +677,51 @@ static int utf8_char(const uint8_t *s, size_t n, uint32_t *cp) {
     return len;
 }
 
-char *bpe_escape(const uint8_t *s, size_t n) {
-    char *out = xmalloc(4 * n + 1), *w = out;
+/* The escape of bpe_escape (show = true) and bpe_escape_text (show = false). */
+static char *escape(const uint8_t *s, size_t n, bool show) {
+    char *out = xmalloc(6 * n + 1), *w = out;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         const int len = utf8_char(s + i, n - i, &cp);
-        if (len == 1 && s[i] == ' ') w += sprintf(w, "\xe2\x90\xa3"); /* U+2423, a visible space */
-        else if (len == 1 && s[i] == '\n') w += sprintf(w, "\\n");
-        else if (len == 1 && s[i] == '\t') w += sprintf(w, "\\t");
-        else if (len == 1 && s[i] == '\\') w += sprintf(w, "\\\\");
-        else if (len == 0 || (len == 1 && (s[i] < 0x20 || s[i] == 0x7F))) w += sprintf(w, "\\x%02X", s[i]);
+        const bool space = len == 1 && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t');
+        if (show && len == 1 && s[i] == ' ') w += sprintf(w, "\xe2\x90\xa3"); /* U+2423, a visible space */
+        else if (show && len == 1 && s[i] == '\n') w += sprintf(w, "\\n");
+        else if (show && len == 1 && s[i] == '\t') w += sprintf(w, "\\t");
+        else if (show && len == 1 && s[i] == '\\') w += sprintf(w, "\\\\");
+        else if (show && len == 3 && cp == 0x2423) w += sprintf(w, "\\u2423"); /* the visible space itself */
+        else if (len == 0 || (len == 1 && !space && (s[i] < 0x20 || s[i] == 0x7F))) w += sprintf(w, "\\x%02X", s[i]);
         else memcpy(w, s + i, (size_t)len), w += len;
         i += len ? (size_t)len : 1;
     }
     *w = '\0';
     return out;
+}
+
+char *bpe_escape(const uint8_t *s, size_t n) { return escape(s, n, true); }
+
+char *bpe_escape_text(const uint8_t *s, size_t n) { return escape(s, n, false); }
+
+char *bpe_token_name(const Bpe *b, int t) {
+    size_t n;
+    const uint8_t *s = bpe_token(b, t, &n);
+    char *name = escape(s, n, true);
+    const size_t len = strlen(name);
+    const bool bracketed = len >= 2 && ((name[0] == '<' && name[len - 1] == '>') || (name[0] == '[' && name[len - 1] == ']'));
+    if (!bracketed) return name;
+    char *safe = xmalloc(len + 4); /* "\x3C" or "\x5B" in place of the first character */
+    sprintf(safe, "\\x%02X%s", (unsigned char)name[0], name + 1);
+    free(name);
+    return safe;
+}
+
+size_t bpe_complete_prefix(const uint8_t *s, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        const uint8_t c = s[n - back];
+        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        const size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        return need > back ? n - back : n;
+    }
+    return n;
 }
 
 /* ==== the merge table as text ==== */

@@ -105,8 +105,20 @@ size_t bpe_decoded_size(const Bpe *b, const int32_t *ids, size_t n);
 size_t bpe_decode(const Bpe *b, const int32_t *ids, size_t n, uint8_t *out);
 /* Bytes shown for a reader: valid UTF-8 as it is, except '\n', '\t', '\\' and a space shown as
  * "\n", "\t", "\\" and U+2423; every byte that is not part of a whole character (a token that ends
- * mid-character, invalid UTF-8) and every other control byte as "\xNN". Owned, NUL-terminated. */
+ * mid-character, invalid UTF-8) and every other control byte as "\xNN"; the character U+2423 itself
+ * as "\u2423", so that two byte strings never look the same. Owned, NUL-terminated. */
 char *bpe_escape(const uint8_t *s, size_t n);
+/* Bytes shown as text (generated text, a decoded line): the same, but spaces, '\n', '\t' and '\\'
+ * as they are; only bytes that are not part of a whole character and control bytes as "\xNN". */
+char *bpe_escape_text(const uint8_t *s, size_t n);
+/* Token t's name in a vocabulary: bpe_escape of its bytes, distinct for every token; a name that
+ * would look like a special token ("<s>", "[MASK]": starting with '<' or '[' and ending with '>' or
+ * ']') has its first character written as "\x3C" or "\x5B", so no token can be taken for one. */
+char *bpe_token_name(const Bpe *b, int t);
+/* The length of the longest prefix of s[0..n) that does not end inside a character: n, or less
+ * when the last 1..3 bytes begin a multi-byte UTF-8 character whose other bytes have not come yet
+ * (text printed as tokens are generated holds them back until the character is whole). */
+size_t bpe_complete_prefix(const uint8_t *s, size_t n);
 
 /* ==== the merge table as text ==== */
 char *bpe_serialise(const Bpe *b, size_t *len);  /* owned, NUL-terminated */

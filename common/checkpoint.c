@@ -79,7 +79,7 @@ unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLev
     const int32_t cfg[11] = {c->vocab, c->d_model, c->heads, c->d_ff, c->layers, c->max_len, c->causal,
                              c->norm == NORM_PRE, c->pos == POS_LEARNED, c->act == ACT_GELU, c->tied};
     for (int i = 0; i < 11; i++) put_u32(&b, (uint32_t)cfg[i]);
-    put_u32(&b, (uint32_t)(level == LEVEL_WORD));
+    put_u32(&b, (uint32_t)level);
     put_u32(&b, (uint32_t)vocab->size);
     for (int i = 0; i < vocab->size; i++) {
         const uint32_t wl = (uint32_t)strlen(vocab->word[i]);
@@ -123,6 +123,14 @@ unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLev
         put_u64(&s, (uint64_t)ts->running_steps);
         put_section(&b, "loss", &s);
         free(s.data);
+    }
+    if (level == LEVEL_BPE) { /* required: without its merges no token can be decoded */
+        CHECK(vocab->bpe, "checkpoint_serialize: the BPE level without merges");
+        size_t n;
+        char *text = bpe_serialise(vocab->bpe, &n);
+        const Buf s = {(unsigned char *)text, n, n};
+        put_section(&b, "BPEM", &s);
+        free(text);
     }
     put_u64(&b, checkpoint_checksum(b.data, b.len));
     *len = b.len;
@@ -340,15 +348,56 @@ static bool read_loss_history(Reader *r, Checkpoint *ck, uint64_t n) {
     return true;
 }
 
+/* Section 'BPEM' of n bytes: the BPE merges (bpe_serialise's text), kept in ck->vocab.bpe. */
+static bool read_merges(Reader *r, Checkpoint *ck, uint64_t n) {
+    char err[160];
+    Bpe *b = xmalloc(sizeof *b);
+    if (!bpe_parse(b, (const char *)r->p + r->pos, (size_t)n, err, sizeof err)) {
+        free(b);
+        return fail(r, "section 'BPEM' (the BPE merges): %s", err);
+    }
+    ck->vocab.bpe = b;
+    return true;
+}
+
+/* A BPE checkpoint's merges must be there and agree with its vocabulary: ids 3 .. 3 + V - 1 name the
+ * V tokens the merges make (entries after them, a [MASK], are the chapter's). */
+static void check_merges(Reader *r, Checkpoint *ck) {
+    const Bpe *b = ck->vocab.bpe;
+    if (ck->level != LEVEL_BPE) {
+        if (b) fail(r, "section 'BPEM' (BPE merges) in a checkpoint of %s tokens", ck->level == LEVEL_CHAR ? "character" : "word");
+        return;
+    }
+    if (!b) {
+        fail(r, "token level 2 (BPE) without its merges (section 'BPEM')");
+        return;
+    }
+    const int V = bpe_vocab_size(b);
+    if (ck->vocab.size < 3 + V) {
+        fail(r, "%d merges make %d BPE tokens, but the vocabulary has %d words", b->n_merges, V, ck->vocab.size);
+        return;
+    }
+    for (int t = 0; t < V && !r->failed; t++) {
+        char *name = bpe_token_name(b, t);
+        if (strcmp(name, ck->vocab.word[3 + t]) != 0)
+            fail(r, "vocabulary entry %d is '%.40s', but the merges make token %d '%.40s'", 3 + t, ck->vocab.word[3 + t], t,
+                 name);
+        free(name);
+    }
+}
+
 /* The version-2 sections, from r->pos to the checksum. */
 static void read_sections(Reader *r, Checkpoint *ck) {
-    bool seen_schd = false, seen_loss = false;
+    bool seen_schd = false, seen_loss = false, seen_bpem = false;
     while (!r->failed && r->pos + 8 < r->len) {
         char tag[5] = {0};
         uint64_t n = 0;
         if (!read_section_header(r, tag, &n)) return;
         const size_t end = r->pos + (size_t)n;
-        bool *seen = strcmp(tag, "schd") == 0 ? &seen_schd : strcmp(tag, "loss") == 0 ? &seen_loss : NULL;
+        bool *seen = strcmp(tag, "schd") == 0   ? &seen_schd
+                     : strcmp(tag, "loss") == 0 ? &seen_loss
+                     : strcmp(tag, "BPEM") == 0 ? &seen_bpem
+                                                : NULL;
         if (seen && *seen) {
             fail(r, "section '%s' appears twice", tag);
             return;
@@ -357,6 +406,8 @@ static void read_sections(Reader *r, Checkpoint *ck) {
             if (!read_schedule(r, ck, n)) return;
         } else if (seen == &seen_loss) {
             if (!read_loss_history(r, ck, n)) return;
+        } else if (seen == &seen_bpem) {
+            if (!read_merges(r, ck, n)) return;
         } else if (tag[0] >= 'A' && tag[0] <= 'Z') {
             fail(r, "the checkpoint needs section '%.4s', which this program does not know (a newer program wrote it)",
                  tag);
@@ -403,8 +454,9 @@ static bool read_config(Reader *r, Checkpoint *ck) {
 /* The token level and the vocabulary's size, which must equal the configuration's vocab. */
 static bool read_level_and_size(Reader *r, Checkpoint *ck, uint32_t *n_words) {
     const uint32_t level = get_u32(r, "the token level");
-    if (!r->failed && level > 1) return fail(r, "token level %u, but 0 (characters) and 1 (words) are the only ones", level);
-    ck->level = level ? LEVEL_WORD : LEVEL_CHAR;
+    if (!r->failed && level > 2)
+        return fail(r, "token level %u, but 0 (characters), 1 (words) and 2 (BPE) are the only ones", level);
+    ck->level = (TokenLevel)level;
     *n_words = get_u32(r, "the vocabulary size");
     if (r->failed) return false;
     if ((int64_t)*n_words != ck->cfg.vocab)
@@ -473,6 +525,7 @@ bool checkpoint_parse(Checkpoint *ck, const unsigned char *data, size_t len, cha
     read_progress(&r, ck);
     read_moments(&r, ck);
     if (!r.failed && ck->version >= 2) read_sections(&r, ck);
+    if (!r.failed) check_merges(&r, ck);
     if (!r.failed && r.pos + 8 > len) fail(&r, "truncated checkpoint (the moments run into the checksum)");
     if (!r.failed && r.pos + 8 < len) fail(&r, "%zu unexpected bytes before the checksum", len - 8 - r.pos);
     if (r.failed) {

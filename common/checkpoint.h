@@ -11,7 +11,7 @@
  *   12      11 x i32    configuration: vocab, d_model, heads, d_ff, layers, max_len,
  *                       causal (0/1), norm (0 post, 1 pre), pos (0 sinusoidal, 1 learned),
  *                       act (0 ReLU, 1 GELU), tied (0/1)
- *   56      i32         token level: 0 characters, 1 words
+ *   56      i32         token level: 0 characters, 1 words, 2 byte-level BPE (section "BPEM")
  *   60      i32         n_words, the vocabulary size (= vocab above)
  *   64      ...         n_words entries: u32 byte length, then the word's UTF-8 bytes (id order;
  *                       ids 0, 1, 2 are "<unk>", "<s>", "</s>")
@@ -40,8 +40,12 @@
  *                           steps increasing, none beyond the steps done; then the steps after
  *                           the last point: f64 their summed training loss, i64 their count (so
  *                           that a resumed run's next point averages the same steps).
- *                       A new kind of data (a tokenizer's merges, say) is a new tag: older files
- *                       still load, and an older program refuses a file it cannot use correctly.
+ *                       "BPEM" (required, token level 2 only): the BPE merges, bpe_serialise's
+ *                           text (common/bpe.h); the vocabulary's ids 3 .. 3 + V - 1 must be
+ *                           bpe_token_name of the V tokens they make (entries after them, such as
+ *                           [MASK], are the chapter's); the parsed merges are kept in vocab.bpe.
+ *                       A new kind of data is a new tag: older files still load, and an older
+ *                       program refuses a file it cannot use correctly.
  *   ...     u64         checksum: FNV-1a (64-bit) of every byte before it
  *
  * Saving writes a fresh "FILE.tmp-XXXXXX" (util_write_file), flushes it to the disk, then renames

@@ -144,6 +144,7 @@ static void push_token(char ***tokens, int *n, int *cap, const char *s, size_t l
 }
 
 int tokenize_line(const char *line, TokenLevel level, char ***tokens) {
+    CHECK(level != LEVEL_BPE, "tokenize_line: the BPE level needs its merges (corpus_encode_text)");
     *tokens = NULL;
     int n = 0, cap = 0;
     const unsigned char *p = (const unsigned char *)line;
@@ -200,8 +201,21 @@ void vocab_init(Vocab *v) {
     vocab_add(v, "</s>");
 }
 
+void vocab_init_bpe(Vocab *v, const Bpe *b) {
+    vocab_init(v);
+    v->bpe = xmalloc(sizeof *v->bpe);
+    bpe_prefix(v->bpe, b, b->n_merges); /* a copy */
+    for (int t = 0; t < bpe_vocab_size(b); t++) {
+        char *name = bpe_token_name(b, t);
+        const int id = vocab_add(v, name);
+        CHECK(id == 3 + t, "vocab_init_bpe: token %d's name '%s' is not distinct", t, name);
+        free(name);
+    }
+}
+
 void vocab_free(Vocab *v) {
     if (!v) return;
+    if (v->bpe) bpe_free(v->bpe), free(v->bpe);
     for (int i = 0; i < v->size; i++) free(v->word[i]);
     free(v->word);
     free(v->slot);
@@ -238,7 +252,37 @@ int vocab_add(Vocab *v, const char *word) {
 
 /* ==== encoding ==== */
 
+/* One line's BPE ids (3 + token) into out (room for strlen(line) ids); returns the count. */
+static long corpus_bpe_line(const Vocab *v, const char *line, int *out) {
+    CHECK(v->bpe, "corpus: the BPE level without merges");
+    const size_t n = strlen(line);
+    int32_t *tok = xmalloc(sizeof(int32_t) * (n ? n : 1));
+    const size_t k = bpe_encode(v->bpe, (const uint8_t *)line, n, tok);
+    for (size_t i = 0; i < k; i++) out[i] = 3 + tok[i];
+    free(tok);
+    return (long)k;
+}
+
+/* The BPE level: each line's bytes with the vocabulary's merges, then </s>. */
+static void encode_bpe(TokenStream *out, const Vocab *v, char *const *lines, int n) {
+    CHECK(v->bpe, "corpus_encode: the BPE level without merges");
+    long total = 0;
+    for (int i = 0; i < n; i++) total += (long)strlen(lines[i]) + 1;
+    memset(out, 0, sizeof *out);
+    out->id = xmalloc(sizeof(int) * (size_t)(total + 1));
+    for (int i = 0; i < n; i++) {
+        const long k = corpus_bpe_line(v, lines[i], out->id + out->n);
+        out->n += k;
+        out->id[out->n++] = VOCAB_EOS;
+        out->n_lines++;
+    }
+}
+
 void corpus_encode(TokenStream *out, Vocab *v, char *const *lines, int n, TokenLevel level, bool grow) {
+    if (level == LEVEL_BPE) {
+        encode_bpe(out, v, lines, n);
+        return;
+    }
     memset(out, 0, sizeof *out);
     long cap = 1024;
     out->id = xmalloc(sizeof(int) * (size_t)cap);
@@ -280,7 +324,70 @@ int *token_stream_with_eos(const TokenStream *s, long *n) {
     return ext;
 }
 
+long corpus_encode_text(const Vocab *v, const char *text, TokenLevel level, int **ids) {
+    if (level == LEVEL_BPE) {
+        *ids = xmalloc(sizeof(int) * (strlen(text) + 1));
+        return corpus_bpe_line(v, text, *ids);
+    }
+    char **tok;
+    const int k = tokenize_line(text, level, &tok);
+    *ids = xmalloc(sizeof(int) * (size_t)(k + 1));
+    for (int i = 0; i < k; i++) {
+        const int id = vocab_find(v, tok[i]);
+        (*ids)[i] = id < 0 ? VOCAB_UNK : id;
+    }
+    tokens_free(tok, k);
+    return k;
+}
+
+/* The BPE level: the bytes of every token (a line end for </s>, other ids by name); *len their
+ * count. Free the result. */
+static uint8_t *bpe_bytes(const Vocab *v, const int *ids, long n, size_t *len) {
+    size_t cap = 256;
+    uint8_t *bytes = xmalloc(cap);
+    const int V = bpe_vocab_size(v->bpe);
+    *len = 0;
+    for (long i = 0; i < n; i++) {
+        size_t k;
+        const uint8_t *s = ids[i] == VOCAB_EOS ? (const uint8_t *)"\n"
+                           : ids[i] >= 3 && ids[i] < 3 + V ? bpe_token(v->bpe, ids[i] - 3, &k)
+                                                            : (const uint8_t *)v->word[ids[i]];
+        if (ids[i] == VOCAB_EOS || ids[i] < 3 || ids[i] >= 3 + V) k = strlen((const char *)s);
+        if (*len + k > cap) {
+            while (*len + k > cap) cap *= 2;
+            uint8_t *bigger = realloc(bytes, cap);
+            if (!bigger) die(EXIT_RUNTIME, "out of memory decoding");
+            bytes = bigger;
+        }
+        memcpy(bytes + *len, s, k);
+        *len += k;
+    }
+    return bytes;
+}
+
+static char *decode_bpe(const Vocab *v, const int *ids, long n) {
+    size_t len;
+    uint8_t *bytes = bpe_bytes(v, ids, n, &len);
+    char *text = bpe_escape_text(bytes, len);
+    free(bytes);
+    return text;
+}
+
+long corpus_print_whole(FILE *out, const Vocab *v, const int *ids, long n, bool all) {
+    size_t len;
+    uint8_t *bytes = bpe_bytes(v, ids, n, &len);
+    const bool whole = all || bpe_complete_prefix(bytes, len) == len;
+    if (whole) {
+        char *text = bpe_escape_text(bytes, len);
+        fputs(text, out);
+        free(text);
+    }
+    free(bytes);
+    return whole ? n : 0;
+}
+
 char *corpus_decode(const Vocab *v, const int *ids, long n, TokenLevel level) {
+    if (level == LEVEL_BPE) return decode_bpe(v, ids, n);
     size_t cap = 256, len = 0;
     char *out = xmalloc(cap);
     bool line_start = true;

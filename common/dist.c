@@ -2,22 +2,31 @@
 #include "dist.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "interrupt.h"
 #include "util.h"
 
 static bool dist_running; /* between MPI_Init and MPI_Finalize: an exit now must abort the job */
+static int solo_status;   /* inside a solo phase on rank 0: the status an exit there means, else 0 */
 
 /* atexit: a rank leaving while the others may still wait for it (die(), an early return) ends the
- * whole job instead of leaving them blocked in a collective. */
+ * whole job instead of leaving them blocked in a collective. Inside a solo phase the others wait
+ * in dist_solo_end for exactly this news: they get the status and end as rank 0 does. */
 static void abort_if_running(void) {
     if (!dist_running) return;
     dist_running = false;
     fflush(stdout);
     fflush(stderr);
+    if (solo_status != 0) {
+        MPI_Bcast(&solo_status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        MPI_Finalize();
+        return; /* exit goes on with die()'s status */
+    }
     MPI_Abort(MPI_COMM_WORLD, EXIT_RUNTIME);
 }
 
@@ -39,11 +48,57 @@ void dist_share(size_t n, int p, int r, size_t *lo, size_t *hi) {
     *hi = n * (size_t)(r + 1) / (size_t)p;
 }
 
-/* Every rank exits with `status` after MPI_Finalize (no abort: the job ends normally). */
-_Noreturn static void exit_together(int status) {
+bool dist_solo_begin(const Dist *d, int status_if_it_exits) {
+    CHECK(status_if_it_exits != 0, "a solo phase needs the non-zero status its exit would mean");
+    if (d->rank == 0) solo_status = status_if_it_exits;
+    return d->rank == 0;
+}
+
+void dist_solo_end(const Dist *d) {
+    int status = 0; /* rank 0 reached the end: nobody exits */
+    if (d->rank == 0) solo_status = 0;
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (status != 0) dist_exit(status, true); /* rank 0 said why; it exits with the same status */
+}
+
+void dist_bcast(void *buf, size_t n) {
+    for (size_t done = 0; done < n;) {
+        const size_t k = n - done < (size_t)INT_MAX ? n - done : (size_t)INT_MAX;
+        MPI_Bcast((char *)buf + done, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD);
+        done += k;
+    }
+}
+
+static volatile sig_atomic_t got_sigterm = 0;
+
+static void on_sigterm(int sig) {
+    (void)sig;
+    got_sigterm = 1;
+}
+
+void dist_watch_interrupts(void) {
+    interrupt_watch();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigterm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second SIGTERM ends the rank at once */
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int dist_interrupt_local(void) { return got_sigterm ? DIST_SIGTERM : interrupt_requested() ? DIST_SIGINT : DIST_RUN; }
+
+int dist_interrupt_any(void) {
+    int mine = dist_interrupt_local(), any = DIST_RUN;
+    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
+}
+
+void dist_exit(int status, bool finalize) {
     fflush(stdout);
     fflush(stderr);
-    dist_finish();
+    dist_running = false;
+    if (finalize) MPI_Finalize();
     exit(status);
 }
 
@@ -60,11 +115,11 @@ void dist_parse(const Dist *d, CliSpec *spec, CliCommon *common, int argc, char 
             if (d->size > 1 && first > 0) fprintf(stderr, "%s: rank %d: %s\n", spec->program, first, err);
             else fprintf(stderr, "%s: %s\n", spec->program, err);
         }
-        exit_together(EXIT_USAGE);
+        dist_exit(EXIT_USAGE, true);
     }
     if (any_help) {
         if (d->rank == 0) cli_print_help(stdout, spec, common);
-        exit_together(0);
+        dist_exit(0, true);
     }
 }
 
@@ -78,7 +133,7 @@ void dist_usage_check(const Dist *d, bool cond, const char *fmt, ...) {
         fputc('\n', stderr);
         va_end(ap);
     }
-    exit_together(EXIT_USAGE);
+    dist_exit(EXIT_USAGE, true);
 }
 
 size_t dist_ring_allreduce(float *buf, size_t n, const Dist *d) {

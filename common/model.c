@@ -229,6 +229,7 @@ void model_backward_hidden(Model *m, const Tensor *dxf) {
     for (int l = c->layers - 1; l >= 0; l--) {
         tensor_fill(dprev, 0.0f);
         block_backward(dprev, &m->grads.block[l], d, &m->cache[l], &m->params.block[l], c->norm, c->act);
+        if (m->backward_hook) m->backward_hook->fn(m->backward_hook, l); /* block l's gradients are final */
         Tensor *t = d;
         d = dprev, dprev = t;
     }

@@ -22,6 +22,15 @@
 
 typedef enum { POS_SINUSOIDAL, POS_LEARNED } PosKind;
 
+/* Called by the backward pass as soon as block `layer`'s gradients are final (layer = L-1 down to
+ * 0), while the blocks before it are still to run: a data-parallel trainer (chapter 14) starts
+ * combining them across processes meanwhile. The hook may read and change that block's gradients
+ * (m->grads.block[layer]) and nothing else of the model. NULL (the default) costs one test per block. */
+typedef struct BackwardHook BackwardHook;
+struct BackwardHook {
+    void (*fn)(BackwardHook *self, int layer);
+};
+
 typedef struct {
     int vocab;        /* V */
     int d_model;      /* C */
@@ -76,6 +85,7 @@ typedef struct {
     bool have_targets;           /* the last forward was given targets */
     ForwardHook *hook;           /* NULL, or called at HOOK_RESID by model_forward (see attention.h; set by
                                     probe_attach, which also sets each block's) */
+    BackwardHook *backward_hook; /* NULL, or called by the backward pass after each block (see above) */
 } Model;
 
 /* Check a configuration; returns NULL or a message naming what is wrong. */

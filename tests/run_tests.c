@@ -47,6 +47,7 @@ static const Entry suites[] = {
     {"presets", presets_suite, 2},
     {"bpe", bpe_suite, 1},
     {"ch00", ch00_suite, 10},
+    {"bpe_level", bpe_level_suite, 4},
     {"probe", probe_suite, 1},
     {"ch01", ch01_suite, 5},
     {"ch02", ch02_suite, 4},

@@ -13,6 +13,7 @@ Suite *print_suite(void);
 Suite *cli_suite(void);
 Suite *ngram_suite(void);
 Suite *bpe_suite(void);
+Suite *bpe_level_suite(void);
 Suite *corpus_suite(void);
 Suite *synth_suite(void);
 Suite *plot_suite(void);

@@ -531,8 +531,8 @@ int main(int argc, char **argv) {
     CliOption data_opts[DATASET_N_OPTIONS];
     dataset_cli_options(data_opts, &ch.flags);
     int n = 0;
-    for (int i = 0; i < DATASET_N_OPTIONS; i++) /* every dataset option but --level: all levels are compared */
-        if (strcmp(data_opts[i].name, "--level") != 0) opts[n++] = data_opts[i];
+    for (int i = 0; i < DATASET_N_OPTIONS; i++) /* all levels are compared: not --level, and --vocab-size is ours */
+        if (strcmp(data_opts[i].name, "--level") != 0 && strcmp(data_opts[i].name, "--vocab-size") != 0) opts[n++] = data_opts[i];
     opts[n++] = cli_int("--vocab-size", &ch.vocab_size, BPE_BYTES, BPE_MAX_VOCAB, "N", "tokens of the trained BPE vocabulary");
     opts[n++] = cli_string("--gpt2-vocab", &ch.gpt2_dir, "DIR", "a folder with GPT-2's encoder.json and vocab.bpe");
     opts[n++] = cli_string("--encode", &ch.encode_path, "FILE", "with --gpt2-vocab: print only GPT-2's ids of FILE");

@@ -8,8 +8,9 @@
  * perplexity on held-out text, and tests the source's claim that n-grams cannot capture long-range
  * dependencies on a synthetic language built with one. Later chapters compare against it.
  *
- * Run: make ch01 && ./ch01_ngram [--corpus FILE] [--val-file FILE] [--level char|word] [--order N]
- *                                [--smoothing mle|addk|kn|mkn] [--k K] [--sample N] [--lines N]   */
+ * Run: make ch01 && ./ch01_ngram [--corpus FILE] [--val-file FILE] [--level char|word|bpe] [--order N]
+ *                                [--smoothing mle|addk|kn|mkn] [--k K] [--sample N] [--lines N]
+ *                                [--vocab-size N (with --level bpe)]                              */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,8 +510,9 @@ static void long_range_note(const long reach_right[2], const long reach_total[2]
 }
 static void section_long_range(Chapter *ch) {
     print_section(stdout, 7, "The long-range dependency: what n-grams cannot see");
-    if (!ch->data.val_synth_index) {
-        printf("  This experiment needs the synthetic language (run without --corpus and --val-file).\n");
+    if (!dataset_has_closers(&ch->data)) {
+        printf("  This experiment needs the synthetic language (run without --corpus and --val-file) at the\n"
+               "  char or word level (a BPE token can hold a closer with its neighbours).\n");
         return;
     }
     printf("  Every sentence ends with the closer that agrees with its first word (zo..ze, xa..xe,\n"
@@ -636,7 +638,7 @@ static void section_sample(Chapter *ch) {
         const int len = ngram_sample(&ch->model, (Smoothing)ch->smoothing, n, &rng, 399, false, ids);
         char *text = corpus_decode(&ch->data.vocab, ids, len, (TokenLevel)ch->flags.level);
         printf("    %s\n", text);
-        if (ch->data.synthetic && ch->flags.level == LEVEL_CHAR) {
+        if (ch->data.synthetic && ch->flags.level != LEVEL_WORD) { /* the text as written */
             double lp = synth_score_line(text);
             grammatical += isfinite(lp);
             /* agreement alone: the first letter of the first and the last word */
@@ -645,7 +647,7 @@ static void section_sample(Chapter *ch) {
         }
         free(text);
     }
-    if (ch->data.synthetic && ch->flags.level == LEVEL_CHAR && ch->sample > 0)
+    if (ch->data.synthetic && ch->flags.level != LEVEL_WORD && ch->sample > 0)
         printf("\n  Sentences of the language (the grammar parses them): %d of %lld; closer agrees with the\n"
                "  marker: %d of %lld (25%% by chance).\n", grammatical, ch->sample, agree, ch->sample);
 }
@@ -664,6 +666,8 @@ static void section_summary(Chapter *ch, NgramScore score[MAX_N + 1][N_SMOOTHING
     printf("validation_oov: %ld\n", ch->data.val.n_oov);
     printf("perplexity: %.6g\n", s->ppl);
     printf("perplexity_without_oov: %.6g\n", s->ppl_no_oov);
+    /* the fair yardstick across token levels: ln(perplexity) nats per token, over the bytes */
+    printf("bits_per_byte: %.6g\n", dataset_bits_per_byte(&ch->data, log(s->ppl)));
     if (ch->data.val_synth_index) printf("true_perplexity: %.6g\n", exp(ch->data.floor_nats));
 }
 
@@ -687,6 +691,7 @@ int main(int argc, char **argv) {
                              "dependency that n-grams cannot capture.",
                     opts, n};
     cli_parse(&spec, &ch.common, argc, argv);
+    dataset_check_flags(&ch.flags, opts, n);
     plot_init(&ch.plot, &ch.common, CHAPTER, stdout);
 
     printf("Chapter 1: the n-gram language model (source document §1.1.1 and §2.1.1)\n");

@@ -16,7 +16,7 @@
  *   6 the embeddings   7 summary
  *
  * Run: make ch02 && ./ch02_neural_lm [--context N] [--embed D] [--hidden H] [--steps S] [--batch B]
- *                                    [--lr LR] [--act tanh|relu] [--corpus FILE] [--level char|word] */
+ *                                    [--lr LR] [--act tanh|relu] [--corpus FILE] [--level char|word|bpe] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +102,7 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
                              "chapter 1's n-gram on the same data.",
                     opts, n};
     cli_parse(&spec, &ch->common, argc, argv);
+    dataset_check_flags(&ch->data_flags, opts, n);
     ch->po = print_defaults();
     ch->po.precision = (int)ch->common.precision;
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
@@ -115,7 +116,7 @@ static void section_1_corpus(Chapter *ch) {
     print_section(stdout, 1, "The corpus (chapter 1's), at the word level by default");
     printf("  Words, as in Bengio et al.: with about 60 word types there are far more possible contexts\n"
            "  of 4 words than training sentences, so many validation contexts are new (section 5).\n"
-           "  --level char runs on characters instead.\n\n");
+           "  --level char runs on characters instead, --level bpe on chapter 0's BPE tokens.\n\n");
     dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
     const int N = (int)ch->context;
     const int order = N + 1 <= NGRAM_MAX_ORDER ? N + 1 : NGRAM_MAX_ORDER;
@@ -549,7 +550,7 @@ static void plot_embeddings(Chapter *ch) {
     double *x = xmalloc(sizeof(double) * (size_t)n), *y = xmalloc(sizeof(double) * (size_t)n);
     for (int i = 0; i < n; i++) x[i] = *tensor_at(&P, i, 0), y[i] = *tensor_at(&P, i, 1);
     const bool classes = ch->data.synthetic && ch->data.level == LEVEL_WORD;
-    const char *const one[1] = {ch->data.level == LEVEL_WORD ? "word" : "character"};
+    const char *const one[1] = {ch->data.level == LEVEL_WORD ? "word" : ch->data.level == LEVEL_CHAR ? "character" : "BPE token"};
     if (!classes)
         for (int i = 0; i < n; i++) group[i] = 0;
     plot_labeled_groups(&ch->plot, "embeddings", "Token embeddings, first two principal components", "PC 1", "PC 2",
@@ -594,6 +595,8 @@ static void section_7_summary(Chapter *ch) {
     printf("corpus: %s\nlevel: %s\ncontext: %d\nparameters: %zu\nsteps: %lld\n", ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path,
            level_name(ch->data.level), ch->model.N, ch->model.n_params, ch->steps);
     printf("validation_perplexity: %.6g\nngram_perplexity: %.6g\n", exp(val), exp(ch->ngram_nats));
+    printf("validation_bits_per_byte: %.6g\nngram_bits_per_byte: %.6g\n", dataset_bits_per_byte(&ch->data, val),
+           dataset_bits_per_byte(&ch->data, ch->ngram_nats));
     if (!isnan(ch->data.floor_nats)) printf("true_perplexity: %.6g\n", exp(ch->data.floor_nats));
 }
 

@@ -125,6 +125,7 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
                     o, n};
     cli_parse(&spec, &ch->common, argc, argv);
     apply_preset(ch);
+    if (!ch->load) dataset_check_flags(&ch->data_flags, ch->opts, ch->n_opts); /* with --load: the checkpoint's level */
     if (ch->save) util_check_output("--save", ch->save); /* before any work, not after training */
     ch->sched = options_schedule(&ch->tf);               /* a new run's; --load replaces it */
     if ((ch->eval_path || ch->generate) && !ch->load) die(EXIT_USAGE, "--eval and --generate need --load FILE (a trained model)");
@@ -152,12 +153,7 @@ static void load_checkpoint(Chapter *ch) {
 static void section_1_corpus(Chapter *ch) {
     print_section(stdout, 1, "The corpus (chapter 1's)");
     if (ch->preset_text) printf("%s\n", ch->preset_text);
-    if (ch->loaded) {
-        if (options_given(ch->opts, ch->n_opts, "--level") && ch->data_flags.level != (int)ch->level)
-            die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch->data_flags.level),
-                ch->load, level_name(ch->level));
-        ch->data_flags.level = ch->level;
-    }
+    if (ch->loaded) dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
     dataset_load(&ch->data, &ch->data_flags, (uint64_t)ch->common.seed, false, stdout);
     if (ch->loaded) { /* resuming: the data must give the same vocabulary */
         bool same = ch->data.vocab.size == ch->ck.vocab.size;
@@ -500,6 +496,7 @@ typedef struct {
     Smoothing ngram_smoothing;
     NgramModel ng;      /* every order 1..6, counted on the training text */
     double val_chars;   /* characters of the validation text, one per line end included */
+    double val_bytes;   /* and its bytes: bits per byte compare token levels fairly */
 } Results;
 
 /* The GPT's validation loss and the best n-gram of chapter 1 on this split: every order 1..6 with
@@ -515,6 +512,7 @@ static void measure(Chapter *ch, Results *r) {
         }
     r->val_chars = 0;
     for (int i = 0; i < ch->data.n_val; i++) r->val_chars += utf8_chars(ch->data.val_lines[i]) + 1;
+    r->val_bytes = dataset_val_bytes(&ch->data);
 }
 
 /* The Notice of section 6, chosen by the numbers: the GPT against the floor (when known) and the
@@ -554,17 +552,18 @@ static void compare_notice(const Chapter *ch, const Curve *curve, double final, 
 static void section_6_compare(Chapter *ch, const Curve *curve, const Results *r) {
     print_section(stdout, 6, isnan(ch->data.floor_nats) ? "Against chapter 1's n-gram" : "Against chapter 1's n-gram and the true floor");
     /* bits per character: the text's total nats over its characters, in base 2 */
-    const double to_bpc = (double)ch->data.val.n / r->val_chars / log(2.0);
-    printf("  validation cross-entropy, every validation token (</s> included) and every character (the\n"
-           "  line end included: %.0f characters in %ld %s tokens):\n\n", r->val_chars, ch->data.val.n, level_name(ch->level));
-    printf("    %-28s %15s %12s %16s\n", "", "nats per token", "perplexity", "bits per char");
-    printf("    %-28s %15.4f %12.4f %16.4f\n", "GPT", r->gpt, exp(r->gpt), r->gpt * to_bpc);
+    const double to_bpc = (double)ch->data.val.n / r->val_chars / log(2.0), to_bpb = (double)ch->data.val.n / r->val_bytes / log(2.0);
+    printf("  validation cross-entropy, every validation token (</s> included), every character and every\n"
+           "  byte (the line end included: %.0f characters in %ld %s tokens, %.0f bytes):\n\n", r->val_chars,
+           ch->data.val.n, level_name(ch->level), r->val_bytes);
+    printf("    %-28s %15s %12s %14s %14s\n", "", "nats per token", "perplexity", "bits per char", "bits per byte");
+    printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", "GPT", r->gpt, exp(r->gpt), r->gpt * to_bpc, r->gpt * to_bpb);
     char label[64];
     snprintf(label, sizeof label, "best n-gram (n = %d)", r->ngram_order);
-    printf("    %-28s %15.4f %12.4f %16.4f\n", label, r->ngram, exp(r->ngram), r->ngram * to_bpc);
+    printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", label, r->ngram, exp(r->ngram), r->ngram * to_bpc, r->ngram * to_bpb);
     if (!isnan(ch->data.floor_nats))
-        printf("    %-28s %15.4f %12.4f %16.4f\n", "true process (the floor)", ch->data.floor_nats, exp(ch->data.floor_nats),
-               ch->data.floor_nats * to_bpc);
+        printf("    %-28s %15.4f %12.4f %14.4f %14.4f\n", "true process (the floor)", ch->data.floor_nats, exp(ch->data.floor_nats),
+               ch->data.floor_nats * to_bpc, ch->data.floor_nats * to_bpb);
     printf("\n  The GPT's softmax gives <s>, never the answer, a mean probability of %.2g per validation token.\n", r->bos_prob);
     compare_notice(ch, curve, r->gpt, r->ngram, r->ngram_order);
     putchar('\n');
@@ -680,8 +679,8 @@ static void section_7_chain_rule(Chapter *ch, const Results *r) {
 
 static void section_8_long_range(Chapter *ch, NgramModel *ng) {
     print_section(stdout, 8, "The long-range dependency: GPT against the n-gram");
-    if (!ch->data.val_synth_index) {
-        printf("  This needs the synthetic language (run without --corpus and --val-file).\n");
+    if (!dataset_has_closers(&ch->data)) {
+        printf("  This needs the synthetic language (run without --corpus and --val-file) at the char or word level.\n");
         return;
     }
     Model *m = &ch->model;
@@ -756,8 +755,8 @@ static void section_9_attention(Chapter *ch) {
     Model *m = &ch->model;
     const int T = ch->cfg.max_len, H = ch->cfg.heads, L = ch->cfg.layers;
     print_section(stdout, 9, "Attention on a long-gap sentence: where the closer looks");
-    if (!ch->data.val_synth_index) {
-        printf("  This needs the synthetic language (run without --corpus and --val-file).\n");
+    if (!dataset_has_closers(&ch->data)) {
+        printf("  This needs the synthetic language (run without --corpus and --val-file) at the char or word level.\n");
         return;
     }
     int line = -1, pos = 0, gap = 0; /* the validation line with the longest gap that fits the context */
@@ -938,7 +937,7 @@ static void section_10_samples(Chapter *ch, const Results *r) {
     Rng rng, ngram_rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 11);
     rng_seed(&ngram_rng, (uint64_t)ch->common.seed, 12);
-    const bool judge = ch->data.synthetic && ch->level == LEVEL_CHAR;
+    const bool judge = ch->data.synthetic && ch->level != LEVEL_WORD; /* lines decoded as written */
     int grammatical = 0, agree = 0, finished = 0, slid = 0, slid_agree = 0;
     for (long i = 0; i < ch->sample; i++) {
         Writer w;
@@ -1161,6 +1160,8 @@ static void section_14_summary(Chapter *ch, const Results *r) {
     printf("validation_loss: %.6g\nvalidation_perplexity: %.6g\nngram_loss: %.6g\n", r->gpt, exp(r->gpt), r->ngram);
     const double to_bpc = (double)ch->data.val.n / r->val_chars / log(2.0);
     printf("validation_bits_per_char: %.6g\nngram_bits_per_char: %.6g\n", r->gpt * to_bpc, r->ngram * to_bpc);
+    printf("validation_bits_per_byte: %.6g\nngram_bits_per_byte: %.6g\n", dataset_bits_per_byte(&ch->data, r->gpt),
+           dataset_bits_per_byte(&ch->data, r->ngram));
     if (!isnan(ch->data.floor_nats)) printf("true_loss: %.6g\n", ch->data.floor_nats);
 }
 
@@ -1241,18 +1242,15 @@ static void eval_file(Chapter *ch) {
     lines_free(&lines);
 }
 
-/* The whole prompt in the model's vocabulary (unknown tokens become <unk>) after a </s>; *len is its
- * length with the </s>. */
+/* The whole prompt in the model's vocabulary (unknown tokens become <unk>; BPE: the stored merges)
+ * after a </s>; *len is its length with the </s>. */
 static int *encode_prompt(const Chapter *ch, const char *prompt, long *len) {
-    char **tok;
-    const int k = tokenize_line(prompt, ch->level, &tok);
+    int *ids;
+    const long k = corpus_encode_text(ch->vocab, prompt, ch->level, &ids);
     int *out = xmalloc(sizeof(int) * (size_t)(k + 1));
     out[0] = VOCAB_EOS;
-    for (int i = 0; i < k; i++) {
-        const int id = vocab_find(ch->vocab, tok[i]);
-        out[i + 1] = id < 0 ? VOCAB_UNK : id;
-    }
-    tokens_free(tok, k);
+    memcpy(out + 1, ids, sizeof(int) * (size_t)k);
+    free(ids);
     *len = k + 1;
     return out;
 }
@@ -1277,8 +1275,13 @@ static void generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *ou
         fprintf(out, "%s", shown);
         free(shown);
     }
+    long from = w.len; /* BPE: tokens from here on are not printed yet (a character may be cut) */
     for (long i = 0; i < n; i++) {
         const int tok = writer_next(&w, ch, rng);
+        if (ch->level == LEVEL_BPE) {
+            from += corpus_print_whole(out, ch->vocab, w.text + from, w.len - from, i == n - 1);
+            continue;
+        }
         char *piece = corpus_decode(ch->vocab, &tok, 1, ch->level);
         fprintf(out, "%s%s", ch->level == LEVEL_WORD && tok != VOCAB_EOS ? " " : "", piece);
         free(piece);

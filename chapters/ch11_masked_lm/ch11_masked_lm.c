@@ -106,6 +106,7 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
                              "bidirectional model that fills in blanks.",
                     o, n};
     cli_parse(&spec, &ch->common, argc, argv);
+    if (!ch->load) dataset_check_flags(&ch->data_flags, ch->opts, ch->n_opts); /* with --load: the checkpoint's level */
     if (ch->save) util_check_output("--save", ch->save); /* before any work, not after training */
     if (!ch->load) options_check_heads(&ch->mf);
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
@@ -118,10 +119,7 @@ static void load_checkpoint(Chapter *ch) {
     if (vocab_find(&ch->ck.vocab, "[MASK]") != ch->ck.vocab.size - 1)
         die(EXIT_RUNTIME, "%s has no [MASK] token: not a masked LM", ch->load);
     options_check_checkpoint(&ch->mf, ch->opts, ch->n_opts, &ch->ck.cfg, ch->load);
-    if (options_given(ch->opts, ch->n_opts, "--level") && ch->data_flags.level != (int)ch->ck.level)
-        die(EXIT_USAGE, "--level: %s, but the checkpoint %s was trained on %s tokens", level_name(ch->data_flags.level),
-            ch->load, level_name(ch->ck.level));
-    ch->data_flags.level = ch->ck.level;
+    dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->ck.level, &ch->ck.vocab, ch->load);
 }
 
 /* ==== 1. The corpus and the [MASK] token ==== */
@@ -147,10 +145,33 @@ static void section_1_corpus(Chapter *ch) {
     for (long i = 0; i < ch->data.train.n; i++) ch->unigram[ch->data.train.id[i]]++;
 }
 
-/* The tokens of --blanks (free them with tokens_free); a line too long for the context is a usage
- * error, found before training (build_models calls this once the context is known). */
-static int blanks_tokens(const Chapter *ch, char ***tok) {
-    const int k = tokenize_line(ch->blanks, ch->data.level, tok);
+/* The ids of --blanks at the BPE level (free them): the text between the _ encoded with the merges,
+ * each _ a [MASK]. */
+static int blanks_bpe(const Chapter *ch, int **ids) {
+    *ids = xmalloc(sizeof(int) * (strlen(ch->blanks) + 1));
+    int k = 0;
+    for (const char *p = ch->blanks;;) {
+        const char *u = strchr(p, '_');
+        char *piece = xstrdup(p);
+        piece[u ? (size_t)(u - p) : strlen(p)] = '\0';
+        int *part;
+        const long m = corpus_encode_text(&ch->data.vocab, piece, LEVEL_BPE, &part);
+        memcpy(*ids + k, part, sizeof(int) * (size_t)m);
+        k += (int)m;
+        free(part), free(piece);
+        if (!u) break;
+        (*ids)[k++] = ch->mask_id;
+        p = u + 1;
+    }
+    return k;
+}
+
+/* The tokens of --blanks (free them with tokens_free; at the BPE level *tok is NULL and *ids holds
+ * them, else *ids is NULL); a line too long for the context is a usage error, found before training
+ * (build_models calls this once the context is known). */
+static int blanks_tokens(const Chapter *ch, char ***tok, int **ids) {
+    *tok = NULL, *ids = NULL;
+    const int k = ch->data.level == LEVEL_BPE ? blanks_bpe(ch, ids) : tokenize_line(ch->blanks, ch->data.level, tok);
     if (k + 2 > ch->cfg.max_len) die(EXIT_USAGE, "--blanks: %d tokens do not fit in the context of %d", k, ch->cfg.max_len);
     return k;
 }
@@ -160,7 +181,10 @@ static int blanks_tokens(const Chapter *ch, char ***tok) {
 static void build_models(Chapter *ch) {
     ch->cfg = ch->load ? ch->ck.cfg : options_config(&ch->mf, ch->V, false);
     char **blank_tok;
-    tokens_free(blank_tok, blanks_tokens(ch, &blank_tok));
+    int *blank_ids;
+    const int k = blanks_tokens(ch, &blank_tok, &blank_ids);
+    if (blank_tok) tokens_free(blank_tok, k);
+    free(blank_ids);
     if (ch->n_train_ext <= ch->cfg.max_len + 1 || ch->n_val_ext <= ch->cfg.max_len + 1)
         die(EXIT_RUNTIME, "the text is too short for windows of --context %d", ch->cfg.max_len);
     model_init(&ch->mlm, &ch->cfg, (int)ch->tf.batch, (uint64_t)ch->common.seed);
@@ -483,8 +507,8 @@ static double right_context_accuracy(const Chapter *ch, Model *m, long *total) {
 /* dae: the denoiser, NULL when the masked LM was loaded. */
 static void section_6_right_context(const Chapter *ch, Model *mlm, Model *dae) {
     print_section(stdout, 6, "What only the right-hand context can tell");
-    if (!ch->data.val_synth_index) {
-        printf("  This needs the synthetic language.\n");
+    if (!dataset_has_closers(&ch->data)) {
+        printf("  This needs the synthetic language at the char or word level.\n");
         return;
     }
     printf("  Hide each validation sentence's marker (zo, xa, qi, vu: the word, or both its letters):\n"
@@ -540,12 +564,17 @@ static void section_7_fill(Chapter *ch) {
     Model *m = &ch->mlm;
     print_section(stdout, 7, "Fill in the blanks");
     char **tok;
-    const int k = blanks_tokens(ch, &tok);
+    int *bpe_ids;
+    const int k = blanks_tokens(ch, &tok, &bpe_ids);
     int *ids = xmalloc(sizeof(int) * (size_t)(k + 2));
     const char **labels = xmalloc(sizeof(char *) * (size_t)(k + 2));
     ids[0] = VOCAB_EOS, labels[0] = "/";
     int blanks = 0;
-    for (int i = 0; i < k; i++) {
+    for (int i = 0; i < k && bpe_ids; i++) { /* the BPE level: the tokens by their names */
+        ids[i + 1] = bpe_ids[i], labels[i + 1] = shown(ch, bpe_ids[i]);
+        blanks += bpe_ids[i] == ch->mask_id;
+    }
+    for (int i = 0; i < k && !bpe_ids; i++) {
         const bool blank = strcmp(tok[i], "_") == 0;
         const int id = blank ? ch->mask_id : vocab_find(&ch->data.vocab, tok[i]);
         ids[i + 1] = id < 0 ? VOCAB_UNK : id;
@@ -572,8 +601,8 @@ static void section_7_fill(Chapter *ch) {
     }
     putchar('\n');
     attention_of_blank(ch, ids, labels, k + 2);
-    tokens_free(tok, k);
-    free(ids), free(labels);
+    if (tok) tokens_free(tok, k);
+    free(ids), free(labels), free(bpe_ids);
 }
 
 
@@ -598,7 +627,7 @@ static void section_9_summary(Chapter *ch) {
            ch->data.synthetic ? "synthetic" : ch->data_flags.corpus_path, level_name(ch->data.level), e.accuracy, e.loss,
            e.unigram_accuracy);
     if (!ch->load) printf("denoising_accuracy: %.4f\n", ch->cv.acc[1][ch->cv.n - 1] / 100);
-    if (ch->data.val_synth_index) {
+    if (dataset_has_closers(&ch->data)) {
         long total;
         printf("right_context_accuracy: %.4f\n", right_context_accuracy(ch, &ch->mlm, &total));
     }

@@ -70,6 +70,7 @@ typedef struct {
     Lines class_lines[2], unlabelled;
     Dataset data;
     int mask_id, V0;             /* V0: the vocabulary without [MASK] */
+    Bpe merges;                  /* --level bpe with --load-*: the checkpoint's merges encode the text */
     Example *train, *val;
     int n_train, n_val;
     ModelConfig cfg[N_KINDS];
@@ -85,14 +86,34 @@ typedef struct {
 
 /* ==== the flags ==== */
 
+/* --level bpe with --load-decoder or --load-encoder: the text is encoded with that checkpoint's
+ * merges (a copy), so that its vocabulary is this task's; a checkpoint of another level is refused
+ * when its vocabulary is compared (section 2). */
+static void merges_from_checkpoint(Chapter *ch, const CliOption *opts, int n) {
+    dataset_check_flags(&ch->data_flags, opts, n);
+    const char *path = ch->load[DECODER] ? ch->load[DECODER] : ch->load[ENCODER];
+    if (!path || ch->data_flags.level != LEVEL_BPE) return;
+    Checkpoint ck;
+    checkpoint_load(&ck, path);
+    if (ck.level == LEVEL_BPE) {
+        dataset_flags_from_checkpoint(&ch->data_flags, opts, n, ck.level, &ck.vocab, path);
+        bpe_prefix(&ch->merges, ck.vocab.bpe, ck.vocab.bpe->n_merges);
+        ch->data_flags.merges = &ch->merges;
+    }
+    checkpoint_free(&ck);
+}
+
 static void parse_flags(Chapter *ch, int argc, char **argv) {
     memset(ch, 0, sizeof *ch);
     ch->common = cli_common_defaults();
     ch->data_flags = dataset_flags_default();
     ch->data_flags.level = LEVEL_WORD;
     ch->pretrain_steps = 600, ch->ft_steps = 100, ch->seeds = 3, ch->ft_lr = 1e-3;
-    CliOption opts[11];
+    CliOption opts[13], data_opts[DATASET_N_OPTIONS];
     int n = 0;
+    dataset_cli_options(data_opts, &ch->data_flags);
+    for (int i = 0; i < DATASET_N_OPTIONS; i++) /* the token level and BPE size; the text is the task's */
+        if (strcmp(data_opts[i].name, "--level") == 0 || strcmp(data_opts[i].name, "--vocab-size") == 0) opts[n++] = data_opts[i];
     opts[n++] = cli_int("--lines", &ch->data_flags.lines, 1000, 2000000, "N", "lines of the synthetic language");
     const int lines_flag = n - 1;
     opts[n++] = cli_string("--class-a", &ch->class_path[0], "FILE", "lines of label 0 (with --class-b: the file task)");
@@ -102,12 +123,13 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     opts[n++] = cli_int("--ft-steps", &ch->ft_steps, 1, 100000, "S", "fine-tuning steps (16 labelled sentences each)");
     opts[n++] = cli_int("--seeds", &ch->seeds, 1, MAX_SEEDS, "N", "fine-tuning runs per setting");
     opts[n++] = cli_real("--ft-lr", &ch->ft_lr, 1e-7, 1.0, "LR", "fine-tuning learning rate");
-    opts[n++] = cli_string("--load-decoder", &ch->load[DECODER], "FILE", "chapter 10's checkpoint (words) instead of pre-training");
-    opts[n++] = cli_string("--load-encoder", &ch->load[ENCODER], "FILE", "chapter 11's checkpoint (words) instead of pre-training");
+    opts[n++] = cli_string("--load-decoder", &ch->load[DECODER], "FILE", "chapter 10's checkpoint (same --level) instead of pre-training");
+    opts[n++] = cli_string("--load-encoder", &ch->load[ENCODER], "FILE", "chapter 11's checkpoint (same --level) instead of pre-training");
     CliSpec spec = {CHAPTER, "Pre-train, then fine-tune (source document §2.1.3): accuracy against the number of\n"
                              "labels, pre-trained against from scratch, frozen body against full fine-tuning.",
                     opts, n};
     cli_parse(&spec, &ch->common, argc, argv);
+    merges_from_checkpoint(ch, opts, n);
     interrupt_watch(); /* Ctrl-C: stop after the step in progress (exit 130) */
     ch->files = ch->class_path[0] || ch->class_path[1];
     if (ch->files && !(ch->class_path[0] && ch->class_path[1]))
@@ -130,6 +152,24 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
 
 static int closer_id(const Chapter *ch, int cls) { return vocab_find(&ch->data.vocab, synth_closer(cls)); }
 
+/* Characters or BPE tokens: the closer's letter swapped in the text ("... ze." becomes "... xe.",
+ * class + 1 + draw), and the text encoded again (BPE tokens around it may change). */
+static void swap_closer_text(const Chapter *ch, Example *e, int draw) {
+    char *text = corpus_decode(&ch->data.vocab, e->ids + 1, e->n - 1, ch->data.level);
+    const size_t n = strlen(text);
+    const char *letters = synth_closer_letters(), *at = n >= 3 ? strchr(letters, text[n - 3]) : NULL;
+    if (at && *at) text[n - 3] = letters[((int)(at - letters) + 1 + draw) % SYNTH_CLASSES];
+    int *ids;
+    long k = corpus_encode_text(&ch->data.vocab, text, ch->data.level, &ids);
+    if (k + 1 > ch->cfg[DECODER].max_len) k = ch->cfg[DECODER].max_len - 1;
+    free(e->ids);
+    e->n = (int)k + 1;
+    e->ids = xmalloc(sizeof(int) * (size_t)e->n);
+    e->ids[0] = VOCAB_EOS;
+    memcpy(e->ids + 1, ids, sizeof(int) * (size_t)k);
+    free(ids), free(text);
+}
+
 /* Examples from lines: each sentence, and with probability 1/2 its closer swapped for another. */
 static Example *make_examples(const Chapter *ch, const TokenStream *s, int n_lines, int max, int *count, uint64_t seed) {
     Example *ex = xmalloc(sizeof(Example) * (size_t)max);
@@ -148,7 +188,9 @@ static Example *make_examples(const Chapter *ch, const TokenStream *s, int n_lin
             e->ids[0] = VOCAB_EOS;
             memcpy(e->ids + 1, s->id + start, sizeof(int) * (size_t)len);
             e->label = rng_uniform(&rng) < 0.5f;
-            if (!e->label) { /* the closer is the word before the full stop */
+            if (!e->label && ch->data.level != LEVEL_WORD) {
+                swap_closer_text(ch, e, (int)rng_below(&rng, SYNTH_CLASSES - 1));
+            } else if (!e->label) { /* the closer is the word before the full stop */
                 int cls = 0;
                 for (int c = 0; c < SYNTH_CLASSES; c++) cls = e->ids[e->n - 2] == closer_id(ch, c) ? c : cls;
                 e->ids[e->n - 2] = closer_id(ch, (cls + 1 + (int)rng_below(&rng, SYNTH_CLASSES - 1)) % SYNTH_CLASSES);
@@ -210,7 +252,7 @@ static const char *base_name(const char *path) {
 static void load_files(Chapter *ch) {
     Dataset *d = &ch->data;
     memset(d, 0, sizeof *d);
-    d->level = LEVEL_WORD;
+    d->level = (TokenLevel)ch->data_flags.level;
     d->floor_nats = NAN; /* known for the synthetic language only */
     char **tr[2], **va[2];
     int n_tr[2], n_va[2];
@@ -243,12 +285,15 @@ static void load_files(Chapter *ch) {
     memcpy(all, tr[0], sizeof(char *) * (size_t)n_tr[0]);
     memcpy(all + n_tr[0], tr[1], sizeof(char *) * (size_t)n_tr[1]);
     if (n_more) memcpy(all + n_tr[0] + n_tr[1], ch->unlabelled.line, sizeof(char *) * (size_t)n_more);
-    vocab_init(&d->vocab);
+    if (d->level == LEVEL_BPE) dataset_bpe_vocab(&d->vocab, all, n_all, &ch->data_flags, stdout);
+    else vocab_init(&d->vocab);
     corpus_encode(&d->train, &d->vocab, all, n_all, d->level, true);
     free(all);
-    printf("  word tokens (every CJK character is one); vocabulary from the pre-training text: |V| = %d;\n"
-           "  pre-training text: the training lines of both files%s, %ld tokens, without labels.\n",
-           d->vocab.size - 1, n_more ? " and the unlabelled file" : "", d->train.n);
+    printf("  %s; vocabulary from the pre-training text: |V| = %d;\n",
+           d->level == LEVEL_WORD ? "word tokens (every CJK character is one)" : d->level == LEVEL_CHAR ? "characters" : "BPE tokens",
+           d->vocab.size - 1);
+    printf("  pre-training text: the training lines of both files%s, %ld tokens, without labels.\n",
+           n_more ? " and the unlabelled file" : "", d->train.n);
     const int n_va_all = n_va[0] + n_va[1]; /* section 2 scores the pre-trained bodies on these */
     char **va_all = xmalloc(sizeof(char *) * (size_t)n_va_all);
     memcpy(va_all, va[0], sizeof(char *) * (size_t)n_va[0]);
@@ -304,7 +349,7 @@ static void task_of_grammar(Chapter *ch) {
            "  long-range dependency). Half of each. %d labelled training sentences at most, %d for\n"
            "  validation. Examples:\n\n", ch->n_train, ch->n_val);
     for (int i = 0; i < 4 && i < ch->n_train; i++) {
-        char *text = corpus_decode(&ch->data.vocab, ch->train[i].ids + 1, ch->train[i].n - 1, LEVEL_WORD);
+        char *text = corpus_decode(&ch->data.vocab, ch->train[i].ids + 1, ch->train[i].n - 1, ch->data.level);
         printf("    %d  %s\n", ch->train[i].label, text);
         free(text);
     }
@@ -371,7 +416,7 @@ static void load_or_pretrain(Chapter *ch, int kind) {
                 ck.cfg.causal ? "causal (GPT)" : "bidirectional (masked LM)", kind == DECODER ? "decoder" : "encoder",
                 want_causal ? "causal" : "bidirectional");
         const int want_v = kind == DECODER ? ch->V0 : ch->V0 + 1;
-        bool same = ck.vocab.size == want_v && ck.level == LEVEL_WORD;
+        bool same = ck.vocab.size == want_v && ck.level == ch->data.level;
         for (int i = 0; same && i < want_v; i++) same = strcmp(ck.vocab.word[i], ch->data.vocab.word[i]) == 0;
         if (!same) die(EXIT_RUNTIME, "%s was trained on another vocabulary than this task's words", ch->load[kind]);
         int longest = 0; /* every example must fit in the loaded model's context */
@@ -711,6 +756,7 @@ static void chapter_free(Chapter *ch) {
     free(ch->train), free(ch->val);
     for (int k = 0; k < N_KINDS; k++) free(ch->pretrained[k]);
     dataset_free(&ch->data);
+    bpe_free(&ch->merges);
     lines_free(&ch->class_lines[0]), lines_free(&ch->class_lines[1]), lines_free(&ch->unlabelled);
 }
 

@@ -9,7 +9,9 @@
  * parameter and moment finite, the schedule and history in range). Then, as the chapters do with
  * a loaded checkpoint: the model is built with its parameters, scores a few tokens (a line
  * ending in </s>, as chapter 10's --eval does), generates a few after a </s> with the key/value
- * cache (causal models, as --generate), and takes one training step from the stored optimiser
+ * cache (causal models, as --generate) and decodes them to text as --generate prints them (a BPE
+ * checkpoint: its stored merges; the input's bytes are also encoded with them and decoded back),
+ * and takes one training step from the stored optimiser
  * state and schedule (as a resume does). Under ASan and UBSan, so a configuration that passes the
  * reader but breaks the model (a vocabulary without the special tokens, an AdamW step that
  * overflows, a context too long for memory) is found here and not by a user. */
@@ -19,12 +21,50 @@
 
 #include "checkpoint.h"
 #include "fuzz.h"
+#include "util.h"
 #include "generate.h"
 #include "train.h"
 
 /* A model whose activations need more than this many floats is not built: the fuzzer's memory is
  * small. The reader's limits (checkpoint.h) are what keep a real run within reason. */
 #define MAX_ACT_FLOATS 4e6
+
+/* The generated ids as --generate prints them: decoded text is valid UTF-8 (a token that ends
+ * mid-character shows as \xNN); at the BPE level also as printed piece by piece. */
+static void decode_generated(const Checkpoint *ck, const int *gen, int n) {
+    char *text = corpus_decode(&ck->vocab, gen, n, ck->level);
+    FUZZ_CHECK(util_utf8_invalid_at(text, strlen(text)) < 0);
+    if (ck->level == LEVEL_BPE) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        FUZZ_CHECK(f != NULL);
+        long from = 0;
+        for (int i = 0; i < n; i++) from += corpus_print_whole(f, &ck->vocab, gen + from, i + 1 - from, i == n - 1);
+        fclose(f);
+        FUZZ_CHECK(from == n && strcmp(buf, text) == 0); /* piece by piece prints the same text */
+        free(buf);
+    }
+    free(text);
+}
+
+/* A BPE checkpoint's merges on the input's bytes (up to the first NUL): every id a token, and the
+ * decoded text the bytes as bpe_escape_text shows them. */
+static void encode_with_merges(const Checkpoint *ck, const uint8_t *data, size_t size) {
+    if (ck->level != LEVEL_BPE) return;
+    FUZZ_CHECK(ck->vocab.bpe && ck->vocab.size >= 3 + bpe_vocab_size(ck->vocab.bpe));
+    char *text = malloc(size + 1);
+    FUZZ_CHECK(text != NULL);
+    memcpy(text, data, size);
+    text[size] = '\0';
+    int *ids;
+    const long k = corpus_encode_text(&ck->vocab, text, LEVEL_BPE, &ids);
+    FUZZ_CHECK(k >= 0 && (size_t)k <= strlen(text));
+    for (long i = 0; i < k; i++) FUZZ_CHECK(ids[i] >= 3 && ids[i] < 3 + bpe_vocab_size(ck->vocab.bpe));
+    char *back = corpus_decode(&ck->vocab, ids, k, LEVEL_BPE), *want = bpe_escape_text((const uint8_t *)text, strlen(text));
+    FUZZ_CHECK(strcmp(back, want) == 0);
+    free(back), free(want), free(ids), free(text);
+}
 
 static void use_model(const Checkpoint *ck, const uint8_t *data, size_t size) {
     const ModelConfig *c = &ck->cfg;
@@ -45,16 +85,17 @@ static void use_model(const Checkpoint *ck, const uint8_t *data, size_t size) {
     if (c->causal) {
         KvCache kv;
         kv_init(&kv, &m);
-        int tok = VOCAB_EOS;
+        int tok = VOCAB_EOS, gen[6];
         for (int i = 0; i < T; i++) {
             model_step(&m, &kv, tok);
             int best = VOCAB_EOS; /* the likeliest token other than <s>, as greedy sampling picks */
             for (int v = 0; v < c->vocab; v++)
                 if (v != VOCAB_BOS && kv.logits.data[v] > kv.logits.data[best]) best = v;
             FUZZ_CHECK(best >= 0 && best < c->vocab);
-            tok = best;
+            tok = gen[i] = best;
         }
         kv_free(&kv);
+        decode_generated(ck, gen, T);
     }
     /* one training step from the stored state, when its gradients are finite (train_step stops
      * the program otherwise, which is the chapters' promise, not a crash) */
@@ -102,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int id = 0; id < ck.vocab.size; id++) FUZZ_CHECK(vocab_find(&ck.vocab, ck.vocab.word[id]) == id);
         for (int i = 0; i < ck.train.n_history; i++)
             FUZZ_CHECK(ck.train.history[i].step <= ck.train.steps_done && isfinite(ck.train.history[i].val));
+        encode_with_merges(&ck, data, size);
         use_model(&ck, data, size);
         checkpoint_free(&ck);
     } else {
