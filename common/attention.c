@@ -256,6 +256,10 @@ void mha_params_free(MhaParams *p) {
 }
 
 void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *a) {
+    mha_cache_layout_shared(c, B, T, T_kv, C, H, causal, a, a);
+}
+
+void mha_cache_layout_shared(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *keep, Arena *work) {
     if (H < 1 || C % H != 0) die(EXIT_USAGE, "%d heads do not divide the width %d", H, C);
     if (c->weights == NULL || c->cap < B * H) {
         free(c->weights);
@@ -263,11 +267,11 @@ void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool ca
         c->cap = B * H;
     }
     c->B = B, c->T = T, c->T_kv = T_kv, c->C = C, c->H = H, c->causal = causal;
-    c->q = arena_take(a, B * T, C), c->k = arena_take(a, B * T_kv, C), c->v = arena_take(a, B * T_kv, C);
-    c->concat = arena_take(a, B * T, C);
-    c->dconcat = arena_take(a, B * T, C), c->dq = arena_take(a, B * T, C);
-    c->dk = arena_take(a, B * T_kv, C), c->dv = arena_take(a, B * T_kv, C);
-    for (int i = 0; i < B * H; i++) c->weights[i] = arena_take(a, T, T_kv);
+    c->q = arena_take(keep, B * T, C), c->k = arena_take(keep, B * T_kv, C), c->v = arena_take(keep, B * T_kv, C);
+    c->concat = arena_take(keep, B * T, C);
+    c->dconcat = arena_take(work, B * T, C), c->dq = arena_take(work, B * T, C);
+    c->dk = arena_take(work, B * T_kv, C), c->dv = arena_take(work, B * T_kv, C);
+    for (int i = 0; i < B * H; i++) c->weights[i] = arena_take(keep, T, T_kv);
 }
 
 void mha_cache_init(MhaCache *c, int T, int C, int H, bool causal) {

@@ -102,6 +102,9 @@ void mha_cache_init_cross(MhaCache *c, int T, int T_kv, int C, int H);
  * out a cache again with no more sequences times heads reuses its arrays of head tensors. The
  * linear maps then run over all B T rows in one product; attention runs per sequence. */
 void mha_cache_layout(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *a);
+/* The same with the backward pass's workspace (dconcat, dq, dk, dv) from `work`, the rest from
+ * `keep` (see block_cache_place in block.h). */
+void mha_cache_layout_shared(MhaCache *c, int B, int T, int T_kv, int C, int H, bool causal, Arena *keep, Arena *work);
 void mha_cache_free(MhaCache *c);
 
 /* Self-attention: out (B T, C) from x (B T, C). */

@@ -43,14 +43,26 @@ long block_param_count(int C, int d_ff) {
     return 4L * C * C + 4L * C + 2L * C * d_ff + d_ff + C + 4L * C;
 }
 
-void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a) {
-    mha_cache_layout(&c->attn, B, T, T, C, H, causal, a);
-    ffn_cache_layout(&c->ffn, B * T, d_ff, a);
-    Tensor *tc[] = {&c->x, &c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2,
-                    &c->ds2, &c->dmid, &c->dfin, &c->ds1, &c->dain};
-    for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) *tc[i] = arena_take(a, B * T, C);
+void block_cache_place(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, BlockPlace at) {
+    mha_cache_layout_shared(&c->attn, B, T, T, C, H, causal, at.keep, at.work);
+    ffn_cache_layout_shared(&c->ffn, B * T, d_ff, at.keep, at.work);
+    if (at.input) {
+        CHECK(at.input->rows == B * T && at.input->cols == C, "block input (%d, %d) for %d x %d rows of %d", at.input->rows,
+              at.input->cols, B, T, C);
+        c->x = *at.input;
+        c->x.owner = false;
+    } else {
+        c->x = arena_take(at.keep, B * T, C);
+    }
+    Tensor *tc[] = {&c->a_in, &c->att, &c->s1, &c->mid, &c->f_in, &c->f, &c->s2, &c->ds2, &c->dmid, &c->dfin, &c->ds1, &c->dain};
+    const bool kept[] = {false, false, true, true, false, false, true, false, false, false, false, false};
+    for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) *tc[i] = arena_take(kept[i] ? at.keep : at.work, B * T, C);
     Tensor *t1[] = {&c->mean1, &c->rstd1, &c->mean2, &c->rstd2};
-    for (size_t i = 0; i < sizeof t1 / sizeof t1[0]; i++) *t1[i] = arena_take(a, B * T, 1);
+    for (size_t i = 0; i < sizeof t1 / sizeof t1[0]; i++) *t1[i] = arena_take(at.keep, B * T, 1);
+}
+
+void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a) {
+    block_cache_place(c, B, T, C, H, d_ff, causal, (BlockPlace){a, a, NULL});
 }
 
 void block_cache_free(BlockCache *c) {
@@ -63,10 +75,10 @@ void block_cache_free(BlockCache *c) {
 
 void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tensor *x, NormPlacement norm,
                    Activation act) {
-    tensor_copy(&c->x, x);
+    if (c->x.data != x->data) tensor_copy(&c->x, x); /* (a model's cache holds its input in place) */
+    /* the attention's input: LN1(x) (pre), x itself (post) */
     if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, x, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
-    else tensor_copy(&c->a_in, x);
-    mha_forward(&c->att, &c->attn, &p->attn, &c->a_in);  /* (T, C) -> (T, C) */
+    mha_forward(&c->att, &c->attn, &p->attn, norm == NORM_PRE ? &c->a_in : &c->x);  /* (T, C) -> (T, C) */
     /* residual 1: s1 = x + att, then mid = LN1(s1) (post); pre-norm's mid is s1 itself, written
      * there directly (s1 is kept only for post-norm's backward pass) */
     if (norm == NORM_POST) {
@@ -76,9 +88,9 @@ void block_forward(Tensor *out, BlockCache *c, const BlockParams *p, const Tenso
         tensor_add(&c->mid, x, &c->att);
     }
     if (c->attn.hook) c->attn.hook->fn(c->attn.hook, HOOK_MID, c->attn.layer, &c->mid);
+    /* the FFN's input: LN2(mid) (pre), mid itself (post) */
     if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
-    else tensor_copy(&c->f_in, &c->mid);
-    ffn_forward(&c->f, &c->ffn, &p->ffn, &c->f_in, act); /* (T, C) -> (T, d_ff) -> (T, C) */
+    ffn_forward(&c->f, &c->ffn, &p->ffn, norm == NORM_PRE ? &c->f_in : &c->mid, act); /* (T, C) -> (T, d_ff) -> (T, C) */
     /* residual 2: s2 = mid + f, then out = LN2(s2) (post), or out = s2 written directly (pre) */
     if (norm == NORM_POST) {
         tensor_add(&c->s2, &c->mid, &c->f);
@@ -100,10 +112,12 @@ void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *
         tensor_fill(&ds2, 0.0f);
         layernorm_backward(&ds2, &g->ln2_g, &g->ln2_b, dout, &c->s2, &c->mean2, &c->rstd2, &p->ln2_g);
     }
-    /* s2 = mid + f: both branches receive ds2 */
+    /* s2 = mid + f: both branches receive ds2. The FFN's input f_in = LN2(mid) was not kept (it
+     * may share its memory with other blocks'): computed again, the same bits from the same mid */
     tensor_copy(&dmid, &ds2);
     tensor_fill(&dfin, 0.0f);
-    ffn_backward(&dfin, &g->ffn, &ds2, &c->ffn, &p->ffn, &c->f_in, act);
+    if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
+    ffn_backward(&dfin, &g->ffn, &ds2, &c->ffn, &p->ffn, norm == NORM_PRE ? &c->f_in : &c->mid, act);
     /* f_in = LN2(mid) (pre) or mid (post) */
     if (norm == NORM_PRE) layernorm_backward(&dmid, &g->ln2_g, &g->ln2_b, &dfin, &c->mid, &c->mean2, &c->rstd2, &p->ln2_g);
     else tensor_add(&dmid, &dmid, &dfin);
@@ -117,7 +131,8 @@ void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *
     /* s1 = x + att: x receives ds1 directly, and through attention */
     tensor_add(dx, dx, &ds1);
     tensor_fill(&dain, 0.0f);
-    mha_backward(&dain, &g->attn, &ds1, &c->attn, &p->attn, &c->a_in);
+    if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, &c->x, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
+    mha_backward(&dain, &g->attn, &ds1, &c->attn, &p->attn, norm == NORM_PRE ? &c->a_in : &c->x);
     /* a_in = LN1(x) (pre) or x (post) */
     if (norm == NORM_PRE) layernorm_backward(dx, &g->ln1_g, &g->ln1_b, &dain, &c->x, &c->mean1, &c->rstd1, &p->ln1_g);
     else tensor_add(dx, dx, &dain);

@@ -32,13 +32,27 @@ enum { BLOCK_N_TENSORS = 16 };
 typedef struct {
     MhaCache attn;
     FfnCache ffn;
-    Tensor x;                  /* (T, C) the block's input */
+    Tensor x;                  /* (T, C) the block's input (or a view of where the caller keeps it) */
     Tensor a_in, att, s1, mid; /* (T, C) attention input and output, first sum, FFN residual input */
     Tensor f_in, f, s2;        /* (T, C) FFN input and output, second sum (s1, s2: post-norm only;
-                                  pre-norm writes its sums straight into mid and the output) */
+                                  pre-norm writes its sums straight into mid and the output). The
+                                  inputs a_in = LN1(x) and f_in = LN2(mid) are pre-norm's only: the
+                                  backward pass computes them again (post-norm reads x and mid) */
     Tensor mean1, rstd1, mean2, rstd2; /* (T, 1) the two norms' statistics */
     Tensor ds2, dmid, dfin, ds1, dain; /* (T, C) the backward pass's workspace, allocated once */
 } BlockCache;
+
+/* Where a cache's tensors come from (block_cache_place). `keep`: what the backward pass reads, one
+ * set per block (x, s1, mid, s2, the statistics, attention's q, k, v, weights and heads, the FFN's
+ * h). `work`: what lives within one pass of one block only (the sublayers' inputs and outputs
+ * around their residual sums, the FFN's activation, every gradient workspace): a model lays every
+ * block's work over the same floats, since its blocks run one at a time. `input`: NULL, or the
+ * tensor where the caller will keep the block's input (a model's residual stream), which the
+ * cache then uses in place of a copy. */
+typedef struct {
+    Arena *keep, *work;
+    const Tensor *input;
+} BlockPlace;
 
 /* Carve the parameters from an arena (NULL: each allocated), zero-filled; then gammas are 1. */
 void block_params_layout(BlockParams *p, int C, int d_ff, Arena *a);
@@ -52,6 +66,8 @@ Tensor *block_tensor(BlockParams *p, int i, const char **name);
 /* For B sequences of T tokens (NULL arena: each tensor allocated). A cache laid out again reuses
  * its arrays of attention heads. */
 void block_cache_layout(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, Arena *a);
+/* The same, each tensor from where `at` says (block_cache_layout is {a, a, NULL}). */
+void block_cache_place(BlockCache *c, int B, int T, int C, int H, int d_ff, bool causal, BlockPlace at);
 /* Free what block_cache_layout allocated: with a NULL arena every tensor, with an arena only the
  * array of attention heads (the tensors are the arena's views). */
 void block_cache_free(BlockCache *c);

@@ -39,16 +39,36 @@ static void pack_bt_row(float *Bp, const Tensor *B, int k0, int kc, int n) { /* 
     for (int k = 0; k < kc; k++) dst[(size_t)k * NR] = src[k];
 }
 
+/* Rows n .. n + 7 of B (the same panel: NR is a multiple of 8): for each k, their eight values are
+ * eight neighbours in the panel, written together, rather than eight stores NR floats apart. */
+static void pack_bt_rows8(float *Bp, const Tensor *B, int k0, int kc, int n) {
+    const float *src[8];
+    for (int r = 0; r < 8; r++) src[r] = tensor_at(B, n + r, k0);
+    float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR;
+    for (int k = 0; k < kc; k++, dst += NR) {
+        const float v[8] = {src[0][k], src[1][k], src[2][k], src[3][k], src[4][k], src[5][k], src[6][k], src[7][k]};
+        memcpy(dst, v, sizeof v);
+    }
+}
+
+/* The rows of B a packing step reads, one after another (by eights where B is transposed). */
+static void pack_b_step(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N, int r) {
+    if (!tb) pack_b_row(Bp, B, k0, kc, N, r);
+    else if (r * 8 + 8 <= N) pack_bt_rows8(Bp, B, k0, kc, r * 8);
+    else
+        for (int n = r * 8; n < N; n++) pack_bt_row(Bp, B, k0, kc, n);
+}
+
 static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
     if (N % NR) memset(Bp + (size_t)(N / NR) * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* the last panel's padding */
-    const int rows = tb ? N : kc; /* the rows of B read, each independent of the others */
+    const int steps = tb ? (N + 7) / 8 : kc; /* each independent of the others */
     /* no parallel region unless threads are worth it: entering one costs a system call even when
      * its `if` clause is false (docs/performance.md) */
     if (worth_threads((double)kc * N)) {
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) tb ? pack_bt_row(Bp, B, k0, kc, r) : pack_b_row(Bp, B, k0, kc, N, r);
+        for (int r = 0; r < steps; r++) pack_b_step(Bp, B, tb, k0, kc, N, r);
     } else
-        for (int r = 0; r < rows; r++) tb ? pack_bt_row(Bp, B, k0, kc, r) : pack_b_row(Bp, B, k0, kc, N, r);
+        for (int r = 0; r < steps; r++) pack_b_step(Bp, B, tb, k0, kc, N, r);
 }
 
 /* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
@@ -65,17 +85,18 @@ static void pack_at(float *Ap, const Tensor *A, int i0, int mc, int k0, int kc) 
 }
 
 /* C[0..mr)[0..nr) += A (MR x kc) times Bp (kc x NR), or, when init is given, C = init + that
- * (init: NR values, the same for every row: zeros, or a bias). Row r of A is read at a[r][k * ks]:
+ * (init: NR values, the same for every row: zeros, or a bias). Row k of Bp starts k * bs floats in:
+ * bs = NR in a packed panel, B's stride when B is read in place. Row r of A is read at a[r][k * ks]:
  * from a packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix: a[r] = its row, ks = 1,
  * or, for A^T, a[r] = its column r, ks = A's stride.
  * Rows past mr point at a valid row too; their sums are computed and never stored. The twelve
  * accumulators are named variables, not an array, so that the compiler keeps them in registers. */
-static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *Bp, float *C, int ldc, int mr,
-                   int nr, const float *init) {
+static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *Bp, ptrdiff_t bs, float *C, int ldc,
+                   int mr, int nr, const float *init) {
     vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    for (int k = 0; k < kc; k++, Bp += NR) {
+    for (int k = 0; k < kc; k++, Bp += bs) {
         vf b0, b1;
         __builtin_memcpy(&b0, Bp, sizeof b0);
         __builtin_memcpy(&b1, Bp + VW, sizeof b1);
@@ -113,7 +134,8 @@ typedef struct {
     Tensor *C;
     const Tensor *A;
     bool ta;
-    const float *Bp;      /* op(B)'s rows k0 .. k0 + kc - 1, packed */
+    const float *Bp;      /* op(B)'s rows k0 .. k0 + kc - 1, packed, or B itself from row k0 */
+    ptrdiff_t bs, ps;     /* floats from one row of a panel to the next, and from one panel to the next */
     int k0, kc, N, n_panels;
     int block;            /* rows per row block */
     const float *init;    /* the first k block starts from this, else NULL: add to C */
@@ -163,7 +185,7 @@ static void row_block(const KBlock *s, int ib) {
                 if (p == 0 && !s->ta)
                     for (int k = 0; k < kc; k += 16) __builtin_prefetch(tensor_at(A, top + MR + r, k0 + k));
             }
-            kernel(ke - kb, a, packed ? MR : s->ta ? A->stride : 1, s->Bp + (size_t)p * NR * kc + (size_t)kb * NR, tensor_at(C, top, j),
+            kernel(ke - kb, a, packed ? MR : s->ta ? A->stride : 1, s->Bp + p * s->ps + kb * s->bs, s->bs, tensor_at(C, top, j),
                    C->stride, mr, s->N - j < NR ? s->N - j : NR, s->init && s->init_is_row ? s->init + j : s->init);
         }
     }
@@ -241,7 +263,11 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         bias = xcalloc((size_t)n_panels * NR, sizeof(float));
         memcpy(bias, init, sizeof(float) * (size_t)N);
     }
-    float *Bp = xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
+    /* B is read in place, not packed, when its panels need no padding or transposing and all of it
+     * fits in L1 with room to spare (16 KiB): a packed copy would cost as much as the product saves
+     * (a 64 x 64 x 64 product, attention's A V and dS K) */
+    const bool in_place = !tb && N % NR == 0 && (double)K * N <= 4096 && !colsums;
+    float *Bp = in_place ? NULL : xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
     /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not 120 + 8),
      * and as many as a multiple of the threads (512 rows on 2 threads: 6 blocks, 270 + 242 rows
      * each, not 5 blocks split 3 + 2), so that threads taking blocks get equal shares. How the
@@ -252,10 +278,11 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
     const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC;
-        pack_b(Bp, B, tb, k0, kc, N);
+        if (!in_place) pack_b(Bp, B, tb, k0, kc, N);
         const bool first = k0 == 0 && !accumulate;
-        const KBlock s = {C, A, ta, Bp, k0, kc, N, n_panels, block, !first ? NULL : bias ? bias : zeros, bias != NULL, tri,
-                          k0 + kc == K ? then : NOTHING};
+        const KBlock s = {C, A, ta, in_place ? tensor_at(B, k0, 0) : Bp, in_place ? B->stride : NR,
+                          in_place ? NR : (ptrdiff_t)NR * kc, k0, kc, N, n_panels, block,
+                          !first ? NULL : bias ? bias : zeros, bias != NULL, tri, k0 + kc == K ? then : NOTHING};
         run_k_block(&s, colsums, n_blocks, threads);
     }
     free(Bp);

@@ -252,11 +252,13 @@ void ffn_params_layout(FfnParams *p, int d, int d_ff, Arena *a) {
     p->W2 = arena_take(a, d_ff, d), p->b2 = arena_take(a, 1, d);
 }
 
-void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) {
-    c->dadh = arena_take(a, T, d_ff);
-    c->a = arena_take(a, T, d_ff);
-    c->da = arena_take(a, T, d_ff);
+void ffn_cache_layout_shared(FfnCache *c, int T, int d_ff, Arena *keep, Arena *work) {
+    c->h = arena_take(keep, T, d_ff);
+    c->a = arena_take(work, T, d_ff);
+    c->h_is_slope = false;
 }
+
+void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a) { ffn_cache_layout_shared(c, T, d_ff, a, a); }
 
 void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng) {
     ffn_params_layout(p, d, d_ff, NULL);
@@ -272,9 +274,8 @@ void ffn_params_free(FfnParams *p) {
 void ffn_cache_init(FfnCache *c, int T, int d_ff) { ffn_cache_layout(c, T, d_ff, NULL); }
 
 void ffn_cache_free(FfnCache *c) {
-    tensor_free(&c->dadh);
+    tensor_free(&c->h);
     tensor_free(&c->a);
-    tensor_free(&c->da);
 }
 
 /* out = row + out, for every row of out: a bias (1, C) added to each of T rows. */
@@ -293,30 +294,39 @@ void ffn_forward_plain(Tensor *out, Tensor *h, Tensor *a, const FfnParams *p, co
     add_row(out, &p->b2);
 }
 
-/* The fused form the model runs. a = act(h) and act'(h), for a block of rows of h that the
- * product has just finished (a BlockStep, see gemm.h): the block is still in L2, so the activation
- * makes no pass over memory of its own, and act'(h), all the backward pass needs of h, is written
- * over h. */
+/* The fused form the model runs. a = act(h), and act'(h) when asked for, for a block of rows of h
+ * that the product has just finished (a BlockStep, see gemm.h): the block is still in L2, so the
+ * activation makes no pass over memory of its own. act'(h), all the backward pass needs of h, is
+ * written over h. */
 typedef struct {
     Tensor *a;
     Activation act;
+    bool slope; /* also write act'(h) over h */
 } ActivateRows;
 
 static void activate_rows(const void *ctx, Tensor *h, int r0, int c0, int rows, int cols) {
     const ActivateRows *t = ctx;
+    const bool slope = t->slope;
     for (int r = r0; r < r0 + rows; r++) {
         float *x = tensor_at(h, r, c0), *o = tensor_at(t->a, r, c0);
         if (t->act == ACT_RELU)
             for (int k = 0; k < cols; k++) {
-                o[k] = x[k] > 0 ? x[k] : 0.0f;
-                x[k] = x[k] > 0 ? 1.0f : 0.0f; /* relu_backward's slope: 0 at the kink */
+                const float v = x[k];
+                o[k] = v > 0 ? v : 0.0f;
+                if (slope) x[k] = v > 0 ? 1.0f : 0.0f; /* relu_backward's slope: 0 at the kink */
             }
-        else
+        else if (slope)
 #pragma omp simd
             for (int k = 0; k < cols; k++) {
                 const float v = x[k], th = gelu_tanh(GELU_K * (v + GELU_A * v * v * v));
                 o[k] = 0.5f * v * (1.0f + th);
                 x[k] = gelu_slope(v, th);
+            }
+        else /* the same a, from the same expression */
+#pragma omp simd
+            for (int k = 0; k < cols; k++) {
+                const float v = x[k], th = gelu_tanh(GELU_K * (v + GELU_A * v * v * v));
+                o[k] = 0.5f * v * (1.0f + th);
             }
     }
 }
@@ -331,26 +341,35 @@ static void times_dadh(const void *dadh, Tensor *d, int r0, int c0, int rows, in
 
 void ffn_hidden(Tensor *dadh, Tensor *a, const FfnParams *p, const Tensor *x, Activation act) {
     CHECK(tensor_same_shape(dadh, a), "ffn: dadh (%d, %d), a (%d, %d)", dadh->rows, dadh->cols, a->rows, a->cols);
-    const ActivateRows step = {a, act};
+    const ActivateRows step = {a, act, true};
     /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), written into dadh, then a = act(h), dadh = act'(h) */
     gemm(dadh, x, &p->W1, (GemmOptions){.bias = &p->b1, .then = {activate_rows, &step}});
 }
 
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act) {
-    ffn_hidden(&c->dadh, &c->a, p, x, act);     /* a = act(x W1 + b1), and act'(h) */
-    c->act = act;
+    const ActivateRows step = {&c->a, act, false};
+    /* h = x W1 + b1 (T, d) x (d, d_ff) -> (T, d_ff), kept; a = act(h) as each block of rows is done */
+    gemm(&c->h, x, &p->W1, (GemmOptions){.bias = &p->b1, .then = {activate_rows, &step}});
+    c->act = act, c->h_is_slope = false;
     linear_forward(out, &c->a, &p->W2, &p->b2); /* (T, d_ff) -> (T, d) */
 }
 
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act) {
     CHECK(act == c->act, "ffn_backward: the forward pass ran another activation");
-    /* out = a W2 + b2: da = dout W2^T (stored: da is this function's own), and, as each block of
-     * its rows is finished, a = act(h): dh = da act'(h), in place over da (it is not needed after) */
-    Tensor *dh = &c->da;
-    const GemmOptions then_times_dadh = {.flags = GEMM_TRANS_B, .then = {times_dadh, &c->dadh}};
-    gemm(dh, dout, &p->W2, then_times_dadh); /* (T, C) x (C, d_ff) */
+    CHECK(!c->h_is_slope, "ffn_backward: a second backward pass after one forward pass (h is gone)");
+    /* a = act(h) again (the forward's may have been overwritten since), and act'(h) over h: the
+     * same values as the forward pass's, from the same expressions */
+    const ActivateRows step = {&c->a, act, true};
+    Tensor *h = &c->h;
+#pragma omp parallel for schedule(static) if (worth_threads((double)h->rows * h->cols))
+    for (int r = 0; r < h->rows; r++) activate_rows(&step, h, r, 0, 1, h->cols);
+    c->h_is_slope = true;
+    /* out = a W2 + b2: dW2 += a^T dout and db2 first, then a is free for da = dout W2^T; as each
+     * block of its rows is finished, a = act(h): dh = da act'(h), in place */
     linear_backward(NULL, &g->W2, &g->b2, dout, &c->a, &p->W2);
+    Tensor *dh = &c->a;
+    gemm(dh, dout, &p->W2, (GemmOptions){.flags = GEMM_TRANS_B, .then = {times_dadh, h}}); /* (T, C) x (C, d_ff) */
     linear_backward(dx, &g->W1, &g->b1, dh, x, &p->W1); /* h = x W1 + b1 */
 }
 

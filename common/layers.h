@@ -58,12 +58,13 @@ typedef struct {
     Tensor W2, b2; /* (d_ff, d), (1, d) */
 } FfnParams;
 typedef struct {
-    Tensor dadh;   /* (T, d_ff): act'(h), the slope of the activation at h = x W1 + b1, all the
-                      backward pass needs of h. The fused forward writes h itself here first and
-                      replaces each block of rows by its slope at once: h is not kept. */
-    Tensor a;      /* (T, d_ff): act(h) */
+    Tensor h;      /* (T, d_ff): h = x W1 + b1, kept by the forward pass; the backward pass computes
+                      a = act(h) again from it and writes the slope act'(h) over it */
+    Tensor a;      /* (T, d_ff): act(h), then the backward pass's workspace (da, then dh in place).
+                      Only one pass needs it at a time, so a model lays every block's out over the
+                      same memory (docs/performance.md, "Memory") */
     Activation act; /* the forward pass's */
-    Tensor da;     /* (T, d_ff): the backward pass's workspace (da, then dh in place), allocated once */
+    bool h_is_slope; /* the backward pass ran since the last forward: h holds act'(h) */
 } FfnCache;
 
 /* W1 from N(0, 1/d), W2 from N(0, 1/d_ff), biases 0 (rng NULL: all zero, for gradients). */
@@ -71,6 +72,8 @@ void ffn_params_init(FfnParams *p, int d, int d_ff, Rng *rng);
 /* The tensors carved from an arena (NULL: each allocated), zero-filled. */
 void ffn_params_layout(FfnParams *p, int d, int d_ff, Arena *a);
 void ffn_cache_layout(FfnCache *c, int T, int d_ff, Arena *a);
+/* The same with h from `keep` and a from `work` (see block_cache_place in block.h). */
+void ffn_cache_layout_shared(FfnCache *c, int T, int d_ff, Arena *keep, Arena *work);
 void ffn_params_free(FfnParams *p);
 void ffn_cache_init(FfnCache *c, int T, int d_ff);
 void ffn_cache_free(FfnCache *c);
@@ -78,12 +81,13 @@ void ffn_cache_free(FfnCache *c);
  * tensor_matmul; h and a (T, d_ff) are the caller's. Not what the model runs (ffn_forward), and
  * tests/test_layers.c checks that the two agree. */
 void ffn_forward_plain(Tensor *out, Tensor *h, Tensor *a, const FfnParams *p, const Tensor *x, Activation act);
-/* The fused form the model runs: the same out, keeping in c what ffn_backward needs. */
+/* The fused form the model runs: the same out, keeping in c what ffn_backward needs (h). */
 void ffn_forward(Tensor *out, FfnCache *c, const FfnParams *p, const Tensor *x, Activation act);
 /* Its first half: a = act(h) and dadh = act'(h) for h = x W1 + b1, both (T, d_ff). The product
  * writes h into dadh; each block of rows is then activated and overwritten by its slope while it
  * is still in the cache (the same values as relu_forward and gelu_forward, with no pass of their own). */
 void ffn_hidden(Tensor *dadh, Tensor *a, const FfnParams *p, const Tensor *x, Activation act);
+/* Once per forward pass: it replaces the kept h by the slope act'(h). */
 void ffn_backward(Tensor *dx, FfnParams *g, const Tensor *dout, FfnCache *c, const FfnParams *p,
                   const Tensor *x, Activation act);
 

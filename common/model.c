@@ -35,16 +35,31 @@ static void layout_params(ModelParams *p, const ModelConfig *c, Arena *a) {
     if (!c->tied) p->lm_head = arena_take(a, c->d_model, c->vocab);
 }
 
+/* The activations: what the backward pass reads is kept per block; what lives within one block's
+ * pass only (BlockPlace's `work`), and the output layer's gradients dlogits and dxf (dead before the
+ * first block's backward pass), lie over one region shared by all (docs/performance.md, "Memory").
+ * Block l's input is the residual stream x[l] itself, not a copy. */
 static void layout_acts(Model *m, int B, int T, Arena *a) {
     const ModelConfig *c = &m->cfg;
     const int C = c->d_model, BT = B * T;
     m->pe = arena_take(a, c->max_len, C); /* first: the same place for every shape */
     for (int l = 0; l <= c->layers; l++) m->x[l] = arena_take(a, BT, C);
-    for (int l = 0; l < c->layers; l++) block_cache_layout(&m->cache[l], B, T, C, c->heads, c->d_ff, c->causal, a);
+    /* the shared region's size: one block's work (counted on block 0's cache, laid out for real
+     * below), or the output layer's two gradients if they are larger */
+    Arena keep_count = {NULL, 0}, work_count = {NULL, 0};
+    block_cache_place(&m->cache[0], B, T, C, c->heads, c->d_ff, c->causal, (BlockPlace){&keep_count, &work_count, &m->x[0]});
+    const size_t head_work = (size_t)BT * (size_t)(c->vocab + C), work_floats = work_count.used > head_work ? work_count.used : head_work;
+    Arena work = {a->base ? a->base + a->used : NULL, 0};
+    a->used += work_floats;
+    for (int l = 0; l < c->layers; l++) {
+        work.used = 0; /* every block's work from the region's start */
+        block_cache_place(&m->cache[l], B, T, C, c->heads, c->d_ff, c->causal, (BlockPlace){a, &work, &m->x[l]});
+    }
+    work.used = 0;
+    m->dlogits = arena_take(&work, BT, c->vocab), m->dxf = arena_take(&work, BT, C);
     m->xf = arena_take(a, BT, C), m->lnf_mean = arena_take(a, BT, 1), m->lnf_rstd = arena_take(a, BT, 1);
     m->logits = arena_take(a, BT, c->vocab), m->probs = arena_take(a, BT, c->vocab);
-    m->dx_a = arena_take(a, BT, C), m->dx_b = arena_take(a, BT, C), m->dxf = arena_take(a, BT, C);
-    m->dlogits = arena_take(a, BT, c->vocab);
+    m->dx_a = arena_take(a, BT, C), m->dx_b = arena_take(a, BT, C);
     m->B = B, m->T = T;
 }
 

@@ -79,8 +79,8 @@ typedef struct {
     Tensor lnf_mean, lnf_rstd;   /* (B T, 1): the final norm's statistics (pre-norm) */
     Tensor logits, probs;        /* (B T, V): xf W_out, and its softmax by rows */
     Tensor dx_a, dx_b;           /* (B T, C): the residual stream's gradient, block to block (two in turn) */
-    Tensor dxf;                  /* (B T, C): dL/dxf */
-    Tensor dlogits;              /* (B T, V): dL/dlogits */
+    Tensor dxf;                  /* (B T, C): dL/dxf (over the blocks' shared workspace: dead once they start) */
+    Tensor dlogits;              /* (B T, V): dL/dlogits (likewise) */
     int *ids, *targets;          /* (B T): copies of the last forward's inputs (-1: a position not scored) */
     bool have_targets;           /* the last forward was given targets */
     ForwardHook *hook;           /* NULL, or called at HOOK_RESID by model_forward (see attention.h; set by

@@ -44,7 +44,8 @@ END_TEST
 START_TEST(test_equals_definition) {
     Rng rng;
     rng_seed(&rng, 5, 9);
-    const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {37, 64, 33}, {131, 256, 70}};
+    /* the last two: B small enough to be read in place, unpacked (with B^T it is packed) */
+    const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {37, 64, 33}, {131, 256, 70}, {64, 64, 64}, {50, 100, 32}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int tb = 0; tb < 2; tb++) {
             const int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2];
@@ -75,7 +76,7 @@ START_TEST(test_against_reference) {
      * of MR = 6, depth past KC = 256, columns not a multiple of NR (16 or 32); one panel of B
      * (where A^T is read in place, not packed) with depth past KC */
     const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {16, 37, 9}, {33, 8, 17}, {131, 263, 33}, {7, 300, 130}, {13, 520, 65},
-                            {125, 301, 14}};
+                            {125, 301, 14}, {29, 31, 64}}; /* the last: op(B) = B read in place */
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int form = 0; form < 4; form++)
             for (int store = 0; store < 3; store++) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "block.h"
 #include "gradcheck.h"
 #include "layers.h"
 #include "tests.h"
@@ -348,11 +349,51 @@ START_TEST(test_ffn_fused_is_plain) {
 }
 END_TEST
 
+/* A block's backward pass reads nothing of its `work` tensors (block.h): a model lays every
+ * block's work over the same memory, so by the time block l runs backward, block l+1 has written
+ * over them. Two caches run the same forward pass; one has its work filled with NaN in between;
+ * both backward passes must give the same bits, for both norm placements and both activations. */
+START_TEST(test_block_backward_needs_no_work) {
+    Rng rng;
+    rng_seed(&rng, 8, 8);
+    const int T = 9, C = 12, H = 3, F = 20;
+    for (int variant = 0; variant < 4; variant++) {
+        const NormPlacement norm = variant & 1 ? NORM_PRE : NORM_POST;
+        const Activation act = variant & 2 ? ACT_GELU : ACT_RELU;
+        BlockParams p, g[2];
+        block_params_layout(&p, C, F, NULL);
+        for (int i = 0; i < BLOCK_N_TENSORS; i++) tensor_randn(block_tensor(&p, i, NULL), &rng, 0.4f);
+        Tensor x = randn(T, C, &rng, 1.0f), R = randn(T, C, &rng, 1.0f), out = tensor_new(T, C), dx[2];
+        BlockCache c[2];
+        for (int k = 0; k < 2; k++) {
+            memset(&c[k], 0, sizeof c[k]);
+            block_cache_layout(&c[k], 1, T, C, H, F, true, NULL);
+            block_params_layout(&g[k], C, F, NULL);
+            dx[k] = tensor_new(T, C);
+            block_forward(&out, &c[k], &p, &x, norm, act);
+        }
+        Tensor *work[] = {&c[1].a_in, &c[1].att, &c[1].f_in, &c[1].f, &c[1].ffn.a, &c[1].ds2, &c[1].dmid, &c[1].dfin,
+                          &c[1].ds1, &c[1].dain, &c[1].attn.dconcat, &c[1].attn.dq, &c[1].attn.dk, &c[1].attn.dv};
+        for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) tensor_fill(work[i], NAN);
+        for (int k = 0; k < 2; k++) block_backward(&dx[k], &g[k], &R, &c[k], &p, norm, act);
+        for (int t = 0; t < T; t++) ck_assert_msg(tensor_rows_identical(&dx[0], &dx[1], t), "variant %d: dx row %d", variant, t);
+        for (int i = 0; i < BLOCK_N_TENSORS; i++) {
+            const char *name;
+            const Tensor *a = block_tensor(&g[0], i, &name), *b = block_tensor(&g[1], i, NULL);
+            for (int r = 0; r < a->rows; r++) ck_assert_msg(tensor_rows_identical(a, b, r), "variant %d: %s row %d", variant, name, r);
+        }
+        for (int k = 0; k < 2; k++) block_cache_free(&c[k]), block_params_free(&g[k]), tensor_free(&dx[k]);
+        block_params_free(&p), tensor_free(&x), tensor_free(&R), tensor_free(&out);
+    }
+}
+END_TEST
+
 Suite *layers_suite(void) {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("forward_backward");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_linear_by_hand);
+    tcase_add_test(tc, test_block_backward_needs_no_work);
     tcase_add_test(tc, test_activations_by_hand);
     tcase_add_test(tc, test_layernorm_by_hand);
     tcase_add_test(tc, test_crossentropy_by_hand);

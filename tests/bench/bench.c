@@ -1,17 +1,25 @@
 /* bench: `make bench`. Speed measured, never asserted: every figure is the median of several runs,
  * with the fastest and slowest beside it. Nothing here can fail on a number.
  *
+ *   0. the core's fp32 peak: a loop of independent fused multiply-adds on the widest vectors the
+ *      build uses (the same width as the matrix kernel's); every GFLOP/s below is also printed as a
+ *      share of it
  *   1. matmul GFLOP/s: square sizes 64 .. 1024, and the shapes of config S's layers (all three
  *      forms); OpenBLAS's sgemm beside it when the build found OpenBLAS (HAVE_OPENBLAS)
- *   2. training tokens/s and peak memory, config S (4 blocks, 4 heads, d_model 128, vocab 256,
- *      learned positions, pre-norm, GELU, tied, AdamW), B=4 T=64 and B=16 T=128, 1 and 2 threads
+ *   2. training tokens/s, GFLOP/s and peak memory, config S (4 blocks, 4 heads, d_model 128, vocab
+ *      256, learned positions, pre-norm, GELU, tied, AdamW), B=4 T=64 and B=16 T=128, and config L
+ *      (6 blocks, 8 heads, d_model 256, context 256) at B=8 T=256, 1 and 2 threads; beside the one-
+ *      thread runs of B=16 T=128 and of config L, the same model in PyTorch (tests/bench/torch_peer.py)
+ *      when python3 can import torch, run in turns with this project's, and the ratio of each pair
  *   3. generation tokens/s, 256 tokens with and without the key/value cache
  *   4. n-gram counting tokens/s (chapter 1), order 5 over 4 M characters of the synthetic language
  *   5. byte-level BPE (chapter 0): training 4 MiB of the synthetic language to a vocabulary of 4096
  *      (wall and CPU seconds, one thread), and encoding MB/s with that vocabulary; GPT-2's
  *      tokenizer's encoding speed too when `make gpt2-data` has fetched it into data/gpt2
  *
- * `./build/bench matmul train` runs only the sections named (matmul, train, generate, ngram, bpe). */
+ * `./build/bench matmul train` runs only the sections named (matmul, train, generate, ngram, bpe);
+ * the peak is measured first whatever the sections. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +71,53 @@ static void set_threads(int n) {
 #endif
 }
 
+/* ---- 0. the core's peak ---- */
+/* Vectors as wide as the matrix kernel's (gemm.c): 16 floats with AVX-512, else 8. */
+#ifdef __AVX512F__
+#define PEAK_VW 16
+#else
+#define PEAK_VW 8
+#endif
+typedef float peak_vf __attribute__((vector_size(PEAK_VW * sizeof(float))));
+
+static double peak_gflops; /* the median measured by bench_peak, 0 before */
+
+/* GFLOP/s of one thread doing nothing but multiply-adds: twelve independent accumulators, enough to
+ * keep every FMA pipe busy through the instruction's latency (two pipes times four cycles). The
+ * factors come through a volatile so that nothing is folded at compile time; with
+ * -ffp-contract=fast each line is one fused multiply-add. */
+static double fma_loop(long iters) {
+    volatile float vm = 0.999999f, va = 1e-7f, v0[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const peak_vf m = (peak_vf){0} + vm, a = (peak_vf){0} + va;
+    /* twelve different starting values: equal ones would let the compiler merge the chains */
+    peak_vf c0 = a + v0[0], c1 = a + v0[1], c2 = a + v0[2], c3 = a + v0[3], c4 = a + v0[4], c5 = a + v0[5];
+    peak_vf c6 = a + v0[6], c7 = a + v0[7], c8 = a + v0[8], c9 = a + v0[9], c10 = a + v0[10], c11 = a + v0[11];
+    const double t0 = now();
+    for (long i = 0; i < iters; i++) {
+        c0 = c0 * m + a, c1 = c1 * m + a, c2 = c2 * m + a, c3 = c3 * m + a, c4 = c4 * m + a, c5 = c5 * m + a;
+        c6 = c6 * m + a, c7 = c7 * m + a, c8 = c8 * m + a, c9 = c9 * m + a, c10 = c10 * m + a, c11 = c11 * m + a;
+    }
+    const double dt = now() - t0;
+    const peak_vf all = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
+    volatile float sink = all[0];
+    (void)sink;
+    return 12.0 * PEAK_VW * 2.0 * (double)iters / dt / 1e9;
+}
+
+static void bench_peak(void) {
+    set_threads(1);
+    double g[REPS];
+    fma_loop(1L << 20); /* warm-up: let the clock rise */
+    for (int r = 0; r < REPS; r++) g[r] = fma_loop(1L << 23);
+    double lo, hi;
+    stats(g, REPS, &peak_gflops, &lo, &hi);
+    printf("0. the core's fp32 peak, 1 thread: %.1f GFLOP/s (%.1f .. %.1f), fused multiply-adds on %d-float vectors\n\n",
+           peak_gflops, lo, hi, PEAK_VW);
+}
+
+/* g as a percentage of the peak (0 when the peak was not measured) */
+static double share(double g) { return peak_gflops > 0 ? 100.0 * g / peak_gflops : 0.0; }
+
 /* ---- 1. matmul ---- */
 static double matmul_gflops(int M, int K, int N, bool ta, bool tb, bool blas, double *lo, double *hi) {
     Rng rng;
@@ -99,11 +154,18 @@ static void bench_matmul(void) {
     set_threads(1);
 #ifdef HAVE_OPENBLAS
     openblas_set_num_threads(1); /* else it takes OMP_NUM_THREADS or every core */
-    /* OpenBLAS picks its kernels by the CPU it recognises; on a CPU newer than the library it may
-     * fall back to a slow generic one (OPENBLAS_CORETYPE=SkylakeX forces the AVX-512 kernels) */
-    printf("  %s; kernels for %s\n\n", openblas_get_config(), openblas_get_corename());
+    /* OpenBLAS picks its kernels by the CPU it recognises, unless OPENBLAS_CORETYPE names another
+     * core: then it takes that core's kernels, older and slower ones on some machines (Haswell's
+     * AVX2 kernels where AVX-512 ones exist). main runs the bench again without the variable, so
+     * that the comparison is with OpenBLAS's best (BENCH_KEEP_CORETYPE=1 keeps it: on a virtual CPU
+     * that names no model, OpenBLAS may otherwise fall back to a generic kernel). */
+    printf("  %s; kernels for %s\n", openblas_get_config(), openblas_get_corename());
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    if (core) printf("  (OPENBLAS_CORETYPE=%s kept: OpenBLAS runs that core's kernels, perhaps not its best)\n", core);
+    else printf("  (OPENBLAS_CORETYPE unset: OpenBLAS chose its kernels for this CPU itself)\n");
+    printf("\n");
 #endif
-    printf("  %-40s %22s", "shape M x K x N", "ours");
+    printf("  %-40s %22s %7s", "shape M x K x N", "ours", "of peak");
 #ifdef HAVE_OPENBLAS
     printf(" %22s %8s", "OpenBLAS sgemm", "ratio");
 #endif
@@ -128,7 +190,7 @@ static void bench_matmul(void) {
         const double g = matmul_gflops(shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].ta, shapes[i].tb, false, &lo, &hi);
         char label[64];
         snprintf(label, sizeof label, "%d x %d x %d %s", shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].what);
-        printf("  %-40s %8.1f (%5.1f .. %5.1f)", label, g, lo, hi);
+        printf("  %-40s %8.1f (%5.1f .. %5.1f) %6.0f%%", label, g, lo, hi, share(g));
 #ifdef HAVE_OPENBLAS
         const double b = matmul_gflops(shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].ta, shapes[i].tb, true, &blo, &bhi);
         printf(" %8.1f (%5.1f .. %5.1f) %8.2f", b, blo, bhi, g / b);
@@ -142,18 +204,38 @@ static void bench_matmul(void) {
 #endif
 }
 
-/* ---- 2. training, in a child process so that its peak memory is its own ---- */
+/* ---- 2. training, each run in a child process so that its peak memory is its own ---- */
 static ModelConfig config_s(int max_len) {
     ModelConfig c = {.vocab = 256, .d_model = 128, .heads = 4, .d_ff = 512, .layers = 4, .max_len = max_len, .causal = true,
                      .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
     return c;
 }
 
-static void train_child(int B, int T, int threads, int steps) {
+/* Config L: the same kind of model, larger in every direction but the head size (32, as S's). */
+static ModelConfig config_l(void) {
+    ModelConfig c = config_s(256);
+    c.d_model = 256, c.heads = 8, c.d_ff = 1024, c.layers = 6;
+    return c;
+}
+
+/* Floating-point operations per token of a training step, counted as the PyTorch peer counts them:
+ * 6 per weight of a product (2 forward, 4 backward), the output layer included, and 12 T C per block
+ * for attention's two products over the whole (T, T) square, masked half included. */
+static double flops_per_token(const ModelConfig *c, int T) {
+    const double C = c->d_model, L = c->layers;
+    return 6.0 * (L * (4.0 * C * C + 2.0 * C * c->d_ff) + (double)c->vocab * C) + 12.0 * L * T * C;
+}
+
+typedef struct {
+    double med, lo, hi; /* tokens/s: the median step, the slowest and the fastest */
+    double mib;         /* the process's peak resident memory */
+    bool ok;
+} TrainResult;
+
+static void train_child(const ModelConfig *c, int B, int T, int threads, int steps, int fd) {
     set_threads(threads);
-    ModelConfig c = config_s(T);
     Model m;
-    model_init(&m, &c, B, 1);
+    model_init(&m, c, B, 1);
     AdamW opt;
     adamw_init(&opt, m.n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
     int *ids = malloc(sizeof(int) * (size_t)B * T), *tg = malloc(sizeof(int) * (size_t)B * T);
@@ -168,27 +250,150 @@ static void train_child(int B, int T, int threads, int steps) {
         train_step(&m, &opt, ids, tg, B, T, r + 2, &s);
         tps[r] = (double)B * T / (now() - t0);
     }
-    double med, lo, hi;
-    stats(tps, steps, &med, &lo, &hi);
+    TrainResult res = {.ok = true};
+    stats(tps, steps, &res.med, &res.lo, &res.hi);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("  B=%-3d T=%-4d %d thread%s  %9.0f tokens/s (%6.0f .. %6.0f)   peak memory %6.1f MiB\n", B, T, threads,
-           threads > 1 ? "s" : " ", med, lo, hi, (double)ru.ru_maxrss / 1024.0);
+    res.mib = (double)ru.ru_maxrss / 1024.0;
+    if (write(fd, &res, sizeof res) != (ssize_t)sizeof res) _exit(1);
+    _exit(0);
+}
+
+/* fork with a pipe from the child to the parent: *fd is the writing end in the child, the reading
+ * end in the parent (-1 when the pipe or the fork failed: then returns -1). */
+static pid_t fork_piped(int *fd) {
+    int p[2];
+    *fd = -1;
+    if (pipe(p) != 0) return -1;
     fflush(stdout);
-    exit(0);
+    const pid_t pid = fork();
+    close(p[pid == 0 ? 0 : 1]);
+    *fd = p[pid == 0 ? 1 : 0];
+    if (pid < 0) close(*fd), *fd = -1;
+    return pid;
+}
+
+static TrainResult run_ours(const ModelConfig *c, int B, int T, int threads, int steps) {
+    TrainResult res = {0};
+    int fd;
+    const pid_t pid = fork_piped(&fd);
+    if (pid == 0) train_child(c, B, T, threads, steps, fd);
+    if (pid < 0) return res;
+    if (read(fd, &res, sizeof res) != (ssize_t)sizeof res) res.ok = false;
+    close(fd);
+    waitpid(pid, NULL, 0);
+    return res;
+}
+
+/* ---- the PyTorch peer: tests/bench/torch_peer.py, run by Debian's python3 with python3-torch ---- */
+static const char *const PEER_SCRIPT = "tests/bench/torch_peer.py";
+
+static const char *peer_python(void) {
+    const char *p = getenv("BENCH_PYTHON"); /* another interpreter that has torch */
+    return p ? p : access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
+static bool peer_available(void) {
+    if (access(PEER_SCRIPT, R_OK) != 0) return false;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", peer_python());
+    return system(cmd) == 0;
+}
+
+/* One run of the peer, with the settings that let it run at its best (tests/bench/torch_peer.py
+ * says why): OpenBLAS left to choose its own kernels, glibc's malloc keeping its memory. */
+static TrainResult run_peer(const ModelConfig *c, int B, int T, int threads, int steps) {
+    TrainResult res = {0};
+    int fd;
+    const pid_t pid = fork_piped(&fd);
+    if (pid == 0) {
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+        if (!freopen("/dev/null", "w", stderr)) _exit(127);
+        unsetenv("OPENBLAS_CORETYPE"), unsetenv("OPENBLAS_L2_SIZE");
+        setenv("MALLOC_MMAP_THRESHOLD_", "1073741824", 1), setenv("MALLOC_TRIM_THRESHOLD_", "2147483647", 1);
+        char a[8][16];
+        const int v[8] = {c->layers, c->heads, c->d_model, c->vocab, B, T, threads, steps};
+        for (int i = 0; i < 8; i++) snprintf(a[i], sizeof a[i], "%d", v[i]);
+        execlp(peer_python(), peer_python(), PEER_SCRIPT, "--layers", a[0], "--heads", a[1], "--d_model", a[2], "--vocab",
+               a[3], "--B", a[4], "--T", a[5], "--threads", a[6], "--steps", a[7], (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0) return res;
+    char out[4096] = "";
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < sizeof out && ((got = read(fd, out + n, sizeof out - 1 - n)) > 0 || (got < 0 && errno == EINTR)))
+        if (got > 0) n += (size_t)got;
+    out[n] = '\0';
+    close(fd);
+    int st = 0;
+    if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        const char *line = strstr(out, "RESULT tokens/s");
+        res.ok = line && sscanf(line, "RESULT tokens/s %lf %lf %lf %lf", &res.med, &res.lo, &res.hi, &res.mib) == 4;
+        res.mib /= 1024.0; /* the script prints KiB */
+    }
+    return res;
+}
+
+static void print_result(const char *name, int B, int T, int threads, const TrainResult *r, double flops) {
+    if (!r->ok) {
+        printf("  %-8s B=%-3d T=%-4d %d thread%s  failed\n", name, B, T, threads, threads > 1 ? "s" : " ");
+        return;
+    }
+    const double g = r->med * flops / 1e9;
+    printf("  %-8s B=%-3d T=%-4d %d thread%s %8.0f tokens/s (%6.0f .. %6.0f) %6.1f GFLOP/s %4.0f%% of peak  memory %6.1f MiB\n",
+           name, B, T, threads, threads > 1 ? "s" : " ", r->med, r->lo, r->hi, g, share(g), r->mib);
+}
+
+/* This project and the peer in turns, `pairs` times: the machine's load drifts, so each pair's
+ * ratio is taken from runs a few seconds apart, and their median is the figure. */
+static void versus_peer(const char *name, const ModelConfig *c, int B, int T, int steps, int pairs) {
+    enum { MAX_PAIRS = 9 };
+    double ours[MAX_PAIRS], peer[MAX_PAIRS], ratio[MAX_PAIRS], peer_mib = 0;
+    int n = 0;
+    for (int i = 0; i < pairs && i < MAX_PAIRS; i++) {
+        const TrainResult a = run_ours(c, B, T, 1, steps), b = run_peer(c, B, T, 1, steps);
+        if (!a.ok || !b.ok) continue;
+        ours[n] = a.med, peer[n] = b.med, ratio[n] = a.med / b.med, n++;
+        peer_mib = b.mib > peer_mib ? b.mib : peer_mib;
+    }
+    if (n == 0) {
+        printf("  %-8s B=%-3d T=%-4d against PyTorch: the peer did not run (try %s %s)\n", name, B, T, peer_python(), PEER_SCRIPT);
+        return;
+    }
+    double om, ol, oh, pm, pl, ph, rm, rl, rh;
+    stats(ours, n, &om, &ol, &oh), stats(peer, n, &pm, &pl, &ph), stats(ratio, n, &rm, &rl, &rh);
+    printf("  %-8s B=%-3d T=%-4d 1 thread, %d pairs in turns: ours %.0f tokens/s (%.0f .. %.0f), PyTorch %.0f (%.0f .. %.0f,\n"
+           "  %*s memory %.1f MiB): ratio %.2f (%.2f .. %.2f)\n",
+           name, B, T, n, om, ol, oh, pm, pl, ph, 8, "", peer_mib, rm, rl, rh);
 }
 
 static void bench_training(void) {
-    printf("\n2. training config S (4 blocks, 4 heads, d_model 128, vocab 256, learned positions, pre-norm,\n"
-           "   GELU, tied, AdamW): tokens per second, median of the timed steps (min .. max)\n\n");
-    const int configs[][3] = {{4, 64, 1}, {4, 64, 2}, {16, 128, 1}, {16, 128, 2}};
-    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
-        fflush(stdout);
-        const pid_t pid = fork();
-        if (pid == 0) train_child(configs[i][0], configs[i][1], configs[i][2], configs[i][0] == 4 ? 15 : 10);
-        int st;
-        waitpid(pid, &st, 0);
+    printf("\n2. training: tokens per second (the median step, and the slowest .. fastest), the products' GFLOP/s\n"
+           "   (6 per weight per token, attention's whole T x T counted, as the PyTorch peer counts them) as a share\n"
+           "   of the peak, and the process's peak memory. Config S: 4 blocks, 4 heads, d_model 128, vocab 256,\n"
+           "   learned positions, pre-norm, GELU, tied, AdamW; config L: the same with 6 blocks, 8 heads,\n"
+           "   d_model 256, d_ff 1024, context 256\n\n");
+    const ModelConfig s64 = config_s(64), s128 = config_s(128), l256 = config_l();
+    const struct {
+        const char *name;
+        const ModelConfig *cfg;
+        int B, T, threads, steps;
+    } runs[] = {{"config S", &s64, 4, 64, 1, 15},    {"config S", &s64, 4, 64, 2, 15}, {"config S", &s128, 16, 128, 1, 10},
+                {"config S", &s128, 16, 128, 2, 10}, {"config L", &l256, 8, 256, 1, 5}, {"config L", &l256, 8, 256, 2, 5}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const TrainResult r = run_ours(runs[i].cfg, runs[i].B, runs[i].T, runs[i].threads, runs[i].steps);
+        print_result(runs[i].name, runs[i].B, runs[i].T, runs[i].threads, &r, flops_per_token(runs[i].cfg, runs[i].T));
     }
+    printf("\n   against the same model in PyTorch (%s), one thread:\n\n", PEER_SCRIPT);
+    if (!peer_available()) {
+        printf("  not measured: %s cannot import torch (apt-get install python3-torch libopenblas-dev; without OpenBLAS\n"
+               "  PyTorch falls back to the reference BLAS, a baseline too slow to mean anything)\n", peer_python());
+        return;
+    }
+    versus_peer("config S", &s128, 16, 128, 10, 3);
+    versus_peer("config L", &l256, 8, 256, 5, 3);
 }
 
 /* ---- 3. generation ---- */
@@ -330,7 +535,25 @@ static void bench_bpe(void) {
     synth_free(&sc);
 }
 
+/* OpenBLAS reads OPENBLAS_CORETYPE when it is loaded, before main: to let it pick its best kernels,
+ * the bench runs itself again without the variable (see bench_matmul). Returns only if it did not. */
+static void without_coretype(char **argv) {
+#ifdef HAVE_OPENBLAS
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    if (!core || getenv("BENCH_KEEP_CORETYPE")) return;
+    char was[64];
+    snprintf(was, sizeof was, "%s", core);
+    setenv("BENCH_UNSET_CORETYPE", was, 1);
+    unsetenv("OPENBLAS_CORETYPE"), unsetenv("OPENBLAS_L2_SIZE");
+    execv("/proc/self/exe", argv);
+    setenv("OPENBLAS_CORETYPE", was, 1); /* the exec failed: go on as we were */
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv) {
+    without_coretype(argv);
     static const char *const names[] = {"matmul", "train", "generate", "ngram", "bpe"};
     static void (*const sections[])(void) = {bench_matmul, bench_training, bench_generation, bench_ngram, bench_bpe};
     enum { N_SECTIONS = 5 };
@@ -366,6 +589,11 @@ int main(int argc, char **argv) {
            " (built without OpenMP)"
 #endif
     );
+    const char *unset = getenv("BENCH_UNSET_CORETYPE");
+    if (unset)
+        printf("OPENBLAS_CORETYPE=%s was unset for this run (and OPENBLAS_L2_SIZE), so that OpenBLAS and the PyTorch\n"
+               "peer choose their best kernels; BENCH_KEEP_CORETYPE=1 keeps it\n\n", unset);
+    bench_peak();
     for (int s = 0; s < N_SECTIONS; s++)
         if (run[s]) sections[s]();
     return 0;
