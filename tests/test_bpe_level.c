@@ -370,7 +370,7 @@ START_TEST(test_ch11_bpe) {
     ck_assert_ptr_nonnull(strstr(r.out, "\nlevel: bpe\n"));
     ck_assert_ptr_null(strstr(r.out, "right_context_accuracy"));
     run_free(&r);
-    r = run_quick(chapter, (const char *[]){"--load", ckpt, "--blanks", "zo _ tak _ ze."});
+    r = run_quick(chapter, (const char *[]){"--load", ckpt, "--blanks", "zo _ tak _ ze.", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_ptr_nonnull(strstr(r.out, "blank at position "));
     run_free(&r);
