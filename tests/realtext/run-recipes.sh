@@ -45,7 +45,9 @@ for r in $recipes; do
     jargon) ngram data/jargon.txt; run jargon --preset fortunes --corpus data/jargon.txt ;; # not tuned on
     poems)
         ngram data/poems-pretrain.txt; run poems --preset poems
-        ngram data/tang300.txt ;;
+        ngram data/tang300.txt # then 25 steps on the Tang poems alone, in the checkpoint's vocabulary
+        run tang --load "$out/poems.ckpt" --new-text --corpus data/tang300.txt --batch 32 --steps 25 \
+            --warmup 5 --lr 0.001 --eval-every 25 --sample 8 ;;
     *) echo "run-recipes: unknown recipe '$r' (kjv fortunes fortunes15 jargon poems)" >&2; exit 2 ;;
     esac
 done
