@@ -342,8 +342,9 @@ static void print_result(const char *name, int B, int T, int threads, const Trai
         return;
     }
     const double g = r->med * flops / 1e9;
+    /* the share of the peak of the cores used: one core's peak times the threads */
     printf("  %-8s B=%-3d T=%-4d %d thread%s %8.0f tokens/s (%6.0f .. %6.0f) %6.1f GFLOP/s %4.0f%% of peak  memory %6.1f MiB\n",
-           name, B, T, threads, threads > 1 ? "s" : " ", r->med, r->lo, r->hi, g, share(g), r->mib);
+           name, B, T, threads, threads > 1 ? "s" : " ", r->med, r->lo, r->hi, g, share(g / threads), r->mib);
 }
 
 /* This project and the peer in turns, `pairs` times: the machine's load drifts, so each pair's
@@ -372,7 +373,7 @@ static void versus_peer(const char *name, const ModelConfig *c, int B, int T, in
 static void bench_training(void) {
     printf("\n2. training: tokens per second (the median step, and the slowest .. fastest), the products' GFLOP/s\n"
            "   (6 per weight per token, attention's whole T x T counted, as the PyTorch peer counts them) as a share\n"
-           "   of the peak, and the process's peak memory. Config S: 4 blocks, 4 heads, d_model 128, vocab 256,\n"
+           "   of the peak of the cores used (one core's times the threads), and the process's peak memory. Config S: 4 blocks, 4 heads, d_model 128, vocab 256,\n"
            "   learned positions, pre-norm, GELU, tied, AdamW; config L: the same with 6 blocks, 8 heads,\n"
            "   d_model 256, d_ff 1024, context 256\n\n");
     const ModelConfig s64 = config_s(64), s128 = config_s(128), l256 = config_l();
