@@ -34,6 +34,20 @@ START_TEST(test_ch13_quick_run) {
     ck_assert_double_eq_tol(chance, 0.25, 1e-12);
     /* the lens at the last site is the model's output: the same accuracy among the closers */
     ck_assert_double_eq_tol(summary_value(a.out, "lens_last_accuracy"), acc, 1e-12);
+    /* the summary's numbers are the tables': the named head's zero-ablated accuracy in section 3's
+     * row (printed to 0.1%), and every row of the strongest head printed in section 2 */
+    const char *name = strstr(a.out, "\ncircuit_head: "), *sec3 = strstr(a.out, "\n3. ");
+    ck_assert_ptr_nonnull(name);
+    ck_assert_ptr_nonnull(sec3);
+    char head[16], row[32];
+    ck_assert_int_eq(sscanf(name, "\ncircuit_head: %15s", head), 1);
+    snprintf(row, sizeof row, "\n  %s ", head);
+    const char *line = strstr(sec3, row);
+    double on_marker, zero_acc;
+    ck_assert_ptr_nonnull(line);
+    ck_assert_int_eq(sscanf(line, " %*s %lf %lf%%", &on_marker, &zero_acc), 2);
+    ck_assert_double_eq_tol(zero_acc / 100, summary_value(a.out, "ablated_accuracy"), 0.0005 + 1e-9);
+    ck_assert_ptr_nonnull(strstr(a.out, "every row of it on that sentence (query x key):\nA[L"));
     run_free(&a), run_free(&b), run_free(&c);
 }
 END_TEST

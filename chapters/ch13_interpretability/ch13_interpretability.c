@@ -275,6 +275,10 @@ static void attention_example(Chapter *ch, int best_l, int best_h) {
     o.precision = 2, o.max_cols = 24, o.row_labels = head_lab, o.col_labels = lab, o.color = print_color_wanted();
     print_matrix(stdout, "A[l.h][q, :]", &rows, &o);
     const Tensor *A = &ch->model.cache[best_l].attn.weights[best_h];
+    printf("\n  The head that looks hardest at the marker, %s, every row of it on that sentence (query x key):\n", name);
+    o.row_labels = lab;
+    snprintf(title, sizeof title, "A[%s]", name);
+    print_matrix(stdout, title, A, &o);
     snprintf(title, sizeof title, "head %s, every row", name);
     HeatPanel panels[2] = {{"example_head", title, A, lab, lab, "key (looked at)", "query (looking)", HEAT_WEIGHTS},
                            {"example_rows", "every head, the closer's row", &rows, head_lab, lab, "key", "head", HEAT_WEIGHTS}};
@@ -366,6 +370,8 @@ static void section_3_ablation(Chapter *ch) {
     const int n = L * (H + 1);
     double *za = xmalloc(sizeof(double) * (size_t)n), *ma = xmalloc(sizeof(double) * (size_t)n);
     double *base = xmalloc(sizeof(double) * (size_t)n), *chance = xmalloc(sizeof(double) * (size_t)n);
+    double *zl = xmalloc(sizeof(double) * (size_t)n), *ml = xmalloc(sizeof(double) * (size_t)n);
+    double *base_l = xmalloc(sizeof(double) * (size_t)n), *floor_l = xmalloc(sizeof(double) * (size_t)n);
     const char **labels = xmalloc(sizeof(char *) * (size_t)n);
     char (*names)[32] = xmalloc(sizeof *names * (size_t)n);
     for (int l = 0; l < L; l++)
@@ -390,12 +396,17 @@ static void section_3_ablation(Chapter *ch) {
             printf("  %-7s %10s %11.1f%% %12.4f %11.1f%% %12.4f\n", names[j], w, 100 * s[0].acc, s[0].loss,
                    100 * s[1].acc, s[1].loss);
             za[j] = 100 * s[0].acc, ma[j] = 100 * s[1].acc, base[j] = 100 * ch->intact.acc, chance[j] = 100 * ch->chance;
+            zl[j] = s[0].loss, ml[j] = s[1].loss, base_l[j] = ch->intact.loss, floor_l[j] = ch->ev.floor_nats;
         }
     putchar('\n');
     LineSeries series[4] = {{"zero-ablated", za, false}, {"mean-ablated", ma, false},
                             {"intact model", base, true}, {"chance", chance, true}};
     plot_bars(&ch->plot, "ablation", "Agreement accuracy with one head (or one layer's heads) taken out",
               "closer right (%)", labels, n, series, 4);
+    LineSeries loss_series[4] = {{"zero-ablated", zl, false}, {"mean-ablated", ml, false},
+                                 {"intact model", base_l, true}, {"floor (the true process)", floor_l, true}};
+    plot_bars(&ch->plot, "ablation_loss", "Validation loss with one head (or one layer's heads) taken out",
+              "cross-entropy (nats per token)", labels, n, loss_series, 4);
     /* which single heads matter (by zero-ablation), and where the attention-read favourite ranks */
     int worst_l = 0, worst_h = 0, matter = 0, watched_l = 0, watched_h = 0;
     const double span = ch->intact.acc - ch->chance;
@@ -425,7 +436,7 @@ static void section_3_ablation(Chapter *ch) {
              matter, L * H, 100 * ch->intact.acc, wn, 100 * *tensor_at(&ch->zero_acc, worst_l, worst_h),
              100 * *tensor_at(&ch->mean_acc, worst_l, worst_h), tail);
     print_note(stdout, note);
-    free(za), free(ma), free(base), free(chance), free(labels), free(names);
+    free(za), free(ma), free(base), free(chance), free(zl), free(ml), free(base_l), free(floor_l), free(labels), free(names);
     tensor_free(&mean);
 }
 
@@ -615,8 +626,8 @@ static void section_5_lens(Chapter *ch) {
     print_section(stdout, 5, "The logit lens: read the residual stream as if it were the last layer");
     const int L = ch->cfg.layers, S = 2 * L + 1, V = ch->cfg.vocab, T = ch->ev.T;
     printf("  logits_s = LN_f(x_s) W_out at the closer's position, for each site s of the residual stream:\n"
-           "  (1, C) -> (1, V). Is the right closer first among the four, first among all %d tokens, and\n"
-           "  with what probability? At the last site this is the model's own output.\n\n", V);
+           "  (1, C) -> (1, V). Is the right closer first among the four, first among all V = %d outputs (<s>\n"
+           "  included), and with what probability? At the last site this is the model's own output.\n\n", V);
     double *among4 = xcalloc((size_t)S, sizeof(double)), *top = xcalloc((size_t)S, sizeof(double));
     double *prob = xcalloc((size_t)S, sizeof(double));
     Tensor logits = tensor_new(ch->model.max_batch * T, V);
