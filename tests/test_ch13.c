@@ -95,6 +95,22 @@ START_TEST(test_ch13_bad_arguments) {
 }
 END_TEST
 
+/* Every training flag is refused with --load (the model is analysed as it is), before the file is read. */
+START_TEST(test_ch13_load_refuses_training_flags) {
+    static const char *const flags[][2] = {{"--steps", "10"}, {"--lr", "0.01"}, {"--warmup", "5"}, {"--lr-end", "0.5"},
+                                           {"--weight-decay", "0"}, {"--clip", "2"}, {"--eval-every", "7"}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        Run r = run(chapter, (const char *[]){"--load", "/nonexistent/gpt.ckpt", flags[i][0], flags[i][1], NULL});
+        char want[64];
+        snprintf(want, sizeof want, "%s: a loaded model is analysed as it is", flags[i][0]);
+        ck_assert_msg(r.status == 2, "%s: exit %d", flags[i][0], r.status);
+        ck_assert_msg(strstr(r.err, want) != NULL, "%s: %s", flags[i][0], r.err);
+        ck_assert_int_eq(count_lines(r.err), 1);
+        run_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_ch13_help) {
     Run r = run(chapter, (const char *[]){"--help", NULL});
     ck_assert_int_eq(r.status, 0);
@@ -110,6 +126,7 @@ Suite *ch13_suite(void) {
     tcase_add_test(tc, test_ch13_quick_run);
     tcase_add_test(tc, test_ch13_loads_chapter_10);
     tcase_add_loop_test(tc, test_ch13_bad_arguments, 0, (int)(sizeof bad / sizeof bad[0]));
+    tcase_add_test(tc, test_ch13_load_refuses_training_flags);
     tcase_add_test(tc, test_ch13_help);
     suite_add_tcase(s, tc);
     return s;

@@ -800,7 +800,7 @@ int main(int argc, char **argv) {
     if (!ch.load) options_check_heads(&ch.mf);
     if (!ch.load && (ch.mf.context < 16 || ch.mf.context > 256))
         die(EXIT_USAGE, "--context: %lld; this chapter needs 16 to 256 characters", ch.mf.context);
-    static const char *const training[] = {"--steps", "--lr", "--warmup", "--weight-decay", "--clip", "--eval-every"};
+    static const char *const training[] = {"--steps", "--lr", "--warmup", "--lr-end", "--weight-decay", "--clip", "--eval-every"};
     for (size_t i = 0; ch.load && i < sizeof training / sizeof training[0]; i++)
         if (options_given(opts, n, training[i]))
             die(EXIT_USAGE, "%s: a loaded model is analysed as it is (chapter 10 resumes training)", training[i]);
