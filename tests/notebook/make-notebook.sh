@@ -85,7 +85,7 @@ done
     sed -n '1,/<\/head>/p' "$out/$first.html" | sed 's|<title>.*</title>|<title>The LLM notebook in C</title>|'
     printf '<body>\n<main>\n<h1>The LLM notebook in C</h1>\n'
     printf '<p class="text">Every page below is a chapter'"'"'s own run (<code>--html</code>): the code of each section, what it printed, and its figures. Made by <code>make notebook</code>.</p>\n'
-    printf '<table class="toc">\n<tr><th>chapter</th><th>what it teaches</th><th>key result (its last notice)</th></tr>\n%s</table>\n' "$rows"
+    printf '<table class="toc">\n<tr><th>chapter</th><th>what it teaches</th><th>key result (from its notices)</th></tr>\n%s</table>\n' "$rows"
     printf '</main>\n</body>\n</html>\n'
 } > "$out/index.html.tmp"
 mv "$out/index.html.tmp" "$out/index.html"
