@@ -363,7 +363,7 @@ static const char html_style[] =
     "figure{margin:1rem 0}figure img{max-width:100%;height:auto;background:#fff}\n"
     "figcaption{font-size:.85rem;color:var(--muted)}\n"
     "table.toc{border-collapse:collapse}table.toc td,table.toc th{border-bottom:1px solid var(--rule);"
-    "padding:.35rem .6rem;text-align:left;vertical-align:top}\n"
+    "padding:.35rem .6rem;text-align:left;vertical-align:top}td.absent{color:var(--muted)}\n"
     "@media print{nav,details.cell{display:none}body{max-width:none;color:#000;background:#fff}"
     "h2{break-after:avoid}table.matrix,figure,p.note{break-inside:avoid}a{color:#000}"
     "p.note{background:none;border-left:3px solid #000}}\n";

@@ -187,6 +187,22 @@ START_TEST(test_ch14_failures_end_the_job) {
 }
 END_TEST
 
+/* --html under mpirun (how `make notebook` runs the chapter): one page, rank 0's, whole; another
+ * rank's (empty) page must not follow it on the output mpirun gathers. */
+START_TEST(test_ch14_html_is_one_page) {
+    char bin[512];
+    if (!mpi_ready(bin, sizeof bin)) return;
+    Run a = run_mpi(bin, "2", (const char *[]){QUICK, "--batch", "4", "--zero", "0", "--html", NULL});
+    ck_assert_msg(a.status == 0, "exit %d: %s", a.status, a.err);
+    ck_assert_msg(strncmp(a.out, "<!DOCTYPE html>", 15) == 0, "the output does not start with the page");
+    ck_assert_ptr_null(strstr(a.out + 1, "<!DOCTYPE"));
+    ck_assert_ptr_nonnull(strstr(a.out, "<h2>9. Summary</h2>"));
+    const size_t n = strlen(a.out);
+    ck_assert_msg(n > 8 && strcmp(a.out + n - 8, "</html>\n") == 0, "the page does not end with </html>");
+    run_free(&a);
+}
+END_TEST
+
 /* Ctrl-C on one rank only (--interrupt-rank: the others never see a signal) at step 3 of 6: every
  * rank stops after step 3, rank 0 saves and says so in one line, exit 130. Resumed with --load (no
  * --steps: to the stored total), the run ends in the same bytes as one never stopped: parameters,
@@ -375,6 +391,7 @@ Suite *ch14_suite(void) {
     tcase_add_test(tc, test_ch14_two_and_three_ranks);
     tcase_add_test(tc, test_ch14_one_rank_is_exact);
     tcase_add_test(tc, test_ch14_failures_end_the_job);
+    tcase_add_test(tc, test_ch14_html_is_one_page);
     tcase_add_test(tc, test_ch14_interrupt_and_resume);
     tcase_add_test(tc, test_ch14_ctrl_c_to_mpirun);
     tcase_add_test(tc, test_ch14_bad_load_and_save);

@@ -138,7 +138,8 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     if (dist_solo_begin(&ch->d, EXIT_USAGE) && ch->save) util_check_output("--save", ch->save);
     dist_solo_end(&ch->d);
     ch->sched = options_schedule(&ch->tf); /* a new run's; --load replaces it */
-    if (ch->d.rank > 0) ch->common.no_plot = true;
+    /* rank 0 alone draws and makes the --html page (another rank's would follow it on the output) */
+    if (ch->d.rank > 0) ch->common.no_plot = true, ch->common.html = false;
     plot_init(&ch->plot, &ch->common, CHAPTER, stdout);
 }
 

@@ -5,79 +5,87 @@
 # chapters/CHAPTER/CHAPTER.c now, so it cannot drift from the code), then OUT/index.html: the
 # chapters, what each teaches (its header comment) and its key result (the first sentence of the
 # last "Notice:" its run printed). Run from the repository root; needs only sh, awk and the
-# chapters (gnuplot for the figures). Exit status 1 if a chapter fails.
+# chapters (gnuplot for the figures). A chapter on MPI (its source includes dist.h: chapter 14) runs
+# under `mpirun -np 2`; without mpirun or without its binary (no mpicc when it was built) the index
+# says so in its row, and there is no page. Exit status 1 if a chapter fails.
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 OUT BINDIR CHAPTER..." >&2; exit 2; }
-out=$1 bindir=$2
+out=$1 bindir=$2 here=$(dirname "$0")
 shift 2
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export OMP_NUM_THREADS
 mkdir -p "$out/figures"
 
-# The function around each section's print_section call, as an HTML code cell after <!--cell N-->.
-# Figure paths are made relative to the page (the chapter printed them as OUT/figures/...).
-cells() { # cells SOURCE LINK PAGE
-    awk -v link="$2" -v prefix="$out/" -v src="$1" '
-    function esc(s) { gsub(/&/, "\\&amp;", s); gsub(/</, "\\&lt;", s); gsub(/>/, "\\&gt;", s); return s }
-    FNR == NR { line[FNR] = $0; n = FNR; next }
-    {
-        while ((i = index($0, "\"" prefix "figures/")) > 0)
-            $0 = substr($0, 1, i) substr($0, i + 1 + length(prefix))
-        print
-        if (!match($0, /<!--cell [0-9]+-->/)) next
-        num = substr($0, RSTART + 9, RLENGTH - 12)
-        at = 0
-        for (k = 1; k <= n && !at; k++)
-            if (line[k] ~ ("print_section\\([^,]*, *" num ","))
-                at = k
-        if (!at) next
-        for (first = at; first > 1 && line[first] !~ /^[A-Za-z_].*\(/; first--) ;
-        name = line[first]; sub(/\(.*/, "", name); sub(/.* \**/, "", name)
-        for (top = first; top > 1 && line[top - 1] ~ /^(\/\*| \*|\/\/)/; top--) ;
-        for (last = first; last < n && line[last] != "}"; last++) ;
-        printf "<details class=\"cell\"><summary>code: <code>%s</code>, <a href=\"%s\">%s:%d</a></summary><pre class=\"src\">", esc(name), link, src, first
-        for (k = top; k <= last; k++) printf "%s%s", esc(line[k]), (k < last ? "\n" : "")
-        print "</pre></details>"
-    }' "$1" -
+# The function that printed each section, as an HTML code cell after its <!--cell N--> (cells.awk).
+cells() { # cells SOURCE LINK < PAGE
+    awk -v link="$2" -v prefix="$out/" -v src="$1" -f "$here/cells.awk" "$1" -
 }
 
 # What a chapter teaches: its header comment's first sentence, without the name and the sources.
 concept() {
     awk 'NR == 1 || (!done && $0 ~ /^ \*/) {
              if ($0 == " *" || $0 ~ /\*\//) done = 1
-             sub(/^\/?\* ?/, ""); sub(/\*\/.*/, ""); text = text " " $0; if (!done) next }
+             sub(/^ *\/?\* ?/, ""); sub(/\*\/.*/, ""); text = text " " $0; if (!done) next }
          { exit } END {
-             sub(/^ *[a-z0-9_]+: */, "", text)
+             sub(/^ *[a-z0-9_]+: */, "", text); gsub(/  +/, " ", text); gsub(/ al\. /, " al.\001", text)
              sub(/[,(]? *[Ss]ource document.*/, "", text); sub(/\. .*/, "", text); sub(/[ .,]*$/, "", text)
+             gsub(/\001/, " ", text)
              gsub(/&/, "\\&amp;", text); gsub(/</, "\\&lt;", text); print text }' "$1"
 }
 
-# The page's last call-out, its first sentence.
+# The page's last call-out with a number in it (else its last call-out): its first sentence, or its
+# first two when the first is too short to say much ("the same bits.").
 key_result() {
-    grep '<p class="note">' "$1" | tail -n 1 | sed -e 's/<[^>]*>//g' -e 's/^Notice: *//' |
-        awk '{ s = $0; if (match(s, /[.:;] [A-Z(]/)) s = substr(s, 1, RSTART); if (length(s) > 260) s = substr(s, 1, 257) "..."; print s }'
+    grep '<p class="note">' "$1" | sed -e 's/<[^>]*>//g' -e 's/^Notice: *//' |
+        awk '{ last = $0 } /[0-9]/ { number = $0 } END {
+            s = number != "" ? number : last; cut = 0
+            while (match(substr(s, cut + 1), /[.:;] [A-Z(]/)) { cut += RSTART; if (cut >= 40) break }
+            if (cut >= 40) s = substr(s, 1, cut)
+            if (length(s) > 260) s = substr(s, 1, 257) "..."
+            print s }'
 }
 
-rows=""
+# Open MPI as the tests start it (tests/test_ch14.c): as root too, more ranks than cores allowed, and
+# shared memory copied twice (a container without ptrace rights fails the single-copy path).
+mpi_run() {
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none} \
+        mpirun --oversubscribe -q -np 2 "$@"
+}
+
+rows="" first=""
 for c in "$@"; do
     src=chapters/$c/$c.c
     [ -f "$src" ] || { echo "make-notebook: no chapter $c ($src)" >&2; exit 1; }
+    runner=""
+    if grep -q '^#include "dist.h"' "$src"; then
+        if [ ! -x "$bindir/$c" ] || ! command -v mpirun > /dev/null 2>&1; then
+            echo "make-notebook: $c skipped: it runs on MPI, and mpirun or $bindir/$c is missing" >&2
+            rows="$rows<tr><td>$c</td><td>$(concept "$src")</td><td class=\"absent\">not on this notebook: it runs on MPI (<code>mpirun -np 2</code>), and Open MPI was missing when the notebook was made (<code>apt-get install openmpi-bin libopenmpi-dev</code>, then <code>make notebook</code> again)</td></tr>
+"
+            continue
+        fi
+        runner=mpi_run
+    fi
     echo "== $c" >&2
-    OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$bindir/$c" --html --figures "$out/figures" > "$out/$c.html.tmp" ||
+    $runner "$bindir/$c" --html --figures "$out/figures" > "$out/$c.html.tmp" ||
         { echo "make-notebook: $c failed" >&2; rm -f "$out/$c.html.tmp"; exit 1; }
     link=$(realpath --relative-to="$out" "$src")
     cells "$src" "$link" < "$out/$c.html.tmp" > "$out/$c.html.tmp2"
     mv "$out/$c.html.tmp2" "$out/$c.html"
     rm -f "$out/$c.html.tmp"
+    first=${first:-$c}
     rows="$rows<tr><td><a href=\"$c.html\">$c</a></td><td>$(concept "$src")</td><td>$(key_result "$out/$c.html")</td></tr>
 "
 done
 
 # The index: the page style of a chapter (its <head>), then the table.
-first=$1
+[ -n "$first" ] || { echo "make-notebook: no chapter could run" >&2; exit 1; }
 {
     sed -n '1,/<\/head>/p' "$out/$first.html" | sed 's|<title>.*</title>|<title>The LLM notebook in C</title>|'
     printf '<body>\n<main>\n<h1>The LLM notebook in C</h1>\n'
     printf '<p class="text">Every page below is a chapter'"'"'s own run (<code>--html</code>): the code of each section, what it printed, and its figures. Made by <code>make notebook</code>.</p>\n'
-    printf '<table class="toc">\n<tr><th>chapter</th><th>what it teaches</th><th>key result (its last notice)</th></tr>\n%s</table>\n' "$rows"
+    printf '<table class="toc">\n<tr><th>chapter</th><th>what it teaches</th><th>key result (from its notices)</th></tr>\n%s</table>\n' "$rows"
     printf '</main>\n</body>\n</html>\n'
 } > "$out/index.html.tmp"
 mv "$out/index.html.tmp" "$out/index.html"
