@@ -114,7 +114,7 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     o[n++] = cli_string("--load", &ch->load, "FILE", "start from a checkpoint (resumes training up to --steps)");
     o[n++] = cli_flag("--new-text", &ch->new_text, "with --load: train on --corpus in the checkpoint's vocabulary, a new schedule");
     o[n++] = cli_string("--eval", &ch->eval_path, "FILE", "with --load: print the loss on a text file, nothing else");
-    o[n++] = cli_int("--generate", &ch->generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else");
+    o[n++] = cli_int("--generate", &ch->generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else (with --corpus: the n-gram's too)");
     o[n++] = cli_string("--prompt", &ch->prompt, "TEXT", "text to continue when generating");
     o[n++] = cli_int("--sample", &ch->sample, 0, 1000, "N", "lines sampled after training");
     o[n++] = cli_real("--temperature", &ch->temperature, 0, 100, "T", "sampling temperature (0: always the likeliest)");
@@ -531,17 +531,22 @@ typedef struct {
     VerseCount verses[3]; /* the GPT's lines, the n-gram's, the validation lines (section 10) */
 } Results;
 
-/* The GPT's validation loss and the best n-gram of chapter 1 on this split: every order 1..6 with
- * KN and modified KN. */
-static void measure(Chapter *ch, Results *r) {
-    r->gpt = evaluate(&ch->model, ch->val_ext, ch->n_val_ext, &r->bos_prob);
-    ngram_build(&r->ng, &ch->data.train, ch->data.vocab.size, NGRAM_MAX_ORDER, 1.0);
+/* Chapter 1's best n-gram on a split: every order 1..6 counted on the training text, with KN and
+ * modified KN, scored on the validation text; the lowest loss wins. */
+static void best_ngram(const Dataset *d, Results *r) {
+    ngram_build(&r->ng, &d->train, d->vocab.size, NGRAM_MAX_ORDER, 1.0);
     r->ngram = INFINITY, r->ngram_order = 1, r->ngram_smoothing = SMOOTH_KN;
     for (int n = 1; n <= NGRAM_MAX_ORDER; n++)
         for (int s = SMOOTH_KN; s <= SMOOTH_MKN; s++) {
-            const double nats = -ngram_score(&r->ng, (Smoothing)s, n, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
+            const double nats = -ngram_score(&r->ng, (Smoothing)s, n, &d->val).log10_sum * log(10.0) / (double)d->val.n;
             if (nats < r->ngram) r->ngram = nats, r->ngram_order = n, r->ngram_smoothing = (Smoothing)s;
         }
+}
+
+/* The GPT's validation loss and the best n-gram on this split. */
+static void measure(Chapter *ch, Results *r) {
+    r->gpt = evaluate(&ch->model, ch->val_ext, ch->n_val_ext, &r->bos_prob);
+    best_ngram(&ch->data, r);
     r->val_chars = 0;
     for (int i = 0; i < ch->data.n_val; i++) r->val_chars += utf8_chars(ch->data.val_lines[i]) + 1;
     r->val_bytes = dataset_val_bytes(&ch->data);
@@ -1457,6 +1462,44 @@ static void generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *ou
     writer_free(&w);
 }
 
+/* --generate with --corpus FILE: the best n-gram of FILE's split (counted in the checkpoint's
+ * vocabulary) continues the same prompt for as many tokens, line ends included, so that the two
+ * texts read side by side as section 10's lines do. */
+static void ngram_generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
+    Dataset d;
+    char *said = NULL;
+    size_t size = 0;
+    FILE *log = open_memstream(&said, &size); /* what loading the corpus says: not part of the text */
+    if (!log) die(EXIT_RUNTIME, "out of memory");
+    dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
+    ch->data_flags.vocab = &ch->ck.vocab;
+    dataset_load(&d, &ch->data_flags, (uint64_t)ch->common.seed, false, log);
+    fclose(log);
+    free(said);
+    Results r;
+    best_ngram(&d, &r);
+    long len;
+    int *ids = encode_prompt(ch, prompt ? prompt : "", &len);
+    int *text = xmalloc(sizeof(int) * (size_t)(len + n)); /* </s>, the prompt, then what is drawn */
+    memcpy(text, ids, sizeof(int) * (size_t)len);
+    free(ids);
+    const long from = len;
+    while (len < from + n) { /* a line at a time: a </s> drawn ends it, and the next starts after it */
+        const int drawn = ngram_continue(&r.ng, r.ngram_smoothing, r.ngram_order, rng, text, (int)len, (int)(from + n - len),
+                                         false, text + len);
+        len += drawn;
+        if (len < from + n) text[len++] = VOCAB_EOS;
+    }
+    fprintf(out, "\nThe best n-gram of %s (n = %d, %s,\n%.4f nats per token on its validation lines), the same "
+                 "prompt, %ld tokens:\n\n", ch->data_flags.corpus_path, r.ngram_order, smoothing_long_name(r.ngram_smoothing),
+            r.ngram, n);
+    char *shown = corpus_decode(ch->vocab, text + 1, (int)(len - 1), ch->level);
+    fprintf(out, "%s\n", shown);
+    free(shown), free(text);
+    ngram_free(&r.ng);
+    dataset_free(&d);
+}
+
 /* ==== the end of a run ==== */
 
 /* Ctrl-C stopped training after a whole step: save with --save, say where it stopped (stderr). */
@@ -1490,8 +1533,13 @@ static int use_the_model(Chapter *ch) {
     if (ch->generate) {
         Rng rng;
         rng_seed(&rng, (uint64_t)ch->common.seed, 13);
+        if (ch->data_flags.corpus_path) printf("The GPT of %s, %lld tokens after the prompt:\n\n", ch->load, ch->generate);
         generate(ch, ch->prompt, ch->generate, &rng, stdout);
         printf("\n");
+        if (ch->data_flags.corpus_path) {
+            rng_seed(&rng, (uint64_t)ch->common.seed, 14);
+            ngram_generate(ch, ch->prompt, ch->generate, &rng, stdout);
+        }
     }
     free(ch->ids), free(ch->tg);
     model_free(&ch->model), adamw_free(&ch->opt), checkpoint_free(&ch->ck);
