@@ -222,9 +222,10 @@ static void section_2_model(Chapter *ch) {
     print_section(stdout, 2, "The model: a decoder-only Transformer (common/model.c)");
     printf("  vocabulary %d, d_model %d, %d heads, d_ff %d, %d blocks, context %d tokens\n", c->vocab, c->d_model,
            c->heads, c->d_ff, c->layers, c->max_len);
-    printf("  (vocabulary %d = the |V| = %d of section 1 + <s>: the vocabulary keeps a row for <s>, chapter 1's\n"
-           "  start-of-line padding, which this model never reads and is never asked to predict; its softmax\n"
-           "  still has %d outputs, so the untrained model spreads probability over %d, and sampling skips <s>)\n",
+    printf("  (vocabulary %d = the |V| = %d of section 1 + <s>: the vocabulary keeps a row\n"
+           "  for <s>, chapter 1's start-of-line padding, which this model never reads and is never asked\n"
+           "  to predict; its softmax still has %d outputs, so the untrained model spreads probability\n"
+           "  over %d, and sampling skips <s>)\n",
            c->vocab, c->vocab - 1, c->vocab, c->vocab);
     printf("  causal attention, %s, %s positions, %s, output tied to the token embedding\n",
            c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
@@ -238,13 +239,14 @@ static void section_2_model(Chapter *ch) {
 
 static void section_3_schedule(Chapter *ch) {
     const long S = ch->sched.steps, W = ch->sched.warmup, run = (long)ch->tf.steps > S ? (long)ch->tf.steps : S;
-    const double hi = ch->sched.lr, lo = ch->sched.lr / 10;
+    const double hi = ch->sched.lr, lo = ch->sched.lr_min;
     print_section(stdout, 3, "The learning-rate schedule (common/optim.c)");
     printf("  Step t = 1 .. S uses the rate lr(s) at s = t - 1 (s counts from 0):\n"
            "    lr(s) = lr_max (s + 1) / W                                           when s < W  (warm-up)\n"
            "    lr(s) = lr_min + (lr_max - lr_min) (1 + cos(pi (s - W) / (S - W))) / 2  when s >= W (cosine)\n"
-           "  with lr_max = %g (--lr), lr_min = lr_max / 10 = %g, W = %ld (--warmup), S = %ld (--steps).\n%s\n",
-           hi, lo, W, S, ch->sched_note);
+           "  with lr_max = %g (--lr), lr_min = %g lr_max = %g (--lr-end), W = %ld (--warmup),\n"
+           "  S = %ld (--steps).\n%s\n",
+           hi, lo / hi, lo, W, S, ch->sched_note);
     const long at[] = {1, 2, W / 2, W, W + 1, W + (S - W) / 2 + 1, S, run};
     printf("  %8s %8s %12s\n", "step t", "s", "lr(s)");
     long shown = 0;
@@ -259,9 +261,9 @@ static void section_3_schedule(Chapter *ch) {
     for (long t = 1; t <= run; t++)
         x[t - 1] = (double)t, y[t - 1] = lr_schedule(t - 1, W, S, (float)hi, (float)lo), floor[t - 1] = (float)lo;
     putchar('\n');
-    const LineSeries s[2] = {{"lr(t - 1)", y, false}, {"lr_min = lr_max / 10", floor, true}};
+    const LineSeries s[2] = {{"lr(t - 1)", y, false}, {"lr_min", floor, true}};
     const char *const with[2] = {"lines lw 2", NULL};
-    const LinePanel chart = {"The learning rate: linear warm-up, then a cosine to a tenth",
+    const LinePanel chart = {"The learning rate: linear warm-up, then a cosine to lr_min",
                              {"training step t", "learning rate", false, false}, NULL, x, (int)run, s, with, 2};
     plot_line_chart(&ch->plot, "lr", &chart);
     free(x), free(y), free(floor);
@@ -665,21 +667,25 @@ static void section_7_chain_rule(Chapter *ch, const Results *r) {
     printf("  A language model gives a line its probability one token at a time (§2.3.1):\n"
            "    P(w_1 .. w_n </s>) = P(w_1) P(w_2 | w_1) ... P(</s> | w_1 .. w_n) = prod_i P(w_i | w_<i)\n"
            "  The GPT conditions on everything before w_i (up to its context), the n-gram on the last n-1\n"
-           "  tokens. Both, factor by factor, on the first validation line of 8 to 16 tokens:\n\n");
-    int line = -1;
+           "  tokens. Both, factor by factor, on the first validation line of 8 to 16 tokens (when there is\n"
+           "  none, the shortest one that fits the context):\n\n");
+    int line = -1, shortest = -1;
     for (int i = 0; i < ch->data.n_val && line < 0; i++) {
         const long len = ch->data.val_line_start[i + 1] - ch->data.val_line_start[i] - 1;
-        if (len >= 8 && len <= 16 && len + 1 <= ch->cfg.max_len) line = i;
+        if (len < 1 || len + 1 > ch->cfg.max_len) continue;
+        if (len >= 8 && len <= 16) line = i;
+        if (shortest < 0 || len < ch->data.val_line_start[shortest + 1] - ch->data.val_line_start[shortest] - 1) shortest = i;
     }
+    if (line < 0) line = shortest;
     if (line < 0) {
-        printf("  (no validation line of 8 to 16 tokens that fits the context)\n");
+        printf("  (no validation line that fits the context of %d tokens)\n", ch->cfg.max_len);
         return;
     }
     const int *ids = ch->data.val.id + ch->data.val_line_start[line];
     const int n = (int)(ch->data.val_line_start[line + 1] - ch->data.val_line_start[line] - 1);
-    double gpt[17], ngp[17], lg = 0, ln = 0;
+    double *gpt = xmalloc(sizeof(double) * (size_t)(n + 1)), *ngp = xmalloc(sizeof(double) * (size_t)(n + 1)), lg = 0, ln = 0;
     line_logprob(&ch->model, ids, n, gpt);
-    uint32_t ctx[18];
+    uint32_t *ctx = xmalloc(sizeof(uint32_t) * (size_t)(n + 2));
     ctx[0] = VOCAB_BOS;
     char head[48];
     snprintf(head, sizeof head, "n-gram (n = %d)", r->ngram_order);
@@ -710,6 +716,7 @@ static void section_7_chain_rule(Chapter *ch, const Results *r) {
     }
     print_note(stdout, note);
     putchar('\n');
+    free(gpt), free(ngp), free(ctx);
 }
 
 /* ==== 8. The long-range dependency ==== */
@@ -1169,12 +1176,16 @@ static void section_11_leak(Chapter *ch, const Results *r) {
            "  i then sees positions i .. T-1, its own future (chapter 4, section 7). Read right to left, that\n"
            "  is the causal mask, so a model with §4.2's mask is this chapter's model fed each window reversed\n"
            "  (its positions then count from the window's end). Trained for %ld steps, same sizes and rate:\n\n", steps);
-    if (steps < 1 || B > 1024) return;
+    if (steps < 1) {
+        printf("  (--steps 0: the chapter's model was not trained, so neither is this one; nothing to compare)\n");
+        return;
+    }
     Model leak;
     model_init(&leak, &ch->cfg, B, (uint64_t)ch->common.seed);
     AdamW opt;
     adamw_init(&opt, leak.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
-    const Schedule sched = {steps, ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10, ch->tf.lr, ch->tf.clip};
+    const Schedule sched = {.steps = steps, .warmup = ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10,
+                            .lr = ch->tf.lr, .clip = ch->tf.clip, .lr_min = ch->tf.lr * ch->tf.lr_end};
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 14);
     double first = 0, last = 0;
