@@ -70,68 +70,88 @@ static void put_section(Buf *b, const char tag[4], const Buf *body) {
     if (body->len) put(b, body->data, body->len);
 }
 
-unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLevel level, const AdamW *opt,
-                                    const TrainState *ts, size_t *len) {
-    const ModelConfig *c = &m->cfg;
-    Buf b = {0};
-    put(&b, MAGIC, 8);
-    put_u32(&b, CHECKPOINT_VERSION);
+/* The header: magic, version, the configuration's 11 numbers, the token level, then the
+ * vocabulary (each word's byte length, then its bytes, in id order). */
+static void put_header(Buf *b, const ModelConfig *c, const Vocab *vocab, TokenLevel level) {
+    put(b, MAGIC, 8);
+    put_u32(b, CHECKPOINT_VERSION);
     const int32_t cfg[11] = {c->vocab, c->d_model, c->heads, c->d_ff, c->layers, c->max_len, c->causal,
                              c->norm == NORM_PRE, c->pos == POS_LEARNED, c->act == ACT_GELU, c->tied};
-    for (int i = 0; i < 11; i++) put_u32(&b, (uint32_t)cfg[i]);
-    put_u32(&b, (uint32_t)level);
-    put_u32(&b, (uint32_t)vocab->size);
+    for (int i = 0; i < 11; i++) put_u32(b, (uint32_t)cfg[i]);
+    put_u32(b, (uint32_t)level);
+    put_u32(b, (uint32_t)vocab->size);
     for (int i = 0; i < vocab->size; i++) {
         const uint32_t wl = (uint32_t)strlen(vocab->word[i]);
-        put_u32(&b, wl);
-        put(&b, vocab->word[i], wl);
+        put_u32(b, wl);
+        put(b, vocab->word[i], wl);
     }
-    put_u64(&b, m->n_params);
-    put_f32s(&b, m->param_mem, m->n_params);
-    put_u64(&b, (uint64_t)(opt ? opt->step : 0));
-    put_u64(&b, (uint64_t)(ts ? ts->steps_done : 0));
-    put_u64(&b, ts ? ts->data_rng.state : 0);
-    put_u64(&b, ts ? ts->data_rng.inc : 0);
+}
+
+/* The parameters, AdamW's step and the steps done, the data sampler's state, then AdamW's two
+ * moments (zeros when there is no optimiser: a model saved only to be used). */
+static void put_state(Buf *b, const Model *m, const AdamW *opt, const TrainState *ts) {
+    put_u64(b, m->n_params);
+    put_f32s(b, m->param_mem, m->n_params);
+    put_u64(b, (uint64_t)(opt ? opt->step : 0));
+    put_u64(b, (uint64_t)(ts ? ts->steps_done : 0));
+    put_u64(b, ts ? ts->data_rng.state : 0);
+    put_u64(b, ts ? ts->data_rng.inc : 0);
     if (opt) {
-        put_f32s(&b, opt->m, m->n_params);
-        put_f32s(&b, opt->v, m->n_params);
+        put_f32s(b, opt->m, m->n_params);
+        put_f32s(b, opt->v, m->n_params);
     } else {
         float *zeros = xcalloc(m->n_params, sizeof(float));
-        put_f32s(&b, zeros, m->n_params);
-        put_f32s(&b, zeros, m->n_params);
+        put_f32s(b, zeros, m->n_params);
+        put_f32s(b, zeros, m->n_params);
         free(zeros);
     }
-    if (ts && ts->has_schedule) {
-        Buf s = {0};
-        put_f64(&s, ts->schedule.lr);
-        put_u64(&s, (uint64_t)ts->schedule.warmup);
-        put_u64(&s, (uint64_t)ts->schedule.steps);
-        put_f64(&s, ts->schedule.clip);
-        put_f64(&s, ts->schedule.lr_min); /* where the cosine ends (train.h) */
-        put_section(&b, "schd", &s);
-        free(s.data);
+}
+
+/* Section "schd": the learning-rate schedule. */
+static void put_schedule(Buf *b, const Schedule *sc) {
+    Buf s = {0};
+    put_f64(&s, sc->lr);
+    put_u64(&s, (uint64_t)sc->warmup);
+    put_u64(&s, (uint64_t)sc->steps);
+    put_f64(&s, sc->clip);
+    put_f64(&s, sc->lr_min); /* where the cosine ends (train.h) */
+    put_section(b, "schd", &s);
+    free(s.data);
+}
+
+/* Section "loss": the loss history, and the training losses summed since its last point. */
+static void put_losses(Buf *b, const TrainState *ts) {
+    Buf s = {0};
+    put_u32(&s, (uint32_t)ts->n_history);
+    for (int i = 0; i < ts->n_history; i++) {
+        put_u64(&s, (uint64_t)ts->history[i].step);
+        put_f64(&s, ts->history[i].train);
+        put_f64(&s, ts->history[i].val);
     }
-    if (ts && (ts->n_history > 0 || ts->running_steps > 0)) {
-        Buf s = {0};
-        put_u32(&s, (uint32_t)ts->n_history);
-        for (int i = 0; i < ts->n_history; i++) {
-            put_u64(&s, (uint64_t)ts->history[i].step);
-            put_f64(&s, ts->history[i].train);
-            put_f64(&s, ts->history[i].val);
-        }
-        put_f64(&s, ts->running_loss);
-        put_u64(&s, (uint64_t)ts->running_steps);
-        put_section(&b, "loss", &s);
-        free(s.data);
-    }
-    if (level == LEVEL_BPE) { /* required: without its merges no token can be decoded */
-        CHECK(vocab->bpe, "checkpoint_serialize: the BPE level without merges");
-        size_t n;
-        char *text = bpe_serialise(vocab->bpe, &n);
-        const Buf s = {(unsigned char *)text, n, n};
-        put_section(&b, "BPEM", &s);
-        free(text);
-    }
+    put_f64(&s, ts->running_loss);
+    put_u64(&s, (uint64_t)ts->running_steps);
+    put_section(b, "loss", &s);
+    free(s.data);
+}
+
+/* Section "BPEM" (required: without its merges no token can be decoded). */
+static void put_merges(Buf *b, const Vocab *vocab) {
+    CHECK(vocab->bpe, "checkpoint_serialize: the BPE level without merges");
+    size_t n;
+    char *text = bpe_serialise(vocab->bpe, &n);
+    const Buf s = {(unsigned char *)text, n, n};
+    put_section(b, "BPEM", &s);
+    free(text);
+}
+
+unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLevel level, const AdamW *opt,
+                                    const TrainState *ts, size_t *len) {
+    Buf b = {0};
+    put_header(&b, &m->cfg, vocab, level);
+    put_state(&b, m, opt, ts);
+    if (ts && ts->has_schedule) put_schedule(&b, &ts->schedule);
+    if (ts && (ts->n_history > 0 || ts->running_steps > 0)) put_losses(&b, ts);
+    if (level == LEVEL_BPE) put_merges(&b, vocab);
     put_u64(&b, checkpoint_checksum(b.data, b.len));
     *len = b.len;
     return b.data;

@@ -1,7 +1,7 @@
 /* gemm: the fast matrix product, C = op(A) op(B) (+ C), and what rides on it.
  *
  * tensor_matmul (tensor.h) is the definition, a triple loop; this is the same product computed the
- * way fast BLAS libraries compute it, and tests/test_tensor.c checks the two agree. It is built in
+ * way fast BLAS libraries compute it, and tests/test_gemm.c checks the two agree. It is built in
  * four layers:
  *
  *  1. Packing. A block of op(B) (KC = 256 rows, all N columns) is copied into panels NR columns wide

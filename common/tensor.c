@@ -104,7 +104,7 @@ void tensor_randn(Tensor *t, Rng *rng, float stddev) {
  * each scaled by one entry of A), which adds the same terms in the same order as the i, j, k loops
  * of the formula and reads B row by row. The model's products use gemm.c, which computes the same
  * sums in the same order (for K up to 256), only in tiles, packed panels and threads;
- * tests/test_tensor.c checks that the two agree. */
+ * tests/test_gemm.c checks that the two agree. */
 
 bool tensors_overlap(const Tensor *a, const Tensor *b) {
     uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)tensor_at(a, a->rows - 1, a->cols);

@@ -66,6 +66,7 @@ static const Entry suites[] = {
     {"ch14", ch14_suite, 11},
     {"figures", figures_suite, 1},
     {"docs", docs_suite, 1},
+    {"style", style_suite, 1},
     {"notebook", notebook_suite, 3},
 };
 enum { N_SUITES = sizeof suites / sizeof suites[0] };

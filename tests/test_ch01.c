@@ -113,10 +113,9 @@ END_TEST
  * the model's n-1 tokens, their accuracy, the worst such cell, the accuracy beyond), and the
  * notices of sections 2 and 4 quote their tables. The table's percentages are rounded to 1%, so
  * pooled accuracies agree within 1%. */
-START_TEST(test_ch01_notices) {
-    Run r = run("ch01_ngram", (const char *[]){"--no-plot", "--level", "word", NULL});
-    ck_assert_int_eq(r.status, 0);
-    const char *sec7 = section_start(r.out, 7);
+/* Section 7's notice states what its table shows. */
+static void check_ch01_section7(const char *out) {
+    const char *sec7 = section_start(out, 7);
     const char *row = strstr(sec7, "n=6\n");
     ck_assert_ptr_nonnull(row);
     row += 4;
@@ -156,19 +155,23 @@ START_TEST(test_ch01_notices) {
     ck_assert_int_eq(said_m, out_cases);
     ck_assert_double_eq_tol(said_out, out_right / (double)out_cases, 1.0);
     free(note);
-    /* section 2: the notice's count at n = 6 is the table's */
-    const char *sec2 = section_start(r.out, 2);
+}
+
+/* Sections 2 and 4: the notices quote their tables (the count at n = 6; the token with its
+ * probabilities). */
+static void check_ch01_sections_2_4(const char *out) {
+    const char *sec2 = section_start(out, 2);
     double distinct6 = 0;
     ck_assert_int_eq(numbers_after(sec2, "\n      6 ", "", &distinct6, 1), 1);
-    note = flatten(strstr(sec2, "Notice:"));
+    char *note = flatten(strstr(sec2, "Notice:"));
     char want[64];
     snprintf(want, sizeof want, "at n = 6 it holds %.0f of them", distinct6);
     ck_assert_msg(strstr(note, want) != NULL, "section 2's notice does not say \"%s\": %s", want, note);
     free(note);
     /* section 4: the token the notice quotes has those probabilities in the table */
-    const char *sec4 = section_start(r.out, 4);
+    const char *sec4 = section_start(out, 4);
     note = flatten(strstr(sec4, "Notice:"));
-    p = strstr(note, "exactly 0 (");
+    const char *p = strstr(note, "exactly 0 (");
     ck_assert_msg(p != NULL, "section 4's notice quotes no token: %s", note);
     char token[32], line[96];
     double addk;
@@ -176,6 +179,13 @@ START_TEST(test_ch01_notices) {
     snprintf(line, sizeof line, "\n    %-10s %8d   0.00000 %9.5f", token, 0, addk);
     ck_assert_msg(strstr(sec4, line) != NULL, "no row \"%s\" in section 4", line + 1);
     free(note);
+}
+
+START_TEST(test_ch01_notices) {
+    Run r = run("ch01_ngram", (const char *[]){"--no-plot", "--level", "word", NULL});
+    ck_assert_int_eq(r.status, 0);
+    check_ch01_section7(r.out);
+    check_ch01_sections_2_4(r.out);
     run_free(&r);
 }
 END_TEST

@@ -37,32 +37,12 @@ START_TEST(test_bad_arguments) {
 }
 END_TEST
 
-START_TEST(test_ch10_checkpoints) {
-    char dir[] = "/tmp/llm-notebook-ckpt-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char a[256], b[256], c[256], bad[256], text[256];
-    snprintf(a, sizeof a, "%s/a.ckpt", dir), snprintf(b, sizeof b, "%s/b.ckpt", dir);
-    snprintf(c, sizeof c, "%s/c.ckpt", dir), snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
-    snprintf(text, sizeof text, "%s/text.txt", dir);
-    /* 20 steps at once, against 10 steps, save, load, 10 more */
-    Run r = run_quick(chapter, (const char *[]){"--steps", "20", "--save", a, NULL});
-    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-    ck_assert_ptr_nonnull(strstr(r.out, "at random initialisation: loss "));
-    run_free(&r);
-    r = run_quick(chapter, (const char *[]){"--steps", "10", "--save", b, NULL});
-    ck_assert_int_eq(r.status, 0);
-    run_free(&r);
-    r = run_quick(chapter, (const char *[]){"--steps", "20", "--load", b, "--save", c, NULL});
-    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-    ck_assert_ptr_nonnull(strstr(r.out, "loaded from"));
-    run_free(&r);
-    long la, lc;
-    char *da = read_all(a, &la), *dc = read_all(c, &lc);
-    ck_assert(da && dc);
-    /* the same parameters, moments and sampler state: all 20 steps lie in the 100-step warm-up, where
-     * the rate does not depend on the schedule's total. The stored schedules differ (20, and 10
-     * extended: a resumed run continues its stored schedule; tests/test_reliability.c shows a run
-     * stopped by Ctrl-C and resumed ending in the same bits as one never stopped). */
+/* Files a and c, 20 steps at once and 10 steps, saved, loaded, 10 more: the same parameters,
+ * moments and sampler state. All 20 steps lie in the 100-step warm-up, where the rate does not
+ * depend on the schedule's total. The stored schedules differ (20, and 10 extended: a resumed run
+ * continues its stored schedule; tests/test_reliability.c shows a run stopped by Ctrl-C and
+ * resumed ending in the same bits as one never stopped). */
+static void check_resumed_equals_straight(const char *da, long la, const char *dc, long lc) {
     Checkpoint ka, kc;
     char e[256];
     ck_assert(checkpoint_parse(&ka, (const unsigned char *)da, (size_t)la, e, sizeof e));
@@ -74,7 +54,10 @@ START_TEST(test_ch10_checkpoints) {
                   "resumed training differs from training straight through");
     ck_assert(ka.train.schedule.steps == 20 && kc.train.schedule.steps == 10);
     checkpoint_free(&ka), checkpoint_free(&kc);
-    /* the loaded model generates (the same text twice) and evaluates a file */
+}
+
+/* The loaded model a generates (the same text twice) and evaluates the file `text`. */
+static void check_loaded_model_runs(const char *a, const char *text) {
     Run g1 = run(chapter, (const char *[]){"--load", a, "--generate", "60", "--prompt", "zo", NULL});
     Run g2 = run(chapter, (const char *[]){"--load", a, "--generate", "60", "--prompt", "zo", NULL});
     ck_assert_msg(g1.status == 0, "exit %d: %s", g1.status, g1.err);
@@ -91,11 +74,16 @@ START_TEST(test_ch10_checkpoints) {
     ck_assert_msg(ng && strstr(ng, "prompt, 30 tokens:\n\nzo"), "%s", g1.out);
     run_free(&g1);
     write_file(text, "zo ba ze.\nxa o pel xe.\n", 23);
-    r = run(chapter, (const char *[]){"--load", a, "--eval", text, NULL});
+    Run r = run(chapter, (const char *[]){"--load", a, "--eval", text, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_ptr_nonnull(strstr(r.out, "2 lines, 23 tokens (0 not in the vocabulary), loss "));
     run_free(&r);
-    /* bad checkpoints: each one line on stderr, exit 1 */
+}
+
+/* Bad checkpoints made from a's bytes da (la of them) and written to `bad`, and the text file
+ * loaded as one: each refused with one line on stderr, exit 1. */
+static void check_bad_checkpoints(const char *da, long la, const char *bad, const char *text) {
+    Run r;
     struct {
         long keep;      /* bytes kept (-1: all) */
         long flip;      /* byte to change (-1: none) */
@@ -124,8 +112,12 @@ START_TEST(test_ch10_checkpoints) {
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "wrong magic"));
     run_free(&r);
-    /* a checkpoint of another shape or vocabulary than the flags or the corpus */
-    r = run_quick(chapter, (const char *[]){"--steps", "20", "--load", a, "--d-model", "32", NULL});
+}
+
+/* A checkpoint of another shape or vocabulary than the flags or the corpus: exit 2 for a flag,
+ * 1 for a corpus. */
+static void check_mismatched_flags(const char *a, const char *text) {
+    Run r = run_quick(chapter, (const char *[]){"--steps", "20", "--load", a, "--d-model", "32", NULL});
     ck_assert_int_eq(r.status, 2);
     ck_assert_ptr_nonnull(strstr(r.err, "--d-model: 32, but the checkpoint"));
     run_free(&r);
@@ -137,6 +129,34 @@ START_TEST(test_ch10_checkpoints) {
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "another vocabulary"));
     run_free(&r);
+}
+
+START_TEST(test_ch10_checkpoints) {
+    char dir[] = "/tmp/llm-notebook-ckpt-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char a[256], b[256], c[256], bad[256], text[256];
+    snprintf(a, sizeof a, "%s/a.ckpt", dir), snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(c, sizeof c, "%s/c.ckpt", dir), snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    snprintf(text, sizeof text, "%s/text.txt", dir);
+    /* 20 steps at once, against 10 steps, save, load, 10 more */
+    Run r = run_quick(chapter, (const char *[]){"--steps", "20", "--save", a, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "at random initialisation: loss "));
+    run_free(&r);
+    r = run_quick(chapter, (const char *[]){"--steps", "10", "--save", b, NULL});
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    r = run_quick(chapter, (const char *[]){"--steps", "20", "--load", b, "--save", c, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "loaded from"));
+    run_free(&r);
+    long la, lc;
+    char *da = read_all(a, &la), *dc = read_all(c, &lc);
+    ck_assert(da && dc);
+    check_resumed_equals_straight(da, la, dc, lc);
+    check_loaded_model_runs(a, text);
+    check_bad_checkpoints(da, la, bad, text);
+    check_mismatched_flags(a, text);
     free(da), free(dc);
     remove_dir(dir);
 }
@@ -581,22 +601,64 @@ END_TEST
  * test counts), the run starts from the checkpoint's weights (its first loss far below a fresh
  * model's), counts its own steps, and saves a checkpoint with the same vocabulary. A bad
  * combination is one line, exit 2. */
-START_TEST(test_ch10_new_text) {
-    char dir[] = "/tmp/llm-notebook-newtext-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char a[256], b[256], first_text[256], text[256], body[4000] = "";
-    snprintf(a, sizeof a, "%s/a.ckpt", dir), snprintf(b, sizeof b, "%s/b.ckpt", dir);
-    snprintf(first_text, sizeof first_text, "%s/first.txt", dir), snprintf(text, sizeof text, "%s/text.txt", dir);
+/* The two texts of test_ch10_new_text: the first, and a second with a character the first lacks
+ * ('诗'), whose lines holding it are counted in *unk_train and *unk_val (every tenth line is
+ * validation). */
+static void write_two_texts(const char *first_text, const char *text, long *unk_train, long *unk_val) {
+    char body[4000] = "";
+    *unk_train = *unk_val = 0;
     for (int i = 0; i < 100; i++) strcat(body, i % 2 ? "xa o pel xe.\n" : "zo ba ze.\n");
     write_file(first_text, body, (long)strlen(body));
     body[0] = '\0';
-    long unk_train = 0, unk_val = 0; /* the second text has a character the first lacks, '诗' */
     for (int i = 0; i < 60; i++) {
         const bool odd = i % 3 == 0;
         strcat(body, odd ? "zo ba ze. 诗\n" : "xa o pel xe.\n");
-        if (odd) *(i % 10 == 9 ? &unk_val : &unk_train) += 1;
+        if (odd) *(i % 10 == 9 ? unk_val : unk_train) += 1;
     }
     write_file(text, body, (long)strlen(body));
+}
+
+/* The checkpoint b, trained 10 steps on the new text from a's weights: a's vocabulary, and a
+ * schedule of its own (10 steps, all done). */
+static void check_new_text_checkpoint(const char *a, const char *b) {
+    long la, lb;
+    char *da = read_all(a, &la), *db = read_all(b, &lb), e[256];
+    ck_assert(da && db);
+    Checkpoint ka, kb;
+    ck_assert(checkpoint_parse(&ka, (const unsigned char *)da, (size_t)la, e, sizeof e));
+    ck_assert(checkpoint_parse(&kb, (const unsigned char *)db, (size_t)lb, e, sizeof e));
+    ck_assert_int_eq(ka.vocab.size, kb.vocab.size);
+    for (int i = 0; i < ka.vocab.size; i++) ck_assert_str_eq(ka.vocab.word[i], kb.vocab.word[i]);
+    ck_assert_int_eq(kb.train.steps_done, 10);
+    ck_assert_int_eq(kb.train.schedule.steps, 10);
+    checkpoint_free(&ka), checkpoint_free(&kb);
+    free(da), free(db);
+}
+
+/* --new-text without --load, or with --generate: one line, exit 2. */
+static void check_new_text_refused(const char *a) {
+    Run r;
+    const char *const bad_runs[][6] = {{"--new-text", "--steps", "5", NULL},
+                                      {"--new-text", "--load", a, "--generate", "5", NULL}};
+    const char *const says[] = {"--new-text continues a trained model on another text: it needs --load", "--new-text trains on --corpus"};
+    for (int i = 0; i < 2; i++) {
+        r = run(chapter, bad_runs[i]);
+        ck_assert_msg(r.status == 2, "case %d: exit %d", i, r.status);
+        ck_assert_msg(strstr(r.err, says[i]) != NULL, "case %d: \"%s\"", i, r.err);
+        ck_assert_int_eq(count_lines(r.err), 1);
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+    }
+}
+
+START_TEST(test_ch10_new_text) {
+    char dir[] = "/tmp/llm-notebook-newtext-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char a[256], b[256], first_text[256], text[256];
+    snprintf(a, sizeof a, "%s/a.ckpt", dir), snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(first_text, sizeof first_text, "%s/first.txt", dir), snprintf(text, sizeof text, "%s/text.txt", dir);
+    long unk_train, unk_val;
+    write_two_texts(first_text, text, &unk_train, &unk_val);
     Run r = run_quick(chapter, (const char *[]){"--corpus", first_text, "--steps", "100", "--lr", "0.01", "--warmup", "5",
                                                 "--sample", "0", "--save", a, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
@@ -637,30 +699,8 @@ START_TEST(test_ch10_new_text) {
     ck_assert_msg(first < log(rows) - 0.5, "first loss %g: not the trained weights (ln %d = %g)", first, rows, log(rows));
     ck_assert_double_eq(summary_value(r.out, "steps"), 10);
     run_free(&r);
-    long la, lb;
-    char *da = read_all(a, &la), *db = read_all(b, &lb), e[256];
-    ck_assert(da && db);
-    Checkpoint ka, kb;
-    ck_assert(checkpoint_parse(&ka, (const unsigned char *)da, (size_t)la, e, sizeof e));
-    ck_assert(checkpoint_parse(&kb, (const unsigned char *)db, (size_t)lb, e, sizeof e));
-    ck_assert_int_eq(ka.vocab.size, kb.vocab.size);
-    for (int i = 0; i < ka.vocab.size; i++) ck_assert_str_eq(ka.vocab.word[i], kb.vocab.word[i]);
-    ck_assert_int_eq(kb.train.steps_done, 10);
-    ck_assert_int_eq(kb.train.schedule.steps, 10);
-    checkpoint_free(&ka), checkpoint_free(&kb);
-    free(da), free(db);
-    /* bad combinations: one line, exit 2 */
-    const char *const bad_runs[][6] = {{"--new-text", "--steps", "5", NULL},
-                                      {"--new-text", "--load", a, "--generate", "5", NULL}};
-    const char *const says[] = {"--new-text continues a trained model on another text: it needs --load", "--new-text trains on --corpus"};
-    for (int i = 0; i < 2; i++) {
-        r = run(chapter, bad_runs[i]);
-        ck_assert_msg(r.status == 2, "case %d: exit %d", i, r.status);
-        ck_assert_msg(strstr(r.err, says[i]) != NULL, "case %d: \"%s\"", i, r.err);
-        ck_assert_int_eq(count_lines(r.err), 1);
-        ck_assert_str_eq(r.out, "");
-        run_free(&r);
-    }
+    check_new_text_checkpoint(a, b);
+    check_new_text_refused(a);
     remove_dir(dir);
 }
 END_TEST

@@ -27,6 +27,71 @@ START_TEST(test_bad_arguments) {
 }
 END_TEST
 
+/* Every |V| printed is section 1's; the model's rows are |V| + 2, and the line says which two. */
+static void check_ch11_vocabulary(const char *out) {
+    const char *v = strstr(out, "|V| = ");
+    ck_assert_ptr_nonnull(v);
+    const long V = strtol(v + strlen("|V| = "), NULL, 10);
+    for (const char *q = strstr(out, "|V|"); q; q = strstr(q + 1, "|V|")) {
+        const char *num = q + strcspn(q, "0123456789\n");
+        if (*num != '\n' && num - q < 16) ck_assert_msg(strtol(num, NULL, 10) == V, "|V| is %ld, then %.20s", V, q);
+    }
+    v = strstr(out, "[MASK] joins the vocabulary as id ");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(strtol(v + strlen("[MASK] joins the vocabulary as id "), NULL, 10), V + 1);
+    char rows[96];
+    snprintf(rows, sizeof rows, "has %ld rows: the %ld tokens of |V|, [MASK], and <s>", V + 2, V);
+    ck_assert_msg(strstr(out, rows) != NULL, "the rows of the model's tables are not explained");
+}
+
+/* Section 5's Notice is the one the last accuracies and the noise margin choose. */
+static void check_ch11_section5(const char *out) {
+    const char *p = strstr(out, "Always guessing the most frequent token");
+    ck_assert_ptr_nonnull(p);
+    const char *row = p;
+    while (row > out && !(row[-1] == '\n' && row[0] == '\n')) row--; /* back to the blank line after the table */
+    row--;
+    while (row > out && row[-1] != '\n') row--; /* the table's last row */
+    double step, mlm_loss, mlm, dae_loss, dae, margin;
+    ck_assert_int_eq(sscanf(row, " %lf %lf %lf%% %lf %lf%%", &step, &mlm_loss, &mlm, &dae_loss, &dae), 5);
+    p = strstr(p, "positions: at most ");
+    ck_assert_ptr_nonnull(p);
+    margin = strtod(p + strlen("positions: at most "), NULL);
+    p = strstr(p, "Notice: ");
+    ck_assert_ptr_nonnull(p);
+    const char *want = mlm - dae > margin ? "where the answer is in the input"
+                       : dae - mlm > margin ? "could not show the masked LM's" : "could not tell them apart";
+    char *note = flatten(p);
+    ck_assert_msg(fabs(fabs(mlm - dae) - margin) < 0.15 || strstr(note, want), "MLM %g%%, denoiser %g%%, margin %g: "
+                  "expected '%s' in: %s", mlm, dae, margin, want, note);
+    free(note);
+}
+
+/* Section 7: the Notice names a token of the largest weight in the row printed (ties at the
+ * printed precision are either). */
+static void check_ch11_section7(const char *out) {
+    const char *p = strstr(out, "over the line's tokens:\n");
+    ck_assert_ptr_nonnull(p);
+    p += strlen("over the line's tokens:\n");
+    char tokens[32][64];
+    double weight[32], best_w = -1;
+    int n_tok = 0, used, blank_at = -1;
+    while (n_tok < 32 && *p != '\n' && sscanf(p, " %63s %lf%n", tokens[n_tok], &weight[n_tok], &used) == 2) {
+        if (strcmp(tokens[n_tok], "_") == 0 && blank_at < 0) blank_at = n_tok; /* its own weight does not count */
+        else best_w = fmax(best_w, weight[n_tok]);
+        n_tok++, p += used;
+    }
+    char *note = flatten(strstr(p, "Notice: "));
+    char named[64];
+    double named_w;
+    ck_assert_int_eq(sscanf(strstr(note, "largest weight, "), "largest weight, %lf, is on '%63[^']'", &named_w, named), 2);
+    ck_assert_double_eq_tol(named_w, best_w, 1e-9);
+    bool found = false;
+    for (int j = 0; j < n_tok; j++) found |= j != blank_at && strcmp(tokens[j], named) == 0 && weight[j] == best_w;
+    ck_assert_msg(found, "'%s' does not carry the largest weight %.2f in the row", named, best_w);
+    free(note);
+}
+
 /* Chapter 11: the corruption's proportions over 409,600 positions (100 windows of 4096 training
  * tokens; the </s> tokens, about a sixth at the word level, are never chosen). Chosen has
  * probability 0.15: over n >= 300,000 positions its standard deviation is at most
@@ -46,66 +111,13 @@ START_TEST(test_ch11_corruption_and_checks) {
     ck_assert_double_eq_tol(mask, 80.0, 1.2);
     ck_assert_double_eq_tol(rnd, 10.0, 0.9);
     ck_assert_double_eq_tol(same, 10.0, 0.9);
-    /* every |V| printed is section 1's; the model's rows are |V| + 2, and the line says which two */
-    const char *v = strstr(r.out, "|V| = ");
-    ck_assert_ptr_nonnull(v);
-    const long V = strtol(v + strlen("|V| = "), NULL, 10);
-    for (const char *q = strstr(r.out, "|V|"); q; q = strstr(q + 1, "|V|")) {
-        const char *num = q + strcspn(q, "0123456789\n");
-        if (*num != '\n' && num - q < 16) ck_assert_msg(strtol(num, NULL, 10) == V, "|V| is %ld, then %.20s", V, q);
-    }
-    v = strstr(r.out, "[MASK] joins the vocabulary as id ");
-    ck_assert_ptr_nonnull(v);
-    ck_assert_int_eq(strtol(v + strlen("[MASK] joins the vocabulary as id "), NULL, 10), V + 1);
-    char rows[96];
-    snprintf(rows, sizeof rows, "has %ld rows: the %ld tokens of |V|, [MASK], and <s>", V + 2, V);
-    ck_assert_msg(strstr(r.out, rows) != NULL, "the rows of the model's tables are not explained");
     p = strstr(r.out, "by hand: sum ");
     ck_assert_ptr_nonnull(p);
     p = strstr(p, "difference ");
     ck_assert_double_lt(strtod(p + strlen("difference "), NULL), 1e-5);
-    /* section 5's Notice is the one the last accuracies and the noise margin choose */
-    p = strstr(r.out, "Always guessing the most frequent token");
-    ck_assert_ptr_nonnull(p);
-    const char *row = p;
-    while (row > r.out && !(row[-1] == '\n' && row[0] == '\n')) row--; /* back to the blank line after the table */
-    row--;
-    while (row > r.out && row[-1] != '\n') row--; /* the table's last row */
-    double step, mlm_loss, mlm, dae_loss, dae, margin;
-    ck_assert_int_eq(sscanf(row, " %lf %lf %lf%% %lf %lf%%", &step, &mlm_loss, &mlm, &dae_loss, &dae), 5);
-    p = strstr(p, "positions: at most ");
-    ck_assert_ptr_nonnull(p);
-    margin = strtod(p + strlen("positions: at most "), NULL);
-    p = strstr(p, "Notice: ");
-    ck_assert_ptr_nonnull(p);
-    const char *want = mlm - dae > margin ? "where the answer is in the input"
-                       : dae - mlm > margin ? "could not show the masked LM's" : "could not tell them apart";
-    char *note = flatten(p);
-    ck_assert_msg(fabs(fabs(mlm - dae) - margin) < 0.15 || strstr(note, want), "MLM %g%%, denoiser %g%%, margin %g: "
-                  "expected '%s' in: %s", mlm, dae, margin, want, note);
-    free(note);
-    /* section 7: the Notice names a token of the largest weight in the row printed (ties at the
-     * printed precision are either) */
-    p = strstr(r.out, "over the line's tokens:\n");
-    ck_assert_ptr_nonnull(p);
-    p += strlen("over the line's tokens:\n");
-    char tokens[32][64];
-    double weight[32], best_w = -1;
-    int n_tok = 0, used, blank_at = -1;
-    while (n_tok < 32 && *p != '\n' && sscanf(p, " %63s %lf%n", tokens[n_tok], &weight[n_tok], &used) == 2) {
-        if (strcmp(tokens[n_tok], "_") == 0 && blank_at < 0) blank_at = n_tok; /* its own weight does not count */
-        else best_w = fmax(best_w, weight[n_tok]);
-        n_tok++, p += used;
-    }
-    note = flatten(strstr(p, "Notice: "));
-    char named[64];
-    double named_w;
-    ck_assert_int_eq(sscanf(strstr(note, "largest weight, "), "largest weight, %lf, is on '%63[^']'", &named_w, named), 2);
-    ck_assert_double_eq_tol(named_w, best_w, 1e-9);
-    bool found = false;
-    for (int j = 0; j < n_tok; j++) found |= j != blank_at && strcmp(tokens[j], named) == 0 && weight[j] == best_w;
-    ck_assert_msg(found, "'%s' does not carry the largest weight %.2f in the row", named, best_w);
-    free(note);
+    check_ch11_vocabulary(r.out);
+    check_ch11_section5(r.out);
+    check_ch11_section7(r.out);
     p = strstr(r.out, "blank at position 0:");
     ck_assert_ptr_nonnull(p);
     const char *end = strchr(p, '\n');

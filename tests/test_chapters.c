@@ -102,25 +102,92 @@ static void expect_refusal(const char *chapter, const char *const *args, int wan
     run_free(&r);
 }
 
+/* The files a FILE option must refuse, made in dir: one missing, one empty, one binary, one the
+ * user may not read (NULL when running as root, who reads anything). */
+typedef struct {
+    char missing[256], empty[256], binary[256], locked[256];
+} BadFiles;
+
+static void make_bad_files(BadFiles *b, const char *dir) {
+    snprintf(b->missing, sizeof b->missing, "%s/missing.txt", dir), snprintf(b->empty, sizeof b->empty, "%s/empty.txt", dir);
+    snprintf(b->binary, sizeof b->binary, "%s/binary.bin", dir), snprintf(b->locked, sizeof b->locked, "%s/locked.txt", dir);
+    FILE *f = fopen(b->empty, "w");
+    fclose(f);
+    f = fopen(b->binary, "wb");
+    fwrite("\x7f" "ELF\0\1\2\3\xff\xfe", 1, 10, f);
+    fclose(f);
+    f = fopen(b->locked, "w");
+    fputs("some text\n", f);
+    fclose(f);
+    chmod(b->locked, 0);
+}
+
+/* A number option `name` whose help line `text` gives its range lo_text .. dots + 2: a missing
+ * value, a word, a value too large to parse, the values just outside the range, and (for a whole
+ * number) a fraction, (for a real one) NaN, each refused. Returns how many cases ran. */
+static int refuse_numbers(const char *chapter, const char *name, const char *text, const char *dots) {
+    int cases = 0;
+    char value[64], want[160];
+    const char *lo_text = dots;
+    while (lo_text > text && lo_text[-1] != ' ') lo_text--;
+    const double lo = strtod(lo_text, NULL), hi = strtod(dots + 2, NULL);
+    expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+    Run r = run(chapter, (const char *[]){name, "x1", NULL}); /* the message tells the kind */
+    const bool whole = strstr(r.err, "is not a whole number") != NULL;
+    ck_assert_msg(r.status == 2 && (whole || strstr(r.err, "is not a number")), "%s %s x1: %s", chapter, name, r.err);
+    run_free(&r), cases++;
+    snprintf(want, sizeof want, "%s: ", name);
+    const char *huge = whole ? "99999999999999999999999" : "1e999";
+    expect_refusal(chapter, (const char *[]){name, huge, NULL}, 2, want, "is out of range; expected"), cases++;
+    if (whole) {
+        const long long ilo = strtoll(lo_text, NULL, 10), ihi = strtoll(dots + 2, NULL, 10);
+        if (ihi < 9223372036854775807LL) {
+            snprintf(value, sizeof value, "%lld", ihi + 1);
+            expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+        }
+        snprintf(value, sizeof value, "%lld", ilo - 1);
+        expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+        if (ilo > -1) expect_refusal(chapter, (const char *[]){name, "-1", NULL}, 2, want, "is out of range"), cases++;
+        if (ilo > 0) expect_refusal(chapter, (const char *[]){name, "0", NULL}, 2, want, "is out of range"), cases++;
+        expect_refusal(chapter, (const char *[]){name, "1.5", NULL}, 2, want, "is not a whole number"), cases++;
+    } else {
+        snprintf(value, sizeof value, "%.17g", hi * 2 + 1);
+        expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+        snprintf(value, sizeof value, "%.17g", lo > 0 ? lo / 2 : lo - 1);
+        expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
+        if (lo > -1) expect_refusal(chapter, (const char *[]){name, "-1", NULL}, 2, want, "is out of range"), cases++;
+        if (lo > 0) expect_refusal(chapter, (const char *[]){name, "0", NULL}, 2, want, "is out of range"), cases++;
+        expect_refusal(chapter, (const char *[]){name, "nan", NULL}, 2, want, "is not a number"), cases++;
+    }
+    return cases;
+}
+
+/* A file option `name`: each bad file refused with one line (1: the file is unusable, naming it;
+ * 2: the option needs another one first), and a missing value. Returns how many cases ran. */
+static int refuse_files(const char *chapter, const char *name, const BadFiles *b, const char *dir) {
+    int cases = 0;
+    const char *bad[] = {b->missing, b->empty, dir, b->binary, geteuid() == 0 ? NULL : b->locked};
+    for (int k = 0; k < 5; k++) {
+        if (!bad[k]) continue;
+        Run r = run(chapter, (const char *[]){name, bad[k], "--no-plot", NULL});
+        const bool named = r.status == 1 && strstr(r.err, bad[k]) != NULL;
+        const bool usage = r.status == 2 && strstr(r.err, name) != NULL;
+        ck_assert_msg((named || usage) && count_lines(r.err) == 1, "%s %s %s: exit %d, stderr \"%s\"", chapter,
+                      name, bad[k], r.status, r.err);
+        run_free(&r), cases++;
+    }
+    expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+    return cases;
+}
+
 START_TEST(test_bad_input_matrix) {
     const char *chapter = chapters[_i];
     Run help = run(chapter, (const char *[]){"--help", NULL});
     ck_assert_int_eq(help.status, 0);
     char dir[] = "/tmp/llm-notebook-matrix-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    char missing[256], empty[256], binary[256], locked[256];
-    snprintf(missing, sizeof missing, "%s/missing.txt", dir), snprintf(empty, sizeof empty, "%s/empty.txt", dir);
-    snprintf(binary, sizeof binary, "%s/binary.bin", dir), snprintf(locked, sizeof locked, "%s/locked.txt", dir);
-    FILE *f = fopen(empty, "w");
-    fclose(f);
-    f = fopen(binary, "wb");
-    fwrite("\x7f" "ELF\0\1\2\3\xff\xfe", 1, 10, f);
-    fclose(f);
-    f = fopen(locked, "w");
-    fputs("some text\n", f);
-    fclose(f);
-    chmod(locked, 0);
-    const bool root = geteuid() == 0; /* root reads anything: no permission case */
+    BadFiles files;
+    make_bad_files(&files, dir);
     int options = 0, cases = 0;
     for (char *line = help.out; (line = strstr(line, "\n  --")) != NULL;) {
         line += 3; /* at the option's name, without its dashes' leading spaces */
@@ -133,59 +200,18 @@ START_TEST(test_bad_input_matrix) {
         if (after[0] == ' ' && after[1] != ' ') sscanf(after, "%31s", meta);
         if (strcmp(name, "--help") == 0) continue;
         options++;
-        char value[64], want[160];
         const char *dots = strstr(text, ".."), *paren = strstr(text, " (default ");
         if (meta[0] == '\0') { /* a flag */
+            char value[64];
             snprintf(value, sizeof value, "%s=1", name);
             expect_refusal(chapter, (const char *[]){value, NULL}, 2, name, "takes no value"), cases++;
         } else if (dots && paren && dots < paren) { /* a number with its range */
-            const char *lo_text = dots;
-            while (lo_text > text && lo_text[-1] != ' ') lo_text--;
-            const double lo = strtod(lo_text, NULL), hi = strtod(dots + 2, NULL);
-            expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
-            Run r = run(chapter, (const char *[]){name, "x1", NULL}); /* the message tells the kind */
-            const bool whole = strstr(r.err, "is not a whole number") != NULL;
-            ck_assert_msg(r.status == 2 && (whole || strstr(r.err, "is not a number")), "%s %s x1: %s", chapter, name, r.err);
-            run_free(&r), cases++;
-            snprintf(want, sizeof want, "%s: ", name);
-            const char *huge = whole ? "99999999999999999999999" : "1e999";
-            expect_refusal(chapter, (const char *[]){name, huge, NULL}, 2, want, "is out of range; expected"), cases++;
-            if (whole) {
-                const long long ilo = strtoll(lo_text, NULL, 10), ihi = strtoll(dots + 2, NULL, 10);
-                if (ihi < 9223372036854775807LL) {
-                    snprintf(value, sizeof value, "%lld", ihi + 1);
-                    expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
-                }
-                snprintf(value, sizeof value, "%lld", ilo - 1);
-                expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
-                if (ilo > -1) expect_refusal(chapter, (const char *[]){name, "-1", NULL}, 2, want, "is out of range"), cases++;
-                if (ilo > 0) expect_refusal(chapter, (const char *[]){name, "0", NULL}, 2, want, "is out of range"), cases++;
-                expect_refusal(chapter, (const char *[]){name, "1.5", NULL}, 2, want, "is not a whole number"), cases++;
-            } else {
-                snprintf(value, sizeof value, "%.17g", hi * 2 + 1);
-                expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
-                snprintf(value, sizeof value, "%.17g", lo > 0 ? lo / 2 : lo - 1);
-                expect_refusal(chapter, (const char *[]){name, value, NULL}, 2, want, "is out of range"), cases++;
-                if (lo > -1) expect_refusal(chapter, (const char *[]){name, "-1", NULL}, 2, want, "is out of range"), cases++;
-                if (lo > 0) expect_refusal(chapter, (const char *[]){name, "0", NULL}, 2, want, "is out of range"), cases++;
-                expect_refusal(chapter, (const char *[]){name, "nan", NULL}, 2, want, "is not a number"), cases++;
-            }
+            cases += refuse_numbers(chapter, name, text, dots);
         } else if (strchr(text, '|') && paren) { /* a choice */
             expect_refusal(chapter, (const char *[]){name, "no-such-word", NULL}, 2, name, "is not one of"), cases++;
             expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
         } else if (strcmp(meta, "FILE") == 0 && strcmp(name, "--save") != 0) { /* a file to read */
-            const char *bad[] = {missing, empty, dir, binary, root ? NULL : locked};
-            for (int k = 0; k < 5; k++) {
-                if (!bad[k]) continue;
-                Run r = run(chapter, (const char *[]){name, bad[k], "--no-plot", NULL});
-                /* 1: the file is unusable, naming it; 2: the option needs another one first */
-                const bool named = r.status == 1 && strstr(r.err, bad[k]) != NULL;
-                const bool usage = r.status == 2 && strstr(r.err, name) != NULL;
-                ck_assert_msg((named || usage) && count_lines(r.err) == 1, "%s %s %s: exit %d, stderr \"%s\"", chapter,
-                              name, bad[k], r.status, r.err);
-                run_free(&r), cases++;
-            }
-            expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
+            cases += refuse_files(chapter, name, &files, dir);
         } else { /* a free string (a sentence, a prompt, a folder): only a missing value is wrong */
             expect_refusal(chapter, (const char *[]){name, NULL}, 2, name, "missing value"), cases++;
         }

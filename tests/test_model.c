@@ -150,12 +150,46 @@ START_TEST(test_decay_flags) {
 }
 END_TEST
 
+/* Initialisation, as docs/model.md states it, so that another framework can draw the same weights:
+ * one PCG32 stream rng_seed(seed, 0x6d6f64656c); each weight std * (float)rng_normal, tensor by
+ * tensor in memory order, row by row: wte and lm_head 0.02, wpe 0.01, a block's Wq, Wk, Wv and W1
+ * 0.02, its Wo and W2 0.02 / sqrt(2L); gains 1 and every other tensor 0, drawing nothing. The same
+ * bits, every element. */
+START_TEST(test_init_draws) {
+    ModelConfig c = tiny_config(2 | 4); /* pre-norm, learned positions, untied: every kind of tensor */
+    Model m;
+    model_init(&m, &c, 1, 42);
+    Rng rng;
+    rng_seed(&rng, 42, 0x6d6f64656cULL);
+    const float proj = 0.02f / sqrtf(2.0f * (float)c.layers);
+    int drawn = 0;
+    for (int i = 0; i < m.n_tensors; i++) {
+        const char *name = m.tensors[i].name;
+        const Tensor *t = m.tensors[i].param;
+        const bool projection = strstr(name, ".Wo") || strstr(name, ".W2");
+        const bool random = projection || strstr(name, ".W") || !strcmp(name, "wte") || !strcmp(name, "wpe") ||
+                            !strcmp(name, "lm_head");
+        const float std = projection ? proj : !strcmp(name, "wpe") ? 0.01f : 0.02f;
+        const float fixed = strstr(name, ".g") ? 1.0f : 0.0f;
+        for (int r = 0; r < t->rows; r++)
+            for (int k = 0; k < t->cols; k++) {
+                const float want = random ? std * (float)rng_normal(&rng) : fixed;
+                ck_assert_msg(*tensor_at(t, r, k) == want, "%s[%d][%d] = %g, want %g", name, r, k, *tensor_at(t, r, k), want);
+            }
+        drawn += random;
+    }
+    ck_assert_int_eq(drawn, 3 + 6 * c.layers);
+    model_free(&m);
+}
+END_TEST
+
 Suite *model_suite(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("stack");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_param_count);
     tcase_add_test(tc, test_decay_flags);
+    tcase_add_test(tc, test_init_draws);
     tcase_add_loop_test(tc, test_model_gradients, 0, 32);
     tcase_add_test(tc, test_causal_logits);
     tcase_add_test(tc, test_masked_model_gradients);

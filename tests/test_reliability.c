@@ -447,17 +447,8 @@ static void save_to(const void *path) { checkpoint_save(path, &save_model, &save
 
 static void check_output(const void *path) { util_check_output("--save", path); }
 
-START_TEST(test_save_targets) {
-    model_init(&save_model, &tiny_cfg, 1, 3);
-    vocab_init(&save_vocab);
-    for (int i = 3; i < tiny_cfg.vocab; i++) vocab_add(&save_vocab, (const char[]){(char)('a' + i), 0});
-    char dir[64], path[128], victim[128], planted[160], fifo[128], link[128], sub[128], missing[160];
-    make_dir(dir);
-    snprintf(path, sizeof path, "%s/model.ckpt", dir), snprintf(victim, sizeof victim, "%s/victim.txt", dir);
-    snprintf(planted, sizeof planted, "%s.tmp", path), snprintf(fifo, sizeof fifo, "%s/fifo", dir);
-    snprintf(link, sizeof link, "%s/link.ckpt", dir), snprintf(sub, sizeof sub, "%s/sub", dir);
-    snprintf(missing, sizeof missing, "%s/no/such/folder/x.ckpt", dir);
-    /* defect 12: a link planted where the temporary file used to go is never followed */
+/* Defect 12: a link planted where the temporary file used to go is never followed. */
+static void check_planted_link(const char *path, const char *victim, const char *planted) {
     write_text(victim, "keep me\n");
     ck_assert_int_eq(symlink(victim, planted), 0);
     Run o = run_fn(save_to, path);
@@ -473,18 +464,24 @@ START_TEST(test_save_targets) {
     Checkpoint ck;
     checkpoint_load(&ck, path);
     checkpoint_free(&ck);
-    /* defect 11: a failed rename (onto a folder) leaves no temporary file */
+}
+
+/* Defect 11: a failed rename (onto a folder) leaves no temporary file. */
+static void check_failed_rename(const char *dir, const char *sub) {
     ck_assert_int_eq(mkdir(sub, 0700), 0);
-    o = run_fn(save_to, sub);
+    Run o = run_fn(save_to, sub);
     expect(&o, 1, sub, "not a regular file");
     run_free(&o);
     ck_assert_int_eq(files_starting(dir, "sub.tmp"), 0);
-    /* defect 3: a FIFO (or a device, as root) is not replaced; nor a symbolic link (minor) */
+}
+
+/* Defect 3: a FIFO (or a device, as root) is not replaced; nor a symbolic link (minor). */
+static void check_special_files_kept(const char *dir, const char *path, const char *fifo, const char *link) {
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
     ck_assert_int_eq(symlink(path, link), 0);
     const char *kept[] = {fifo, link};
     for (int i = 0; i < 2; i++) {
-        o = run_fn(save_to, kept[i]);
+        Run o = run_fn(save_to, kept[i]);
         expect(&o, 1, kept[i], "not a regular file");
         run_free(&o);
         struct stat st;
@@ -492,7 +489,13 @@ START_TEST(test_save_targets) {
         ck_assert(i == 0 ? S_ISFIFO(st.st_mode) : S_ISLNK(st.st_mode));
     }
     ck_assert_int_eq(files_starting(dir, "fifo.tmp") + files_starting(dir, "link.ckpt.tmp"), 0);
-    /* defect 13: the same targets, and a missing folder and '', refused before any work */
+}
+
+/* Defect 13: the same targets, and a missing folder and '', refused before any work; an existing
+ * regular file and a new name pass the check, which leaves nothing behind. */
+static void check_refused_before_work(const char *dir, const char *path, const char *sub, const char *fifo,
+                                      const char *link, const char *missing) {
+    Run o;
     const struct {
         const char *path, *message;
     } before[] = {{"", "an empty file name"},      {sub, "is a directory"}, {fifo, "is not a regular file"},
@@ -513,6 +516,22 @@ START_TEST(test_save_targets) {
     ck_assert_int_eq(access(fresh, F_OK), -1); /* nothing left behind by the check */
     ck_assert_int_eq(files_starting(dir, ".write-test"), 0);
     run_free(&o);
+}
+
+START_TEST(test_save_targets) {
+    model_init(&save_model, &tiny_cfg, 1, 3);
+    vocab_init(&save_vocab);
+    for (int i = 3; i < tiny_cfg.vocab; i++) vocab_add(&save_vocab, (const char[]){(char)('a' + i), 0});
+    char dir[64], path[128], victim[128], planted[160], fifo[128], link[128], sub[128], missing[160];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/model.ckpt", dir), snprintf(victim, sizeof victim, "%s/victim.txt", dir);
+    snprintf(planted, sizeof planted, "%s.tmp", path), snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(link, sizeof link, "%s/link.ckpt", dir), snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(missing, sizeof missing, "%s/no/such/folder/x.ckpt", dir);
+    check_planted_link(path, victim, planted);
+    check_failed_rename(dir, sub);
+    check_special_files_kept(dir, path, fifo, link);
+    check_refused_before_work(dir, path, sub, fifo, link, missing);
     remove_dir(dir);
     vocab_free(&save_vocab), model_free(&save_model);
 }
@@ -610,6 +629,68 @@ static Checkpoint load_ck(const char *path) {
  * stored total) ends in the same parameters, optimiser state and loss history as the run that was
  * never stopped; extending a finished run says what it does, and its table starts from step 0;
  * a version 1 file still loads. */
+/* b (stopped after step 2 and resumed) and c (never stopped): the same parameters, moments,
+ * schedule and loss history, bit for bit. */
+static void check_resumed_is_straight(const char *b, const char *c) {
+    Checkpoint kb = load_ck(b), kc = load_ck(c);
+    ck_assert_int_eq(kb.train.steps_done, 30);
+    ck_assert(memcmp(kb.params, kc.params, sizeof(float) * kc.n_params) == 0);
+    ck_assert(memcmp(kb.adam_m, kc.adam_m, sizeof(float) * kc.n_params) == 0);
+    ck_assert(memcmp(kb.adam_v, kc.adam_v, sizeof(float) * kc.n_params) == 0);
+    ck_assert(kb.train.has_schedule && kb.train.schedule.steps == 30 && kb.train.schedule.warmup == 5);
+    ck_assert_int_eq(kb.train.n_history, 4); /* steps 0, 10, 20, 30 */
+    ck_assert_int_eq(kc.train.n_history, 4);
+    ck_assert(memcmp(kb.train.history, kc.train.history, 4 * sizeof(LossPoint)) == 0);
+    checkpoint_free(&kb), checkpoint_free(&kc);
+}
+
+/* Extending the finished run c to 40 steps (saved in d): the stored schedule's final rate, said;
+ * the table from step 0, repeating the stored rows; a different --lr refused. */
+static void check_extended(const char *c, const char *d, const char *rows) {
+    Run o = run10((const char *[]){"--load", c, "--steps", "40", "--eval-every", "10", "--save", d, NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    ck_assert_ptr_nonnull(strstr(o.out, "steps 31 to 40 go beyond it and run at its final rate 0.0003"));
+    ck_assert_msg(strstr(o.out, rows) != NULL, "the resumed table does not repeat the stored rows:\n%s\nin\n%s", rows, o.out);
+    ck_assert_ptr_nonnull(strstr(o.out, "      40 "));
+    run_free(&o);
+    Checkpoint kd = load_ck(d);
+    ck_assert_int_eq(kd.train.n_history, 5);
+    ck_assert_int_eq(kd.train.schedule.steps, 30);
+    checkpoint_free(&kd);
+    o = run10((const char *[]){"--load", c, "--lr", "0.001", NULL}, false);
+    expect(&o, 2, "--lr: 0.001, but the checkpoint", NULL);
+    run_free(&o);
+}
+
+/* Version 1: c without its sections, written to v1, loads; resuming it says that the schedule is
+ * rebuilt from the flags. */
+static void check_version_1(const char *c, const char *v1) {
+    FILE *f = fopen(c, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *bytes = malloc(1 << 20);
+    const size_t len = fread(bytes, 1, 1 << 20, f);
+    fclose(f);
+    Checkpoint parsed;
+    char err[256];
+    ck_assert(checkpoint_parse(&parsed, bytes, len, err, sizeof err));
+    const size_t end = len - 8 - (12 + 40) - (12 + 20 + 24 * 4); /* both sections off */
+    checkpoint_free(&parsed);
+    Crafted k = {bytes, end + 8, 0, 0};
+    put32(&k, 8, 1);
+    reseal(&k);
+    f = fopen(v1, "wb");
+    fwrite(k.data, 1, k.len, f);
+    fclose(f);
+    free(bytes);
+    Run o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", v1, "--generate", "5", NULL});
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    run_free(&o);
+    o = run10((const char *[]){"--load", v1, "--steps", "35", NULL}, false);
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    ck_assert_ptr_nonnull(strstr(o.out, "holds no learning-rate schedule (version 1)"));
+    run_free(&o);
+}
+
 START_TEST(test_resume_continues_the_schedule) {
     char dir[64], a[128], b[128], c[128], d[128], v1[128];
     make_dir(dir);
@@ -629,55 +710,9 @@ START_TEST(test_resume_continues_the_schedule) {
     char rows[256];
     snprintf(rows, sizeof rows, "%.*s", (int)(strstr(table, "      30 ") + 48 - table), table);
     run_free(&o);
-    Checkpoint kb = load_ck(b), kc = load_ck(c);
-    ck_assert_int_eq(kb.train.steps_done, 30);
-    ck_assert(memcmp(kb.params, kc.params, sizeof(float) * kc.n_params) == 0);
-    ck_assert(memcmp(kb.adam_m, kc.adam_m, sizeof(float) * kc.n_params) == 0);
-    ck_assert(memcmp(kb.adam_v, kc.adam_v, sizeof(float) * kc.n_params) == 0);
-    ck_assert(kb.train.has_schedule && kb.train.schedule.steps == 30 && kb.train.schedule.warmup == 5);
-    ck_assert_int_eq(kb.train.n_history, 4); /* steps 0, 10, 20, 30 */
-    ck_assert_int_eq(kc.train.n_history, 4);
-    ck_assert(memcmp(kb.train.history, kc.train.history, 4 * sizeof(LossPoint)) == 0);
-    checkpoint_free(&kb), checkpoint_free(&kc);
-    /* extending the finished run: the stored schedule's final rate, said; the table from step 0 */
-    o = run10((const char *[]){"--load", c, "--steps", "40", "--eval-every", "10", "--save", d, NULL}, false);
-    ck_assert_msg(o.status == 0, "%s", o.err);
-    ck_assert_ptr_nonnull(strstr(o.out, "steps 31 to 40 go beyond it and run at its final rate 0.0003"));
-    ck_assert_msg(strstr(o.out, rows) != NULL, "the resumed table does not repeat the stored rows:\n%s\nin\n%s", rows, o.out);
-    ck_assert_ptr_nonnull(strstr(o.out, "      40 "));
-    run_free(&o);
-    Checkpoint kd = load_ck(d);
-    ck_assert_int_eq(kd.train.n_history, 5);
-    ck_assert_int_eq(kd.train.schedule.steps, 30);
-    checkpoint_free(&kd);
-    o = run10((const char *[]){"--load", c, "--lr", "0.001", NULL}, false);
-    expect(&o, 2, "--lr: 0.001, but the checkpoint", NULL);
-    run_free(&o);
-    /* version 1: c without its sections */
-    FILE *f = fopen(c, "rb");
-    ck_assert_ptr_nonnull(f);
-    unsigned char *bytes = malloc(1 << 20);
-    const size_t len = fread(bytes, 1, 1 << 20, f);
-    fclose(f);
-    Checkpoint parsed;
-    char err[256];
-    ck_assert(checkpoint_parse(&parsed, bytes, len, err, sizeof err));
-    const size_t end = len - 8 - (12 + 40) - (12 + 20 + 24 * 4); /* both sections off */
-    checkpoint_free(&parsed);
-    Crafted k = {bytes, end + 8, 0, 0};
-    put32(&k, 8, 1);
-    reseal(&k);
-    f = fopen(v1, "wb");
-    fwrite(k.data, 1, k.len, f);
-    fclose(f);
-    free(bytes);
-    o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", v1, "--generate", "5", NULL});
-    ck_assert_msg(o.status == 0, "%s", o.err);
-    run_free(&o);
-    o = run10((const char *[]){"--load", v1, "--steps", "35", NULL}, false);
-    ck_assert_msg(o.status == 0, "%s", o.err);
-    ck_assert_ptr_nonnull(strstr(o.out, "holds no learning-rate schedule (version 1)"));
-    run_free(&o);
+    check_resumed_is_straight(b, c);
+    check_extended(c, d, rows);
+    check_version_1(c, v1);
     remove_dir(dir);
 }
 END_TEST

@@ -45,5 +45,6 @@ Suite *reliability_suite(void);
 Suite *ch14_suite(void);
 Suite *figures_suite(void);
 Suite *docs_suite(void);
+Suite *style_suite(void);
 
 #endif
