@@ -107,7 +107,7 @@ unsigned char *checkpoint_serialize(const Model *m, const Vocab *vocab, TokenLev
         put_u64(&s, (uint64_t)ts->schedule.warmup);
         put_u64(&s, (uint64_t)ts->schedule.steps);
         put_f64(&s, ts->schedule.clip);
-        put_f64(&s, ts->schedule.lr / 10); /* where the cosine ends (train.h) */
+        put_f64(&s, ts->schedule.lr_min); /* where the cosine ends (train.h) */
         put_section(&b, "schd", &s);
         free(s.data);
     }
@@ -309,8 +309,10 @@ static bool read_schedule(Reader *r, Checkpoint *ck, uint64_t n) {
         s->warmup > CHECKPOINT_MAX_STEPS || s->steps < 1 || s->steps > CHECKPOINT_MAX_STEPS)
         fail(r, "invalid schedule: peak rate %g, warm-up %ld, total %ld steps, clipping %g", s->lr, s->warmup, s->steps,
              s->clip);
-    else if (!(fabs(final - s->lr / 10) <= 1e-12 * s->lr))
-        fail(r, "the schedule ends at %g, but this program decays to a tenth of the peak (%g)", final, s->lr / 10);
+    else if (!(final >= 0 && final <= s->lr))
+        fail(r, "invalid schedule: it ends at the rate %g, outside 0 .. the peak %g", final, s->lr);
+    else
+        s->lr_min = final;
     ck->train.has_schedule = true;
     return true;
 }
@@ -585,21 +587,21 @@ Schedule checkpoint_schedule(const Checkpoint *ck, const char *path, Schedule fl
     const struct {
         const char *flag;
         double have;
-    } fixed[] = {{"--lr", s.lr}, {"--warmup", (double)s.warmup}, {"--clip", s.clip}};
+    } fixed[] = {{"--lr", s.lr}, {"--warmup", (double)s.warmup}, {"--clip", s.clip}, {"--lr-end", s.lr_min / s.lr}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         double v;
-        if (given(opts, n_opts, fixed[i].flag, &v) && v != fixed[i].have)
+        if (given(opts, n_opts, fixed[i].flag, &v) && fabs(v - fixed[i].have) > 1e-12 * fabs(fixed[i].have))
             die(EXIT_USAGE, "%s: %g, but the checkpoint %s trains with %g: a resumed run continues its stored schedule",
                 fixed[i].flag, v, path, fixed[i].have);
     }
     if (!given(opts, n_opts, "--steps", NULL)) *stop = s.steps;
     int n = snprintf(note, note_size, "  the stored schedule continues: peak rate %g, warm-up %ld steps, cosine down to %g at step %ld",
-                     s.lr, s.warmup, s.lr / 10, s.steps);
+                     s.lr, s.warmup, s.lr_min, s.steps);
     if (*stop > s.steps && *stop > t->steps_done && n > 0 && (size_t)n < note_size)
         n += snprintf(note + n, note_size - (size_t)n,
                       ";\n  steps %ld to %ld go beyond it and run at its final rate %g (a run of %ld steps from the start\n"
                       "  would have decayed over all of them: this is a longer run, not the same one)",
-                      (s.steps > t->steps_done ? s.steps : t->steps_done) + 1, *stop, s.lr / 10, *stop);
+                      (s.steps > t->steps_done ? s.steps : t->steps_done) + 1, *stop, s.lr_min, *stop);
     if (n > 0 && (size_t)n < note_size) snprintf(note + n, note_size - (size_t)n, ".\n");
     return s;
 }

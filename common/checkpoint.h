@@ -33,8 +33,8 @@
  *                       by a reader that does not know it. A tag appears at most once. Known:
  *                       "schd" (40 bytes): the learning-rate schedule the run trains with:
  *                           f64 peak rate, i64 warm-up steps, i64 total steps (where the cosine
- *                           reaches a tenth of the peak), f64 gradient clipping norm, f64 the
- *                           final rate (a tenth of the peak);
+ *                           reaches its final rate), f64 gradient clipping norm, f64 the final
+ *                           rate (0 .. the peak; a tenth of it unless --lr-end says otherwise);
  *                       "loss" (20 + 24 n bytes): the loss history, u32 n, then n points of
  *                           i64 step, f64 training loss, f64 validation loss (nats per token),
  *                           steps increasing, none beyond the steps done; then the steps after

@@ -239,27 +239,42 @@ NgramScore ngram_score(const NgramModel *m, Smoothing s, int n, const TokenStrea
     return r;
 }
 
-int ngram_sample(const NgramModel *m, Smoothing s, int n, Rng *rng, int max_tokens, bool exact_length, int *out) {
+int ngram_continue(const NgramModel *m, Smoothing s, int n, Rng *rng, const int *prompt, int prompt_len, int max_tokens,
+                   bool exact_length, int *out) {
     const int V = m->vocab_size;
     double *p = xmalloc(sizeof(double) * (size_t)V);
     uint32_t ctx[NGRAM_MAX_ORDER]; /* <s> then the last tokens, oldest first: at most n - 1 are used */
     int cl = 0, len = 0;
     ctx[cl++] = VOCAB_BOS;
-    while (len < max_tokens) {
-        double total = 0;
-        for (int w = 0; w < V; w++)
-            total += p[w] = w == VOCAB_BOS || (exact_length && w == VOCAB_EOS) ? 0 : ngram_prob(m, s, n, ctx, cl, w);
-        double u = rng_uniform(rng) * total, acc = 0;
-        int w = V - 1;
-        for (int k = 0; k < V; k++) {
-            acc += p[k];
-            if (u < acc) { w = k; break; }
+    for (int i = 0; i < prompt_len + max_tokens; i++) {
+        int w;
+        if (i < prompt_len) {
+            w = prompt[i]; /* the prompt's own token: read, not drawn */
+        } else {
+            double total = 0;
+            for (int k = 0; k < V; k++)
+                total += p[k] = k == VOCAB_BOS || (exact_length && k == VOCAB_EOS) ? 0 : ngram_prob(m, s, n, ctx, cl, k);
+            const double u = rng_uniform(rng) * total;
+            double acc = 0;
+            w = V - 1;
+            for (int k = 0; k < V; k++) {
+                acc += p[k];
+                if (u < acc) { w = k; break; }
+            }
+            if (w == VOCAB_EOS) break;
+            out[len++] = w;
         }
-        if (w == VOCAB_EOS) break;
-        out[len++] = w;
+        if (w == VOCAB_EOS) { /* a line of the prompt ended: the next starts after <s> */
+            cl = 0, ctx[cl++] = VOCAB_BOS;
+            continue;
+        }
         if (cl == NGRAM_MAX_ORDER) memmove(ctx, ctx + 1, sizeof(uint32_t) * (NGRAM_MAX_ORDER - 1)), cl--;
         ctx[cl++] = (uint32_t)w;
     }
     free(p);
     return len;
+}
+
+int ngram_sample(const NgramModel *m, Smoothing s, int n, Rng *rng, int max_tokens, bool exact_length, int *out) {
+    return ngram_continue(m, s, n, rng, NULL, 0, max_tokens, exact_length, out);
 }

@@ -85,6 +85,13 @@ double ngram_prob(const NgramModel *m, Smoothing s, int n, const uint32_t *conte
  * max_tokens ids, and returns their number. */
 int ngram_sample(const NgramModel *m, Smoothing s, int n, Rng *rng, int max_tokens, bool exact_length, int *out);
 
+/* The same after a prompt: the prompt's tokens (prompt_len of them; a </s> among them ends a line,
+ * and the next starts after <s>) are read as the context, then up to max_tokens are drawn after it.
+ * Writes only the drawn tokens to out and returns their number. ngram_sample is this without a
+ * prompt. */
+int ngram_continue(const NgramModel *m, Smoothing s, int n, Rng *rng, const int *prompt, int prompt_len, int max_tokens,
+                   bool exact_length, int *out);
+
 /* Perplexity of a token stream: every token of every line, </s> included, is scored. */
 typedef struct {
     double log10_sum;        /* sum of log10 p over all scored tokens */

@@ -11,7 +11,7 @@ ModelFlags options_model_defaults(void) {
 
 TrainFlags options_train_defaults(void) {
     return (TrainFlags){.batch = 16, .steps = 2500, .warmup = 100, .eval_every = 500, .lr = 3e-3, .weight_decay = 0.1,
-                        .clip = 1.0};
+                        .clip = 1.0, .lr_end = 0.1};
 }
 
 int options_model(CliOption *out, ModelFlags *f) {
@@ -33,6 +33,7 @@ int options_train(CliOption *out, TrainFlags *f) {
     out[n++] = cli_int("--steps", &f->steps, 0, 10000000, "S", "training steps (in total, when resuming)");
     out[n++] = cli_real("--lr", &f->lr, 1e-7, 1.0, "LR", "peak learning rate");
     out[n++] = cli_int("--warmup", &f->warmup, 0, 1000000, "S", "warm-up steps");
+    out[n++] = cli_real("--lr-end", &f->lr_end, 0, 1.0, "F", "where the cosine ends, as a fraction of the peak rate");
     out[n++] = cli_real("--weight-decay", &f->weight_decay, 0, 10, "WD", "AdamW's decoupled weight decay (block matrices, untied head)");
     out[n++] = cli_real("--clip", &f->clip, 1e-6, 1e6, "G", "largest global gradient norm");
     out[n++] = cli_int("--eval-every", &f->eval_every, 1, 10000000, "S", "steps between validation losses");
@@ -71,4 +72,5 @@ void options_check_checkpoint(const ModelFlags *f, const CliOption *opts, int n,
         die(EXIT_USAGE, "--norm, --pos or --act differ from the checkpoint %s", path);
 }
 
-Schedule options_schedule(const TrainFlags *f) { return (Schedule){f->steps, f->warmup, f->lr, f->clip}; }
+Schedule options_schedule(const TrainFlags *f) { return (Schedule){.steps = f->steps, .warmup = f->warmup, .lr = f->lr, .clip = f->clip,
+                      .lr_min = f->lr * f->lr_end}; }

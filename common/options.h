@@ -22,10 +22,10 @@ typedef struct {
 
 typedef struct {
     long long batch, steps, warmup, eval_every;      /* --batch, --steps, --warmup, --eval-every */
-    double lr, weight_decay, clip;                   /* --lr, --weight-decay, --clip */
+    double lr, weight_decay, clip, lr_end;           /* --lr, --weight-decay, --clip, --lr-end */
 } TrainFlags;
 
-enum { OPTIONS_N_MODEL = 8, OPTIONS_N_TRAIN = 7 };
+enum { OPTIONS_N_MODEL = 8, OPTIONS_N_TRAIN = 8 };
 
 /* 2 blocks, 4 heads, d_model 64, d_ff 4 d_model, context 64, pre-norm, sinusoidal, GELU. */
 ModelFlags options_model_defaults(void);

@@ -25,7 +25,7 @@ double train_step_report(Model *m, AdamW *opt, const int *ids, const int *target
             t ? t->name : "a tensor", t ? t->grad->data[k] : norm, k, step, s->lr);
     }
     adamw_begin_step(opt);
-    const float lr = lr_schedule(step - 1, s->warmup, s->steps, (float)s->lr, (float)s->lr / 10);
+    const float lr = lr_schedule(step - 1, s->warmup, s->steps, (float)s->lr, (float)s->lr_min);
     for (int i = 0; i < m->n_tensors; i++) { /* each tensor: its place in the flat arrays, and its decay */
         const ModelTensor *t = &m->tensors[i];
         const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;

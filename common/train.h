@@ -2,7 +2,8 @@
  *
  *   forward with targets -> loss;  backward;  clip the gradients to a global norm;
  *   AdamW on every tensor, with weight decay on the blocks' matrices and an untied head only (not on
- *   the embeddings, gains or biases), at the scheduled learning rate (linear warm-up, then a cosine down to a tenth of the peak). */
+ *   the embeddings, gains or biases), at the scheduled learning rate (linear warm-up, then a cosine down to lr_min: a tenth of the peak
+ *   unless --lr-end says otherwise). */
 #ifndef TRAIN_H
 #define TRAIN_H
 
@@ -10,8 +11,9 @@
 #include "optim.h"
 
 typedef struct {
-    long steps, warmup;
-    double lr, clip;
+    long steps, warmup; /* the cosine reaches its end at step `steps`, after `warmup` steps of warm-up */
+    double lr, clip;    /* the peak rate, and the largest global gradient norm */
+    double lr_min;      /* the rate the cosine ends at (0 .. lr; --lr-end times lr, a tenth by default) */
 } Schedule;
 
 /* Step number `step` (1-based) on B sequences of T tokens; returns the loss before the update.

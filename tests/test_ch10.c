@@ -81,6 +81,15 @@ START_TEST(test_ch10_checkpoints) {
     ck_assert_int_gt((int)strlen(g1.out), 40);
     ck_assert_str_eq(g1.out, g2.out);
     run_free(&g1), run_free(&g2);
+    /* with --corpus, the best n-gram of that text continues the same prompt after the GPT */
+    const char twelve[] = "zo ba ze.\nxa o pel xe.\nzo ba ze.\nqi pel qe.\nzo ba ze.\nxa o pel xe.\n"
+                          "zo ba ze.\nqi pel qe.\nzo ba ze.\nxa o pel xe.\nzo ba ze.\nqi pel qe.\n"; /* a split needs 10 */
+    write_file(text, twelve, (long)strlen(twelve));
+    g1 = run(chapter, (const char *[]){"--load", a, "--generate", "30", "--prompt", "zo", "--corpus", text, NULL});
+    ck_assert_msg(g1.status == 0, "exit %d: %s", g1.status, g1.err);
+    const char *ng = strstr(g1.out, "The best n-gram of");
+    ck_assert_msg(ng && strstr(ng, "prompt, 30 tokens:\n\nzo"), "%s", g1.out);
+    run_free(&g1);
     write_file(text, "zo ba ze.\nxa o pel xe.\n", 23);
     r = run(chapter, (const char *[]){"--load", a, "--eval", text, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);

@@ -15,9 +15,10 @@ START_TEST(test_flags_to_config) {
     ck_assert_int_eq(n, OPTIONS_N_MODEL + OPTIONS_N_TRAIN);
     CliSpec spec = {"prog", "test", opts, n};
     CliCommon common = cli_common_defaults();
-    const char *argv[] = {"prog", "--d-model", "32", "--norm", "post", "--pos", "learned", "--steps", "7", "--lr", "0.5"};
+    const char *argv[] = {"prog", "--d-model", "32", "--norm", "post", "--pos", "learned", "--steps", "7", "--lr", "0.5",
+                          "--lr-end", "0.25"};
     char err[256];
-    ck_assert_int_eq(cli_parse_args(&spec, &common, 11, (char **)argv, err, sizeof err), CLI_PARSED);
+    ck_assert_int_eq(cli_parse_args(&spec, &common, 13, (char **)argv, err, sizeof err), CLI_PARSED);
     ck_assert(options_given(opts, n, "--d-model") && options_given(opts, n, "--steps"));
     ck_assert(!options_given(opts, n, "--heads") && !options_given(opts, n, "--no-such-flag"));
     const ModelConfig c = options_config(&mf, 30, true);
@@ -37,6 +38,9 @@ START_TEST(test_flags_to_config) {
     ck_assert_int_eq(s.warmup, 100);
     ck_assert_double_eq(s.lr, 0.5);
     ck_assert_double_eq(s.clip, 1.0);
+    ck_assert_double_eq(s.lr_min, 0.125); /* --lr-end 0.25 of the peak 0.5 */
+    tf = options_train_defaults();
+    ck_assert_double_eq(options_schedule(&tf).lr_min, tf.lr / 10); /* a tenth unless told otherwise */
 }
 END_TEST
 

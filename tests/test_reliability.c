@@ -269,7 +269,7 @@ static Crafted crafted(const ModelConfig *c) {
     adamw_init(&o, m.n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
     o.step = 3;
     LossPoint h[2] = {{0, 2.1, 2.0}, {3, 1.9, 1.8}};
-    TrainState ts = {.steps_done = 3, .has_schedule = true, .schedule = {10, 2, 1e-3, 1.0}, .history = h, .n_history = 2};
+    TrainState ts = {.steps_done = 3, .has_schedule = true, .schedule = {.steps = 10, .warmup = 2, .lr = 1e-3, .clip = 1.0, .lr_min = 2.5e-4}, .history = h, .n_history = 2};
     rng_seed(&ts.data_rng, 1, 10);
     Crafted k = {0};
     k.data = checkpoint_serialize(&m, &v, LEVEL_CHAR, &o, &ts, &k.len);
@@ -390,6 +390,7 @@ START_TEST(test_checkpoint_v2_sections) {
     ck_assert_int_eq(ck.train.schedule.warmup, 2);
     ck_assert_double_eq(ck.train.schedule.lr, 1e-3);
     ck_assert_double_eq(ck.train.schedule.clip, 1.0);
+    ck_assert_double_eq(ck.train.schedule.lr_min, 2.5e-4); /* --lr-end 0.25: the final rate, to the bit */
     ck_assert_int_eq(ck.train.n_history, 2);
     ck_assert_int_eq(ck.train.history[1].step, 3);
     ck_assert_double_eq(ck.train.history[1].val, 1.8);
@@ -414,6 +415,13 @@ START_TEST(test_checkpoint_v2_sections) {
     ck_assert_int_eq(k.len, loss + 2 * 24 + 16 + 8);
     put64(&bad, loss + 24, 0);
     refused(&bad, "loss history point 1");
+    /* a schedule that ends above its peak rate (its last f64, just before the loss section) */
+    bad.data = malloc(k.len);
+    memcpy(bad.data, k.data, k.len);
+    const double above = 2e-3;
+    memcpy(bad.data + sections + 12 + 32, &above, 8);
+    reseal(&bad);
+    refused(&bad, "invalid schedule: it ends at the rate 0.002, outside 0 .. the peak 0.001");
     /* version 1: the same file without its sections */
     Crafted v1 = {malloc(sections + 8), sections + 8, k.after_params, k.params};
     memcpy(v1.data, k.data, sections);

@@ -52,6 +52,31 @@ START_TEST(test_training_steps) {
 }
 END_TEST
 
+/* The rate a step used is the schedule's: the peak at the first step without warm-up, lr_min
+ * (--lr-end times the peak) once the cosine is over, to the bit, 0 included. */
+START_TEST(test_schedule_ends_at_lr_min) {
+    ModelConfig c = {.vocab = 20, .d_model = 16, .heads = 2, .d_ff = 32, .layers = 1, .max_len = 8, .causal = true,
+                     .norm = NORM_PRE, .pos = POS_LEARNED, .act = ACT_GELU, .tied = true};
+    const double ends[] = {0.0, 2e-4};
+    for (int e = 0; e < 2; e++) {
+        Model m;
+        model_init(&m, &c, 2, 5);
+        int ids[16], tg[16];
+        fixed_batch(ids, tg, 2, 8, c.vocab);
+        AdamW o;
+        adamw_init(&o, m.n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
+        const Schedule s = {.steps = 4, .warmup = 0, .lr = 1e-3, .clip = 1.0, .lr_min = ends[e]};
+        StepReport r;
+        train_step_report(&m, &o, ids, tg, 2, 8, 1, &s, &r);
+        ck_assert_double_eq(r.lr, (float)1e-3);
+        for (long step = 2; step <= 6; step++) train_step_report(&m, &o, ids, tg, 2, 8, step, &s, &r);
+        ck_assert_double_eq(r.lr, (float)ends[e]);
+        adamw_free(&o);
+        model_free(&m);
+    }
+}
+END_TEST
+
 /* Save, load: the same configuration, vocabulary, parameters, moments and state, bit for bit. */
 START_TEST(test_checkpoint_round_trip) {
     ModelConfig c = tiny_config(1 | 2 | 4);
@@ -126,7 +151,7 @@ START_TEST(test_nan_loss_exits) {
     for (size_t i = 0; i < m.n_params; i++) m.param_mem[i] = NAN;
     AdamW o;
     adamw_init(&o, m.n_params, 0.9f, 0.95f, 1e-8f, 0.0f);
-    const Schedule sched = {10, 0, 1e-3, 1.0};
+    const Schedule sched = {.steps = 10, .warmup = 0, .lr = 1e-3, .clip = 1.0, .lr_min = 1e-4};
     /* train_step's one line ("training diverged ...") is the expected outcome: keep it out of the report */
     ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
     train_step(&m, &o, ids, tg, 1, 6, 1, &sched);
@@ -159,7 +184,7 @@ START_TEST(test_threads_same_bits) {
             model_init(&m[k], &c, B, 4);
             AdamW opt;
             adamw_init(&opt, m[k].n_params, 0.9f, 0.95f, 1e-8f, 0.1f);
-            const Schedule sch = {10, 0, 1e-3, 1.0};
+            const Schedule sch = {.steps = 10, .warmup = 0, .lr = 1e-3, .clip = 1.0, .lr_min = 1e-4};
             for (int step = 1; step <= 3; step++) loss[k] = train_step(&m[k], &opt, ids, tg, B, T, step, &sch);
             adamw_free(&opt);
         }
@@ -178,6 +203,7 @@ Suite *training_suite(void) {
     TCase *tc = tcase_create("gpt");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_training_steps);
+    tcase_add_test(tc, test_schedule_ends_at_lr_min);
     tcase_add_test(tc, test_checkpoint_round_trip);
     tcase_add_test(tc, test_nonfinite_gradient_named);
     tcase_add_exit_test(tc, test_nan_loss_exits, 1);

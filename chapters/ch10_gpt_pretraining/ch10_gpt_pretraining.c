@@ -114,7 +114,7 @@ static void parse_flags(Chapter *ch, int argc, char **argv) {
     o[n++] = cli_string("--load", &ch->load, "FILE", "start from a checkpoint (resumes training up to --steps)");
     o[n++] = cli_flag("--new-text", &ch->new_text, "with --load: train on --corpus in the checkpoint's vocabulary, a new schedule");
     o[n++] = cli_string("--eval", &ch->eval_path, "FILE", "with --load: print the loss on a text file, nothing else");
-    o[n++] = cli_int("--generate", &ch->generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else");
+    o[n++] = cli_int("--generate", &ch->generate, 0, 1000000, "N", "with --load: generate N tokens, nothing else (with --corpus: the n-gram's too)");
     o[n++] = cli_string("--prompt", &ch->prompt, "TEXT", "text to continue when generating");
     o[n++] = cli_int("--sample", &ch->sample, 0, 1000, "N", "lines sampled after training");
     o[n++] = cli_real("--temperature", &ch->temperature, 0, 100, "T", "sampling temperature (0: always the likeliest)");
@@ -222,9 +222,10 @@ static void section_2_model(Chapter *ch) {
     print_section(stdout, 2, "The model: a decoder-only Transformer (common/model.c)");
     printf("  vocabulary %d, d_model %d, %d heads, d_ff %d, %d blocks, context %d tokens\n", c->vocab, c->d_model,
            c->heads, c->d_ff, c->layers, c->max_len);
-    printf("  (vocabulary %d = the |V| = %d of section 1 + <s>: the vocabulary keeps a row for <s>, chapter 1's\n"
-           "  start-of-line padding, which this model never reads and is never asked to predict; its softmax\n"
-           "  still has %d outputs, so the untrained model spreads probability over %d, and sampling skips <s>)\n",
+    printf("  (vocabulary %d = the |V| = %d of section 1 + <s>: the vocabulary keeps a row\n"
+           "  for <s>, chapter 1's start-of-line padding, which this model never reads and is never asked\n"
+           "  to predict; its softmax still has %d outputs, so the untrained model spreads probability\n"
+           "  over %d, and sampling skips <s>)\n",
            c->vocab, c->vocab - 1, c->vocab, c->vocab);
     printf("  causal attention, %s, %s positions, %s, output tied to the token embedding\n",
            c->norm == NORM_PRE ? "pre-norm" : "post-norm", c->pos == POS_LEARNED ? "learned" : "sinusoidal",
@@ -238,13 +239,14 @@ static void section_2_model(Chapter *ch) {
 
 static void section_3_schedule(Chapter *ch) {
     const long S = ch->sched.steps, W = ch->sched.warmup, run = (long)ch->tf.steps > S ? (long)ch->tf.steps : S;
-    const double hi = ch->sched.lr, lo = ch->sched.lr / 10;
+    const double hi = ch->sched.lr, lo = ch->sched.lr_min;
     print_section(stdout, 3, "The learning-rate schedule (common/optim.c)");
     printf("  Step t = 1 .. S uses the rate lr(s) at s = t - 1 (s counts from 0):\n"
            "    lr(s) = lr_max (s + 1) / W                                           when s < W  (warm-up)\n"
            "    lr(s) = lr_min + (lr_max - lr_min) (1 + cos(pi (s - W) / (S - W))) / 2  when s >= W (cosine)\n"
-           "  with lr_max = %g (--lr), lr_min = lr_max / 10 = %g, W = %ld (--warmup), S = %ld (--steps).\n%s\n",
-           hi, lo, W, S, ch->sched_note);
+           "  with lr_max = %g (--lr), lr_min = %g lr_max = %g (--lr-end), W = %ld (--warmup),\n"
+           "  S = %ld (--steps).\n%s\n",
+           hi, lo / hi, lo, W, S, ch->sched_note);
     const long at[] = {1, 2, W / 2, W, W + 1, W + (S - W) / 2 + 1, S, run};
     printf("  %8s %8s %12s\n", "step t", "s", "lr(s)");
     long shown = 0;
@@ -259,9 +261,9 @@ static void section_3_schedule(Chapter *ch) {
     for (long t = 1; t <= run; t++)
         x[t - 1] = (double)t, y[t - 1] = lr_schedule(t - 1, W, S, (float)hi, (float)lo), floor[t - 1] = (float)lo;
     putchar('\n');
-    const LineSeries s[2] = {{"lr(t - 1)", y, false}, {"lr_min = lr_max / 10", floor, true}};
+    const LineSeries s[2] = {{"lr(t - 1)", y, false}, {"lr_min", floor, true}};
     const char *const with[2] = {"lines lw 2", NULL};
-    const LinePanel chart = {"The learning rate: linear warm-up, then a cosine to a tenth",
+    const LinePanel chart = {"The learning rate: linear warm-up, then a cosine to lr_min",
                              {"training step t", "learning rate", false, false}, NULL, x, (int)run, s, with, 2};
     plot_line_chart(&ch->plot, "lr", &chart);
     free(x), free(y), free(floor);
@@ -531,17 +533,22 @@ typedef struct {
     VerseCount verses[3]; /* the GPT's lines, the n-gram's, the validation lines (section 10) */
 } Results;
 
-/* The GPT's validation loss and the best n-gram of chapter 1 on this split: every order 1..6 with
- * KN and modified KN. */
-static void measure(Chapter *ch, Results *r) {
-    r->gpt = evaluate(&ch->model, ch->val_ext, ch->n_val_ext, &r->bos_prob);
-    ngram_build(&r->ng, &ch->data.train, ch->data.vocab.size, NGRAM_MAX_ORDER, 1.0);
+/* Chapter 1's best n-gram on a split: every order 1..6 counted on the training text, with KN and
+ * modified KN, scored on the validation text; the lowest loss wins. */
+static void best_ngram(const Dataset *d, Results *r) {
+    ngram_build(&r->ng, &d->train, d->vocab.size, NGRAM_MAX_ORDER, 1.0);
     r->ngram = INFINITY, r->ngram_order = 1, r->ngram_smoothing = SMOOTH_KN;
     for (int n = 1; n <= NGRAM_MAX_ORDER; n++)
         for (int s = SMOOTH_KN; s <= SMOOTH_MKN; s++) {
-            const double nats = -ngram_score(&r->ng, (Smoothing)s, n, &ch->data.val).log10_sum * log(10.0) / (double)ch->data.val.n;
+            const double nats = -ngram_score(&r->ng, (Smoothing)s, n, &d->val).log10_sum * log(10.0) / (double)d->val.n;
             if (nats < r->ngram) r->ngram = nats, r->ngram_order = n, r->ngram_smoothing = (Smoothing)s;
         }
+}
+
+/* The GPT's validation loss and the best n-gram on this split. */
+static void measure(Chapter *ch, Results *r) {
+    r->gpt = evaluate(&ch->model, ch->val_ext, ch->n_val_ext, &r->bos_prob);
+    best_ngram(&ch->data, r);
     r->val_chars = 0;
     for (int i = 0; i < ch->data.n_val; i++) r->val_chars += utf8_chars(ch->data.val_lines[i]) + 1;
     r->val_bytes = dataset_val_bytes(&ch->data);
@@ -660,21 +667,25 @@ static void section_7_chain_rule(Chapter *ch, const Results *r) {
     printf("  A language model gives a line its probability one token at a time (§2.3.1):\n"
            "    P(w_1 .. w_n </s>) = P(w_1) P(w_2 | w_1) ... P(</s> | w_1 .. w_n) = prod_i P(w_i | w_<i)\n"
            "  The GPT conditions on everything before w_i (up to its context), the n-gram on the last n-1\n"
-           "  tokens. Both, factor by factor, on the first validation line of 8 to 16 tokens:\n\n");
-    int line = -1;
+           "  tokens. Both, factor by factor, on the first validation line of 8 to 16 tokens (when there is\n"
+           "  none, the shortest one that fits the context):\n\n");
+    int line = -1, shortest = -1;
     for (int i = 0; i < ch->data.n_val && line < 0; i++) {
         const long len = ch->data.val_line_start[i + 1] - ch->data.val_line_start[i] - 1;
-        if (len >= 8 && len <= 16 && len + 1 <= ch->cfg.max_len) line = i;
+        if (len < 1 || len + 1 > ch->cfg.max_len) continue;
+        if (len >= 8 && len <= 16) line = i;
+        if (shortest < 0 || len < ch->data.val_line_start[shortest + 1] - ch->data.val_line_start[shortest] - 1) shortest = i;
     }
+    if (line < 0) line = shortest;
     if (line < 0) {
-        printf("  (no validation line of 8 to 16 tokens that fits the context)\n");
+        printf("  (no validation line that fits the context of %d tokens)\n", ch->cfg.max_len);
         return;
     }
     const int *ids = ch->data.val.id + ch->data.val_line_start[line];
     const int n = (int)(ch->data.val_line_start[line + 1] - ch->data.val_line_start[line] - 1);
-    double gpt[17], ngp[17], lg = 0, ln = 0;
+    double *gpt = xmalloc(sizeof(double) * (size_t)(n + 1)), *ngp = xmalloc(sizeof(double) * (size_t)(n + 1)), lg = 0, ln = 0;
     line_logprob(&ch->model, ids, n, gpt);
-    uint32_t ctx[18];
+    uint32_t *ctx = xmalloc(sizeof(uint32_t) * (size_t)(n + 2));
     ctx[0] = VOCAB_BOS;
     char head[48];
     snprintf(head, sizeof head, "n-gram (n = %d)", r->ngram_order);
@@ -705,6 +716,7 @@ static void section_7_chain_rule(Chapter *ch, const Results *r) {
     }
     print_note(stdout, note);
     putchar('\n');
+    free(gpt), free(ngp), free(ctx);
 }
 
 /* ==== 8. The long-range dependency ==== */
@@ -1168,12 +1180,16 @@ static void section_11_leak(Chapter *ch, const Results *r) {
            "  i then sees positions i .. T-1, its own future (chapter 4, section 7). Read right to left, that\n"
            "  is the causal mask, so a model with §4.2's mask is this chapter's model fed each window reversed\n"
            "  (its positions then count from the window's end). Trained for %ld steps, same sizes and rate:\n\n", steps);
-    if (steps < 1 || B > 1024) return;
+    if (steps < 1) {
+        printf("  (--steps 0: the chapter's model was not trained, so neither is this one; nothing to compare)\n");
+        return;
+    }
     Model leak;
     model_init(&leak, &ch->cfg, B, (uint64_t)ch->common.seed);
     AdamW opt;
     adamw_init(&opt, leak.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
-    const Schedule sched = {steps, ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10, ch->tf.lr, ch->tf.clip};
+    const Schedule sched = {.steps = steps, .warmup = ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10,
+                            .lr = ch->tf.lr, .clip = ch->tf.clip, .lr_min = ch->tf.lr * ch->tf.lr_end};
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 14);
     double first = 0, last = 0;
@@ -1464,6 +1480,44 @@ static void generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *ou
     writer_free(&w);
 }
 
+/* --generate with --corpus FILE: the best n-gram of FILE's split (counted in the checkpoint's
+ * vocabulary) continues the same prompt for as many tokens, line ends included, so that the two
+ * texts read side by side as section 10's lines do. */
+static void ngram_generate(Chapter *ch, const char *prompt, long n, Rng *rng, FILE *out) {
+    Dataset d;
+    char *said = NULL;
+    size_t size = 0;
+    FILE *log = open_memstream(&said, &size); /* what loading the corpus says: not part of the text */
+    if (!log) die(EXIT_RUNTIME, "out of memory");
+    dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
+    ch->data_flags.vocab = &ch->ck.vocab;
+    dataset_load(&d, &ch->data_flags, (uint64_t)ch->common.seed, false, log);
+    fclose(log);
+    free(said);
+    Results r;
+    best_ngram(&d, &r);
+    long len;
+    int *ids = encode_prompt(ch, prompt ? prompt : "", &len);
+    int *text = xmalloc(sizeof(int) * (size_t)(len + n)); /* </s>, the prompt, then what is drawn */
+    memcpy(text, ids, sizeof(int) * (size_t)len);
+    free(ids);
+    const long from = len;
+    while (len < from + n) { /* a line at a time: a </s> drawn ends it, and the next starts after it */
+        const int drawn = ngram_continue(&r.ng, r.ngram_smoothing, r.ngram_order, rng, text, (int)len, (int)(from + n - len),
+                                         false, text + len);
+        len += drawn;
+        if (len < from + n) text[len++] = VOCAB_EOS;
+    }
+    fprintf(out, "\nThe best n-gram of %s (n = %d, %s,\n%.4f nats per token on its validation lines), the same "
+                 "prompt, %ld tokens:\n\n", ch->data_flags.corpus_path, r.ngram_order, smoothing_long_name(r.ngram_smoothing),
+            r.ngram, n);
+    char *shown = corpus_decode(ch->vocab, text + 1, (int)(len - 1), ch->level);
+    fprintf(out, "%s\n", shown);
+    free(shown), free(text);
+    ngram_free(&r.ng);
+    dataset_free(&d);
+}
+
 /* ==== the end of a run ==== */
 
 /* Ctrl-C stopped training after a whole step: save with --save, say where it stopped (stderr). */
@@ -1497,8 +1551,13 @@ static int use_the_model(Chapter *ch) {
     if (ch->generate) {
         Rng rng;
         rng_seed(&rng, (uint64_t)ch->common.seed, 13);
+        if (ch->data_flags.corpus_path) printf("The GPT of %s, %lld tokens after the prompt:\n\n", ch->load, ch->generate);
         generate(ch, ch->prompt, ch->generate, &rng, stdout);
         printf("\n");
+        if (ch->data_flags.corpus_path) {
+            rng_seed(&rng, (uint64_t)ch->common.seed, 14);
+            ngram_generate(ch, ch->prompt, ch->generate, &rng, stdout);
+        }
     }
     free(ch->ids), free(ch->tg);
     model_free(&ch->model), adamw_free(&ch->opt), checkpoint_free(&ch->ck);

@@ -362,7 +362,7 @@ static double dp_step(Chapter *ch, Replica *r, const int *ids, const int *tg, lo
         dist_exit(EXIT_RUNTIME, true);
     }
     adamw_begin_step(&r->opt);
-    const float lr = lr_schedule(step - 1, ch->sched.warmup, ch->sched.steps, (float)ch->sched.lr, (float)ch->sched.lr / 10);
+    const float lr = lr_schedule(step - 1, ch->sched.warmup, ch->sched.steps, (float)ch->sched.lr, (float)ch->sched.lr_min);
     for (int i = 0; i < m->n_tensors; i++) { /* each tensor's part inside [lo, hi), with its decay */
         const ModelTensor *t = &m->tensors[i];
         const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;

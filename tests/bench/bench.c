@@ -242,7 +242,7 @@ static void train_child(const ModelConfig *c, int B, int T, int threads, int ste
     Rng rng;
     rng_seed(&rng, 2, 2);
     for (int i = 0; i < B * T; i++) ids[i] = (int)rng_below(&rng, 256), tg[i] = (int)rng_below(&rng, 256);
-    const Schedule s = {1000000, 0, 1e-3, 1.0};
+    const Schedule s = {.steps = 1000000, .warmup = 0, .lr = 1e-3, .clip = 1.0, .lr_min = 1e-4};
     train_step(&m, &opt, ids, tg, B, T, 1, &s); /* warm-up: page in the memory */
     double tps[32];
     for (int r = 0; r < steps; r++) {

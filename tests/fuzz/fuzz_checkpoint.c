@@ -111,7 +111,7 @@ static void use_model(const Checkpoint *ck, const uint8_t *data, size_t size) {
         memcpy(opt.v, ck->adam_v, sizeof(float) * ck->n_params);
         opt.step = ck->adam_step;
         const long step = ck->train.steps_done + 1;
-        const Schedule s = ck->train.has_schedule ? ck->train.schedule : (Schedule){step, 0, 1e-3, 1.0};
+        const Schedule s = ck->train.has_schedule ? ck->train.schedule : (Schedule){.steps = step, .warmup = 0, .lr = 1e-3, .clip = 1.0, .lr_min = 1e-4};
         train_step(&m, &opt, ids, tg, 1, T, step, &s);
         FUZZ_CHECK(opt.step == ck->adam_step + 1);
         adamw_free(&opt);
