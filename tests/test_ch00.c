@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chapter_run.h"
@@ -51,6 +52,13 @@ START_TEST(test_bad_files) {
     write_file(empty, "", 0);
     refused((const char *[]){"--gpt2-vocab", dir, "--encode", empty, NULL}, "is empty");
     refused((const char *[]){"--gpt2-vocab", dir, "--encode", dir, NULL}, "is a directory");
+    /* a FIFO (no writer) as --encode or as the vocabulary: refused, not waited on for ever (issue 24) */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    refused((const char *[]){"--gpt2-vocab", dir, "--encode", fifo, NULL}, "not a regular file");
+    ck_assert_int_eq(rename(fifo, bpe), 0);
+    refused((const char *[]){"--gpt2-vocab", dir, "--encode", "README.md", NULL}, "vocab.bpe: it is not a regular file");
     remove_dir(dir);
 }
 END_TEST

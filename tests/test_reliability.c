@@ -717,6 +717,36 @@ START_TEST(test_resume_continues_the_schedule) {
 }
 END_TEST
 
+/* Defect 15, its other form: finite weights whose attention scores overflow (the fuzzer's
+ * tests/fuzz/regress/checkpoint/huge-weights-scores-overflow, its mode byte off, sealed again).
+ * --eval printed "loss -nan", exit 0, and --generate printed tokens drawn from NaN. */
+START_TEST(test_ch10_overflowing_weights) {
+    FILE *f = fopen("tests/fuzz/regress/checkpoint/huge-weights-scores-overflow", "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *bytes = malloc(1 << 16);
+    const size_t len = fread(bytes, 1, 1 << 16, f);
+    fclose(f);
+    ck_assert(len > 9 && (bytes[0] & 1));
+    Crafted k = {bytes + 1, len - 1, 0, 0};
+    reseal(&k);
+    char dir[64], ck[128], text[128];
+    make_dir(dir);
+    snprintf(ck, sizeof ck, "%s/huge.ckpt", dir), snprintf(text, sizeof text, "%s/text.txt", dir);
+    f = fopen(ck, "wb");
+    ck_assert_uint_eq(fwrite(k.data, 1, k.len, f), k.len);
+    fclose(f);
+    free(bytes);
+    write_text(text, "zo ze .\n");
+    Run o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", ck, "--eval", text, NULL});
+    expect(&o, 1, "its weights overflow", "line 1 of");
+    run_free(&o);
+    o = run_program("ch10_gpt_pretraining", (const char *[]){"--load", ck, "--generate", "5", NULL});
+    expect(&o, 1, "its weights overflow", "nothing can be sampled");
+    run_free(&o);
+    remove_dir(dir);
+}
+END_TEST
+
 /* Defect 1: chapter 2's n-gram of order context + 1 exists up to order 6. */
 START_TEST(test_ch02_context_range) {
     Run o = run_program("ch02_neural_lm", (const char *[]){"--context", "6", "--lines", "200", "--steps", "5",
@@ -820,6 +850,7 @@ Suite *reliability_suite(void) {
     tcase_add_test(ch, test_ch10_ctrl_c_after_training);
     tcase_add_test(ch, test_text_without_tokens);
     tcase_add_test(ch, test_resume_continues_the_schedule);
+    tcase_add_test(ch, test_ch10_overflowing_weights);
     suite_add_tcase(s, ch);
     return s;
 }

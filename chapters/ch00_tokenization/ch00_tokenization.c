@@ -434,29 +434,14 @@ static void section_4_sweep(Chapter *ch) {
 
 /* ---- GPT-2's published tokenizer ---- */
 
-/* The whole file (any bytes), or exit 1 with one line. */
+/* The whole file (any bytes), or exit 1 with one line: a regular file only, read through
+ * util_read_file (a FIFO or a device is refused, not waited on or read without end). */
 static uint8_t *read_bytes(const char *path, size_t *n) {
     struct stat st;
     if (stat(path, &st) != 0) die(EXIT_RUNTIME, "cannot read %s: no such file", path);
     if (S_ISDIR(st.st_mode)) die(EXIT_RUNTIME, "%s is a directory, not a file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) die(EXIT_RUNTIME, "cannot open %s", path);
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *buf = xmalloc(cap);
-    for (size_t got; (got = fread(buf + len, 1, cap - len, f)) > 0;) {
-        len += got;
-        if (len == cap) {
-            uint8_t *nb = xmalloc(2 * cap);
-            memcpy(nb, buf, len);
-            free(buf);
-            buf = nb, cap *= 2;
-        }
-    }
-    const bool bad = ferror(f);
-    fclose(f);
-    if (bad) die(EXIT_RUNTIME, "cannot read %s: read error", path);
-    if (len == 0) die(EXIT_RUNTIME, "%s is empty", path);
-    *n = len;
+    uint8_t *buf = (uint8_t *)util_read_file(path, UTIL_MAX_FILE_BYTES, n, NULL);
+    if (*n == 0) die(EXIT_RUNTIME, "%s is empty", path);
     return buf;
 }
 

@@ -957,6 +957,10 @@ static int writer_next(Writer *w, Chapter *ch, Rng *rng) {
         w->slides++;
     }
     while (w->fed < w->len) model_step(m, &w->kv, w->text[w->fed++]);
+    for (int v = 0; v < m->cfg.vocab; v++) /* finite weights can still overflow (a crafted checkpoint) */
+        if (!isfinite(w->kv.logits.data[v]))
+            die(EXIT_RUNTIME, "the model's output is %g for token %d after %ld tokens: its weights overflow; nothing can be "
+                "sampled from it", (double)w->kv.logits.data[v], v, w->len);
     const int tok = sample_token(w->kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
     w->text[w->len++] = tok;
     return tok;
@@ -1387,6 +1391,9 @@ static void eval_file(Chapter *ch) {
     for (int i = 0; i < lines.n; i++) {
         long n;
         const double lp = text_logprob(ch, lines.line[i], &n);
+        if (!isfinite(lp)) /* finite weights can still overflow (a crafted checkpoint): no loss to report */
+            die(EXIT_RUNTIME, "%s: the model gives line %d of %s a log-probability of %g: its weights overflow", ch->load,
+                i + 1, ch->eval_path, lp);
         char pick[16] = "";
         const int at = closer_at(lines.line[i]);
         if (at >= 0) {
