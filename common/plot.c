@@ -34,17 +34,22 @@ static void make_dirs(const char *path) {
     }
 }
 
-/* A file written under a temporary name and renamed into place by atomic_close. */
+/* A file written under a temporary name (util_make_temp's: unique, never a planted link) and renamed
+ * into place by atomic_close. */
 typedef struct {
     FILE *f;
-    char path[1200], tmp[1210];
+    char path[1200], tmp[1220];
 } AtomicFile;
 
 static void atomic_open(AtomicFile *a, const char *dir, const char *name, const char *ext) {
     snprintf(a->path, sizeof a->path, "%s/%s%s", dir, name, ext);
-    snprintf(a->tmp, sizeof a->tmp, "%s.tmp", a->path);
-    a->f = fopen(a->tmp, "w");
-    if (!a->f) die(EXIT_RUNTIME, "cannot write %s: %s", a->tmp, strerror(errno));
+    const int fd = util_make_temp(a->tmp, sizeof a->tmp, a->path);
+    a->f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!a->f) {
+        const int e = errno;
+        if (fd >= 0) close(fd), unlink(a->tmp);
+        die(EXIT_RUNTIME, "cannot write %s: %s", a->path, strerror(e));
+    }
 }
 
 static void atomic_close(AtomicFile *a) {
@@ -54,8 +59,11 @@ static void atomic_close(AtomicFile *a) {
         remove(a->tmp);
         die(EXIT_RUNTIME, "error while writing %s", a->tmp);
     }
-    if (rename(a->tmp, a->path) != 0)
-        die(EXIT_RUNTIME, "cannot rename %s to %s: %s", a->tmp, a->path, strerror(errno));
+    if (rename(a->tmp, a->path) != 0) {
+        const int e = errno;
+        remove(a->tmp);
+        die(EXIT_RUNTIME, "cannot rename %s to %s: %s", a->tmp, a->path, strerror(e));
+    }
 }
 
 static bool gnuplot_on_path(void) {
@@ -103,19 +111,29 @@ static bool run_gnuplot(const Plotter *p, const char *name, const char *setting)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* gnuplot's settings (`before`, then outfile) to draw `path` through a new temporary file beside it
+ * (util_make_temp's; its name in tmp), named relative to the figures folder, where gnuplot runs. */
+static bool gnuplot_output(char *setting, size_t size, const char *before, char *tmp, size_t tmp_size, const char *path) {
+    tmp[0] = '\0';
+    const int fd = util_make_temp(tmp, tmp_size, path);
+    if (fd < 0) return false;
+    close(fd);
+    snprintf(setting, size, "%soutfile='%s'", before, strrchr(tmp, '/') + 1);
+    return true;
+}
+
 /* HTML mode: draw NAME.svg too (gnuplot's svg terminal), and show it on the page with the PNG as
  * its fallback (alone, if the SVG could not be drawn). */
 static void render_svg(Plotter *p, const char *name, const char *png) {
-    char setting[400], svg[1200], tmp[1210];
-    snprintf(setting, sizeof setting, "svgplot=1; outfile='%s.svg.tmp'", name);
+    char setting[1300], svg[1200], tmp[1220];
     snprintf(svg, sizeof svg, "%s/%s.svg", p->dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", svg);
-    bool ok = run_gnuplot(p, name, setting) && rename(tmp, svg) == 0;
+    bool ok = gnuplot_output(setting, sizeof setting, "svgplot=1; ", tmp, sizeof tmp, svg) && run_gnuplot(p, name, setting) &&
+              rename(tmp, svg) == 0;
     if (!ok) remove(tmp);
     print_html_figure(p->out, ok ? svg : NULL, png, name);
 }
 
-/* Draw NAME.png from NAME.gp (via NAME.png.tmp), and report the figure on the chapter's output. */
+/* Draw NAME.png from NAME.gp (via a new NAME.png.tmp-XXXXXX), and report the figure on the chapter's output. */
 static void render(Plotter *p, const char *name, bool text_version) {
     if (!p->have_gnuplot) {
         fprintf(p->out, "  figure data: %s/%s.gp (and its .dat files)\n", p->dir, name);
@@ -129,11 +147,10 @@ static void render(Plotter *p, const char *name, bool text_version) {
         }
         return;
     }
-    char setting[400], png[1200], tmp[1210];
-    snprintf(setting, sizeof setting, "outfile='%s.png.tmp'", name);
+    char setting[1300], png[1200], tmp[1220];
     snprintf(png, sizeof png, "%s/%s.png", p->dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", png);
-    if (run_gnuplot(p, name, setting) && rename(tmp, png) == 0) {
+    if (gnuplot_output(setting, sizeof setting, "", tmp, sizeof tmp, png) && run_gnuplot(p, name, setting) &&
+        rename(tmp, png) == 0) {
         if (print_html_enabled()) render_svg(p, name, png);
         else fprintf(p->out, "  figure: %s\n", png);
     } else {

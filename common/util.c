@@ -156,25 +156,34 @@ void util_check_output(const char *flag, const char *path) {
     unlink(probe);
 }
 
+int util_make_temp(char *tmp, size_t size, const char *path) {
+    if (snprintf(tmp, size, "%s.tmp-XXXXXX", path) >= (int)size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    const int fd = mkstemp(tmp); /* a new name, created exclusively: never a planted file or link */
+    if (fd < 0) return -1;
+    const mode_t mask = umask(0); /* mkstemp makes the file 0600; give it the usual 0666 - umask */
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    return fd;
+}
+
 void util_write_file(const char *path, const void *data, size_t len) {
     struct stat st;
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
         die(EXIT_RUNTIME, "will not replace %s: it is not a regular file (a link, a folder or a device)", path);
     char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp) die(EXIT_RUNTIME, "the file name %.60s... is too long", path);
     sigset_t stop, old;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM), sigaddset(&stop, SIGHUP);
     sigprocmask(SIG_BLOCK, &stop, &old);
-    const int fd = mkstemp(tmp); /* a new name, created exclusively: never a planted file or link */
+    const int fd = util_make_temp(tmp, sizeof tmp, path);
     if (fd < 0) {
         const int e = errno;
         sigprocmask(SIG_SETMASK, &old, NULL);
-        die(EXIT_RUNTIME, "cannot write %s: %s", tmp, strerror(e));
+        die(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(e));
     }
-    const mode_t mask = umask(0); /* mkstemp makes the file 0600; give it the usual 0666 - umask */
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
     const unsigned char *p = data;
     size_t done = 0;
     int e = 0;

@@ -70,4 +70,9 @@ void util_check_output(const char *flag, const char *path);
  * temporary file is removed and path is unchanged. Exits with status 1 and one line on failure. */
 void util_write_file(const char *path, const void *data, size_t len);
 
+/* A new temporary file beside path, "<path>.tmp-XXXXXX" (tmp receives the name; size is its room),
+ * created exclusively (never a planted file or link), with the permissions the umask gives a new
+ * file. Returns its open descriptor, or -1 with errno set. */
+int util_make_temp(char *tmp, size_t size, const char *path);
+
 #endif

@@ -167,12 +167,54 @@ START_TEST(test_marked_heatmap) {
 }
 END_TEST
 
+/* A figure's files are written through new, unique temporary names: links planted at the names a
+ * figure used to pass through (NAME.gp.tmp, NAME.dat.tmp, NAME.png.tmp) are never followed, so the
+ * file they point to keeps its bytes, and no temporary file is left behind. With gnuplot installed
+ * the PNG is drawn too (through its own temporary name). */
+START_TEST(test_planted_links_not_followed) {
+    char dir[] = "/tmp/llm-notebook-plot-XXXXXX";
+    Plotter p = test_plotter(dir);
+    p.have_gnuplot = access("/usr/bin/gnuplot", X_OK) == 0 || access("/usr/local/bin/gnuplot", X_OK) == 0;
+    char victim[1300], link[1400];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    FILE *v = fopen(victim, "w");
+    ck_assert_ptr_nonnull(v);
+    fputs("keep me", v);
+    fclose(v);
+    const char *const ends[] = {".gp.tmp", ".dat.tmp", ".png.tmp"};
+    char cmd[1500];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p.dir); /* the chapter's folder, made by the first figure otherwise */
+    ck_assert_int_eq(system(cmd), 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(link, sizeof link, "%s/bars%s", p.dir, ends[i]);
+        ck_assert_int_eq(symlink(victim, link), 0);
+    }
+    const char *labels[] = {"a", "b"};
+    double y[] = {1, 2};
+    const LineSeries s[1] = {{"y", y, false}};
+    plot_bars(&p, "bars", "t", "y", labels, 2, s, 1);
+    v = fopen(victim, "r");
+    char got[32] = "";
+    ck_assert_ptr_nonnull(fgets(got, sizeof got, v));
+    fclose(v);
+    ck_assert_str_eq(got, "keep me");
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q 'tmp-'", p.dir); /* a leftover temporary file */
+    ck_assert_int_ne(system(cmd), 0);
+    if (p.have_gnuplot) {
+        snprintf(link, sizeof link, "%s/bars.png", p.dir);
+        ck_assert_int_eq(access(link, R_OK), 0);
+    }
+    done(&p, dir);
+}
+END_TEST
+
 Suite *plot_suite(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("scripts");
     tcase_add_test(tc, test_labels_apart);
     tcase_add_test(tc, test_reference_lines);
     tcase_add_test(tc, test_marked_heatmap);
+    tcase_add_test(tc, test_planted_links_not_followed);
     suite_add_tcase(s, tc);
     return s;
 }
