@@ -32,14 +32,14 @@ END_TEST
 /* A table like a chapter's: the preset sets what was not given, keeps what was, says which. */
 START_TEST(test_presets_apply) {
     long long steps = 7, layers = 1, context = 8, batch = 1, heads = 1, d_model = 8, warmup = 0, every = 1, sample = 0;
-    double lr = 0.5;
+    double lr = 0.5, lr_end = 0.1;
     const char *corpus = NULL;
     CliOption opts[] = {
         cli_string("--corpus", &corpus, "FILE", ""), cli_int("--steps", &steps, 0, 100000, "S", ""),
         cli_int("--layers", &layers, 1, 64, "L", ""), cli_int("--heads", &heads, 1, 64, "H", ""),
         cli_int("--d-model", &d_model, 4, 2048, "C", ""), cli_int("--context", &context, 2, 4096, "T", ""),
         cli_int("--batch", &batch, 1, 1024, "B", ""), cli_real("--lr", &lr, 1e-7, 1, "LR", ""),
-        cli_int("--warmup", &warmup, 0, 100000, "S", ""), cli_int("--eval-every", &every, 1, 100000, "S", ""),
+        cli_real("--lr-end", &lr_end, 0, 1, "F", ""), cli_int("--warmup", &warmup, 0, 100000, "S", ""), cli_int("--eval-every", &every, 1, 100000, "S", ""),
         cli_int("--sample", &sample, 0, 1000, "N", "")};
     const int n = (int)(sizeof opts / sizeof opts[0]);
     opts[0].seen = true, corpus = "mine.txt"; /* given: --corpus mine.txt --steps 7 */
@@ -56,6 +56,7 @@ START_TEST(test_presets_apply) {
     ck_assert_int_eq(context, atoll(preset_value(p, "--context")));
     ck_assert_int_eq(batch, atoll(preset_value(p, "--batch")));
     ck_assert_double_eq(lr, atof(preset_value(p, "--lr")));
+    ck_assert_double_eq(lr_end, atof(preset_value(p, "--lr-end")));
     ck_assert_int_eq(opts[2].seen, false); /* set by the preset, not by the user */
     ck_assert_ptr_nonnull(strstr(text, "Preset kjv"));
     char kept[128];

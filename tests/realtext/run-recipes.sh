@@ -1,11 +1,11 @@
 #!/bin/sh
 # Reruns the real-text recipes of docs/realtext.md, each with exactly the command documented there,
 # and prints each one's figures next to the n-gram's: validation loss, best n-gram, CPU and wall
-# time, and the sampled passages. Not part of `make test` (about 75 minutes on an idle 2-core
-# machine for all of them). Run from anywhere:
+# time, and the sampled passages. Not part of `make test` (each recipe's time is in
+# docs/realtext.md: minutes to a quarter of an hour each). Run from anywhere:
 #
 #   sh tests/realtext/run-recipes.sh               every recipe
-#   sh tests/realtext/run-recipes.sh kjv jargon    some of them: kjv fortunes fortunes15 jargon poems
+#   sh tests/realtext/run-recipes.sh kjv jargon    some of them: kjv fortunes jargon poems
 #
 # Logs go to build/realtext/<recipe>.log, /usr/bin/time -v's report to build/realtext/<recipe>.time,
 # the checkpoints to build/realtext/<recipe>.ckpt. The budgets of docs/realtext.md are wall time with
@@ -17,7 +17,7 @@ out=build/realtext
 mkdir -p "$out"
 make --no-print-directory data > /dev/null
 make --no-print-directory ch01 ch10 > /dev/null
-recipes=${*:-kjv fortunes fortunes15 jargon poems}
+recipes=${*:-kjv fortunes jargon poems}
 
 # one run: NAME, then chapter 10's flags (--save and --no-plot are added, as documented); the figures
 # that matter, from its output and from /usr/bin/time -v
@@ -41,13 +41,12 @@ for r in $recipes; do
     case $r in
     kjv) ngram data/kjv.txt; run kjv --preset kjv ;;
     fortunes) ngram data/fortunes.txt; run fortunes --preset fortunes ;;
-    fortunes15) ngram data/fortunes.txt; run fortunes15 --preset fortunes --steps 9000 ;; # the 15-minute budget
     jargon) ngram data/jargon.txt; run jargon --preset fortunes --corpus data/jargon.txt ;; # not tuned on
     poems)
         ngram data/poems-pretrain.txt; run poems --preset poems
         ngram data/tang300.txt # then 25 steps on the Tang poems alone, in the checkpoint's vocabulary
         run tang --load "$out/poems.ckpt" --new-text --corpus data/tang300.txt --batch 32 --steps 25 \
             --warmup 5 --lr 0.001 --eval-every 25 --sample 8 ;;
-    *) echo "run-recipes: unknown recipe '$r' (kjv fortunes fortunes15 jargon poems)" >&2; exit 2 ;;
+    *) echo "run-recipes: unknown recipe '$r' (kjv fortunes jargon poems)" >&2; exit 2 ;;
     esac
 done
