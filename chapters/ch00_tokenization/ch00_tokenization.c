@@ -441,7 +441,10 @@ static uint8_t *read_bytes(const char *path, size_t *n) {
     if (stat(path, &st) != 0) die(EXIT_RUNTIME, "cannot read %s: no such file", path);
     if (S_ISDIR(st.st_mode)) die(EXIT_RUNTIME, "%s is a directory, not a file", path);
     uint8_t *buf = (uint8_t *)util_read_file(path, UTIL_MAX_FILE_BYTES, n, NULL);
-    if (*n == 0) die(EXIT_RUNTIME, "%s is empty", path);
+    if (*n == 0) {
+        free(buf); /* whoever allocates frees, on the way out too */
+        die(EXIT_RUNTIME, "%s is empty", path);
+    }
     return buf;
 }
 
