@@ -125,6 +125,10 @@ static void check_mismatched_flags(const char *a, const char *text) {
     ck_assert_int_eq(r.status, 2);
     ck_assert_ptr_nonnull(strstr(r.err, "--level: word, but the checkpoint"));
     run_free(&r);
+    r = run_quick(chapter, (const char *[]){"--load", a, "--generate", "3", "--level", "word", NULL}); /* not ignored */
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "--level: word, but the checkpoint"));
+    run_free(&r);
     r = run_quick(chapter, (const char *[]){"--steps", "20", "--load", a, "--lr-end", "0", NULL}); /* stored: a tenth */
     ck_assert_int_eq(r.status, 2);
     ck_assert_ptr_nonnull(strstr(r.err, "--lr-end: 0, but the checkpoint"));

@@ -1489,8 +1489,7 @@ static void ngram_generate(Chapter *ch, const char *prompt, long n, Rng *rng, FI
     size_t size = 0;
     FILE *log = open_memstream(&said, &size); /* what loading the corpus says: not part of the text */
     if (!log) die(EXIT_RUNTIME, "out of memory");
-    dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
-    ch->data_flags.vocab = &ch->ck.vocab;
+    ch->data_flags.vocab = &ch->ck.vocab; /* the flags were matched to the checkpoint by use_the_model */
     dataset_load(&d, &ch->data_flags, (uint64_t)ch->common.seed, false, log);
     fclose(log);
     free(said);
@@ -1544,6 +1543,8 @@ static bool stopped(Chapter *ch) {
 
 /* --load with --eval or --generate: the model alone, no corpus and no training. */
 static int use_the_model(Chapter *ch) {
+    /* --level and --vocab-size must agree with the checkpoint here too (exit 2), as when training */
+    dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
     configure(ch);
     ch->tf.batch = ch->tf.batch < 16 ? ch->tf.batch : 16;
     build_model(ch);
