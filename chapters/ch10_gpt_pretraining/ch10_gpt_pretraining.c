@@ -468,9 +468,9 @@ static void section_5_train(Chapter *ch, Curve *curve) {
     print_section(stdout, 5, "Pre-training: predict every next token");
     printf("  %lld steps of %d random windows of %d tokens; AdamW (betas 0.9, 0.95; weight decay %g on\n"
            "  the blocks' weight matrices and an untied output head, not on the embeddings, gains or\n"
-           "  biases); learning rate warmed up over %lld steps to %g, then a cosine down to a\n"
-           "  tenth; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
-           ch->tf.steps, B, T, ch->tf.weight_decay, (long long)ch->sched.warmup, ch->sched.lr, ch->sched.clip);
+           "  biases); learning rate warmed up over %lld steps to %g, then a cosine down to\n"
+           "  %g; gradients clipped to a global norm of %g. Loss in nats per token.\n\n",
+           ch->tf.steps, B, T, ch->tf.weight_decay, (long long)ch->sched.warmup, ch->sched.lr, ch->sched.lr_min, ch->sched.clip);
     keep_history(ch, curve); /* what a save stores, whenever it happens */
     if (ch->ts.steps_done >= ch->tf.steps && curve->stepped == 0) {
         printf("  nothing to train: %s %ld of --steps %lld\n", ch->loaded ? "the checkpoint has done" : "done", ch->ts.steps_done,
@@ -1188,8 +1188,8 @@ static void section_11_leak(Chapter *ch, const Results *r) {
     model_init(&leak, &ch->cfg, B, (uint64_t)ch->common.seed);
     AdamW opt;
     adamw_init(&opt, leak.n_params, 0.9f, 0.95f, 1e-8f, (float)ch->tf.weight_decay);
-    const Schedule sched = {.steps = steps, .warmup = ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10,
-                            .lr = ch->tf.lr, .clip = ch->tf.clip, .lr_min = ch->tf.lr * ch->tf.lr_end};
+    Schedule sched = options_schedule(&ch->tf); /* the flags' rate, end and clipping, over this run's steps */
+    sched.steps = steps, sched.warmup = ch->tf.warmup < steps / 10 ? (long)ch->tf.warmup : steps / 10;
     Rng rng;
     rng_seed(&rng, (uint64_t)ch->common.seed, 14);
     double first = 0, last = 0;
@@ -1541,7 +1541,8 @@ static bool stopped(Chapter *ch) {
     return ch->interrupted;
 }
 
-/* --load with --eval or --generate: the model alone, no corpus and no training. */
+/* --load with --eval or --generate: the model alone, no training (a corpus only for the n-gram
+ * beside --generate, when --corpus is given). */
 static int use_the_model(Chapter *ch) {
     /* --level and --vocab-size must agree with the checkpoint here too (exit 2), as when training */
     dataset_flags_from_checkpoint(&ch->data_flags, ch->opts, ch->n_opts, ch->level, ch->vocab, ch->load);
