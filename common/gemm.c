@@ -22,53 +22,46 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #define MC 120
 
 
-/* Bp: for each panel of NR columns starting at j, kc rows of NR values (zero beyond N).
- * op(B)[k][j] is B[k][j] (rows read left to right) or, transposed, B[j][k]: then B's rows are read
- * whole, each into one column of the panel, so that the reads stay sequential. */
-static void pack_b_row(float *Bp, const Tensor *B, int k0, int kc, int N, int k) { /* row k of B, cut into the panels */
-    const int full = N / NR, w = N % NR; /* whole panels, and the width of the last one if partial */
-    const float *src = tensor_at(B, k0 + k, 0);
+/* Bp: for each panel of NR columns of op(B) from column j0 (a multiple of NR) to j1, kc rows of NR
+ * values (zero beyond j1). op(B)[k][j] is B[k][j] (rows read left to right) or, transposed,
+ * B[j][k]: then B's rows are read whole, each into one column of the panel, so that the reads stay
+ * sequential. */
+static void pack_b_row(float *Bp, const Tensor *B, int k0, int kc, int j0, int j1, int k) { /* row k of B, cut into the panels */
+    const int full = (j1 - j0) / NR, w = (j1 - j0) % NR; /* whole panels, and the width of the last one if partial */
+    const float *src = tensor_at(B, k0 + k, j0);
     float *dst = Bp + (size_t)k * NR;
     for (int p = 0; p < full; p++, src += NR, dst += (size_t)NR * kc) memcpy(dst, src, sizeof(float) * NR);
     if (w) memcpy(dst, src, sizeof(float) * (size_t)w);
 }
 
-static void pack_bt_row(float *Bp, const Tensor *B, int k0, int kc, int n) { /* row n of B: column n of op(B) */
+static void pack_bt_row(float *Bp, const Tensor *B, int k0, int kc, int j0, int n) { /* row n of B: column n of op(B) */
     const float *src = tensor_at(B, n, k0);
-    float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR; /* down one column of its panel */
+    float *dst = Bp + (size_t)((n - j0) / NR) * NR * kc + (n - j0) % NR; /* down one column of its panel */
     for (int k = 0; k < kc; k++) dst[(size_t)k * NR] = src[k];
 }
 
 /* Rows n .. n + 7 of B (the same panel: NR is a multiple of 8): for each k, their eight values are
  * eight neighbours in the panel, written together, rather than eight stores NR floats apart. */
-static void pack_bt_rows8(float *Bp, const Tensor *B, int k0, int kc, int n) {
+static void pack_bt_rows8(float *Bp, const Tensor *B, int k0, int kc, int j0, int n) {
     const float *src[8];
     for (int r = 0; r < 8; r++) src[r] = tensor_at(B, n + r, k0);
-    float *dst = Bp + (size_t)(n / NR) * NR * kc + n % NR;
+    float *dst = Bp + (size_t)((n - j0) / NR) * NR * kc + (n - j0) % NR;
     for (int k = 0; k < kc; k++, dst += NR) {
         const float v[8] = {src[0][k], src[1][k], src[2][k], src[3][k], src[4][k], src[5][k], src[6][k], src[7][k]};
         memcpy(dst, v, sizeof v);
     }
 }
 
-/* The rows of B a packing step reads, one after another (by eights where B is transposed). */
-static void pack_b_step(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N, int r) {
-    if (!tb) pack_b_row(Bp, B, k0, kc, N, r);
-    else if (r * 8 + 8 <= N) pack_bt_rows8(Bp, B, k0, kc, r * 8);
-    else
-        for (int n = r * 8; n < N; n++) pack_bt_row(Bp, B, k0, kc, n);
-}
-
-static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int N) {
-    if (N % NR) memset(Bp + (size_t)(N / NR) * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* the last panel's padding */
-    const int steps = tb ? (N + 7) / 8 : kc; /* each independent of the others */
-    /* no parallel region unless threads are worth it: entering one costs a system call even when
-     * its `if` clause is false (docs/performance.md) */
-    if (worth_threads((double)kc * N)) {
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < steps; r++) pack_b_step(Bp, B, tb, k0, kc, N, r);
-    } else
-        for (int r = 0; r < steps; r++) pack_b_step(Bp, B, tb, k0, kc, N, r);
+static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int j0, int j1) {
+    const int n = j1 - j0;
+    if (n % NR) memset(Bp + (size_t)(n / NR) * NR * kc, 0, sizeof(float) * NR * (size_t)kc); /* the last panel's padding */
+    if (!tb)
+        for (int k = 0; k < kc; k++) pack_b_row(Bp, B, k0, kc, j0, j1, k);
+    else {
+        int r = j0;
+        for (; r + 8 <= j1; r += 8) pack_bt_rows8(Bp, B, k0, kc, j0, r);
+        for (; r < j1; r++) pack_bt_row(Bp, B, k0, kc, j0, r);
+    }
 }
 
 /* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
@@ -84,126 +77,180 @@ static void pack_at(float *Ap, const Tensor *A, int i0, int mc, int k0, int kc) 
     }
 }
 
-/* C[0..mr)[0..nr) += A (MR x kc) times Bp (kc x NR), or, when init is given, C = init + that
- * (init: NR values, the same for every row: zeros, or a bias). Row k of Bp starts k * bs floats in:
- * bs = NR in a packed panel, B's stride when B is read in place. Row r of A is read at a[r][k * ks]:
- * from a packed panel (a[r] = Ap + r, ks = MR) or straight from the matrix: a[r] = its row, ks = 1,
- * or, for A^T, a[r] = its column r, ks = A's stride.
- * Rows past mr point at a valid row too; their sums are computed and never stored. The twelve
- * accumulators are named variables, not an array, so that the compiler keeps them in registers. */
-static void kernel(int kc, const float *const a[MR], ptrdiff_t ks, const float *Bp, ptrdiff_t bs, float *C, int ldc,
-                   int mr, int nr, const float *init) {
-    vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
-    vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
-    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    for (int k = 0; k < kc; k++, Bp += bs) {
-        vf b0, b1;
-        __builtin_memcpy(&b0, Bp, sizeof b0);
-        __builtin_memcpy(&b1, Bp + VW, sizeof b1);
-        const ptrdiff_t at = k * ks;
-        /* row r of the tile: broadcast A's value, multiply into both halves of B's row */
-#define ROW(ar, ca, cb) do { const float av = ar[at]; ca += av * b0; cb += av * b1; } while (0)
-        ROW(a0, c0a, c0b); ROW(a1, c1a, c1b); ROW(a2, c2a, c2b);
-        ROW(a3, c3a, c3b); ROW(a4, c4a, c4b); ROW(a5, c5a, c5b);
-#undef ROW
-    }
-    const vf acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
-    for (int r = 0; r < mr; r++) {
-        float *c = C + (size_t)r * (size_t)ldc;
-        const float *base = init ? init : c; /* what the tile's sums are added to */
-        if (nr == NR) { /* a full row of the tile: two vectors */
+/* How the kernel stores its tile: C += tile (a later block of k, or GEMM_ACCUMULATE), C = tile (the
+ * first block of k), or C = bias + tile (the first block, with a bias: one row of NR values). */
+typedef enum { TILE_ADD, TILE_SET, TILE_BIAS } TileStore;
+
+/* Row r of the tile, (ca, cb), into c: w columns (w = NR: two whole vectors). */
+static inline void store_row(float *c, vf ca, vf cb, int w, TileStore how, const float *bias) {
+    if (w == NR) {
+        if (how != TILE_SET) { /* what the sums are added to: C itself, or the bias */
+            const float *base = how == TILE_ADD ? c : bias;
             vf lo, hi;
             __builtin_memcpy(&lo, base, sizeof lo);
             __builtin_memcpy(&hi, base + VW, sizeof hi);
-            lo += acc[r][0], hi += acc[r][1];
-            __builtin_memcpy(c, &lo, sizeof lo);
-            __builtin_memcpy(c + VW, &hi, sizeof hi);
-            continue;
+            ca += lo, cb += hi;
         }
-        float row[NR];
-        __builtin_memcpy(row, &acc[r][0], sizeof acc[r][0]);
-        __builtin_memcpy(row + VW, &acc[r][1], sizeof acc[r][1]);
-        for (int j = 0; j < nr; j++) c[j] = base[j] + row[j];
+        __builtin_memcpy(c, &ca, sizeof ca);
+        __builtin_memcpy(c + VW, &cb, sizeof cb);
+        return;
+    }
+    float row[NR];
+    __builtin_memcpy(row, &ca, sizeof ca);
+    __builtin_memcpy(row + VW, &cb, sizeof cb);
+    for (int j = 0; j < w; j++) c[j] = how == TILE_SET ? row[j] : (how == TILE_ADD ? c[j] : bias[j]) + row[j];
+}
+
+/* C[0..rows)[0..nr) (+)= A (rows x kc) times Bp (kc x NR), stored as `how` says. Row k of Bp
+ * starts k * bs floats in: bs = NR in a packed panel, B's stride when B is read in place. A's value
+ * for row r and step k is a[r * rs + k * ks]: straight from A's rows (rs = A's stride, ks = 1), or
+ * with the tile's six values at each k side by side (rs = 1), in a packed panel (ks = MR) or in a
+ * row of A where op(A) = A^T is read in place (ks = A's stride).
+ * `rows` is a constant wherever this is inlined (see kernel), so that a tile of fewer than MR rows
+ * does only its own rows' work. The accumulators are named variables, not an array, so that the
+ * compiler keeps them in registers. */
+static inline __attribute__((always_inline)) void tile(const int rows, int kc, const float *a, ptrdiff_t rs,
+                                                       ptrdiff_t ks, const float *Bp, ptrdiff_t bs, float *C, int ldc,
+                                                       int nr, TileStore how, const float *bias) {
+    vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
+    vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
+    vf b0, b1;
+    /* B's row k into b0, b1, kept in registers: with fewer rows gcc would otherwise fold the two
+     * loads into every multiply-add, loading B's row once per row of the tile */
+#define LOAD_B() do { __builtin_memcpy(&b0, Bp, sizeof b0); __builtin_memcpy(&b1, Bp + VW, sizeof b1); \
+                      __asm__("" : "+v"(b0), "+v"(b1)); } while (0)
+    /* row r of the tile: broadcast A's value av, multiply into both halves of B's row */
+#define ROW(r, av, ca, cb) do { if (rows > r) { const float v = (av); ca += v * b0; cb += v * b1; } } while (0)
+#define ROWS(a0, a1, a2, a3, a4, a5) do { ROW(0, a0, c0a, c0b); ROW(1, a1, c1a, c1b); ROW(2, a2, c2a, c2b); \
+                                          ROW(3, a3, c3a, c3b); ROW(4, a4, c4a, c4b); ROW(5, a5, c5a, c5b); } while (0)
+    if (ks == 1) { /* A's rows, one pointer each (rows past `rows` point at the first and are not read) */
+        const float *a0 = a, *a1 = rows > 1 ? a + rs : a, *a2 = rows > 2 ? a + 2 * rs : a;
+        const float *a3 = rows > 3 ? a + 3 * rs : a, *a4 = rows > 4 ? a + 4 * rs : a, *a5 = rows > 5 ? a + 5 * rs : a;
+        for (int k = 0; k < kc; k++, Bp += bs) {
+            LOAD_B();
+            ROWS(a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]);
+        }
+    } else /* the six values of each k side by side (rs = 1): one pointer, moved on by ks */
+        for (int k = 0; k < kc; k++, Bp += bs, a += ks) {
+            LOAD_B();
+            ROWS(a[0], a[1], a[2], a[3], a[4], a[5]);
+        }
+#undef ROWS
+#undef ROW
+#undef LOAD_B
+    store_row(C, c0a, c0b, nr, how, bias);
+    if (rows > 1) store_row(C + (size_t)ldc, c1a, c1b, nr, how, bias);
+    if (rows > 2) store_row(C + 2 * (size_t)ldc, c2a, c2b, nr, how, bias);
+    if (rows > 3) store_row(C + 3 * (size_t)ldc, c3a, c3b, nr, how, bias);
+    if (rows > 4) store_row(C + 4 * (size_t)ldc, c4a, c4b, nr, how, bias);
+    if (rows > 5) store_row(C + 5 * (size_t)ldc, c5a, c5b, nr, how, bias);
+}
+
+/* The micro-kernel: a tile of mr (1 .. MR) rows, each row count compiled on its own. */
+static void kernel(int mr, int kc, const float *a, ptrdiff_t rs, ptrdiff_t ks, const float *Bp, ptrdiff_t bs, float *C,
+                   int ldc, int nr, TileStore how, const float *bias) {
+    switch (mr) {
+    case 6: tile(6, kc, a, rs, ks, Bp, bs, C, ldc, nr, how, bias); break;
+    case 5: tile(5, kc, a, rs, ks, Bp, bs, C, ldc, nr, how, bias); break;
+    case 4: tile(4, kc, a, rs, ks, Bp, bs, C, ldc, nr, how, bias); break;
+    case 3: tile(3, kc, a, rs, ks, Bp, bs, C, ldc, nr, how, bias); break;
+    case 2: tile(2, kc, a, rs, ks, Bp, bs, C, ldc, nr, how, bias); break;
+    default: tile(1, kc, a, rs, ks, Bp, bs, C, ldc, nr, how, bias); break;
     }
 }
 
-static const BlockStep NOTHING = {NULL, NULL};
-
-/* What the row blocks of one k block share. */
+/* What every part of one product shares. */
 typedef struct {
     Tensor *C;
-    const Tensor *A;
-    bool ta;
-    const float *Bp;      /* op(B)'s rows k0 .. k0 + kc - 1, packed, or B itself from row k0 */
-    ptrdiff_t bs, ps;     /* floats from one row of a panel to the next, and from one panel to the next */
-    int k0, kc, N, n_panels;
-    int block;            /* rows per row block */
-    const float *init;    /* the first k block starts from this, else NULL: add to C */
-    bool init_is_row;     /* init is a bias of N values (padded), not one panel of zeros */
+    const Tensor *A, *B;
+    bool ta, tb, in_place; /* in_place: op(B) = B is read where it is, not packed */
+    int K, N;
+    TileStore first;       /* how the first block of k stores: TILE_SET, TILE_BIAS, or TILE_ADD (accumulating) */
+    const float *bias;     /* TILE_BIAS: the bias, padded to whole panels */
     Triangle tri;
-    BlockStep then;        /* run on the row block when this is the last k block (fn NULL: none) */
+    BlockStep then;        /* run on each row block after the last block of k (fn NULL: none) */
+    float *colsums;        /* op(B)'s column sums are added here, or NULL */
+} Product;
+
+/* One block of k of one part of the product: op(B)'s rows k0 .. k0 + kc - 1, panels p0 .. p1 - 1. */
+typedef struct {
+    const Product *s;
+    const float *Bp;       /* panel p0's rows, packed, or B itself from row k0 */
+    ptrdiff_t bs, ps;      /* floats from one row of a panel to the next, and from one panel to the next */
+    int k0, kc, p0, p1;
+    TileStore how;
 } KBlock;
 
-/* Row block ib of C (rows ib * block ..) over one k block. */
-static void row_block(const KBlock *s, int ib) {
+/* One tile of a row block: rows i0 + i .. (at most MR), panel p of B, over one block of k. Ap: the
+ * block's rows of A^T packed, or NULL (A read in place); fetch: ask for the next tile's rows. */
+static void block_tile(const KBlock *kb, const float *Ap, int i0, int mc, int i, int p, bool fetch) {
+    const Product *s = kb->s;
     const Tensor *A = s->A, *C = s->C;
-    const int M = C->rows, i0 = ib * s->block, mc = M - i0 < s->block ? M - i0 : s->block, kc = s->kc, k0 = s->k0;
+    const int kc = kb->kc, k0 = kb->k0, j = p * NR;
+    const int mr = mc - i < MR ? mc - i : MR, top = i0 + i; /* the tile's rows: top .. top + mr - 1 */
     const Triangle tri = s->tri;
+    /* the products k0 + kbeg .. k0 + kend - 1 of this block are the ones the tile needs */
+    int kbeg = 0, kend = kc;
+    if (tri.kind == TRI_C_LOWER && j > top + mr - 1 + tri.offset) return; /* right of the diagonal */
+    if (tri.kind == TRI_A_LOWER) kend = top + mr + tri.offset - k0; /* op(A)[i][k] = 0 past k = i + offset */
+    if (tri.kind == TRI_A_UPPER) kbeg = top + tri.offset - k0;      /* ... before k = i + offset */
+    kend = kend < 0 ? 0 : kend > kc ? kc : kend;
+    kbeg = kbeg < 0 ? 0 : kbeg > kend ? kend : kbeg;
+    if (kbeg == kend && kb->how == TILE_ADD) return; /* nothing to add (a first block still stores) */
+    /* op(A)[top + r][k0 + kbeg + k] is at a[r * rs + k * ks] (see tile) */
+    const float *a = Ap ? Ap + (size_t)i * kc + (size_t)kbeg * MR
+                   : s->ta ? tensor_at(A, k0 + kbeg, top) : tensor_at(A, top, k0 + kbeg);
+    const ptrdiff_t rs = Ap || s->ta ? 1 : A->stride, ks = Ap ? MR : s->ta ? A->stride : 1;
+    /* ask for the next tile's rows while this one computes: its part of C (to be written), and on
+     * the first panel its rows of A (on later panels they are in cache); rows six at a time are too
+     * short a stream for the hardware's prefetcher to find */
+    for (int r = 0; fetch && r < MR && i + MR + r < mc; r++) {
+        const float *c = tensor_at(C, top + MR + r, j);
+        __builtin_prefetch(c, 1);
+        if (s->N - j > 16) __builtin_prefetch(c + 16, 1);
+        if (p == kb->p0 && !s->ta)
+            for (int k = 0; k < kc; k += 16) __builtin_prefetch(tensor_at(A, top + MR + r, k0 + k));
+    }
+    kernel(mr, kend - kbeg, a, rs, ks, kb->Bp + (p - kb->p0) * kb->ps + kbeg * kb->bs, kb->bs,
+           tensor_at(C, top, j), C->stride, s->N - j < NR ? s->N - j : NR, kb->how, s->bias ? s->bias + j : NULL);
+}
+
+/* Rows i0 .. i0 + mc - 1 of C (a row block: at most MC rows) over one block of k. */
+static void row_block(const KBlock *kb, int i0, int mc, bool last) {
+    const Product *s = kb->s;
+    const int kc = kb->kc, p0 = kb->p0, p1 = kb->p1;
     /* op(A) = A is read in place, row by row. op(A) = A^T is packed first when more than one panel
      * of B will read it: in place, a tile's six values at each k are six neighbours in one row of
      * A, and each k moves on to another row. With a single panel (attention's products with d_k
      * columns) A^T is read once either way, and packing would only add a copy. */
-    const bool packed = s->ta && s->n_panels > 1;
+    const bool packed = s->ta && p1 - p0 > 1;
     float *Ap = packed ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
-    if (packed) pack_at(Ap, A, i0, mc, k0, kc);
-    /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
-    for (int p = 0; p < s->n_panels; p++) {
-        const int j = p * NR;
-        for (int i = 0; i < mc; i += MR) {
-            const int mr = mc - i < MR ? mc - i : MR, top = i0 + i; /* the tile's rows: top .. top + mr - 1 */
-            /* the products k0 + kb .. k0 + ke - 1 of this block are the ones the tile needs */
-            int kb = 0, ke = kc;
-            if (tri.kind == TRI_C_LOWER && j > top + mr - 1 + tri.offset) continue; /* right of the diagonal */
-            if (tri.kind == TRI_A_LOWER) ke = top + mr + tri.offset - k0; /* op(A)[i][k] = 0 past k = i + offset */
-            if (tri.kind == TRI_A_UPPER) kb = top + tri.offset - k0;      /* ... before k = i + offset */
-            ke = ke < 0 ? 0 : ke > kc ? kc : ke;
-            kb = kb < 0 ? 0 : kb > ke ? ke : kb;
-            if (kb == ke && !s->init) continue; /* nothing to add (the first block still stores init) */
-            const float *a[MR]; /* row r of the tile: op(A)[top + r][k0 + kb + k] at a[r][k * ks] */
-            for (int r = 0; r < MR; r++) {
-                const int row = top + (r < mr ? r : 0); /* rows past mr repeat the first */
-                a[r] = packed ? Ap + (size_t)i * kc + r + (size_t)kb * MR
-                     : s->ta ? tensor_at(A, k0 + kb, row) : tensor_at(A, row, k0 + kb);
-            }
-            /* ask for the next tile's rows while this one computes: its part of C (to be written), and
-             * on the first panel its rows of A (on later panels they are in L2); rows six at a time
-             * are too short a stream for the hardware's prefetcher to find */
-            for (int r = 0; r < MR && i + MR + r < mc; r++) {
-                const float *c = tensor_at(C, top + MR + r, j);
-                __builtin_prefetch(c, 1);
-                if (s->N - j > 16) __builtin_prefetch(c + 16, 1);
-                if (p == 0 && !s->ta)
-                    for (int k = 0; k < kc; k += 16) __builtin_prefetch(tensor_at(A, top + MR + r, k0 + k));
-            }
-            kernel(ke - kb, a, packed ? MR : s->ta ? A->stride : 1, s->Bp + p * s->ps + kb * s->bs, s->bs, tensor_at(C, top, j),
-                   C->stride, mr, s->N - j < NR ? s->N - j : NR, s->init && s->init_is_row ? s->init + j : s->init);
-        }
-    }
+    if (packed) pack_at(Ap, s->A, i0, mc, kb->k0, kc);
+    if ((double)kc * (p1 - p0) * NR <= 4096) {
+        /* all of this block of B fits in L1 (16 KiB): each tile of rows passes over every panel, so
+         * that A and C stream through once while B stays (the other order keeps A, B and C in L1
+         * together, which for a 64 x 64 x 64 product is all of L1). When the block's A fits in L1
+         * as well, nothing needs asking for ahead. */
+        const bool fetch = (double)mc * kc > 4096;
+        for (int i = 0; i < mc; i += MR)
+            for (int p = p0; p < p1; p++) block_tile(kb, Ap, i0, mc, i, p, fetch);
+    } else /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
+        for (int p = p0; p < p1; p++)
+            for (int i = 0; i < mc; i += MR) block_tile(kb, Ap, i0, mc, i, p, true);
     free(Ap);
     /* the block's rows are finished when this was the last k block: they are still in L2 */
-    if (s->then.fn) s->then.fn(s->then.ctx, s->C, i0, 0, mc, s->N);
+    if (last && s->then.fn) s->then.fn(s->then.ctx, s->C, i0, 0, mc, s->N);
 }
 
-/* colsums[j] += the sum of column j of panel p of Bp (kc rows), read from the packed copy while it
- * is in cache, row by row as a plain loop over op(B) would add them. */
-static void panel_colsums(float *colsums, const float *Bp, int p, int kc, int N) {
-    const float *row = Bp + (size_t)p * NR * kc;
-    const int w = N - p * NR < NR ? N - p * NR : NR; /* past w, the panel's padding: zeros */
+/* colsums[j ..] += the sums of the columns of one packed panel (kc rows), read from the packed copy
+ * while it is in cache, row by row as a plain loop over op(B) would add them. */
+static void panel_colsums(float *colsums, const float *panel, int j, int kc, int N) {
+    const int w = N - j < NR ? N - j : NR; /* past w, the panel's padding: zeros */
     float sum[NR] = {0}; /* a local, kept in registers (the output could alias the panel) */
-    memcpy(sum, colsums + p * NR, sizeof(float) * (size_t)w);
-    for (int k = 0; k < kc; k++, row += NR)
-        for (int c = 0; c < NR; c++) sum[c] += row[c];
-    memcpy(colsums + p * NR, sum, sizeof(float) * (size_t)w);
+    memcpy(sum, colsums + j, sizeof(float) * (size_t)w);
+    for (int k = 0; k < kc; k++, panel += NR)
+        for (int c = 0; c < NR; c++) sum[c] += panel[c];
+    memcpy(colsums + j, sum, sizeof(float) * (size_t)w);
 }
 
 /* No products (K = 0): C becomes init (zeros when NULL), or stays when accumulating. */
@@ -215,31 +262,50 @@ static void no_products(Tensor *C, bool accumulate, const float *init, BlockStep
     if (then.fn) then.fn(then.ctx, C, 0, 0, M, N);
 }
 
-/* One k block (B already packed in s->Bp): op(B)'s column sums when asked for (panel by panel, each
- * by one thread), then the row blocks. Threads take row blocks when there is enough work; else no
- * parallel region at all (see pack_b). */
-static inline void run_k_block(const KBlock *s, float *colsums, int n_blocks, int threads) {
-    const int M = s->C->rows, N = s->N, kc = s->kc, n_panels = s->n_panels;
-    const float *Bp = s->Bp;
-    if ((double)M * N * kc > 4e6 && n_blocks > 1 && threads > 1) {
-#pragma omp parallel
-        {
-            if (colsums) {
-#pragma omp for schedule(static) nowait
-                for (int p = 0; p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
-            }
-#pragma omp for schedule(static)
-            for (int ib = 0; ib < n_blocks; ib++) row_block(s, ib);
-        }
-    } else {
-        for (int p = 0; colsums && p < n_panels; p++) panel_colsums(colsums, Bp, p, kc, N);
-        for (int ib = 0; ib < n_blocks; ib++) row_block(s, ib);
+/* Rows r0 .. r1 - 1 and panels p0 .. p1 - 1 of C, over every block of k: one thread's share of the
+ * product, or all of it. The part packs the panels of op(B) it reads itself, into Bp (room for
+ * p1 - p0 panels of KC rows), so that parts never wait for one another. */
+static void product_part(const Product *s, int r0, int r1, int p0, int p1, float *Bp) {
+    const int rows = r1 - r0, N = s->N, K = s->K;
+    if (rows <= 0 || p1 <= p0) return;
+    /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not 120 + 8) */
+    const int n_blocks = (rows + MC - 1) / MC, share = (rows + n_blocks - 1) / n_blocks;
+    const int block = (share + MR - 1) / MR * MR; /* at most MC, a multiple of MR */
+    const int j0 = p0 * NR, j1 = p1 * NR < N ? p1 * NR : N;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC;
+        if (!s->in_place) pack_b(Bp, s->B, s->tb, k0, kc, j0, j1);
+        if (s->colsums && r0 == 0) /* the part with the first rows adds its panels' column sums */
+            for (int p = p0; p < p1; p++) panel_colsums(s->colsums, Bp + (size_t)(p - p0) * NR * kc, p * NR, kc, N);
+        const KBlock kb = {s, s->in_place ? tensor_at(s->B, k0, 0) + j0 : Bp, s->in_place ? s->B->stride : NR,
+                           s->in_place ? NR : (ptrdiff_t)NR * kc, k0, kc, p0, p1, k0 == 0 ? s->first : TILE_ADD};
+        for (int i0 = r0; i0 < r1; i0 += block) row_block(&kb, i0, r1 - i0 < block ? r1 - i0 : block, k0 + kc == K);
     }
+}
+
+/* Thread t of n: its part of the product (with its own packing buffer). The rows are split, in whole
+ * tiles, or, when there are fewer rows than columns and no step runs on whole rows, the panels: a
+ * weight gradient (C x N) has few rows and long sums, and its panels divide evenly. Either way each
+ * element is summed by one thread in the same order, so the split changes no bit. */
+static void thread_part(const Product *s, int t, int n) {
+    const int M = s->C->rows, n_panels = (s->N + NR - 1) / NR;
+    int r0 = 0, r1 = M, p0 = 0, p1 = n_panels;
+    if (n > 1 && !s->then.fn && M <= s->N && n_panels >= n) {
+        p0 = (int)((long)n_panels * t / n), p1 = (int)((long)n_panels * (t + 1) / n);
+    } else if (n > 1) {
+        const int tiles = (M + MR - 1) / MR;
+        r0 = (int)((long)tiles * t / n) * MR, r1 = (int)((long)tiles * (t + 1) / n) * MR;
+        r1 = r1 < M ? r1 : M;
+    }
+    const int K = s->K;
+    float *Bp = s->in_place ? NULL : xmalloc(sizeof(float) * (size_t)(p1 - p0) * NR * (size_t)(K < KC ? K : KC));
+    product_part(s, r0, r1, p0, p1, Bp);
+    free(Bp);
 }
 
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
  * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores.
- * tri says which tiles or products can be skipped (see tensor.h); skipping is per 6-row tile, so a
+ * tri says which tiles or products can be skipped (see gemm.h); skipping is per 6-row tile, so a
  * tile that straddles the diagonal is computed whole. */
 static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init,
                    Triangle tri, BlockStep then, float *colsums) {
@@ -254,10 +320,8 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
         no_products(C, accumulate, init, then);
         return;
     }
+    /* the first k block starts from the bias, copied and padded to whole panels */
     const int n_panels = (N + NR - 1) / NR;
-    /* the first k block starts from init: zeros (one panel's worth, used for every panel) or the
-     * bias, copied and padded to whole panels */
-    static const float zeros[NR];
     float *bias = NULL;
     if (!accumulate && init) {
         bias = xcalloc((size_t)n_panels * NR, sizeof(float));
@@ -267,25 +331,15 @@ static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb
      * fits in L1 with room to spare (16 KiB): a packed copy would cost as much as the product saves
      * (a 64 x 64 x 64 product, attention's A V and dS K) */
     const bool in_place = !tb && N % NR == 0 && (double)K * N <= 4096 && !colsums;
-    float *Bp = in_place ? NULL : xmalloc(sizeof(float) * (size_t)n_panels * NR * (size_t)(K < KC ? K : KC));
-    /* row blocks of at most MC rows, as even as whole tiles allow (128 rows: 66 + 62, not 120 + 8),
-     * and as many as a multiple of the threads (512 rows on 2 threads: 6 blocks, 270 + 242 rows
-     * each, not 5 blocks split 3 + 2), so that threads taking blocks get equal shares. How the
-     * rows are cut changes no sum. */
-    const int threads = threads_available();
-    const int fewest = (M + MC - 1) / MC, wanted = threads > 1 ? (fewest + threads - 1) / threads * threads : fewest;
-    const int share = (M + wanted - 1) / wanted; /* M over that many blocks */
-    const int block = (share + MR - 1) / MR * MR, n_blocks = (M + block - 1) / block; /* block <= MC */
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        const int kc = K - k0 < KC ? K - k0 : KC;
-        if (!in_place) pack_b(Bp, B, tb, k0, kc, N);
-        const bool first = k0 == 0 && !accumulate;
-        const KBlock s = {C, A, ta, in_place ? tensor_at(B, k0, 0) : Bp, in_place ? B->stride : NR,
-                          in_place ? NR : (ptrdiff_t)NR * kc, k0, kc, N, n_panels, block,
-                          !first ? NULL : bias ? bias : zeros, bias != NULL, tri, k0 + kc == K ? then : NOTHING};
-        run_k_block(&s, colsums, n_blocks, threads);
-    }
-    free(Bp);
+    const Product s = {C, A, B, ta, tb, in_place, K, N, accumulate ? TILE_ADD : bias ? TILE_BIAS : TILE_SET,
+                       bias, tri, then, colsums};
+    /* threads only when the work is worth waking them: no parallel region at all otherwise (entering
+     * one costs a system call even when its `if` clause is false: docs/performance.md) */
+    if ((double)M * N * K > 4e6 && threads_available() > 1) {
+#pragma omp parallel
+        thread_part(&s, thread_index(), thread_count());
+    } else
+        thread_part(&s, 0, 1);
     free(bias);
 }
 

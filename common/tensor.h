@@ -63,10 +63,27 @@ void tensor_scale(Tensor *out, const Tensor *a, float s);
 /* Every element drawn from N(0, stddev^2), row by row. */
 void tensor_randn(Tensor *t, Rng *rng, float stddev);
 
-/* The threads OpenMP may use (OMP_NUM_THREADS), 1 in a build without OpenMP. */
+/* The threads a new OpenMP region may use (OMP_NUM_THREADS): 1 inside a region (a nested one
+ * would run on one thread anyway, after the cost of entering it) and in a build without OpenMP. */
 static inline int threads_available(void) {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* This thread's number in its OpenMP team, and the team's size (0 and 1 outside a region). */
+static inline int thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+static inline int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
 #else
     return 1;
 #endif

@@ -160,23 +160,34 @@ START_TEST(test_triangles) {
 }
 END_TEST
 
-/* The kernel splits the rows of C between threads; each element is still summed by one thread in
- * the same order, so 1 and 2 threads give the same bits. */
+/* With threads, the kernel splits the rows of C (a tall product) or its panels of columns (fewer
+ * rows than columns: a weight gradient), each thread packing what it reads; each element is still
+ * summed by one thread in the same order, so 1 and 2 threads give the same bits, in every transpose
+ * form, and so do op(B)'s column sums taken on the way. */
 START_TEST(test_threads_same_bits) {
 #ifdef _OPENMP
     Rng rng;
     rng_seed(&rng, 21, 21);
-    Tensor A = tensor_new(600, 300), B = tensor_new(300, 200), C1 = tensor_new(600, 200), C2 = tensor_new(600, 200);
-    tensor_randn(&A, &rng, 1.0f);
-    tensor_randn(&B, &rng, 1.0f);
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    gemm(&C1, &A, &B, (GemmOptions){0});
-    omp_set_num_threads(2);
-    gemm(&C2, &A, &B, (GemmOptions){0});
-    omp_set_num_threads(saved);
-    for (int r = 0; r < 600; r++) ck_assert(tensor_rows_identical(&C1, &C2, r));
-    tensor_free(&A), tensor_free(&B), tensor_free(&C1), tensor_free(&C2);
+    const int shapes[2][3] = {{600, 300, 200}, {70, 600, 300}}; /* rows split; panels split (K past KC) */
+    for (int sh = 0; sh < 2; sh++)
+        for (int form = 0; form < 4; form++) {
+            const int M = shapes[sh][0], K = shapes[sh][1], N = shapes[sh][2];
+            const bool ta = form & 1, tb = form & 2;
+            Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K), B = tb ? tensor_new(N, K) : tensor_new(K, N);
+            Tensor C[2] = {tensor_new(M, N), tensor_new(M, N)}, sums[2] = {tensor_new(1, N), tensor_new(1, N)};
+            tensor_randn(&A, &rng, 1.0f);
+            tensor_randn(&B, &rng, 1.0f);
+            const int saved = omp_get_max_threads();
+            for (int t = 0; t < 2; t++) {
+                omp_set_num_threads(t + 1);
+                gemm(&C[t], &A, &B, (GemmOptions){.flags = (ta ? GEMM_TRANS_A : 0) | (tb ? GEMM_TRANS_B : 0), .colsums = &sums[t]});
+            }
+            omp_set_num_threads(saved);
+            for (int r = 0; r < M; r++) ck_assert(tensor_rows_identical(&C[0], &C[1], r));
+            ck_assert(tensor_rows_identical(&sums[0], &sums[1], 0));
+            tensor_free(&A), tensor_free(&B);
+            for (int t = 0; t < 2; t++) tensor_free(&C[t]), tensor_free(&sums[t]);
+        }
 #endif
 }
 END_TEST
