@@ -64,19 +64,6 @@ static void pack_b(float *Bp, const Tensor *B, bool tb, int k0, int kc, int j0, 
     }
 }
 
-/* Ap: for each panel of MR rows of op(A) = A^T starting at i, kc columns of MR values (zero beyond
- * the block). op(A)[i][k] is A[k][i]: row k of A is read left to right across the block and cut
- * into the panels, so that the reads stay sequential. */
-static void pack_at(float *Ap, const Tensor *A, int i0, int mc, int k0, int kc) {
-    const int panels = (mc + MR - 1) / MR, h = mc - (panels - 1) * MR; /* h: rows of the last panel */
-    for (int k = 0; k < kc; k++) {
-        const float *src = tensor_at(A, k0 + k, i0);
-        float *dst = Ap + (size_t)k * MR;
-        for (int p = 0; p < panels - 1; p++, src += MR, dst += (size_t)MR * kc) memcpy(dst, src, sizeof(float) * MR);
-        for (int r = 0; r < MR; r++) dst[r] = r < h ? src[r] : 0.0f;
-    }
-}
-
 /* How the kernel stores its tile: C += tile (a later block of k, or GEMM_ACCUMULATE), C = tile (the
  * first block of k), or C = bias + tile (the first block, with a bias: one row of NR values). */
 typedef enum { TILE_ADD, TILE_SET, TILE_BIAS } TileStore;
@@ -103,9 +90,9 @@ static inline void store_row(float *c, vf ca, vf cb, int w, TileStore how, const
 
 /* C[0..rows)[0..nr) (+)= A (rows x kc) times Bp (kc x NR), stored as `how` says. Row k of Bp
  * starts k * bs floats in: bs = NR in a packed panel, B's stride when B is read in place. A's value
- * for row r and step k is a[r * rs + k * ks]: straight from A's rows (rs = A's stride, ks = 1), or
- * with the tile's six values at each k side by side (rs = 1), in a packed panel (ks = MR) or in a
- * row of A where op(A) = A^T is read in place (ks = A's stride).
+ * for row r and step k is a[r * rs + k * ks]: along A's rows (rs = A's stride, ks = 1), or, where
+ * op(A) = A^T, down its columns: the tile's six values at each k side by side in one row of A
+ * (rs = 1, ks = A's stride).
  * `rows` is a constant wherever this is inlined (see kernel), so that a tile of fewer than MR rows
  * does only its own rows' work. The accumulators are named variables, not an array, so that the
  * compiler keeps them in registers. */
@@ -130,7 +117,7 @@ static inline __attribute__((always_inline)) void tile(const int rows, int kc, c
             LOAD_B();
             ROWS(a0[k], a1[k], a2[k], a3[k], a4[k], a5[k]);
         }
-    } else /* the six values of each k side by side (rs = 1): one pointer, moved on by ks */
+    } else /* A^T: the six values of each k side by side (rs = 1), one pointer moved on by ks */
         for (int k = 0; k < kc; k++, Bp += bs, a += ks) {
             LOAD_B();
             ROWS(a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -181,9 +168,9 @@ typedef struct {
     TileStore how;
 } KBlock;
 
-/* One tile of a row block: rows i0 + i .. (at most MR), panel p of B, over one block of k. Ap: the
- * block's rows of A^T packed, or NULL (A read in place); fetch: ask for the next tile's rows. */
-static void block_tile(const KBlock *kb, const float *Ap, int i0, int mc, int i, int p, bool fetch) {
+/* One tile of a row block: rows i0 + i .. (at most MR), panel p of B, over one block of k; fetch:
+ * ask for the next tile's rows. */
+static void block_tile(const KBlock *kb, int i0, int mc, int i, int p, bool fetch) {
     const Product *s = kb->s;
     const Tensor *A = s->A, *C = s->C;
     const int kc = kb->kc, k0 = kb->k0, j = p * NR;
@@ -197,10 +184,11 @@ static void block_tile(const KBlock *kb, const float *Ap, int i0, int mc, int i,
     kend = kend < 0 ? 0 : kend > kc ? kc : kend;
     kbeg = kbeg < 0 ? 0 : kbeg > kend ? kend : kbeg;
     if (kbeg == kend && kb->how == TILE_ADD) return; /* nothing to add (a first block still stores) */
-    /* op(A)[top + r][k0 + kbeg + k] is at a[r * rs + k * ks] (see tile) */
-    const float *a = Ap ? Ap + (size_t)i * kc + (size_t)kbeg * MR
-                   : s->ta ? tensor_at(A, k0 + kbeg, top) : tensor_at(A, top, k0 + kbeg);
-    const ptrdiff_t rs = Ap || s->ta ? 1 : A->stride, ks = Ap ? MR : s->ta ? A->stride : 1;
+    /* op(A)[top + r][k0 + kbeg + k] is at a[r * rs + k * ks] (see tile): op(A) = A and A^T are both
+     * read in place. For A^T the tile's six values at each k are neighbours in one row of A, read
+     * through one pointer; a packed copy of A^T cost more than it saved (docs/performance.md). */
+    const float *a = s->ta ? tensor_at(A, k0 + kbeg, top) : tensor_at(A, top, k0 + kbeg);
+    const ptrdiff_t rs = s->ta ? 1 : A->stride, ks = s->ta ? A->stride : 1;
     /* ask for the next tile's rows while this one computes: its part of C (to be written), and on
      * the first panel its rows of A (on later panels they are in cache); rows six at a time are too
      * short a stream for the hardware's prefetcher to find */
@@ -219,13 +207,6 @@ static void block_tile(const KBlock *kb, const float *Ap, int i0, int mc, int i,
 static void row_block(const KBlock *kb, int i0, int mc, bool last) {
     const Product *s = kb->s;
     const int kc = kb->kc, p0 = kb->p0, p1 = kb->p1;
-    /* op(A) = A is read in place, row by row. op(A) = A^T is packed first when more than one panel
-     * of B will read it: in place, a tile's six values at each k are six neighbours in one row of
-     * A, and each k moves on to another row. With a single panel (attention's products with d_k
-     * columns) A^T is read once either way, and packing would only add a copy. */
-    const bool packed = s->ta && p1 - p0 > 1;
-    float *Ap = packed ? xmalloc(sizeof(float) * (size_t)((mc + MR - 1) / MR * MR) * (size_t)kc) : NULL;
-    if (packed) pack_at(Ap, s->A, i0, mc, kb->k0, kc);
     if ((double)kc * (p1 - p0) * NR <= 4096) {
         /* all of this block of B fits in L1 (16 KiB): each tile of rows passes over every panel, so
          * that A and C stream through once while B stays (the other order keeps A, B and C in L1
@@ -233,11 +214,10 @@ static void row_block(const KBlock *kb, int i0, int mc, bool last) {
          * as well, nothing needs asking for ahead. */
         const bool fetch = (double)mc * kc > 4096;
         for (int i = 0; i < mc; i += MR)
-            for (int p = p0; p < p1; p++) block_tile(kb, Ap, i0, mc, i, p, fetch);
+            for (int p = p0; p < p1; p++) block_tile(kb, i0, mc, i, p, fetch);
     } else /* each panel of B (kc x NR, in L1) is used by every row tile of the block in turn */
         for (int p = p0; p < p1; p++)
-            for (int i = 0; i < mc; i += MR) block_tile(kb, Ap, i0, mc, i, p, true);
-    free(Ap);
+            for (int i = 0; i < mc; i += MR) block_tile(kb, i0, mc, i, p, true);
     /* the block's rows are finished when this was the last k block: they are still in L2 */
     if (last && s->then.fn) s->then.fn(s->then.ctx, s->C, i0, 0, mc, s->N);
 }

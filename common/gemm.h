@@ -7,15 +7,16 @@
  *  1. Packing. A block of op(B) (KC = 256 rows, all N columns) is copied into panels NR columns wide
  *     (two vector registers: 32 floats with AVX-512, 16 with AVX), each stored k by k, edges padded
  *     with zeros, so that the kernel reads it strictly sequentially whatever B's stride or transpose.
- *     op(A) = A is read in place, six rows at a time; op(A) = A^T, read by several panels of B, is
- *     first copied into panels MR = 6 rows tall. Both copies read their source row by row.
- *  2. The micro-kernel: a 6 x NR tile of C is kept in 12 vector registers for the whole k loop;
- *     each step broadcasts one value of A's panel and multiplies it into the two vectors of B's
- *     panel. At the end the tile is added to C, or, for the first block of k, stored (over zeros or
- *     a bias row): C is never cleared in a separate pass.
+ *     op(A) is read in place: six rows of A at a time, or for A^T six neighbours in each row of A.
+ *  2. The micro-kernel: a tile of up to 6 rows x NR columns of C is kept in 12 vector registers for
+ *     the whole k loop; each step broadcasts one value of A per row and multiplies it into the two
+ *     vectors of B's panel. At the end the tile is added to C, or, for the first block of k, stored
+ *     (plus the bias, if any): C is never cleared in a separate pass.
  *  3. Blocking: a B panel (KC x NR) stays in L1 while every row tile of a row block of C (at most
- *     MC = 120 rows) passes over it; the block's rows of A stay in L2. With OpenMP, threads take
- *     different row blocks.
+ *     MC = 120 rows) passes over it; the block's rows of A stay in L2. (When a whole block of B fits
+ *     in L1, each tile passes over all its panels instead.) With OpenMP, each thread computes its
+ *     own part of C, from the first block of k to the last, packing what it reads: a share of the
+ *     rows, or of the panels when C has fewer rows than columns (a weight gradient).
  *  4. What rides on a product, so that it needs no pass over memory of its own: a BlockStep run on
  *     each finished row block of C while it is still in L2 (the feed-forward network's
  *     activation), and op(B)'s column sums taken from its packed copy (a bias gradient).

@@ -119,38 +119,62 @@ static void bench_peak(void) {
 static double share(double g) { return peak_gflops > 0 ? 100.0 * g / peak_gflops : 0.0; }
 
 /* ---- 1. matmul ---- */
-static double matmul_gflops(int M, int K, int N, bool ta, bool tb, bool blas, double *lo, double *hi) {
+enum { PAIRS = 15 }; /* rounds of ours then OpenBLAS, in turns, so that both see the same minutes */
+
+typedef struct {
+    double ours, lo, hi;    /* our GFLOP/s: the median round, the slowest and the fastest */
+    double blas, blo, bhi;  /* OpenBLAS's, the same way (0 without it) */
+    double ratio;           /* the median of the rounds' ratios, ours / OpenBLAS */
+} MatmulResult;
+
+/* One round of one side: about 1e8 flops of the product, timed. */
+static double matmul_round(Tensor *C, const Tensor *A, const Tensor *B, bool ta, bool tb, bool blas, int inner) {
+    const double t0 = now();
+    for (int i = 0; i < inner; i++) {
+#ifdef HAVE_OPENBLAS
+        if (blas) {
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, C->rows, C->cols,
+                        ta ? A->rows : A->cols, 1.0f, A->data, A->stride, B->data, B->stride, 0.0f, C->data, C->stride);
+            continue;
+        }
+#else
+        (void)blas;
+#endif
+        gemm(C, A, B, (GemmOptions){.flags = (ta ? GEMM_TRANS_A : 0) | (tb ? GEMM_TRANS_B : 0)});
+    }
+    return 2.0 * C->rows * C->cols * (ta ? A->rows : A->cols) * inner / (now() - t0) / 1e9;
+}
+
+static MatmulResult matmul_gflops(int M, int K, int N, bool ta, bool tb) {
     Rng rng;
     rng_seed(&rng, 1, 1);
     Tensor A = ta ? tensor_new(K, M) : tensor_new(M, K), B = tb ? tensor_new(N, K) : tensor_new(K, N), C = tensor_new(M, N);
     tensor_randn(&A, &rng, 1.0f), tensor_randn(&B, &rng, 1.0f);
     const double flops = 2.0 * M * K * N;
     const int inner = flops < 1e8 ? (int)(1e8 / flops) + 1 : 1;
-    double g[REPS];
-    for (int r = 0; r < REPS; r++) {
-        const double t0 = now();
-        for (int i = 0; i < inner; i++) {
+    double g[PAIRS], b[PAIRS], ratio[PAIRS];
+    matmul_round(&C, &A, &B, ta, tb, false, inner); /* warm-up: the operands into cache, the clock up */
+    for (int r = 0; r < PAIRS; r++) {
+        g[r] = matmul_round(&C, &A, &B, ta, tb, false, inner);
 #ifdef HAVE_OPENBLAS
-            if (blas) {
-                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
-                            A.data, A.stride, B.data, B.stride, 0.0f, C.data, C.stride);
-                continue;
-            }
+        b[r] = matmul_round(&C, &A, &B, ta, tb, true, inner);
 #else
-            (void)blas;
+        b[r] = g[r];
 #endif
-            gemm(&C, &A, &B, (GemmOptions){.flags = (ta ? GEMM_TRANS_A : 0) | (tb ? GEMM_TRANS_B : 0)});
-        }
-        g[r] = flops * inner / (now() - t0) / 1e9;
+        ratio[r] = g[r] / b[r];
     }
-    double med;
-    stats(g, REPS, &med, lo, hi);
+    MatmulResult res;
+    double unused;
+    stats(g, PAIRS, &res.ours, &res.lo, &res.hi);
+    stats(b, PAIRS, &res.blas, &res.blo, &res.bhi);
+    stats(ratio, PAIRS, &res.ratio, &unused, &unused);
     tensor_free(&A), tensor_free(&B), tensor_free(&C);
-    return med;
+    return res;
 }
 
 static void bench_matmul(void) {
-    printf("1. matmul, 1 thread, GFLOP/s: median of %d (min .. max)\n\n", REPS);
+    printf("1. matmul, 1 thread, GFLOP/s: %d rounds, ours and OpenBLAS in turns; the median round (slowest ..\n"
+           "   fastest), and the median of the rounds' ratios\n\n", PAIRS);
     set_threads(1);
 #ifdef HAVE_OPENBLAS
     openblas_set_num_threads(1); /* else it takes OMP_NUM_THREADS or every core */
@@ -183,19 +207,16 @@ static void bench_matmul(void) {
         {2048, 512, 128, false, false, "S: a W2 (forward)"},
         {2048, 512, 128, false, true, "S: dh W1^T (backward)"},
         {128, 2048, 512, true, false, "S: x^T dh (backward)"},
+        {128, 2048, 128, true, false, "S: x^T dq (backward)"},
         {128, 32, 128, false, true, "S: q k^T (one head)"},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        double lo, hi, blo = 0, bhi = 0;
-        const double g = matmul_gflops(shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].ta, shapes[i].tb, false, &lo, &hi);
+        const MatmulResult r = matmul_gflops(shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].ta, shapes[i].tb);
         char label[64];
         snprintf(label, sizeof label, "%d x %d x %d %s", shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].what);
-        printf("  %-40s %8.1f (%5.1f .. %5.1f) %6.0f%%", label, g, lo, hi, share(g));
+        printf("  %-40s %8.1f (%5.1f .. %5.1f) %6.0f%%", label, r.ours, r.lo, r.hi, share(r.ours));
 #ifdef HAVE_OPENBLAS
-        const double b = matmul_gflops(shapes[i].M, shapes[i].K, shapes[i].N, shapes[i].ta, shapes[i].tb, true, &blo, &bhi);
-        printf(" %8.1f (%5.1f .. %5.1f) %8.2f", b, blo, bhi, g / b);
-#else
-        (void)blo, (void)bhi;
+        printf(" %8.1f (%5.1f .. %5.1f) %8.2f", r.blas, r.blo, r.bhi, r.ratio);
 #endif
         printf("\n");
     }
