@@ -122,6 +122,49 @@ void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x,
     }
 }
 
+/* dgamma and dbeta, columns c0 .. c0 + w - 1 (w <= LN_GROUP): sums over the rows, in row order, in
+ * local sums (kept in registers; summed in place, they were stored and reloaded on every row). */
+enum { LN_GROUP = 64 };
+static void layernorm_param_grads(Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x, const Tensor *mean,
+                                  const Tensor *rstd, int c0, int w) {
+    float sg[LN_GROUP] = {0}, sb[LN_GROUP] = {0};
+    if (dgamma) memcpy(sg, dgamma->data + c0, sizeof(float) * (size_t)w);
+    if (dbeta) memcpy(sb, dbeta->data + c0, sizeof(float) * (size_t)w);
+    for (int t = 0; t < x->rows; t++) {
+        const float *xt = tensor_at(x, t, c0), *g = tensor_at(dout, t, c0);
+        const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
+        for (int c = 0; c < w; c++) {
+            sb[c] += g[c];
+            sg[c] += g[c] * ((xt[c] - m) * r);
+        }
+    }
+    if (dgamma) memcpy(dgamma->data + c0, sg, sizeof(float) * (size_t)w);
+    if (dbeta) memcpy(dbeta->data + c0, sb, sizeof(float) * (size_t)w);
+}
+
+/* Row t of dx: each row on its own, so rows can go to different threads. gam is a local, so that
+ * the compiler knows the stores to dx do not change it, and vectorises the loop. */
+static void layernorm_dx_row(Tensor *dx, const Tensor *dout, const Tensor *x, const Tensor *mean, const Tensor *rstd,
+                             const float *gam, int t) {
+    const int C = x->cols;
+    const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
+    const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
+    double mean_d = 0, mean_dx = 0; /* in double, in vector lanes (a fixed order, run to run) */
+#pragma omp simd reduction(+ : mean_d, mean_dx)
+    for (int c = 0; c < C; c++) {
+        const float xhat = (xt[c] - m) * r, dxhat = g[c] * gam[c];
+        mean_d += dxhat;
+        mean_dx += dxhat * xhat;
+    }
+    mean_d /= C;
+    mean_dx /= C;
+    float *d = tensor_at(dx, t, 0);
+    for (int c = 0; c < C; c++) {
+        const float xhat = (xt[c] - m) * r, dxhat = g[c] * gam[c];
+        d[c] += r * (dxhat - (float)mean_d - xhat * (float)mean_dx);
+    }
+}
+
 void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x,
                         const Tensor *mean, const Tensor *rstd, const Tensor *gamma) {
     /* With xhat = (x - mean) r and y = gamma xhat + beta:
@@ -129,49 +172,24 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
      * mean and r depend on every x[c] of the row: d mean / dx_c = 1/C and
      * d r / dx_c = -r^3 (x_c - mean) / C. Collecting the three paths gives
      *   dx = r (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)). */
-    const int C = x->cols;
-    /* dgamma and dbeta sum over the rows, in row order, GROUP columns at a time in local sums (kept
-     * in registers; summed in place, they were stored and reloaded on every row) */
-    enum { GROUP = 128 };
-    for (int c0 = 0; c0 < C && (dgamma || dbeta); c0 += GROUP) {
-        const int w = C - c0 < GROUP ? C - c0 : GROUP;
-        float sg[GROUP] = {0}, sb[GROUP] = {0};
-        if (dgamma) memcpy(sg, dgamma->data + c0, sizeof(float) * (size_t)w);
-        if (dbeta) memcpy(sb, dbeta->data + c0, sizeof(float) * (size_t)w);
-        for (int t = 0; t < x->rows; t++) {
-            const float *xt = tensor_at(x, t, c0), *g = tensor_at(dout, t, c0);
-            const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
-            for (int c = 0; c < w; c++) {
-                sb[c] += g[c];
-                sg[c] += g[c] * ((xt[c] - m) * r);
-            }
-        }
-        if (dgamma) memcpy(dgamma->data + c0, sg, sizeof(float) * (size_t)w);
-        if (dbeta) memcpy(dbeta->data + c0, sb, sizeof(float) * (size_t)w);
-    }
-    if (!dx) return;
-    /* dx row by row: each row on its own, so rows can go to different threads. gam is a local, so
-     * that the compiler knows the stores to dx do not change it, and vectorises the loop */
+    const int C = x->cols, groups = dgamma || dbeta ? (C + LN_GROUP - 1) / LN_GROUP : 0, rows = dx ? x->rows : 0;
     const float *gam = gamma->data;
-#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * C))
-    for (int t = 0; t < x->rows; t++) {
-        const float *xt = tensor_at(x, t, 0), *g = tensor_at(dout, t, 0);
-        const float m = *tensor_at(mean, t, 0), r = *tensor_at(rstd, t, 0);
-        double mean_d = 0, mean_dx = 0; /* in double, in vector lanes (a fixed order, run to run) */
-#pragma omp simd reduction(+ : mean_d, mean_dx)
-        for (int c = 0; c < C; c++) {
-            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gam[c];
-            mean_d += dxhat;
-            mean_dx += dxhat * xhat;
+#define GROUP_WIDTH(i) (C - (i) * LN_GROUP < LN_GROUP ? C - (i) * LN_GROUP : LN_GROUP)
+    /* threads take groups of columns of dgamma and dbeta (each column still summed in row order),
+     * then rows of dx, in one region without waiting between the two */
+    if (worth_threads((double)x->rows * C)) {
+#pragma omp parallel
+        {
+#pragma omp for schedule(static) nowait
+            for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * LN_GROUP, GROUP_WIDTH(i));
+#pragma omp for schedule(static)
+            for (int t = 0; t < rows; t++) layernorm_dx_row(dx, dout, x, mean, rstd, gam, t);
         }
-        mean_d /= C;
-        mean_dx /= C;
-        float *d = tensor_at(dx, t, 0);
-        for (int c = 0; c < C; c++) {
-            const float xhat = (xt[c] - m) * r, dxhat = g[c] * gam[c];
-            d[c] += r * (dxhat - (float)mean_d - xhat * (float)mean_dx);
-        }
+    } else {
+        for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * LN_GROUP, GROUP_WIDTH(i));
+        for (int t = 0; t < rows; t++) layernorm_dx_row(dx, dout, x, mean, rstd, gam, t);
     }
+#undef GROUP_WIDTH
 }
 
 /* ==== cross-entropy ==== */

@@ -25,21 +25,42 @@ void adamw_free(AdamW *o) {
 
 void adamw_begin_step(AdamW *o) { o->step++; }
 
-void adamw_update(AdamW *o, float *p, const float *g, size_t offset, size_t count, float lr, bool decay) {
-    CHECK(offset + count <= o->n && o->step >= 1, "adamw_update outside its state or before a step");
+/* Values i0 .. i1 - 1 of one segment (see optim.h for the update). */
+static void adamw_range(const AdamW *o, AdamSegment seg, size_t i0, size_t i1, float lr) {
     const float c1 = 1.0f - powf(o->beta1, (float)o->step), c2 = 1.0f - powf(o->beta2, (float)o->step);
-    float *m = o->m + offset, *v = o->v + offset;
-    const float wd = decay ? o->weight_decay : 0.0f;
+    float *m = o->m + seg.offset, *v = o->v + seg.offset, *p = seg.params;
+    const float *g = seg.grads;
+    const float wd = seg.decay ? o->weight_decay : 0.0f;
     /* locals, not o->...: the stores to m, v and p could (for all the compiler knows) change a
      * float inside *o, so it would reload them on every element and not vectorise the loop */
     const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-#pragma omp parallel for schedule(static) if (worth_threads((double)count))
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = i0; i < i1; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         const float mhat = m[i] / c1, vhat = v[i] / c2;
         p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
     }
+}
+
+void adamw_update_segments(AdamW *o, const AdamSegment *seg, int n, float lr) {
+    size_t total = 0;
+    for (int s = 0; s < n; s++) {
+        CHECK(seg[s].offset + seg[s].count <= o->n && o->step >= 1, "adamw_update outside its state or before a step");
+        total += seg[s].count;
+    }
+    if (worth_threads((double)total)) {
+#pragma omp parallel
+        {
+            const size_t t = (size_t)thread_index(), nt = (size_t)thread_count();
+            for (int s = 0; s < n; s++) adamw_range(o, seg[s], seg[s].count * t / nt, seg[s].count * (t + 1) / nt, lr);
+        }
+    } else
+        for (int s = 0; s < n; s++) adamw_range(o, seg[s], 0, seg[s].count, lr);
+}
+
+void adamw_update(AdamW *o, float *p, const float *g, size_t offset, size_t count, float lr, bool decay) {
+    const AdamSegment seg = {p, g, offset, count, decay};
+    adamw_update_segments(o, &seg, 1, lr);
 }
 
 double grad_clip(float *g, size_t n, double max_norm) {

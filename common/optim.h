@@ -25,6 +25,18 @@ void adamw_free(AdamW *o);
 void adamw_begin_step(AdamW *o);
 /* Update params[0..count) from grads; `offset` is their position in the optimiser's state. */
 void adamw_update(AdamW *o, float *params, const float *grads, size_t offset, size_t count, float lr, bool decay);
+/* One tensor's part of an update: count parameters and their gradients, at `offset` in the
+ * optimiser's state, with weight decay or without. */
+typedef struct {
+    float *params;
+    const float *grads;
+    size_t offset, count;
+    bool decay;
+} AdamSegment;
+/* adamw_update over n segments (a model's tensors, each with its own decay) in one parallel region:
+ * each thread takes its share of every segment, so that small tensors do not run on one thread
+ * while the others wait. Every value is updated alone, so the split changes no bit. */
+void adamw_update_segments(AdamW *o, const AdamSegment *seg, int n, float lr);
 
 /* The global L2 norm of a gradient array, and scaling it down to at most max_norm (clipping).
  * Returns the norm before clipping. */

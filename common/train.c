@@ -2,6 +2,7 @@
 #include "train.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "corpus.h"
 #include "util.h"
@@ -26,11 +27,14 @@ double train_step_report(Model *m, AdamW *opt, const int *ids, const int *target
     }
     adamw_begin_step(opt);
     const float lr = lr_schedule(step - 1, s->warmup, s->steps, (float)s->lr, (float)s->lr_min);
+    AdamSegment *seg = xmalloc(sizeof *seg * (size_t)m->n_tensors);
     for (int i = 0; i < m->n_tensors; i++) { /* each tensor: its place in the flat arrays, and its decay */
         const ModelTensor *t = &m->tensors[i];
-        const size_t off = (size_t)(t->param->data - m->param_mem), n = (size_t)t->param->rows * t->param->cols;
-        adamw_update(opt, t->param->data, t->grad->data, off, n, lr, t->decay);
+        seg[i] = (AdamSegment){t->param->data, t->grad->data, (size_t)(t->param->data - m->param_mem),
+                               (size_t)t->param->rows * t->param->cols, t->decay};
     }
+    adamw_update_segments(opt, seg, m->n_tensors, lr);
+    free(seg);
     if (r) r->loss = loss, r->grad_norm = norm, r->lr = lr;
     return loss;
 }

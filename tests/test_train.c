@@ -163,8 +163,45 @@ END_TEST
 #include <omp.h>
 #endif
 
-/* Training steps on 1 and on 2 threads end in the same bits: the matmul splits rows of C, the
- * heads run whole on one thread each, elementwise loops split rows, and every sum is taken in one
+/* AdamW over segments (one parallel region for a model's tensors): every value is the update's
+ * formula with its own segment's decay, at its own offset of the state, on 1 and 2 threads; the
+ * segments are a tiny one, an empty one and one large enough to be split between threads. */
+START_TEST(test_adamw_segments) {
+    enum { N = 70000 };
+    const size_t off[3] = {0, 5, 5}, cnt[3] = {5, 0, N - 5};
+    const bool decay[3] = {true, false, false};
+    for (int threads = 1; threads <= 2; threads++) {
+#ifdef _OPENMP
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+#endif
+        float *p = xmalloc(sizeof(float) * N), *g = xmalloc(sizeof(float) * N), *want = xmalloc(sizeof(float) * N);
+        for (int i = 0; i < N; i++) p[i] = (float)((i % 17) - 8) * 0.125f, g[i] = (float)((i % 13) - 6) * 0.01f;
+        AdamW o;
+        adamw_init(&o, N, 0.9f, 0.95f, 1e-8f, 0.1f);
+        adamw_begin_step(&o);
+        const float lr = 1e-2f, c1 = 1.0f - 0.9f, c2 = 1.0f - 0.95f; /* the bias corrections at step 1 */
+        for (int s = 0; s < 3; s++)
+            for (size_t i = off[s]; i < off[s] + cnt[s]; i++) {
+                const float m = (1.0f - 0.9f) * g[i], v = (1.0f - 0.95f) * g[i] * g[i];
+                want[i] = p[i] - lr * ((m / c1) / (sqrtf(v / c2) + 1e-8f) + (decay[s] ? 0.1f : 0.0f) * p[i]);
+            }
+        AdamSegment seg[3];
+        for (int s = 0; s < 3; s++) seg[s] = (AdamSegment){p + off[s], g + off[s], off[s], cnt[s], decay[s]};
+        adamw_update_segments(&o, seg, 3, lr);
+        for (int i = 0; i < N; i++) ck_assert_msg(fabsf(p[i] - want[i]) <= 1e-6f * fabsf(want[i]) + 1e-9f, "value %d", i);
+        ck_assert_float_eq(o.m[3], (1.0f - 0.9f) * g[3]); /* the state at the segment's offset */
+        adamw_free(&o), free(p), free(g), free(want);
+#ifdef _OPENMP
+        omp_set_num_threads(saved);
+#endif
+    }
+}
+END_TEST
+
+/* Training steps on 1 and on 2 threads end in the same bits: the matmul splits rows of C or its
+ * panels, the heads run whole on one thread each, elementwise loops split rows, layer norm's
+ * parameter gradients split columns, AdamW splits every tensor, and every sum is taken in one
  * fixed order whatever the thread count. The model is large enough that every parallel loop does
  * split (more than 32 K floats per pass, heads' work above 2e6 multiply-adds), pre-norm and
  * post-norm. */
@@ -208,6 +245,7 @@ Suite *training_suite(void) {
     tcase_add_test(tc, test_nonfinite_gradient_named);
     tcase_add_exit_test(tc, test_nan_loss_exits, 1);
     tcase_add_test(tc, test_threads_same_bits);
+    tcase_add_test(tc, test_adamw_segments);
     suite_add_tcase(s, tc);
     return s;
 }
