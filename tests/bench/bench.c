@@ -370,25 +370,52 @@ static void print_result(const char *name, int B, int T, int threads, const Trai
 
 /* This project and the peer in turns, `pairs` times: the machine's load drifts, so each pair's
  * ratio is taken from runs a few seconds apart, and their median is the figure. */
-static void versus_peer(const char *name, const ModelConfig *c, int B, int T, int steps, int pairs) {
+/* Runs of two kinds in turns, so that both see the same minutes of a shared machine: the medians
+ * (with the slowest and fastest) of each kind and of the pairs' ratios, first over second. */
+typedef TrainResult (*Runner)(const ModelConfig *c, int B, int T, int threads, int steps);
+typedef struct {
+    int n;                            /* pairs where both ran */
+    double first[3], second[3], ratio[3]; /* median, slowest, fastest */
+    double second_mib;                /* the largest peak memory of the second kind */
+} InTurns;
+
+static InTurns in_turns(Runner run1, int threads1, Runner run2, int threads2, const ModelConfig *c, int B, int T,
+                        int steps, int pairs) {
     enum { MAX_PAIRS = 9 };
-    double ours[MAX_PAIRS], peer[MAX_PAIRS], ratio[MAX_PAIRS], peer_mib = 0;
-    int n = 0;
+    double x[MAX_PAIRS], y[MAX_PAIRS], r[MAX_PAIRS];
+    InTurns t = {0};
     for (int i = 0; i < pairs && i < MAX_PAIRS; i++) {
-        const TrainResult a = run_ours(c, B, T, 1, steps), b = run_peer(c, B, T, 1, steps);
+        const TrainResult a = run1(c, B, T, threads1, steps), b = run2(c, B, T, threads2, steps);
         if (!a.ok || !b.ok) continue;
-        ours[n] = a.med, peer[n] = b.med, ratio[n] = a.med / b.med, n++;
-        peer_mib = b.mib > peer_mib ? b.mib : peer_mib;
+        x[t.n] = a.med, y[t.n] = b.med, r[t.n] = a.med / b.med, t.n++;
+        t.second_mib = b.mib > t.second_mib ? b.mib : t.second_mib;
     }
-    if (n == 0) {
+    if (t.n == 0) return t;
+    stats(x, t.n, &t.first[0], &t.first[1], &t.first[2]);
+    stats(y, t.n, &t.second[0], &t.second[1], &t.second[2]);
+    stats(r, t.n, &t.ratio[0], &t.ratio[1], &t.ratio[2]);
+    return t;
+}
+
+static void versus_peer(const char *name, const ModelConfig *c, int B, int T, int steps, int pairs) {
+    const InTurns t = in_turns(run_ours, 1, run_peer, 1, c, B, T, steps, pairs);
+    if (t.n == 0) {
         printf("  %-8s B=%-3d T=%-4d against PyTorch: the peer did not run (try %s %s)\n", name, B, T, peer_python(), PEER_SCRIPT);
         return;
     }
-    double om, ol, oh, pm, pl, ph, rm, rl, rh;
-    stats(ours, n, &om, &ol, &oh), stats(peer, n, &pm, &pl, &ph), stats(ratio, n, &rm, &rl, &rh);
     printf("  %-8s B=%-3d T=%-4d 1 thread, %d pairs in turns: ours %.0f tokens/s (%.0f .. %.0f), PyTorch %.0f (%.0f .. %.0f,\n"
            "  %*s memory %.1f MiB): ratio %.2f (%.2f .. %.2f)\n",
-           name, B, T, n, om, ol, oh, pm, pl, ph, 8, "", peer_mib, rm, rl, rh);
+           name, B, T, t.n, t.first[0], t.first[1], t.first[2], t.second[0], t.second[1], t.second[2], 8, "", t.second_mib,
+           t.ratio[0], t.ratio[1], t.ratio[2]);
+}
+
+/* Two threads against one (a 2-thread run collapses whenever another job takes a core, hence turns). */
+static void versus_one_thread(const char *name, const ModelConfig *c, int B, int T, int steps, int pairs) {
+    const InTurns t = in_turns(run_ours, 2, run_ours, 1, c, B, T, steps, pairs);
+    if (t.n == 0) return;
+    printf("  %-8s B=%-3d T=%-4d %d pairs in turns: 2 threads %.0f tokens/s (%.0f .. %.0f), 1 thread %.0f (%.0f .. %.0f):\n"
+           "  %*s ratio %.2f (%.2f .. %.2f)\n", name, B, T, t.n, t.first[0], t.first[1], t.first[2], t.second[0],
+           t.second[1], t.second[2], 8, "", t.ratio[0], t.ratio[1], t.ratio[2]);
 }
 
 static void bench_training(void) {
@@ -408,6 +435,9 @@ static void bench_training(void) {
         const TrainResult r = run_ours(runs[i].cfg, runs[i].B, runs[i].T, runs[i].threads, runs[i].steps);
         print_result(runs[i].name, runs[i].B, runs[i].T, runs[i].threads, &r, flops_per_token(runs[i].cfg, runs[i].T));
     }
+    printf("\n   two threads against one:\n\n");
+    versus_one_thread("config S", &s128, 16, 128, 10, 5);
+    versus_one_thread("config L", &l256, 8, 256, 5, 3);
     printf("\n   against the same model in PyTorch (%s), one thread:\n\n", PEER_SCRIPT);
     if (!peer_available()) {
         printf("  not measured: %s cannot import torch (apt-get install python3-torch libopenblas-dev; without OpenBLAS\n"
