@@ -197,7 +197,18 @@ double model_forward(Model *m, const int *ids, const int *targets, int B, int T)
     return crossentropy_forward(&m->probs, &m->logits, m->targets);
 }
 
-void model_zero_grad(Model *m) { memset(m->grad_mem, 0, sizeof(float) * m->n_params); }
+void model_zero_grad(Model *m) {
+    const size_t n = m->n_params;
+    if (!worth_threads((double)n)) {
+        memset(m->grad_mem, 0, sizeof(float) * n);
+        return;
+    }
+#pragma omp parallel /* each thread clears its share (on one thread alone, it showed in 2-thread profiles) */
+    {
+        const size_t t = (size_t)thread_index(), nt = (size_t)thread_count(), a = n * t / nt, b = n * (t + 1) / nt;
+        memset(m->grad_mem + a, 0, sizeof(float) * (b - a));
+    }
+}
 
 /* ==== backward ==== */
 
