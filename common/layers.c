@@ -124,7 +124,7 @@ void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x,
 
 /* dgamma and dbeta, columns c0 .. c0 + w - 1 (w <= LN_GROUP): sums over the rows, in row order, in
  * local sums (kept in registers; summed in place, they were stored and reloaded on every row). */
-enum { LN_GROUP = 64 };
+enum { LN_GROUP = 128 };
 static void layernorm_param_grads(Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x, const Tensor *mean,
                                   const Tensor *rstd, int c0, int w) {
     float sg[LN_GROUP] = {0}, sb[LN_GROUP] = {0};
@@ -172,21 +172,26 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
      * mean and r depend on every x[c] of the row: d mean / dx_c = 1/C and
      * d r / dx_c = -r^3 (x_c - mean) / C. Collecting the three paths gives
      *   dx = r (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)). */
-    const int C = x->cols, groups = dgamma || dbeta ? (C + LN_GROUP - 1) / LN_GROUP : 0, rows = dx ? x->rows : 0;
+    const int C = x->cols, rows = dx ? x->rows : 0;
     const float *gam = gamma->data;
-#define GROUP_WIDTH(i) (C - (i) * LN_GROUP < LN_GROUP ? C - (i) * LN_GROUP : LN_GROUP)
     /* threads take groups of columns of dgamma and dbeta (each column still summed in row order),
-     * then rows of dx, in one region without waiting between the two */
-    if (worth_threads((double)x->rows * C)) {
+     * then rows of dx, in one region without waiting between the two; a group is as wide as a
+     * thread's share of the columns (a multiple of 16), at most LN_GROUP */
+    const bool threaded = worth_threads((double)x->rows * C);
+    const int share = (C + threads_available() - 1) / threads_available(), width_wanted = (share + 15) / 16 * 16;
+    const int width = threaded && width_wanted < LN_GROUP ? width_wanted : LN_GROUP;
+    const int groups = dgamma || dbeta ? (C + width - 1) / width : 0;
+#define GROUP_WIDTH(i) (C - (i) * width < width ? C - (i) * width : width)
+    if (threaded) {
 #pragma omp parallel
         {
 #pragma omp for schedule(static) nowait
-            for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * LN_GROUP, GROUP_WIDTH(i));
+            for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * width, GROUP_WIDTH(i));
 #pragma omp for schedule(static)
             for (int t = 0; t < rows; t++) layernorm_dx_row(dx, dout, x, mean, rstd, gam, t);
         }
     } else {
-        for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * LN_GROUP, GROUP_WIDTH(i));
+        for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * width, GROUP_WIDTH(i));
         for (int t = 0; t < rows; t++) layernorm_dx_row(dx, dout, x, mean, rstd, gam, t);
     }
 #undef GROUP_WIDTH
