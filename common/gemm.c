@@ -15,6 +15,14 @@
 #define VW 8
 #endif
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+/* An empty asm that the compiler must assume reads and writes x in a vector register: it keeps x
+ * there instead of folding the load that made it into every instruction that uses it (see tile).
+ * Only where a vf fits one register (AVX and AVX-512); a portable build goes without. */
+#if defined(__AVX__)
+#define KEEP_IN_REGISTER(x) __asm__("" : "+v"(x))
+#else
+#define KEEP_IN_REGISTER(x) ((void)0)
+#endif
 
 #define MR 6
 #define NR (2 * VW)
@@ -105,7 +113,7 @@ static inline __attribute__((always_inline)) void tile(const int rows, int kc, c
     /* B's row k into b0, b1, kept in registers: with fewer rows gcc would otherwise fold the two
      * loads into every multiply-add, loading B's row once per row of the tile */
 #define LOAD_B() do { __builtin_memcpy(&b0, Bp, sizeof b0); __builtin_memcpy(&b1, Bp + VW, sizeof b1); \
-                      __asm__("" : "+v"(b0), "+v"(b1)); } while (0)
+                      KEEP_IN_REGISTER(b0); KEEP_IN_REGISTER(b1); } while (0)
     /* row r of the tile: broadcast A's value av, multiply into both halves of B's row */
 #define ROW(r, av, ca, cb) do { if (rows > r) { const float v = (av); ca += v * b0; cb += v * b1; } } while (0)
 #define ROWS(a0, a1, a2, a3, a4, a5) do { ROW(0, a0, c0a, c0b); ROW(1, a1, c1a, c1b); ROW(2, a2, c2a, c2b); \
