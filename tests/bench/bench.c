@@ -294,16 +294,37 @@ static pid_t fork_piped(int *fd) {
     return pid;
 }
 
+/* Our training run, in a process of its own: forked, then the bench itself run again (exec) as
+ * `bench --train-child L MAX_LEN B T THREADS STEPS FD`, so that its peak memory counts none of the
+ * pages a fork shares with this process (the matmul section's, OpenBLAS's buffers). Without exec
+ * (it failed), the forked child trains itself. */
 static TrainResult run_ours(const ModelConfig *c, int B, int T, int threads, int steps) {
     TrainResult res = {0};
     int fd;
     const pid_t pid = fork_piped(&fd);
-    if (pid == 0) train_child(c, B, T, threads, steps, fd);
+    if (pid == 0) {
+        char a[7][24];
+        const int v[6] = {c->max_len, B, T, threads, steps, fd};
+        snprintf(a[0], sizeof a[0], "%s", c->layers == config_l().layers ? "L" : "S");
+        for (int i = 0; i < 6; i++) snprintf(a[i + 1], sizeof a[i + 1], "%d", v[i]);
+        execl("/proc/self/exe", "bench", "--train-child", a[0], a[1], a[2], a[3], a[4], a[5], a[6], (char *)NULL);
+        train_child(c, B, T, threads, steps, fd);
+    }
     if (pid < 0) return res;
     if (read(fd, &res, sizeof res) != (ssize_t)sizeof res) res.ok = false;
     close(fd);
     waitpid(pid, NULL, 0);
     return res;
+}
+
+/* The other end of run_ours: argv = bench --train-child L MAX_LEN B T THREADS STEPS FD. */
+static int train_child_main(int argc, char **argv) {
+    if (argc != 9) return 2;
+    int v[6];
+    for (int i = 0; i < 6; i++) v[i] = atoi(argv[3 + i]);
+    const ModelConfig c = strcmp(argv[2], "L") == 0 ? config_l() : config_s(v[0]);
+    train_child(&c, v[1], v[2], v[3], v[4], v[5]);
+    return 1; /* not reached: train_child ends the process */
 }
 
 /* ---- the PyTorch peer: tests/bench/torch_peer.py, run by Debian's python3 with python3-torch ---- */
@@ -605,6 +626,7 @@ static void without_coretype(char **argv) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--train-child") == 0) return train_child_main(argc, argv);
     without_coretype(argv);
     static const char *const names[] = {"matmul", "train", "generate", "ngram", "bpe"};
     static void (*const sections[])(void) = {bench_matmul, bench_training, bench_generation, bench_ngram, bench_bpe};
