@@ -889,11 +889,17 @@ static int by_logit_descending(const void *a, const void *b) {
 }
 
 /* Draw a token from logits (V) with temperature (0: the most likely), top-k (0: all) and top-p
- * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p. */
+ * (1: all): keep the k likeliest, then the smallest set of those whose probabilities reach p.
+ * Logits that are not finite (finite weights can still overflow: a crafted checkpoint) end the
+ * program with one line: there is no distribution to draw from. */
 static int sample_token(const float *logits, int V, double temperature, int top_k, double top_p, Rng *rng) {
     int best = -1;
-    for (int v = 0; v < V; v++)
+    for (int v = 0; v < V; v++) {
+        if (!isfinite(logits[v]))
+            die(EXIT_RUNTIME, "the model's output is %g for token %d: its weights overflow; nothing can be sampled from it",
+                (double)logits[v], v);
         if (v != VOCAB_BOS && (best < 0 || logits[v] > logits[best])) best = v;
+    }
     if (temperature <= 0) return best;
     LogitRank *order = xmalloc(sizeof(LogitRank) * (size_t)V);
     double *p = xmalloc(sizeof(double) * (size_t)V);
@@ -957,10 +963,6 @@ static int writer_next(Writer *w, Chapter *ch, Rng *rng) {
         w->slides++;
     }
     while (w->fed < w->len) model_step(m, &w->kv, w->text[w->fed++]);
-    for (int v = 0; v < m->cfg.vocab; v++) /* finite weights can still overflow (a crafted checkpoint) */
-        if (!isfinite(w->kv.logits.data[v]))
-            die(EXIT_RUNTIME, "the model's output is %g for token %d after %ld tokens: its weights overflow; nothing can be "
-                "sampled from it", (double)w->kv.logits.data[v], v, w->len);
     const int tok = sample_token(w->kv.logits.data, m->cfg.vocab, ch->temperature, (int)ch->top_k, ch->top_p, rng);
     w->text[w->len++] = tok;
     return tok;
