@@ -122,11 +122,13 @@ void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x,
     }
 }
 
-/* dgamma and dbeta, columns c0 .. c0 + w - 1 (w <= LN_GROUP): sums over the rows, in row order, in
- * local sums (kept in registers; summed in place, they were stored and reloaded on every row). */
+/* dgamma and dbeta, columns c0 .. c0 + width - 1 (fewer at the last columns; width <= LN_GROUP):
+ * sums over the rows, in row order, in local sums (kept in registers; summed in place, they were
+ * stored and reloaded on every row). */
 enum { LN_GROUP = 128 };
 static void layernorm_param_grads(Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x, const Tensor *mean,
-                                  const Tensor *rstd, int c0, int w) {
+                                  const Tensor *rstd, int c0, int width) {
+    const int w = x->cols - c0 < width ? x->cols - c0 : width;
     float sg[LN_GROUP] = {0}, sb[LN_GROUP] = {0};
     if (dgamma) memcpy(sg, dgamma->data + c0, sizeof(float) * (size_t)w);
     if (dbeta) memcpy(sb, dbeta->data + c0, sizeof(float) * (size_t)w);
@@ -181,20 +183,18 @@ void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor 
     const int share = (C + threads_available() - 1) / threads_available(), width_wanted = (share + 15) / 16 * 16;
     const int width = threaded && width_wanted < LN_GROUP ? width_wanted : LN_GROUP;
     const int groups = dgamma || dbeta ? (C + width - 1) / width : 0;
-#define GROUP_WIDTH(i) (C - (i) * width < width ? C - (i) * width : width)
     if (threaded) {
 #pragma omp parallel
         {
 #pragma omp for schedule(static) nowait
-            for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * width, GROUP_WIDTH(i));
+            for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * width, width);
 #pragma omp for schedule(static)
             for (int t = 0; t < rows; t++) layernorm_dx_row(dx, dout, x, mean, rstd, gam, t);
         }
     } else {
-        for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * width, GROUP_WIDTH(i));
+        for (int i = 0; i < groups; i++) layernorm_param_grads(dgamma, dbeta, dout, x, mean, rstd, i * width, width);
         for (int t = 0; t < rows; t++) layernorm_dx_row(dx, dout, x, mean, rstd, gam, t);
     }
-#undef GROUP_WIDTH
 }
 
 /* ==== cross-entropy ==== */

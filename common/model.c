@@ -205,7 +205,8 @@ void model_zero_grad(Model *m) {
     }
 #pragma omp parallel /* each thread clears its share (on one thread alone, it showed in 2-thread profiles) */
     {
-        const size_t t = (size_t)thread_index(), nt = (size_t)thread_count(), a = n * t / nt, b = n * (t + 1) / nt;
+        size_t a, b;
+        thread_share(n, &a, &b);
         memset(m->grad_mem + a, 0, sizeof(float) * (b - a));
     }
 }

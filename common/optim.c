@@ -50,9 +50,10 @@ void adamw_update_segments(AdamW *o, const AdamSegment *seg, int n, float lr) {
     }
     if (worth_threads((double)total)) {
 #pragma omp parallel
-        {
-            const size_t t = (size_t)thread_index(), nt = (size_t)thread_count();
-            for (int s = 0; s < n; s++) adamw_range(o, seg[s], seg[s].count * t / nt, seg[s].count * (t + 1) / nt, lr);
+        for (int s = 0; s < n; s++) {
+            size_t a, b;
+            thread_share(seg[s].count, &a, &b);
+            adamw_range(o, seg[s], a, b, lr);
         }
     } else
         for (int s = 0; s < n; s++) adamw_range(o, seg[s], 0, seg[s].count, lr);

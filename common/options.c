@@ -72,5 +72,6 @@ void options_check_checkpoint(const ModelFlags *f, const CliOption *opts, int n,
         die(EXIT_USAGE, "--norm, --pos or --act differ from the checkpoint %s", path);
 }
 
-Schedule options_schedule(const TrainFlags *f) { return (Schedule){.steps = f->steps, .warmup = f->warmup, .lr = f->lr, .clip = f->clip,
-                      .lr_min = f->lr * f->lr_end}; }
+Schedule options_schedule(const TrainFlags *f) {
+    return (Schedule){.steps = f->steps, .warmup = f->warmup, .lr = f->lr, .clip = f->clip, .lr_min = f->lr * f->lr_end};
+}

@@ -89,6 +89,13 @@ static inline int thread_count(void) {
 #endif
 }
 
+/* This thread's share of n items, [*begin, *end): the team's threads take consecutive, nearly
+ * equal shares (outside a region, all of it). */
+static inline void thread_share(size_t n, size_t *begin, size_t *end) {
+    const size_t t = (size_t)thread_index(), nt = (size_t)thread_count();
+    *begin = n * t / nt, *end = n * (t + 1) / nt;
+}
+
 /* Whether a loop over this many floats is worth OpenMP's threads: waking them costs a few
  * microseconds, a pass over 32 K floats takes about that long. Elementwise loops split by rows or
  * elements, and every element is still computed by one thread in the same way, so the thread count
