@@ -295,19 +295,21 @@ static pid_t fork_piped(int *fd) {
 }
 
 /* Our training run, in a process of its own: forked, then the bench itself run again (exec) as
- * `bench --train-child L MAX_LEN B T THREADS STEPS FD`, so that its peak memory counts none of the
- * pages a fork shares with this process (the matmul section's, OpenBLAS's buffers). Without exec
- * (it failed), the forked child trains itself. */
+ * `bench --train-child VOCAB D_MODEL HEADS D_FF LAYERS MAX_LEN B T THREADS STEPS FD` (the sizes of
+ * a config S-like model), so that its peak memory counts none of the pages a fork shares with this
+ * process (the matmul section's, OpenBLAS's buffers). Without exec (it failed), the forked child
+ * trains itself. */
+enum { CHILD_ARGS = 11 };
 static TrainResult run_ours(const ModelConfig *c, int B, int T, int threads, int steps) {
     TrainResult res = {0};
     int fd;
     const pid_t pid = fork_piped(&fd);
     if (pid == 0) {
-        char a[7][24];
-        const int v[6] = {c->max_len, B, T, threads, steps, fd};
-        snprintf(a[0], sizeof a[0], "%s", c->layers == config_l().layers ? "L" : "S");
-        for (int i = 0; i < 6; i++) snprintf(a[i + 1], sizeof a[i + 1], "%d", v[i]);
-        execl("/proc/self/exe", "bench", "--train-child", a[0], a[1], a[2], a[3], a[4], a[5], a[6], (char *)NULL);
+        const int v[CHILD_ARGS] = {c->vocab, c->d_model, c->heads, c->d_ff, c->layers, c->max_len, B, T, threads, steps, fd};
+        char a[CHILD_ARGS][24];
+        for (int i = 0; i < CHILD_ARGS; i++) snprintf(a[i], sizeof a[i], "%d", v[i]);
+        execl("/proc/self/exe", "bench", "--train-child", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+              (char *)NULL);
         train_child(c, B, T, threads, steps, fd);
     }
     if (pid < 0) return res;
@@ -317,13 +319,14 @@ static TrainResult run_ours(const ModelConfig *c, int B, int T, int threads, int
     return res;
 }
 
-/* The other end of run_ours: argv = bench --train-child L MAX_LEN B T THREADS STEPS FD. */
+/* The other end of run_ours: config S with the sizes given. */
 static int train_child_main(int argc, char **argv) {
-    if (argc != 9) return 2;
-    int v[6];
-    for (int i = 0; i < 6; i++) v[i] = atoi(argv[3 + i]);
-    const ModelConfig c = strcmp(argv[2], "L") == 0 ? config_l() : config_s(v[0]);
-    train_child(&c, v[1], v[2], v[3], v[4], v[5]);
+    if (argc != 2 + CHILD_ARGS) return 2;
+    int v[CHILD_ARGS];
+    for (int i = 0; i < CHILD_ARGS; i++) v[i] = atoi(argv[2 + i]);
+    ModelConfig c = config_s(v[5]);
+    c.vocab = v[0], c.d_model = v[1], c.heads = v[2], c.d_ff = v[3], c.layers = v[4];
+    train_child(&c, v[6], v[7], v[8], v[9], v[10]);
     return 1; /* not reached: train_child ends the process */
 }
 
