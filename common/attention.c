@@ -327,8 +327,8 @@ void mha_backward_cross(Tensor *dxq, Tensor *dxkv, MhaParams *g, const Tensor *d
     const int T = c->T, Tk = c->T_kv, C = c->C, hs = C / c->H, n_heads = c->B * c->H;
     Tensor *dconcat = &c->dconcat, *dq = &c->dq, *dk = &c->dk, *dv = &c->dv;
     /* out = concat W^O + b^O: dconcat = dout W^O^T (stored: the workspace is this function's own) */
-    gemm(dconcat, dout, &p->Wo, (GemmOptions){.flags = GEMM_TRANS_B}); /* (B T, C) x (C, C) */
-    linear_backward(NULL, &g->Wo, &g->bo, dout, &c->concat, &p->Wo);
+    gemm_two((GemmCall){dconcat, dout, &p->Wo, {.flags = GEMM_TRANS_B}}, /* (B T, C) x (C, C) */
+             (GemmCall){&g->Wo, &c->concat, dout, {.flags = GEMM_ACCUMULATE | GEMM_TRANS_A, .colsums = &g->bo}});
     /* each head writes its own columns of dq, dk and dv whole */
 #pragma omp parallel for schedule(static) if (heads_in_parallel(c))
     for (int bh = 0; bh < n_heads; bh++) {

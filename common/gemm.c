@@ -291,52 +291,107 @@ static void thread_part(const Product *s, int t, int n) {
     free(Bp);
 }
 
+/* A product ready to run: its description, and the padded bias it owns (freed by its caller). */
+typedef struct {
+    Product s;
+    float *bias;
+    bool empty; /* nothing to compute: M or N is 0, or K is 0 and C was set already */
+} Prepared;
+
 /* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
- * when accumulate, C += op(A) op(B). C is never zeroed separately: the first block of k stores.
- * tri says which tiles or products can be skipped (see gemm.h); skipping is per 6-row tile, so a
- * tile that straddles the diagonal is computed whole. */
-static void matmul(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate, const float *init,
-                   Triangle tri, BlockStep then, float *colsums) {
+ * when accumulate, C += op(A) op(B), made ready to run: the shapes checked, the bias padded. C is
+ * never zeroed separately: the first block of k stores. tri says which tiles or products can be
+ * skipped (see gemm.h); skipping is per 6-row tile, so a tile that straddles the diagonal is
+ * computed whole. */
+static Prepared prepare(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate,
+                        const float *init, Triangle tri, BlockStep then, float *colsums) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
           "matmul: op(A) is (%d, %d), op(B) is (%d, %d), C is (%d, %d)", M, K, KB, N, C->rows,
           C->cols);
     CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
-    if (M == 0 || N == 0) return;
+    Prepared p = {.empty = true};
+    if (M == 0 || N == 0) return p;
     if (K == 0) {
         no_products(C, accumulate, init, then);
-        return;
+        return p;
     }
     /* the first k block starts from the bias, copied and padded to whole panels */
     const int n_panels = (N + NR - 1) / NR;
-    float *bias = NULL;
     if (!accumulate && init) {
-        bias = xcalloc((size_t)n_panels * NR, sizeof(float));
-        memcpy(bias, init, sizeof(float) * (size_t)N);
+        p.bias = xcalloc((size_t)n_panels * NR, sizeof(float));
+        memcpy(p.bias, init, sizeof(float) * (size_t)N);
     }
     /* B is read in place, not packed, when its panels need no padding or transposing and all of it
      * fits in L1 with room to spare (16 KiB): a packed copy would cost as much as the product saves
      * (a 64 x 64 x 64 product, attention's A V and dS K) */
     const bool in_place = !tb && N % NR == 0 && (double)K * N <= 4096 && !colsums;
-    const Product s = {C, A, B, ta, tb, in_place, K, N, accumulate ? TILE_ADD : bias ? TILE_BIAS : TILE_SET,
-                       bias, tri, then, colsums};
-    /* threads only when the work is worth waking them: no parallel region at all otherwise (entering
-     * one costs a system call even when its `if` clause is false: docs/performance.md) */
-    if ((double)M * N * K > 4e6 && threads_available() > 1) {
-#pragma omp parallel
-        thread_part(&s, thread_index(), thread_count());
-    } else
-        thread_part(&s, 0, 1);
-    free(bias);
+    p.s = (Product){C, A, B, ta, tb, in_place, K, N, accumulate ? TILE_ADD : p.bias ? TILE_BIAS : TILE_SET,
+                    p.bias, tri, then, colsums};
+    p.empty = false;
+    return p;
 }
 
-void gemm(Tensor *C, const Tensor *A, const Tensor *B, GemmOptions o) {
+static Prepared prepare_call(GemmCall g) {
+    const GemmOptions o = g.o;
     const bool accumulate = o.flags & GEMM_ACCUMULATE;
+    Tensor *C = g.C;
     CHECK(!o.bias || (!accumulate && o.bias->rows == 1 && o.bias->cols == C->cols), "bias (%d, %d) for output (%d, %d)%s",
           o.bias ? o.bias->rows : 0, o.bias ? o.bias->cols : 0, C->rows, C->cols, accumulate ? " with GEMM_ACCUMULATE" : "");
     CHECK(!o.colsums || (o.colsums->rows == 1 && o.colsums->cols == C->cols), "column sums (%d, %d) for output (%d, %d)",
           o.colsums ? o.colsums->rows : 0, o.colsums ? o.colsums->cols : 0, C->rows, C->cols);
-    matmul(C, A, o.flags & GEMM_TRANS_A, B, o.flags & GEMM_TRANS_B, accumulate, o.bias ? o.bias->data : NULL, o.tri,
-           o.then, o.colsums ? o.colsums->data : NULL);
+    return prepare(C, g.A, o.flags & GEMM_TRANS_A, g.B, o.flags & GEMM_TRANS_B, accumulate, o.bias ? o.bias->data : NULL,
+                   o.tri, o.then, o.colsums ? o.colsums->data : NULL);
+}
+
+/* The product's multiply-adds: what decides whether threads are worth waking */
+static double work(const Prepared *p) { return p->empty ? 0.0 : (double)p->s.C->rows * p->s.N * p->s.K; }
+
+/* Thread t of n's part of a prepared product (none when it is empty) */
+static void run_part(const Prepared *p, int t, int n) {
+    if (!p->empty) thread_part(&p->s, t, n);
+}
+
+void gemm(Tensor *C, const Tensor *A, const Tensor *B, GemmOptions o) {
+    const Prepared p = prepare_call((GemmCall){C, A, B, o});
+    /* threads only when the work is worth waking them: no parallel region at all otherwise (entering
+     * one costs a system call even when its `if` clause is false: docs/performance.md) */
+    if (work(&p) > 4e6 && threads_available() > 1) {
+#pragma omp parallel
+        run_part(&p, thread_index(), thread_count());
+    } else
+        run_part(&p, 0, 1);
+    free(p.bias);
+}
+
+/* Does a write to X reach what the other product reads or writes? */
+static bool touches(const Tensor *X, GemmCall g) {
+    return tensors_overlap(X, g.C) || tensors_overlap(X, g.A) || tensors_overlap(X, g.B) ||
+           (g.o.colsums && tensors_overlap(X, g.o.colsums));
+}
+
+void gemm_two(GemmCall first, GemmCall second) {
+    CHECK(!touches(first.C, second) && !(first.o.colsums && touches(first.o.colsums, second)) &&
+              !touches(second.C, first) && !(second.o.colsums && touches(second.o.colsums, first)),
+          "gemm_two: one product writes what the other reads or writes");
+    const Prepared p1 = prepare_call(first), p2 = prepare_call(second);
+    const double w1 = work(&p1), w2 = work(&p2);
+    if (w1 + w2 > 4e6 && threads_available() > 1) {
+        /* the threads split in proportion to the work, each product keeping at least one; each
+         * element is still summed by one thread in gemm's order, so the bits are gemm's */
+#pragma omp parallel
+        {
+            const int t = thread_index(), n = thread_count();
+            int n1 = (int)(n * w1 / (w1 + w2) + 0.5);
+            n1 = n1 < 1 ? 1 : n1 > n - 1 ? n - 1 : n1;
+            if (n == 1) run_part(&p1, 0, 1), run_part(&p2, 0, 1); /* the region got one thread only */
+            else if (t < n1) run_part(&p1, t, n1);
+            else run_part(&p2, t - n1, n - n1);
+        }
+    } else {
+        run_part(&p1, 0, 1);
+        run_part(&p2, 0, 1);
+    }
+    free(p1.bias), free(p2.bias);
 }

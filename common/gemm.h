@@ -72,4 +72,18 @@ typedef struct {
 /* C = op(A) op(B) (+ bias), or C += op(A) op(B), with the options above. */
 void gemm(Tensor *C, const Tensor *A, const Tensor *B, GemmOptions o);
 
+/* One call of gemm, as a value. */
+typedef struct {
+    Tensor *C;
+    const Tensor *A, *B;
+    GemmOptions o;
+} GemmCall;
+
+/* Two independent products at once, each the same bits as gemm(C, A, B, o) alone: with n threads
+ * the first product gets a share of them in proportion to its work and the second the rest, so
+ * that each runs on threads of its own rather than every product being split n ways (a weight
+ * gradient, few rows over long sums, is split less well than its input's gradient is; together
+ * they keep both cores busy). Neither product may write what the other reads or writes. */
+void gemm_two(GemmCall first, GemmCall second);
+
 #endif

@@ -192,6 +192,51 @@ START_TEST(test_threads_same_bits) {
 }
 END_TEST
 
+/* gemm_two computes two products at once, each on its own share of the threads: each must be the
+ * same bits as gemm alone (on one thread), column sums included, whatever the thread count (1, 2
+ * and 3: the shares 1 + 1 and, for unequal work, 1 + 2 or 2 + 1) and whichever product has more
+ * work (one case's second product has a single term per sum, so nearly all threads go to the
+ * first). The pairs are a linear layer's backward pass (dx = dy W^T, and dW = x^T dy with db),
+ * so that the panel split and the row split both run. */
+START_TEST(test_two_products) {
+    Rng rng;
+    rng_seed(&rng, 23, 5);
+    /* T, C_in, C_out, and the second product's length of sums T2 */
+    const int cases[][4] = {{600, 70, 300, 600}, {600, 300, 70, 40}, {130, 45, 200, 1}, {300, 64, 64, 300}};
+    for (int cs = 0; cs < 4; cs++)
+        for (int threads = 1; threads <= 3; threads++) {
+            const int T = cases[cs][0], Ci = cases[cs][1], Co = cases[cs][2], T2 = cases[cs][3];
+            Tensor dy = tensor_new(T, Co), W = tensor_new(Ci, Co), x = tensor_new(T2, Ci), dy2 = tensor_new(T2, Co);
+            Tensor dx[2] = {tensor_new(T, Ci), tensor_new(T, Ci)}, dW[2] = {tensor_new(Ci, Co), tensor_new(Ci, Co)};
+            Tensor db[2] = {tensor_new(1, Co), tensor_new(1, Co)};
+            Tensor *all[] = {&dy, &W, &x, &dy2, &dx[0], &dx[1], &dW[0], &dW[1], &db[0], &db[1]};
+            for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_randn(all[t], &rng, 1.0f);
+            tensor_copy(&dx[1], &dx[0]), tensor_copy(&dW[1], &dW[0]), tensor_copy(&db[1], &db[0]);
+            /* dx = dy W^T (stored), dW += x^T dy2 and db += the column sums of dy2 */
+            const GemmCall a = {&dx[1], &dy, &W, {.flags = GEMM_TRANS_B}};
+            const GemmCall b = {&dW[1], &x, &dy2, {.flags = GEMM_TRANS_A | GEMM_ACCUMULATE, .colsums = &db[1]}};
+#ifdef _OPENMP
+            const int saved = omp_get_max_threads();
+            omp_set_num_threads(1);
+#endif
+            gemm(&dx[0], &dy, &W, a.o);
+            gemm(&dW[0], &x, &dy2, (GemmOptions){.flags = b.o.flags, .colsums = &db[0]});
+#ifdef _OPENMP
+            omp_set_num_threads(threads);
+#endif
+            if (cs % 2) gemm_two(b, a); /* the larger product second, then first */
+            else gemm_two(a, b);
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+            for (int r = 0; r < T; r++) ck_assert_msg(tensor_rows_identical(&dx[0], &dx[1], r), "case %d, %d threads: dx row %d", cs, threads, r);
+            for (int r = 0; r < Ci; r++) ck_assert_msg(tensor_rows_identical(&dW[0], &dW[1], r), "case %d, %d threads: dW row %d", cs, threads, r);
+            ck_assert_msg(tensor_rows_identical(&db[0], &db[1], 0), "case %d, %d threads: db", cs, threads);
+            for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_free(all[t]);
+        }
+}
+END_TEST
+
 /* A BlockStep sees each element of C exactly once, after its whole sum: with K = 300 past KC = 256
  * the sums are built in two k blocks, and a step run after the first would see partial sums. The
  * step copies what it sees and counts its visits; C itself must be what gemm without the step (with the
@@ -300,6 +345,7 @@ Suite *gemm_suite(void) {
     tcase_add_test(tc, test_against_reference);
     tcase_add_test(tc, test_triangles);
     tcase_add_test(tc, test_threads_same_bits);
+    tcase_add_test(tc, test_two_products);
     tcase_add_test(tc, test_block_step);
     tcase_add_test(tc, test_colsums);
     suite_add_tcase(s, tc);
