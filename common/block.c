@@ -113,10 +113,11 @@ void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *
         layernorm_backward(&ds2, &g->ln2_g, &g->ln2_b, dout, &c->s2, &c->mean2, &c->rstd2, &p->ln2_g);
     }
     /* s2 = mid + f: both branches receive ds2. The FFN's input f_in = LN2(mid) was not kept (it
-     * may share its memory with other blocks'): computed again, the same bits from the same mid */
+     * may share its memory with other blocks'): made again from mid and the kept mean and rstd,
+     * the same bits */
     tensor_copy(&dmid, &ds2);
     tensor_fill(&dfin, 0.0f);
-    if (norm == NORM_PRE) layernorm_forward(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b, BLOCK_LN_EPS);
+    if (norm == NORM_PRE) layernorm_apply(&c->f_in, &c->mean2, &c->rstd2, &c->mid, &p->ln2_g, &p->ln2_b);
     ffn_backward(&dfin, &g->ffn, &ds2, &c->ffn, &p->ffn, norm == NORM_PRE ? &c->f_in : &c->mid, act);
     /* f_in = LN2(mid) (pre) or mid (post) */
     if (norm == NORM_PRE) layernorm_backward(&dmid, &g->ln2_g, &g->ln2_b, &dfin, &c->mid, &c->mean2, &c->rstd2, &p->ln2_g);
@@ -131,7 +132,7 @@ void block_backward(Tensor *dx, BlockParams *g, const Tensor *dout, BlockCache *
     /* s1 = x + att: x receives ds1 directly, and through attention */
     tensor_add(dx, dx, &ds1);
     tensor_fill(&dain, 0.0f);
-    if (norm == NORM_PRE) layernorm_forward(&c->a_in, &c->mean1, &c->rstd1, &c->x, &p->ln1_g, &p->ln1_b, BLOCK_LN_EPS);
+    if (norm == NORM_PRE) layernorm_apply(&c->a_in, &c->mean1, &c->rstd1, &c->x, &p->ln1_g, &p->ln1_b);
     mha_backward(&dain, &g->attn, &ds1, &c->attn, &p->attn, norm == NORM_PRE ? &c->a_in : &c->x);
     /* a_in = LN1(x) (pre) or x (post) */
     if (norm == NORM_PRE) layernorm_backward(dx, &g->ln1_g, &g->ln1_b, &dain, &c->x, &c->mean1, &c->rstd1, &p->ln1_g);

@@ -102,6 +102,13 @@ void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x) {
 
 /* ==== layer norm ==== */
 
+/* One row of the output from its statistics, the one expression both functions below use (so that
+ * the compiler contracts it into the same multiply-adds in both): ((x - mean) rstd) gamma + beta */
+static inline void layernorm_row_out(float *o, const float *xt, float m, float r, const float *gamma, const float *beta,
+                                     int C) {
+    for (int c = 0; c < C; c++) o[c] = ((xt[c] - m) * r) * gamma[c] + beta[c];
+}
+
 void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x, const Tensor *gamma,
                        const Tensor *beta, float eps) {
     const int C = x->cols;
@@ -117,11 +124,21 @@ void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x,
         for (int c = 0; c < C; c++) v += (xt[c] - m) * (xt[c] - m);
         v /= C;                                       /* var_t = (1/C) sum_c (x - mean)^2, biased */
         const float r = (float)(1.0 / sqrt(v + eps)); /* rstd_t = 1 / sqrt(var_t + eps) */
-        float *o = tensor_at(out, t, 0);
-        for (int c = 0; c < C; c++) o[c] = ((xt[c] - (float)m) * r) * gamma->data[c] + beta->data[c];
+        layernorm_row_out(tensor_at(out, t, 0), xt, (float)m, r, gamma->data, beta->data, C);
         *tensor_at(mean, t, 0) = (float)m;
         *tensor_at(rstd, t, 0) = r;
     }
+}
+
+void layernorm_apply(Tensor *out, const Tensor *mean, const Tensor *rstd, const Tensor *x, const Tensor *gamma,
+                     const Tensor *beta) {
+    const int C = x->cols;
+    CHECK(tensor_same_shape(out, x) && gamma->cols == C && beta->cols == C && mean->rows == x->rows &&
+              rstd->rows == x->rows, "layernorm shapes");
+#pragma omp parallel for schedule(static) if (worth_threads((double)x->rows * C))
+    for (int t = 0; t < x->rows; t++)
+        layernorm_row_out(tensor_at(out, t, 0), tensor_at(x, t, 0), *tensor_at(mean, t, 0), *tensor_at(rstd, t, 0),
+                          gamma->data, beta->data, C);
 }
 
 /* dgamma and dbeta, columns c0 .. c0 + width - 1 (fewer at the last columns; width <= LN_GROUP):

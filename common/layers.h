@@ -34,6 +34,10 @@ void gelu_backward(Tensor *dx, const Tensor *dout, const Tensor *x);
  * 1 / sqrt(var_t + eps) are kept for the backward pass. gamma, beta (1, C). */
 void layernorm_forward(Tensor *out, Tensor *mean, Tensor *rstd, const Tensor *x, const Tensor *gamma,
                        const Tensor *beta, float eps);
+/* The same out from the mean and rstd layernorm_forward kept, without computing them again: the
+ * same bits (a backward pass that did not keep out makes it again this way). */
+void layernorm_apply(Tensor *out, const Tensor *mean, const Tensor *rstd, const Tensor *x, const Tensor *gamma,
+                     const Tensor *beta);
 void layernorm_backward(Tensor *dx, Tensor *dgamma, Tensor *dbeta, const Tensor *dout, const Tensor *x,
                         const Tensor *mean, const Tensor *rstd, const Tensor *gamma);
 

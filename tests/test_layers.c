@@ -4,6 +4,10 @@
 #include <math.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "attention.h"
 #include "block.h"
 #include "gradcheck.h"
@@ -61,6 +65,38 @@ START_TEST(test_layernorm_by_hand) {
         ck_assert_float_eq_tol(y.data[4 + c], 0.5f, 1e-7f);
     }
     tensor_free(&x), tensor_free(&y), tensor_free(&m), tensor_free(&r), tensor_free(&g), tensor_free(&b);
+}
+END_TEST
+
+/* The backward pass makes a layer norm's output again from the kept mean and rstd (layernorm_apply):
+ * it must be the forward's output bit for bit, rows of 128 (whole vectors) and of 37 (a tail), on
+ * one thread and on two (300 x 128 is large enough for the threaded path), and in place. */
+START_TEST(test_layernorm_apply_is_forward) {
+    Rng rng;
+    rng_seed(&rng, 31, 7);
+    const int widths[] = {128, 37};
+    for (int w = 0; w < 2; w++)
+        for (int threads = 1; threads <= 2; threads++) {
+            const int T = 300, C = widths[w];
+            Tensor x = tensor_new(T, C), y = tensor_new(T, C), again = tensor_new(T, C), m = tensor_new(T, 1), r = tensor_new(T, 1);
+            Tensor g = tensor_new(1, C), b = tensor_new(1, C);
+            tensor_randn(&x, &rng, 3.0f), tensor_randn(&g, &rng, 1.0f), tensor_randn(&b, &rng, 1.0f);
+            for (int c = 0; c < C; c++) *tensor_at(&x, 0, c) += 1000.0f; /* a row far from zero: the mean matters */
+#ifdef _OPENMP
+            const int saved = omp_get_max_threads();
+            omp_set_num_threads(threads);
+#endif
+            layernorm_forward(&y, &m, &r, &x, &g, &b, 1e-5f);
+            layernorm_apply(&again, &m, &r, &x, &g, &b);
+            for (int t = 0; t < T; t++) ck_assert_msg(tensor_rows_identical(&y, &again, t), "C %d, %d threads: row %d", C, threads, t);
+            layernorm_apply(&x, &m, &r, &x, &g, &b); /* in place */
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+            for (int t = 0; t < T; t++) ck_assert(tensor_rows_identical(&y, &x, t));
+            Tensor *all[] = {&x, &y, &again, &m, &r, &g, &b};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tensor_free(all[i]);
+        }
 }
 END_TEST
 
@@ -396,6 +432,7 @@ Suite *layers_suite(void) {
     tcase_add_test(tc, test_block_backward_needs_no_work);
     tcase_add_test(tc, test_activations_by_hand);
     tcase_add_test(tc, test_layernorm_by_hand);
+    tcase_add_test(tc, test_layernorm_apply_is_forward);
     tcase_add_test(tc, test_crossentropy_by_hand);
     tcase_add_test(tc, test_posenc_by_hand);
     tcase_add_test(tc, test_masked_loss_ignores_unchosen_rows);
