@@ -302,7 +302,8 @@ typedef struct {
  * when accumulate, C += op(A) op(B), made ready to run: the shapes checked, the bias padded. C is
  * never zeroed separately: the first block of k stores. tri says which tiles or products can be
  * skipped (see gemm.h); skipping is per 6-row tile, so a tile that straddles the diagonal is
- * computed whole. */
+ * computed whole. A product with no sums (K = 0) is finished here: C set to init (or left, when
+ * accumulating) and the BlockStep run; it and a product with no rows or columns come back empty. */
 static Prepared prepare(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate,
                         const float *init, Triangle tri, BlockStep then, float *colsums) {
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
@@ -368,7 +369,7 @@ void gemm(Tensor *C, const Tensor *A, const Tensor *B, GemmOptions o) {
 /* Does a write to X reach what the other product reads or writes? */
 static bool touches(const Tensor *X, GemmCall g) {
     return tensors_overlap(X, g.C) || tensors_overlap(X, g.A) || tensors_overlap(X, g.B) ||
-           (g.o.colsums && tensors_overlap(X, g.o.colsums));
+           (g.o.bias && tensors_overlap(X, g.o.bias)) || (g.o.colsums && tensors_overlap(X, g.o.colsums));
 }
 
 void gemm_two(GemmCall first, GemmCall second) {
@@ -378,16 +379,22 @@ void gemm_two(GemmCall first, GemmCall second) {
     const Prepared p1 = prepare_call(first), p2 = prepare_call(second);
     const double w1 = work(&p1), w2 = work(&p2);
     if (w1 + w2 > 4e6 && threads_available() > 1) {
-        /* the threads split in proportion to the work, each product keeping at least one; each
-         * element is still summed by one thread in gemm's order, so the bits are gemm's */
+        /* each element is still summed by one thread in gemm's order, so the bits are gemm's */
 #pragma omp parallel
         {
             const int t = thread_index(), n = thread_count();
-            int n1 = (int)(n * w1 / (w1 + w2) + 0.5);
-            n1 = n1 < 1 ? 1 : n1 > n - 1 ? n - 1 : n1;
-            if (n == 1) run_part(&p1, 0, 1), run_part(&p2, 0, 1); /* the region got one thread only */
-            else if (t < n1) run_part(&p1, t, n1);
-            else run_part(&p2, t - n1, n - n1);
+            if (n == 1) { /* the region got one thread only */
+                run_part(&p1, 0, 1);
+                run_part(&p2, 0, 1);
+            } else {
+                /* threads [0, n1) for the first, the rest for the second: in proportion to the
+                 * work, a product with any work keeping at least one (an empty one gets none) */
+                int n1 = (int)(n * w1 / (w1 + w2) + 0.5);
+                if (w1 > 0 && n1 < 1) n1 = 1;
+                if (w2 > 0 && n1 > n - 1) n1 = n - 1;
+                if (t < n1) run_part(&p1, t, n1);
+                else run_part(&p2, t - n1, n - n1);
+            }
         }
     } else {
         run_part(&p1, 0, 1);

@@ -83,7 +83,9 @@ typedef struct {
  * the first product gets a share of them in proportion to its work and the second the rest, so
  * that each runs on threads of its own rather than every product being split n ways (a weight
  * gradient, few rows over long sums, is split less well than its input's gradient is; together
- * they keep both cores busy). Neither product may write what the other reads or writes. */
+ * they keep both cores busy). Neither product may write what the other reads or writes (checked
+ * for C, A, B, the bias and the column sums; a BlockStep's own tensors are the caller's to keep
+ * apart). */
 void gemm_two(GemmCall first, GemmCall second);
 
 #endif

@@ -20,9 +20,12 @@ void linear_backward(Tensor *dx, Tensor *dW, Tensor *db, const Tensor *dout, con
     /* y = x W + b, so dL/dx = dL/dy W^T, dL/dW = x^T dL/dy, dL/db = sum over rows of dL/dy. */
     const GemmCall to_dx = {dx, dout, W, {.flags = GEMM_ACCUMULATE | GEMM_TRANS_B}}; /* (T, C_out) x (C_out, C_in) */
     const GemmCall to_dW = {dW, x, dout, {.flags = GEMM_ACCUMULATE | GEMM_TRANS_A, .colsums = db}}; /* (C_in, T) x (T, C_out), and db */
-    if (dx && dW) gemm_two(to_dx, to_dW); /* as much work each: half of the threads each */
-    else if (dx) gemm(dx, dout, W, to_dx.o);
-    else if (dW) gemm(dW, x, dout, to_dW.o);
+    if (dx && dW) {
+        gemm_two(to_dx, to_dW); /* as much work each: half of the threads each */
+        return;
+    }
+    if (dx) gemm(dx, dout, W, to_dx.o);
+    if (dW) gemm(dW, x, dout, to_dW.o);
     else if (db)
         for (int t = 0; t < dout->rows; t++) {
             const float *g = tensor_at(dout, t, 0);

@@ -193,38 +193,43 @@ START_TEST(test_threads_same_bits) {
 END_TEST
 
 /* gemm_two computes two products at once, each on its own share of the threads: each must be the
- * same bits as gemm alone (on one thread), column sums included, whatever the thread count (1, 2
- * and 3: the shares 1 + 1 and, for unequal work, 1 + 2 or 2 + 1) and whichever product has more
- * work (one case's second product has a single term per sum, so nearly all threads go to the
- * first). The pairs are a linear layer's backward pass (dx = dy W^T, and dW = x^T dy with db),
- * so that the panel split and the row split both run. */
+ * same bits as gemm alone (on one thread), column sums and bias included, whatever the thread count
+ * (1, 2 and 3) and whichever product comes first. The pairs are a linear layer's backward pass, dx =
+ * dy W^T (+ a bias, in the even cases) and dW += x^T dy2 with db += dy2's column sums, sized so that
+ * every case is worth threads: equal work (1 + 1, and 1 + 2 or 2 + 1 threads); the weight gradient
+ * with four fifths of it (at 3 threads its two threads split it by panels); nearly all of it in dx
+ * (two of three threads split dx by rows); and a weight gradient with no sums at all (T2 = 0: an
+ * empty product, which leaves dW and db as they were and gets no thread). */
 START_TEST(test_two_products) {
     Rng rng;
     rng_seed(&rng, 23, 5);
     /* T, C_in, C_out, and the second product's length of sums T2 */
-    const int cases[][4] = {{600, 70, 300, 600}, {600, 300, 70, 40}, {130, 45, 200, 1}, {300, 64, 64, 300}};
+    const int cases[][4] = {{600, 70, 300, 600}, {600, 70, 300, 2400}, {1300, 45, 200, 1}, {1300, 64, 64, 0}};
     for (int cs = 0; cs < 4; cs++)
         for (int threads = 1; threads <= 3; threads++) {
             const int T = cases[cs][0], Ci = cases[cs][1], Co = cases[cs][2], T2 = cases[cs][3];
-            Tensor dy = tensor_new(T, Co), W = tensor_new(Ci, Co), x = tensor_new(T2, Ci), dy2 = tensor_new(T2, Co);
+            Tensor dy = tensor_new(T, Co), W = tensor_new(Ci, Co), bias = tensor_new(1, Ci);
+            Tensor x = tensor_new(T2 > 0 ? T2 : 1, Ci), dy2 = tensor_new(T2 > 0 ? T2 : 1, Co);
             Tensor dx[2] = {tensor_new(T, Ci), tensor_new(T, Ci)}, dW[2] = {tensor_new(Ci, Co), tensor_new(Ci, Co)};
             Tensor db[2] = {tensor_new(1, Co), tensor_new(1, Co)};
-            Tensor *all[] = {&dy, &W, &x, &dy2, &dx[0], &dx[1], &dW[0], &dW[1], &db[0], &db[1]};
+            Tensor *all[] = {&dy, &W, &bias, &x, &dy2, &dx[0], &dx[1], &dW[0], &dW[1], &db[0], &db[1]};
             for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) tensor_randn(all[t], &rng, 1.0f);
-            tensor_copy(&dx[1], &dx[0]), tensor_copy(&dW[1], &dW[0]), tensor_copy(&db[1], &db[0]);
-            /* dx = dy W^T (stored), dW += x^T dy2 and db += the column sums of dy2 */
-            const GemmCall a = {&dx[1], &dy, &W, {.flags = GEMM_TRANS_B}};
-            const GemmCall b = {&dW[1], &x, &dy2, {.flags = GEMM_TRANS_A | GEMM_ACCUMULATE, .colsums = &db[1]}};
+            tensor_copy(&dW[1], &dW[0]), tensor_copy(&db[1], &db[0]);
+            /* no sums: x and dy2 seen with no rows (a view cannot have none; the fields can) */
+            const Tensor x_used = T2 > 0 ? x : (Tensor){x.data, 0, Ci, x.stride, false};
+            const Tensor dy2_used = T2 > 0 ? dy2 : (Tensor){dy2.data, 0, Co, dy2.stride, false};
+            const GemmCall a = {&dx[1], &dy, &W, {.flags = GEMM_TRANS_B, .bias = cs % 2 ? NULL : &bias}};
+            const GemmCall b = {&dW[1], &x_used, &dy2_used, {.flags = GEMM_TRANS_A | GEMM_ACCUMULATE, .colsums = &db[1]}};
 #ifdef _OPENMP
             const int saved = omp_get_max_threads();
             omp_set_num_threads(1);
 #endif
             gemm(&dx[0], &dy, &W, a.o);
-            gemm(&dW[0], &x, &dy2, (GemmOptions){.flags = b.o.flags, .colsums = &db[0]});
+            gemm(&dW[0], &x_used, &dy2_used, (GemmOptions){.flags = b.o.flags, .colsums = &db[0]});
 #ifdef _OPENMP
             omp_set_num_threads(threads);
 #endif
-            if (cs % 2) gemm_two(b, a); /* the larger product second, then first */
+            if (threads == 2) gemm_two(b, a); /* the weight gradient first */
             else gemm_two(a, b);
 #ifdef _OPENMP
             omp_set_num_threads(saved);

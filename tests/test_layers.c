@@ -37,6 +37,34 @@ START_TEST(test_linear_by_hand) {
 }
 END_TEST
 
+/* Any of linear_backward's three gradients may be NULL: each one asked for is the same, bit for
+ * bit, as when all three are (the gradient check below checks the values of all three), whichever
+ * others are left out, and they add to what was there. */
+START_TEST(test_linear_backward_any_subset) {
+    Rng rng;
+    rng_seed(&rng, 12, 3);
+    const int T = 40, I = 24, O = 36;
+    Tensor x = tensor_new(T, I), W = tensor_new(I, O), dy = tensor_new(T, O);
+    Tensor want[3] = {tensor_new(T, I), tensor_new(I, O), tensor_new(1, O)}, got[3] = {tensor_new(T, I), tensor_new(I, O), tensor_new(1, O)};
+    tensor_randn(&x, &rng, 1.0f), tensor_randn(&W, &rng, 1.0f), tensor_randn(&dy, &rng, 1.0f);
+    for (int i = 0; i < 3; i++) tensor_randn(&want[i], &rng, 1.0f); /* what the gradients add to */
+    Tensor start[3] = {tensor_new(T, I), tensor_new(I, O), tensor_new(1, O)};
+    for (int i = 0; i < 3; i++) tensor_copy(&start[i], &want[i]);
+    linear_backward(&want[0], &want[1], &want[2], &dy, &x, &W);
+    for (int mask = 0; mask < 8; mask++) {
+        for (int i = 0; i < 3; i++) tensor_copy(&got[i], &start[i]);
+        linear_backward(mask & 1 ? &got[0] : NULL, mask & 2 ? &got[1] : NULL, mask & 4 ? &got[2] : NULL, &dy, &x, &W);
+        for (int i = 0; i < 3; i++) {
+            const Tensor *expect = mask >> i & 1 ? &want[i] : &start[i]; /* left out: untouched */
+            for (int r = 0; r < got[i].rows; r++)
+                ck_assert_msg(tensor_rows_identical(&got[i], expect, r), "gradients %d: gradient %d, row %d", mask, i, r);
+        }
+    }
+    for (int i = 0; i < 3; i++) tensor_free(&want[i]), tensor_free(&got[i]), tensor_free(&start[i]);
+    tensor_free(&x), tensor_free(&W), tensor_free(&dy);
+}
+END_TEST
+
 START_TEST(test_activations_by_hand) {
     Tensor x = tensor_new(1, 3), y = tensor_new(1, 3);
     x.data[0] = -1, x.data[1] = 0, x.data[2] = 1;
@@ -429,6 +457,7 @@ Suite *layers_suite(void) {
     TCase *tc = tcase_create("forward_backward");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_linear_by_hand);
+    tcase_add_test(tc, test_linear_backward_any_subset);
     tcase_add_test(tc, test_block_backward_needs_no_work);
     tcase_add_test(tc, test_activations_by_hand);
     tcase_add_test(tc, test_layernorm_by_hand);
