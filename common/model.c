@@ -218,10 +218,10 @@ void model_backward(Model *m) {
     tensor_fill(&m->dlogits, 0.0f);
     crossentropy_backward(&m->dlogits, &m->probs, m->targets, 1.0f);
     /* logits = xf W_out */
-    if (c->tied) {
-        gemm(&m->dxf, &m->dlogits, &m->params.wte, (GemmOptions){0}); /* (BT, V) x (V, C) */
-        gemm(&m->grads.wte, &m->dlogits, &m->xf, (GemmOptions){.flags = GEMM_ACCUMULATE | GEMM_TRANS_A}); /* (V, BT) x (BT, C) */
-    } else {
+    if (c->tied) /* the two products side by side, as a linear layer's (layers.c) */
+        gemm_two((GemmCall){&m->dxf, &m->dlogits, &m->params.wte, {0}}, /* (BT, V) x (V, C) */
+                 (GemmCall){&m->grads.wte, &m->dlogits, &m->xf, {.flags = GEMM_ACCUMULATE | GEMM_TRANS_A}}); /* (V, BT) x (BT, C) */
+    else {
         tensor_fill(&m->dxf, 0.0f);
         linear_backward(&m->dxf, &m->grads.lm_head, NULL, &m->dlogits, &m->xf, &m->params.lm_head);
     }
