@@ -170,9 +170,26 @@ START_TEST(test_notebook_pages) {
     snprintf(cmd, sizeof cmd, "mkdir %s/bin && ln -s %s/%s %s/%s %s/bin/", dir, real, chapters[0], real, chapters[1],
              dir);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+    /* links planted where the pages go (and where an older script put its temporary file) must be
+     * replaced, never written through: the file they point at keeps its bytes */
+    snprintf(cmd, sizeof cmd, "printf keep > %s/victim && ln -s %s/victim %s/%s.html && ln -s %s/victim %s/%s.html.tmp",
+             dir, dir, dir, chapters[0], dir, dir, chapters[0]);
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
     snprintf(cmd, sizeof cmd, "sh tests/notebook/make-notebook.sh %s %s/bin ch14_data_parallel %s %s 2> %s/log", dir,
              dir, chapters[0], chapters[1], dir);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+    char victim[600];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    long vlen = 0;
+    char *kept = read_all(victim, &vlen);
+    ck_assert_msg(kept && vlen == 4 && memcmp(kept, "keep", 4) == 0, "the page was written through a planted link");
+    free(kept);
+    struct stat st;
+    snprintf(victim, sizeof victim, "%s/%s.html", dir, chapters[0]);
+    ck_assert_msg(lstat(victim, &st) == 0 && S_ISREG(st.st_mode), "%s is not a file of its own", victim);
+    /* and no temporary file is left behind */
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s | grep '^\\.')\"", dir);
+    ck_assert_msg(system(cmd) == 0, "a temporary file was left in %s", dir);
 
     char path[600], why[200];
     for (int i = -1; i < N_CHAPTERS; i++) {

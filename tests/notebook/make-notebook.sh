@@ -68,12 +68,16 @@ for c in "$@"; do
         runner=mpi_run
     fi
     echo "== $c" >&2
-    $runner "$bindir/$c" --html --figures "$out/figures" > "$out/$c.html.tmp" ||
-        { echo "make-notebook: $c failed" >&2; rm -f "$out/$c.html.tmp"; exit 1; }
+    # the run and the page go to new files of unique names (mktemp: never a file or link that was
+    # already there), and the page is renamed into place whole
+    run=$(mktemp "$out/.$c.run.XXXXXX") page=$(mktemp "$out/.$c.page.XXXXXX")
+    $runner "$bindir/$c" --html --figures "$out/figures" > "$run" ||
+        { echo "make-notebook: $c failed" >&2; rm -f "$run" "$page"; exit 1; }
     link=$(realpath --relative-to="$out" "$src")
-    cells "$src" "$link" < "$out/$c.html.tmp" > "$out/$c.html.tmp2"
-    mv "$out/$c.html.tmp2" "$out/$c.html"
-    rm -f "$out/$c.html.tmp"
+    cells "$src" "$link" < "$run" > "$page"
+    chmod 644 "$page"
+    mv "$page" "$out/$c.html"
+    rm -f "$run"
     first=${first:-$c}
     rows="$rows<tr><td><a href=\"$c.html\">$c</a></td><td>$(concept "$src")</td><td>$(key_result "$out/$c.html")</td></tr>
 "
@@ -81,12 +85,14 @@ done
 
 # The index: the page style of a chapter (its <head>), then the table.
 [ -n "$first" ] || { echo "make-notebook: no chapter could run" >&2; exit 1; }
+index=$(mktemp "$out/.index.XXXXXX")
 {
     sed -n '1,/<\/head>/p' "$out/$first.html" | sed 's|<title>.*</title>|<title>The LLM notebook in C</title>|'
     printf '<body>\n<main>\n<h1>The LLM notebook in C</h1>\n'
     printf '<p class="text">Every page below is a chapter'"'"'s own run (<code>--html</code>): the code of each section, what it printed, and its figures. Made by <code>make notebook</code>.</p>\n'
     printf '<table class="toc">\n<tr><th>chapter</th><th>what it teaches</th><th>key result (from its notices)</th></tr>\n%s</table>\n' "$rows"
     printf '</main>\n</body>\n</html>\n'
-} > "$out/index.html.tmp"
-mv "$out/index.html.tmp" "$out/index.html"
+} > "$index"
+chmod 644 "$index"
+mv "$index" "$out/index.html"
 echo "make-notebook: $out/index.html" >&2
