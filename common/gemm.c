@@ -298,24 +298,33 @@ typedef struct {
     bool empty; /* nothing to compute: M or N is 0, or K is 0 and C was set already */
 } Prepared;
 
-/* C = op(A) op(B) + init (init: NULL for zeros, else a row of N values added to every row), or,
- * when accumulate, C += op(A) op(B), made ready to run: the shapes checked, the bias padded. C is
+/* One call of gemm made ready to run: the options and shapes checked, the bias padded. The product
+ * is C = op(A) op(B) + bias (zeros when there is none), or, accumulating, C += op(A) op(B); C is
  * never zeroed separately: the first block of k stores. tri says which tiles or products can be
  * skipped (see gemm.h); skipping is per 6-row tile, so a tile that straddles the diagonal is
- * computed whole. A product with no sums (K = 0) is finished here: C set to init (or left, when
+ * computed whole. A product with no sums (K = 0) is finished here: C set to the bias (or left, when
  * accumulating) and the BlockStep run; it and a product with no rows or columns come back empty. */
-static Prepared prepare(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bool tb, bool accumulate,
-                        const float *init, Triangle tri, BlockStep then, float *colsums) {
+static Prepared prepare(GemmCall g) {
+    const GemmOptions o = g.o;
+    Tensor *C = g.C;
+    const Tensor *A = g.A, *B = g.B;
+    const bool accumulate = o.flags & GEMM_ACCUMULATE, ta = o.flags & GEMM_TRANS_A, tb = o.flags & GEMM_TRANS_B;
+    CHECK(!o.bias || (!accumulate && o.bias->rows == 1 && o.bias->cols == C->cols), "bias (%d, %d) for output (%d, %d)%s",
+          o.bias ? o.bias->rows : 0, o.bias ? o.bias->cols : 0, C->rows, C->cols, accumulate ? " with GEMM_ACCUMULATE" : "");
+    CHECK(!o.colsums || (o.colsums->rows == 1 && o.colsums->cols == C->cols), "column sums (%d, %d) for output (%d, %d)",
+          o.colsums ? o.colsums->rows : 0, o.colsums ? o.colsums->cols : 0, C->rows, C->cols);
     const int M = ta ? A->cols : A->rows, K = ta ? A->rows : A->cols;
     const int KB = tb ? B->cols : B->rows, N = tb ? B->rows : B->cols;
     CHECK(K == KB && C->rows == M && C->cols == N,
           "matmul: op(A) is (%d, %d), op(B) is (%d, %d), C is (%d, %d)", M, K, KB, N, C->rows,
           C->cols);
     CHECK(!tensors_overlap(C, A) && !tensors_overlap(C, B), "matmul: C overlaps an operand");
+    const float *init = o.bias ? o.bias->data : NULL;
+    float *colsums = o.colsums ? o.colsums->data : NULL;
     Prepared p = {.empty = true};
     if (M == 0 || N == 0) return p;
     if (K == 0) {
-        no_products(C, accumulate, init, then);
+        no_products(C, accumulate, init, o.then);
         return p;
     }
     /* the first k block starts from the bias, copied and padded to whole panels */
@@ -329,21 +338,9 @@ static Prepared prepare(Tensor *C, const Tensor *A, bool ta, const Tensor *B, bo
      * (a 64 x 64 x 64 product, attention's A V and dS K) */
     const bool in_place = !tb && N % NR == 0 && (double)K * N <= 4096 && !colsums;
     p.s = (Product){C, A, B, ta, tb, in_place, K, N, accumulate ? TILE_ADD : p.bias ? TILE_BIAS : TILE_SET,
-                    p.bias, tri, then, colsums};
+                    p.bias, o.tri, o.then, colsums};
     p.empty = false;
     return p;
-}
-
-static Prepared prepare_call(GemmCall g) {
-    const GemmOptions o = g.o;
-    const bool accumulate = o.flags & GEMM_ACCUMULATE;
-    Tensor *C = g.C;
-    CHECK(!o.bias || (!accumulate && o.bias->rows == 1 && o.bias->cols == C->cols), "bias (%d, %d) for output (%d, %d)%s",
-          o.bias ? o.bias->rows : 0, o.bias ? o.bias->cols : 0, C->rows, C->cols, accumulate ? " with GEMM_ACCUMULATE" : "");
-    CHECK(!o.colsums || (o.colsums->rows == 1 && o.colsums->cols == C->cols), "column sums (%d, %d) for output (%d, %d)",
-          o.colsums ? o.colsums->rows : 0, o.colsums ? o.colsums->cols : 0, C->rows, C->cols);
-    return prepare(C, g.A, o.flags & GEMM_TRANS_A, g.B, o.flags & GEMM_TRANS_B, accumulate, o.bias ? o.bias->data : NULL,
-                   o.tri, o.then, o.colsums ? o.colsums->data : NULL);
 }
 
 /* The product's multiply-adds: what decides whether threads are worth waking */
@@ -355,7 +352,7 @@ static void run_part(const Prepared *p, int t, int n) {
 }
 
 void gemm(Tensor *C, const Tensor *A, const Tensor *B, GemmOptions o) {
-    const Prepared p = prepare_call((GemmCall){C, A, B, o});
+    const Prepared p = prepare((GemmCall){C, A, B, o});
     /* threads only when the work is worth waking them: no parallel region at all otherwise (entering
      * one costs a system call even when its `if` clause is false: docs/performance.md) */
     if (work(&p) > 4e6 && threads_available() > 1) {
@@ -376,7 +373,7 @@ void gemm_two(GemmCall first, GemmCall second) {
     CHECK(!touches(first.C, second) && !(first.o.colsums && touches(first.o.colsums, second)) &&
               !touches(second.C, first) && !(second.o.colsums && touches(second.o.colsums, first)),
           "gemm_two: one product writes what the other reads or writes");
-    const Prepared p1 = prepare_call(first), p2 = prepare_call(second);
+    const Prepared p1 = prepare(first), p2 = prepare(second);
     const double w1 = work(&p1), w2 = work(&p2);
     if (w1 + w2 > 4e6 && threads_available() > 1) {
         /* each element is still summed by one thread in gemm's order, so the bits are gemm's */
